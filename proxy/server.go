@@ -1,0 +1,220 @@
+// Package proxy speaks the MySQL protocol to clients: it accepts
+// connections, logs users in, and runs each client session's command loop,
+// forwarding statements to servers and their results back as raw packets.
+package proxy
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+)
+
+// Options configure a Server.
+type Options struct {
+	Users []User
+	// TLS enables client-side TLS; RequireTLS refuses clients that do not
+	// upgrade.
+	TLS        *tls.Config
+	RequireTLS bool
+	// RSAKey is used for caching_sha2_password on connections without TLS;
+	// nil means generate one on first use.
+	RSAKey *rsa.PrivateKey
+
+	HandshakeTimeout     time.Duration
+	IdleTimeout          time.Duration
+	MaxPacketSize        int
+	MaxClientConnections int
+
+	Cluster *backend.Cluster
+	Logger  *slog.Logger
+}
+
+// defaultVersion is announced until a server has been reached and told its own.
+const defaultVersion = "5.5.5-10.11.0-MariaDB-switchyard"
+
+// Server accepts client connections and runs their sessions.
+type Server struct {
+	opt        Options
+	tls        *tls.Config
+	requireTLS bool
+	log        *slog.Logger
+	cluster    *backend.Cluster
+
+	userTab   atomic.Pointer[userTable]
+	sha2Cache sha2Cache
+	key       keyOnce
+	writers   writerPool
+
+	nextID   atomic.Uint64
+	mu       sync.Mutex
+	sessions map[uint64]*session
+	lns      []net.Listener
+	closing  atomic.Bool
+	wg       sync.WaitGroup
+	clients  atomic.Int64
+}
+
+// NewServer validates opt and returns a server that is not yet listening.
+func NewServer(opt Options) (*Server, error) {
+	if opt.Cluster == nil {
+		return nil, errors.New("proxy: no cluster")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.MaxPacketSize <= 0 {
+		opt.MaxPacketSize = 64 << 20
+	}
+	s := &Server{
+		opt:        opt,
+		tls:        opt.TLS,
+		requireTLS: opt.RequireTLS,
+		log:        opt.Logger,
+		cluster:    opt.Cluster,
+		sessions:   make(map[uint64]*session),
+	}
+	s.key.key = opt.RSAKey
+	if s.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
+		if k, ok := opt.TLS.Certificates[0].PrivateKey.(*rsa.PrivateKey); ok {
+			s.key.key = k
+		}
+	}
+	if err := s.SetUsers(opt.Users); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetUsers replaces the accounts; sessions already logged in keep theirs.
+func (s *Server) SetUsers(users []User) error {
+	t, err := newUserTable(users)
+	if err != nil {
+		return err
+	}
+	s.userTab.Store(t)
+	return nil
+}
+
+func (s *Server) users() *userTable { return s.userTab.Load() }
+
+func (s *Server) rsaKey() (*rsa.PrivateKey, error) { return s.key.get() }
+
+func (s *Server) offeredCaps() uint32 {
+	if s.tls != nil {
+		return serverCaps | mysql.CLIENT_SSL
+	}
+	return serverCaps
+}
+
+func (s *Server) serverVersion() string {
+	if v, ok := s.cluster.ServerVersion(); ok && v != "" {
+		return v
+	}
+	return defaultVersion
+}
+
+// Serve accepts connections on ln until Shutdown or a listener error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of file descriptors and the like: back off instead
+				// of spinning, as net/http does.
+				delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.startSession(nc)
+	}
+}
+
+func (s *Server) startSession(nc net.Conn) {
+	id := s.nextID.Add(1)
+	sess := newSession(s, id, nc)
+	s.mu.Lock()
+	s.sessions[id] = sess
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sess.run()
+		s.mu.Lock()
+		delete(s.sessions, id)
+		s.mu.Unlock()
+	}()
+}
+
+// Shutdown stops accepting, lets running statements and open transactions
+// finish until ctx ends, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			for _, sess := range s.sessions {
+				sess.abort()
+			}
+			s.mu.Unlock()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle closes sessions that wait for a command outside a transaction.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		sess.closeIfIdle()
+	}
+}
+
+// Sessions returns the number of open client sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

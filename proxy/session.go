@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+	"switchyard/wire"
+)
+
+var errTooManyFiles = syscall.EMFILE
+
+// clientReadBuffer is small on purpose: an idle session holds it while it
+// waits for the next command, and typical commands fit in it whole.
+const clientReadBuffer = 1024
+
+// session is one client connection. All its fields are owned by the one
+// goroutine that runs it, except those marked atomic.
+type session struct {
+	srv        *Server
+	id         uint64
+	conn       net.Conn
+	br         *bufio.Reader
+	log        *slog.Logger
+	clientAddr string
+	tls        bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	salt      []byte
+	user      string
+	userCfg   *User
+	creds     backend.Credentials
+	caps      uint32
+	collation uint8
+	schema    string
+
+	// seq is the sequence id the next packet to the client carries.
+	seq uint8
+	// scratch backs short reads during login.
+	scratch [256]byte
+
+	be     *backend.Conn
+	status uint16
+	// lastOK is true when the last forwarded single-packet response was OK.
+	lastOK bool
+
+	// idle is true while the session waits for a command; inTx while the
+	// server reports an open transaction. Shutdown reads both.
+	idle atomic.Bool
+	inTx atomic.Bool
+}
+
+func newSession(srv *Server, id uint64, nc net.Conn) *session {
+	s := &session{
+		srv:        srv,
+		id:         id,
+		conn:       nc,
+		clientAddr: nc.RemoteAddr().String(),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.log = srv.log.With("session", id, "client", s.clientAddr)
+	return s
+}
+
+func (s *session) id32() uint32 { return uint32(s.id) }
+
+// run owns the session from accept to close. A panic ends this session only.
+func (s *session) run() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
+		}
+		s.close()
+	}()
+	n := s.srv.clients.Add(1)
+	defer s.srv.clients.Add(-1)
+	s.br = bufio.NewReaderSize(s.conn, clientReadBuffer)
+	if max := s.srv.opt.MaxClientConnections; max > 0 && n > int64(max) {
+		e := wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max)
+		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 128), e), 0)
+		s.log.Warn("refused client: too many connections", "limit", max)
+		return
+	}
+	if t := s.srv.opt.HandshakeTimeout; t > 0 {
+		_ = s.conn.SetDeadline(time.Now().Add(t))
+	}
+	if err := s.login(); err != nil {
+		s.logLoginError(err)
+		return
+	}
+	if err := s.connectBackend(); err != nil {
+		var me *mysql.MyError
+		if !errors.As(err, &me) {
+			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v; check the servers and the proxy log", s.user, err)
+		}
+		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(me.Message)), me), s.seq)
+		s.log.Warn("login failed at the server", "err", err)
+		return
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.be.Status, 0)
+	if err := s.writePacket(ok, s.seq); err != nil {
+		return
+	}
+	s.log.Debug("client logged in", "schema", s.schema, "tls", s.tls)
+	s.loop()
+}
+
+func (s *session) logLoginError(err error) {
+	var le *loginError
+	switch {
+	case errors.As(err, &le):
+		s.log.Info("login refused", "code", le.Code, "msg", le.Message)
+	case isDisconnect(err):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Info("client did not finish the handshake in time; closed", "timeout", s.srv.opt.HandshakeTimeout)
+	default:
+		s.log.Info("login failed", "err", err)
+	}
+}
+
+// connectBackend opens the session's server connection with its login state.
+func (s *session) connectBackend() error {
+	srv, err := s.srv.cluster.Primary()
+	if err != nil {
+		return err
+	}
+	be, err := s.srv.cluster.Connect(s.ctx, srv, backend.DialOptions{
+		Creds:        s.creds,
+		Schema:       s.schema,
+		Collation:    s.collation,
+		Capabilities: s.caps,
+	})
+	if err != nil {
+		return err
+	}
+	s.be = be
+	s.status = be.Status
+	return nil
+}
+
+// loop reads and runs commands until the client leaves or the session ends.
+func (s *session) loop() {
+	var buf []byte
+	for {
+		s.idle.Store(true)
+		if t := s.srv.opt.IdleTimeout; t > 0 {
+			_ = s.conn.SetReadDeadline(time.Now().Add(t))
+		}
+		if s.srv.closing.Load() && !s.inTx.Load() {
+			return
+		}
+		var err error
+		buf, err = s.readCommand(buf)
+		s.idle.Store(false)
+		if err != nil {
+			s.logReadError(err)
+			return
+		}
+		if len(buf) <= wire.HeaderSize {
+			// An empty command is a protocol error, as on a real server.
+			s.sendError(wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Empty command packet"))
+			continue
+		}
+		if err := s.dispatch(buf); err != nil {
+			if !errors.Is(err, errQuit) {
+				s.logCommandError(err)
+			}
+			return
+		}
+		if cap(buf) > 64<<10 {
+			buf = nil // a rare big statement should not pin its buffer
+		}
+	}
+}
+
+var errQuit = errors.New("client quit")
+
+func (s *session) logReadError(err error) {
+	switch {
+	case isDisconnect(err):
+	case errors.Is(err, wire.ErrTooLarge):
+		s.sendError(mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE))
+		s.log.Warn("closed client: packet larger than limits.max_packet_size", "limit", s.srv.opt.MaxPacketSize)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if !s.srv.closing.Load() {
+			s.log.Info("closed idle client", "idle_timeout", s.srv.opt.IdleTimeout)
+		}
+	default:
+		s.log.Info("client read failed", "err", err)
+	}
+}
+
+func (s *session) logCommandError(err error) {
+	if isDisconnect(err) {
+		return
+	}
+	s.log.Warn("session ended", "err", err)
+}
+
+// isDisconnect is true for the ordinary ways a peer goes away, which are
+// not worth a log line.
+func isDisconnect(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed)
+}
+
+// readCommand reads one command into buf with 4 bytes of room before the
+// payload, so that it can be sent on to a server in one write after the
+// header is filled in.
+func (s *session) readCommand(buf []byte) ([]byte, error) {
+	if buf == nil {
+		buf = make([]byte, wire.HeaderSize, 512)
+	}
+	buf = buf[:wire.HeaderSize]
+	limit := s.srv.opt.MaxPacketSize
+	var hdr [wire.HeaderSize]byte
+	for {
+		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
+			return buf, err
+		}
+		n := wire.PayloadLen(hdr[:])
+		if len(buf)-wire.HeaderSize+n > limit {
+			return buf, wire.ErrTooLarge
+		}
+		start := len(buf)
+		if cap(buf)-start < n {
+			nb := make([]byte, start+n)
+			copy(nb, buf)
+			buf = nb
+		} else {
+			buf = buf[:start+n]
+		}
+		if _, err := io.ReadFull(s.br, buf[start:]); err != nil {
+			return buf, err
+		}
+		s.seq = hdr[3] + 1
+		if n < wire.MaxPayload {
+			return buf, nil
+		}
+	}
+}
+
+// writePacket sends a payload that has 4 bytes of header room in front.
+func (s *session) writePacket(p []byte, seq uint8) error {
+	wire.PutHeader(p, len(p)-wire.HeaderSize, seq)
+	_, err := s.conn.Write(p)
+	return err
+}
+
+// sendError answers the current command with an error from the proxy itself.
+func (s *session) sendError(e *mysql.MyError) {
+	_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(e.Message)), e), s.seq)
+}
+
+func (s *session) sendOK() error {
+	return s.writePacket(wire.AppendOK(make([]byte, 4, 16), 0, 0, s.status, 0), s.seq)
+}
+
+// closeIfIdle ends a session that waits for a command outside a transaction;
+// used by shutdown. The read deadline wakes the session's blocked read; a
+// session between commands sees the closing flag itself.
+func (s *session) closeIfIdle() {
+	if s.idle.Load() && !s.inTx.Load() {
+		_ = s.conn.SetReadDeadline(time.Now())
+	}
+}
+
+// abort closes the session from outside its goroutine.
+func (s *session) abort() {
+	s.cancel()
+	_ = s.conn.Close()
+}
+
+func (s *session) close() {
+	s.cancel()
+	if s.be != nil {
+		_ = s.be.Close()
+		s.be = nil
+	}
+	_ = s.conn.Close()
+}
+
+// backendFailed ends the session after its server connection broke: the
+// client sees a lost connection, as it would with the server itself, and
+// must not be told its statement succeeded or failed when neither is known.
+func (s *session) backendFailed(err error) error {
+	if s.be != nil {
+		s.be.MarkBroken()
+	}
+	return fmt.Errorf("server connection failed: %w", err)
+}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// User is a client account the proxy accepts.
+type User struct {
+	Name string
+	// Password is the plain password; empty when only PasswordHash is known.
+	Password string
+	// PasswordHash is a mysql_native_password hash: '*' and 40 hex digits.
+	PasswordHash  string
+	DefaultSchema string
+	RequireTLS    bool
+	// AuthPlugin is the plugin clients are asked to use.
+	AuthPlugin     string
+	MaxConnections int
+
+	stage2 []byte // SHA1(SHA1(password))
+	empty  bool
+}
+
+// userTable is an immutable snapshot of the accounts; a reload swaps it whole.
+type userTable struct {
+	byName map[string]*User
+}
+
+// NewUsers validates and indexes accounts.
+func newUserTable(users []User) (*userTable, error) {
+	t := &userTable{byName: make(map[string]*User, len(users))}
+	for i := range users {
+		u := users[i]
+		switch {
+		case u.PasswordHash != "":
+			h, err := hex.DecodeString(strings.TrimPrefix(u.PasswordHash, "*"))
+			if err != nil || len(h) != sha1.Size {
+				return nil, fmt.Errorf("user %q: password_hash is not a mysql_native_password hash", u.Name)
+			}
+			u.stage2 = h
+		case u.Password != "":
+			s1 := sha1.Sum([]byte(u.Password))
+			s2 := sha1.Sum(s1[:])
+			u.stage2 = s2[:]
+		default:
+			u.empty = true
+		}
+		t.byName[u.Name] = &u
+	}
+	return t, nil
+}
+
+func (t *userTable) lookup(name string) *User {
+	if t == nil {
+		return nil
+	}
+	return t.byName[name]
+}
+
+func (u *User) hasPassword() bool { return !u.empty }
+
+// matchesPlain checks a password the client sent in the clear (over TLS or
+// RSA-encrypted) against the configured password or hash.
+func (u *User) matchesPlain(p []byte) bool {
+	if u.Password != "" {
+		return subtle.ConstantTimeCompare(p, []byte(u.Password)) == 1
+	}
+	s1 := sha1.Sum(p)
+	s2 := sha1.Sum(s1[:])
+	return subtle.ConstantTimeCompare(s2[:], u.stage2) == 1
+}
+
+// sha2Cache remembers, per account, the SHA256(SHA256(password)) of the last
+// full caching_sha2_password login, and what the proxy learned of the
+// password then, so a fast login can still reach the servers.
+type sha2Cache struct {
+	mu sync.Mutex
+	m  map[string]sha2Entry
+}
+
+type sha2Entry struct {
+	user   *User // the config entry it was learned for: a reload invalidates
+	sha2   []byte
+	plain  string
+	stage1 []byte
+}
+
+func (c *sha2Cache) get(u *User) (sha2Entry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[u.Name]
+	return e, ok && e.user == u
+}
+
+func (c *sha2Cache) put(u *User, plain string, stage1 []byte) {
+	h1 := sha256.Sum256([]byte(plain))
+	h2 := sha256.Sum256(h1[:])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]sha2Entry)
+	}
+	c.m[u.Name] = sha2Entry{user: u, sha2: h2[:], plain: plain, stage1: stage1}
+}
+
+// keyOnce generates the RSA key used for caching_sha2_password password
+// exchange on connections without TLS, on first use: generating it costs
+// tens of milliseconds that most deployments never need.
+type keyOnce struct {
+	once sync.Once
+	key  *rsa.PrivateKey
+	err  error
+}
+
+func (k *keyOnce) get() (*rsa.PrivateKey, error) {
+	k.once.Do(func() {
+		if k.key == nil {
+			k.key, k.err = rsa.GenerateKey(rand.Reader, 2048)
+		}
+	})
+	return k.key, k.err
+}
