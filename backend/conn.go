@@ -34,8 +34,8 @@ type Credentials struct {
 
 // DialOptions describe the session a new server connection should start with.
 type DialOptions struct {
-	Creds   Credentials
-	Schema  string
+	Creds     Credentials
+	Schema    string
 	Collation uint8
 	// Capabilities the client negotiated; the server connection uses the
 	// subset that both the server and the proxy's forwarding support, so that

@@ -262,4 +262,3 @@ func indexNUL(p []byte) int {
 	}
 	return -1
 }
-

@@ -1,0 +1,59 @@
+# switchyard: `make demo` runs a local cluster with the proxy in front,
+# `make test` runs every test. Both install what they need first.
+
+GO      ?= go
+BIN     := bin/switchyard
+PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql haproxy
+FUZZTIME ?= 10s
+
+.PHONY: all deps build test unit integration fuzz run demo bench clean
+
+all: build
+
+# Debian packages, installed only when a tool is missing so repeated runs are fast.
+deps:
+	@missing=""; \
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v mariadb >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
+	command -v sysbench >/dev/null 2>&1 || missing="$$missing sysbench"; \
+	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
+	(command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qx mysqli) || missing="$$missing php-mysql"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(PKGS) >/dev/null; \
+	fi
+
+build:
+	$(GO) build -o $(BIN) ./cmd/switchyard
+
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+integration: deps build
+	$(GO) test -count=1 -timeout 30m -v ./integration/...
+
+# Short runs of every fuzz target; set FUZZTIME for longer ones.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+run: build
+	$(BIN) -c switchyard.yaml
+
+demo: deps build
+	$(GO) run ./integration/cmd/demo --switchyard $(BIN)
+
+bench: deps build
+	./bench/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,140 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/wire"
+)
+
+// stream frames payloads as a server would send them, sequence ids from 1.
+func stream(payloads ...[]byte) []byte {
+	var out []byte
+	seq := uint8(1)
+	for _, p := range payloads {
+		out, seq = wire.AppendPacket(out, p, seq)
+	}
+	return out
+}
+
+func colDef(name string) []byte {
+	p := []byte{3, 'd', 'e', 'f'}
+	for _, s := range []string{"shop", "t", "t", name, name} {
+		p = append(p, byte(len(s)))
+		p = append(p, s...)
+	}
+	return append(p, 0x0c, 0x21, 0, 0, 0, 0, 0, 0xfd, 0, 0, 0, 0, 0)
+}
+
+func eofPkt(status uint16) []byte { return []byte{0xfe, 0, 0, byte(status), byte(status >> 8)} }
+
+func okPkt(status uint16) []byte { return wire.AppendOK(nil, 0, 0, status, 0) }
+
+func okEOF(status uint16) []byte {
+	p := okPkt(status)
+	p[0] = 0xfe
+	return p
+}
+
+func row(vals ...string) []byte {
+	var p []byte
+	for _, v := range vals {
+		p = wire.AppendLenenc(p, uint64(len(v)))
+		p = append(p, v...)
+	}
+	return p
+}
+
+func runForward(t *testing.T, shape respShape, deprecateEOF bool, in []byte, bufSize int) (out []byte, f *forwarder, err error) {
+	t.Helper()
+	var buf bytes.Buffer
+	bw := bufio.NewWriterSize(&buf, 64)
+	f = &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), bufSize), bw: bw, eof: deprecateEOF}
+	err = f.forward(shape)
+	bw.Flush()
+	return buf.Bytes(), f, err
+}
+
+func TestForwardResponses(t *testing.T) {
+	more := mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_AUTOCOMMIT
+	big := bytes.Repeat([]byte("x"), wire.MaxPayload+5) // a row that spans two packets
+	cases := []struct {
+		name    string
+		shape   respShape
+		eof     bool
+		resp    []byte
+		status  uint16
+		trailer []byte // bytes after the response that must stay unread
+	}{
+		{"ok", shapeResult, false, stream(okPkt(2)), 2, nil},
+		{"error", shapeResult, false, stream(wire.AppendErr(nil, mysql.NewError(1146, "no table"))), 0, nil},
+		{"resultset classic EOF", shapeResult, false,
+			stream([]byte{2}, colDef("a"), colDef("b"), eofPkt(2), row("1", "x"), row("2", "y"), eofPkt(0x22)), 0x22, nil},
+		{"resultset deprecate EOF", shapeResult, true,
+			stream([]byte{1}, colDef("a"), row("1"), okEOF(0x02)), 2, nil},
+		{"multi results", shapeResult, false,
+			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), okPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)), 2, nil},
+		{"error mid rows", shapeResult, false,
+			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), wire.AppendErr(nil, mysql.NewError(1317, "interrupted"))), 0, nil},
+		{"cursor", shapeResult, false,
+			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)), mysql.SERVER_STATUS_CURSOR_EXISTS, nil},
+		{"row starting with 0xfe across packets", shapeResult, true,
+			stream([]byte{1}, colDef("a"), append([]byte{0xfe, 5, 0, 0, 1, 0, 0, 0, 0}, big[:wire.MaxPayload-9+5]...), okEOF(2)), 2, nil},
+		{"field list", shapeFieldList, false, stream(colDef("a"), colDef("b"), eofPkt(2)), 2, nil},
+		{"prepare", shapePrepare, false,
+			stream([]byte{0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}, colDef("?"), colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)), 0, nil},
+		{"prepare deprecate EOF", shapePrepare, true,
+			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), 0, nil},
+		{"fetch", shapeRows, false, stream(row("1"), row("2"), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
+		{"one packet", shapeOne, false, stream([]byte("Uptime: 5  Threads: 1")), 0, nil},
+	}
+	for _, tc := range cases {
+		for _, size := range []int{16, 4096} {
+			in := append(append([]byte{}, tc.resp...), []byte{9, 9, 9}...)
+			out, f, err := runForward(t, tc.shape, tc.eof, in, size)
+			if err != nil {
+				t.Errorf("%s (buffer %d): %v", tc.name, size, err)
+				continue
+			}
+			if !bytes.Equal(out, tc.resp) {
+				t.Errorf("%s (buffer %d): forwarded %d bytes, want the %d bytes of the response exactly", tc.name, size, len(out), len(tc.resp))
+			}
+			if f.status != tc.status {
+				t.Errorf("%s: status %#x, want %#x", tc.name, f.status, tc.status)
+			}
+			if rest, _ := f.br.Peek(3); !bytes.Equal(rest, []byte{9, 9, 9}) {
+				t.Errorf("%s: read past the end of the response", tc.name)
+			}
+		}
+	}
+}
+
+func TestForwardTruncatedResponseFails(t *testing.T) {
+	full := stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), eofPkt(2))
+	for cut := 0; cut < len(full); cut++ {
+		_, f, err := runForward(t, shapeResult, false, full[:cut], 4096)
+		if err == nil {
+			t.Fatalf("cut at %d: no error for a truncated response", cut)
+		}
+		if _, ok := err.(errServerRead); !ok {
+			t.Fatalf("cut at %d: error %T is not a server read error", cut, err)
+		}
+		_ = f
+	}
+}
+
+// FuzzForward feeds arbitrary server bytes to the forwarder: it must end
+// with an error or a complete response, never panic or loop forever.
+func FuzzForward(f *testing.F) {
+	f.Add(stream([]byte{2}, colDef("a"), colDef("b"), eofPkt(2), row("1", "x"), eofPkt(0x22)), uint8(0), false)
+	f.Add(stream(okPkt(8), []byte{1}, colDef("a"), row("1"), okEOF(2)), uint8(0), true)
+	f.Add(stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), uint8(3), true)
+	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
+		var out bytes.Buffer
+		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof}
+		_ = fw.forward(respShape(shape % 5))
+	})
+}
