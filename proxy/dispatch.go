@@ -30,6 +30,24 @@ func (w *writerPool) put(bw *bufio.Writer) {
 	w.p.Put(bw)
 }
 
+// bufPool recycles command buffers. Buffers that grew past 64 KiB for a
+// rare big statement are dropped instead of kept.
+type bufPool struct{ p sync.Pool }
+
+func (b *bufPool) get() []byte {
+	if p, ok := b.p.Get().(*[]byte); ok {
+		return (*p)[:wire.HeaderSize]
+	}
+	return make([]byte, wire.HeaderSize, 4096)
+}
+
+func (b *bufPool) put(buf []byte) {
+	if buf == nil || cap(buf) > 64<<10 {
+		return
+	}
+	b.p.Put(&buf)
+}
+
 // dispatch runs one command; buf holds it with 4 bytes of header room. A
 // returned error ends the session.
 func (s *session) dispatch(buf []byte) error {
@@ -178,7 +196,7 @@ func (s *session) changeUser(p []byte) error {
 			return err
 		}
 		s.sendError(me)
-		s.log.Info("change user refused", "user", r.User, "code", me.Code)
+		s.logger().Info("change user refused", "user", r.User, "code", me.Code)
 		return errQuit
 	}
 	s.seq = seq + 1
@@ -203,7 +221,7 @@ func (s *session) changeUser(p []byte) error {
 		_ = prevBE.Close()
 	}
 	s.inTx.Store(false)
-	s.log = s.srv.log.With("session", s.id, "client", s.clientAddr, "user", r.User)
+	s.log = nil // rebuilt with the new user name
 	return s.sendOK()
 }
 

@@ -156,7 +156,7 @@ func (s *session) login() error {
 	if err := s.writePacket(greeting, 0); err != nil {
 		return err
 	}
-	pkt, seq, err := wire.ReadPacket(s.br, s.scratch[:0], 1<<16)
+	pkt, seq, err := wire.ReadPacket(s.br, nil, 1<<16)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *session) login() error {
 		s.conn = tc
 		s.br.Reset(tc)
 		s.tls = true
-		pkt, seq, err = wire.ReadPacket(s.br, s.scratch[:0], 1<<16)
+		pkt, seq, err = wire.ReadPacket(s.br, nil, 1<<16)
 		if err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *session) login() error {
 		}
 	}
 	s.user = resp.User
-	s.log = s.log.With("user", resp.User)
+	s.log = nil // rebuilt with the user name
 	u := s.srv.users().lookup(resp.User)
 	if u != nil && !s.tls && (s.srv.requireTLS || u.RequireTLS) {
 		return s.fail(wire.Errorf(3159, "Connections using insecure transport are prohibited: user %q must connect with TLS", resp.User), seq+1)

@@ -156,7 +156,7 @@ func FuzzSessionLogin(f *testing.F) {
 		client, server := net.Pipe()
 		sess := newSession(srv, 1, server)
 		done := make(chan struct{})
-		go func() { sess.run(); close(done) }()
+		go sess.run(func() { close(done) })
 		go io.Copy(io.Discard, client)
 		_ = client.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 		_, _ = client.Write(in)

@@ -54,6 +54,7 @@ type Server struct {
 	sha2Cache sha2Cache
 	key       keyOnce
 	writers   writerPool
+	cmdBufs   bufPool
 
 	nextID   atomic.Uint64
 	mu       sync.Mutex
@@ -163,13 +164,14 @@ func (s *Server) startSession(nc net.Conn) {
 	s.sessions[id] = sess
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		sess.run()
+	s.clients.Add(1)
+	go sess.run(func() {
 		s.mu.Lock()
 		delete(s.sessions, id)
 		s.mu.Unlock()
-	}()
+		s.clients.Add(-1)
+		s.wg.Done()
+	})
 }
 
 // Shutdown stops accepting, lets running statements and open transactions

@@ -36,8 +36,6 @@ type session struct {
 	log        *slog.Logger
 	clientAddr string
 	tls        bool
-	ctx        context.Context
-	cancel     context.CancelFunc
 
 	salt      []byte
 	user      string
@@ -49,8 +47,6 @@ type session struct {
 
 	// seq is the sequence id the next packet to the client carries.
 	seq uint8
-	// scratch backs short reads during login.
-	scratch [256]byte
 
 	be     *backend.Conn
 	status uint16
@@ -70,36 +66,67 @@ func newSession(srv *Server, id uint64, nc net.Conn) *session {
 		conn:       nc,
 		clientAddr: nc.RemoteAddr().String(),
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.log = srv.log.With("session", id, "client", s.clientAddr)
 	return s
+}
+
+// logger returns the session's logger, built on first use: most sessions
+// never log, and an idle session should not carry one.
+func (s *session) logger() *slog.Logger {
+	if s.log == nil {
+		s.log = s.srv.log.With("session", s.id, "client", s.clientAddr, "user", s.user)
+	}
+	return s.log
 }
 
 func (s *session) id32() uint32 { return uint32(s.id) }
 
-// run owns the session from accept to close. A panic ends this session only.
-func (s *session) run() {
+// run logs the client in and then serves its commands. A panic ends this
+// session only. The command loop runs on a goroutine of its own, started
+// after login: login needs a deep stack (crypto, TLS) that an idle session
+// would otherwise keep for its whole life, and idle sessions are most of them.
+func (s *session) run(done func()) {
+	loop := false
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
+			s.logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
 		}
-		s.close()
+		if !loop {
+			s.close()
+			done()
+		}
 	}()
-	n := s.srv.clients.Add(1)
-	defer s.srv.clients.Add(-1)
+	if !s.handshake() {
+		return
+	}
+	loop = true
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
+			}
+			s.close()
+			done()
+		}()
+		s.loop()
+	}()
+}
+
+// handshake runs the connection phase up to the OK packet; false means the
+// session is over.
+func (s *session) handshake() bool {
 	s.br = bufio.NewReaderSize(s.conn, clientReadBuffer)
-	if max := s.srv.opt.MaxClientConnections; max > 0 && n > int64(max) {
+	if max := s.srv.opt.MaxClientConnections; max > 0 && s.srv.clients.Load() > int64(max) {
 		e := wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max)
 		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 128), e), 0)
-		s.log.Warn("refused client: too many connections", "limit", max)
-		return
+		s.logger().Warn("refused client: too many connections", "limit", max)
+		return false
 	}
 	if t := s.srv.opt.HandshakeTimeout; t > 0 {
 		_ = s.conn.SetDeadline(time.Now().Add(t))
 	}
 	if err := s.login(); err != nil {
 		s.logLoginError(err)
-		return
+		return false
 	}
 	if err := s.connectBackend(); err != nil {
 		var me *mysql.MyError
@@ -107,28 +134,28 @@ func (s *session) run() {
 			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v; check the servers and the proxy log", s.user, err)
 		}
 		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(me.Message)), me), s.seq)
-		s.log.Warn("login failed at the server", "err", err)
-		return
+		s.logger().Warn("login failed at the server", "err", err)
+		return false
 	}
 	_ = s.conn.SetDeadline(time.Time{})
 	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.be.Status, 0)
 	if err := s.writePacket(ok, s.seq); err != nil {
-		return
+		return false
 	}
-	s.log.Debug("client logged in", "schema", s.schema, "tls", s.tls)
-	s.loop()
+	s.logger().Debug("client logged in", "schema", s.schema, "tls", s.tls)
+	return true
 }
 
 func (s *session) logLoginError(err error) {
 	var le *loginError
 	switch {
 	case errors.As(err, &le):
-		s.log.Info("login refused", "code", le.Code, "msg", le.Message)
+		s.logger().Info("login refused", "code", le.Code, "msg", le.Message)
 	case isDisconnect(err):
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.log.Info("client did not finish the handshake in time; closed", "timeout", s.srv.opt.HandshakeTimeout)
+		s.logger().Info("client did not finish the handshake in time; closed", "timeout", s.srv.opt.HandshakeTimeout)
 	default:
-		s.log.Info("login failed", "err", err)
+		s.logger().Info("login failed", "err", err)
 	}
 }
 
@@ -138,7 +165,9 @@ func (s *session) connectBackend() error {
 	if err != nil {
 		return err
 	}
-	be, err := s.srv.cluster.Connect(s.ctx, srv, backend.DialOptions{
+	// No session context: a dial is bounded by limits.connect_timeout, and a
+	// context per session costs memory in every idle session.
+	be, err := s.srv.cluster.Connect(context.Background(), srv, backend.DialOptions{
 		Creds:        s.creds,
 		Schema:       s.schema,
 		Collation:    s.collation,
@@ -154,7 +183,6 @@ func (s *session) connectBackend() error {
 
 // loop reads and runs commands until the client leaves or the session ends.
 func (s *session) loop() {
-	var buf []byte
 	for {
 		s.idle.Store(true)
 		if t := s.srv.opt.IdleTimeout; t > 0 {
@@ -163,26 +191,26 @@ func (s *session) loop() {
 		if s.srv.closing.Load() && !s.inTx.Load() {
 			return
 		}
-		var err error
-		buf, err = s.readCommand(buf)
+		buf, err := s.readCommand()
 		s.idle.Store(false)
 		if err != nil {
+			s.srv.cmdBufs.put(buf)
 			s.logReadError(err)
 			return
 		}
 		if len(buf) <= wire.HeaderSize {
 			// An empty command is a protocol error, as on a real server.
 			s.sendError(wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Empty command packet"))
+			s.srv.cmdBufs.put(buf)
 			continue
 		}
-		if err := s.dispatch(buf); err != nil {
+		err = s.dispatch(buf)
+		s.srv.cmdBufs.put(buf)
+		if err != nil {
 			if !errors.Is(err, errQuit) {
 				s.logCommandError(err)
 			}
 			return
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil // a rare big statement should not pin its buffer
 		}
 	}
 }
@@ -194,13 +222,13 @@ func (s *session) logReadError(err error) {
 	case isDisconnect(err):
 	case errors.Is(err, wire.ErrTooLarge):
 		s.sendError(mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE))
-		s.log.Warn("closed client: packet larger than limits.max_packet_size", "limit", s.srv.opt.MaxPacketSize)
+		s.logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", s.srv.opt.MaxPacketSize)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if !s.srv.closing.Load() {
-			s.log.Info("closed idle client", "idle_timeout", s.srv.opt.IdleTimeout)
+			s.logger().Info("closed idle client", "idle_timeout", s.srv.opt.IdleTimeout)
 		}
 	default:
-		s.log.Info("client read failed", "err", err)
+		s.logger().Info("client read failed", "err", err)
 	}
 }
 
@@ -208,7 +236,7 @@ func (s *session) logCommandError(err error) {
 	if isDisconnect(err) {
 		return
 	}
-	s.log.Warn("session ended", "err", err)
+	s.logger().Warn("session ended", "err", err)
 }
 
 // isDisconnect is true for the ordinary ways a peer goes away, which are
@@ -219,20 +247,18 @@ func isDisconnect(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
-// readCommand reads one command into buf with 4 bytes of room before the
-// payload, so that it can be sent on to a server in one write after the
-// header is filled in.
-func (s *session) readCommand(buf []byte) ([]byte, error) {
-	if buf == nil {
-		buf = make([]byte, wire.HeaderSize, 512)
-	}
-	buf = buf[:wire.HeaderSize]
-	limit := s.srv.opt.MaxPacketSize
+// readCommand reads one command into a pooled buffer with 4 bytes of room
+// before the payload, so that it can be sent on to a server in one write
+// after the header is filled in. The buffer is taken only once a header has
+// arrived: an idle session holds none.
+func (s *session) readCommand() ([]byte, error) {
 	var hdr [wire.HeaderSize]byte
+	if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
+		return nil, err
+	}
+	limit := s.srv.opt.MaxPacketSize
+	buf := s.srv.cmdBufs.get()
 	for {
-		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
-			return buf, err
-		}
 		n := wire.PayloadLen(hdr[:])
 		if len(buf)-wire.HeaderSize+n > limit {
 			return buf, wire.ErrTooLarge
@@ -246,11 +272,14 @@ func (s *session) readCommand(buf []byte) ([]byte, error) {
 			buf = buf[:start+n]
 		}
 		if _, err := io.ReadFull(s.br, buf[start:]); err != nil {
-			return buf, err
+			return buf, noEOF(err)
 		}
 		s.seq = hdr[3] + 1
 		if n < wire.MaxPayload {
 			return buf, nil
+		}
+		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
+			return buf, noEOF(err)
 		}
 	}
 }
@@ -282,12 +311,10 @@ func (s *session) closeIfIdle() {
 
 // abort closes the session from outside its goroutine.
 func (s *session) abort() {
-	s.cancel()
 	_ = s.conn.Close()
 }
 
 func (s *session) close() {
-	s.cancel()
 	if s.be != nil {
 		_ = s.be.Close()
 		s.be = nil

@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -40,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
 	logFormat := fs.String("log-format", "text", "text|json")
+	pprofAddr := fs.String("pprof", "", "serve Go profiling endpoints (/debug/pprof/) on this address; for diagnosing the proxy itself")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -71,6 +74,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		fmt.Fprintf(stdout, "%s: ok\n", *configPath)
 		return 0
+	}
+	if *pprofAddr != "" {
+		go func() {
+			logger.Info("pprof listening", "addr", *pprofAddr)
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				logger.Error("pprof stopped", "err", err)
+			}
+		}()
 	}
 	if err := serve(*configPath, cfg, rt, logger); err != nil {
 		logger.Error("switchyard stopped", "err", err)
