@@ -111,6 +111,21 @@ func ParseHandshakeResponse(p []byte) (*HandshakeResponse, error) {
 	return r, nil
 }
 
+// prefixConn reads prefix before the connection's own bytes.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
 var errBadHandshake = mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
 
 // appendGreeting builds the initial handshake packet payload.
@@ -168,7 +183,10 @@ func (s *session) login() error {
 		if s.srv.tls == nil {
 			return s.fail(wire.Errorf(mysql.ER_HANDSHAKE_ERROR, "TLS was requested but switchyard has no tls: section configured"), seq+1)
 		}
-		tc := tls.Server(s.conn, s.srv.tls)
+		// The client may have sent its TLS hello right behind the request,
+		// into our read buffer: TLS must start with those bytes.
+		early, _ := s.br.Peek(s.br.Buffered())
+		tc := tls.Server(&prefixConn{Conn: s.conn, prefix: append([]byte(nil), early...)}, s.srv.tls)
 		if err := tc.Handshake(); err != nil {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}

@@ -50,6 +50,10 @@ type session struct {
 
 	be     *backend.Conn
 	status uint16
+	// oversized is the unread payload of a packet over the size limit, and
+	// oversizedMore whether continuation packets follow it.
+	oversized     int
+	oversizedMore bool
 	// lastOK is true when the last forwarded single-packet response was OK.
 	lastOK bool
 
@@ -221,6 +225,9 @@ func (s *session) logReadError(err error) {
 	switch {
 	case isDisconnect(err):
 	case errors.Is(err, wire.ErrTooLarge):
+		// Read the rest of the packet first: a client still writing it
+		// would otherwise get a reset instead of the error.
+		s.discardOversized()
 		s.sendError(mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE))
 		s.logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", s.srv.opt.MaxPacketSize)
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -247,6 +254,27 @@ func isDisconnect(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
+// discardOversized drops the rest of a packet that exceeded
+// limits.max_packet_size, bounded in bytes and time.
+func (s *session) discardOversized() {
+	_ = s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	budget := int64(1 << 30)
+	rest, more := s.oversized, s.oversizedMore
+	for budget > 0 {
+		n, err := io.CopyN(io.Discard, s.br, min(int64(rest), budget))
+		budget -= n
+		if err != nil || !more {
+			return
+		}
+		var hdr [wire.HeaderSize]byte
+		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
+			return
+		}
+		rest = wire.PayloadLen(hdr[:])
+		more = rest == wire.MaxPayload
+	}
+}
+
 // readCommand reads one command into a pooled buffer with 4 bytes of room
 // before the payload, so that it can be sent on to a server in one write
 // after the header is filled in. The buffer is taken only once a header has
@@ -261,6 +289,7 @@ func (s *session) readCommand() ([]byte, error) {
 	for {
 		n := wire.PayloadLen(hdr[:])
 		if len(buf)-wire.HeaderSize+n > limit {
+			s.oversized, s.oversizedMore = n, n == wire.MaxPayload
 			return buf, wire.ErrTooLarge
 		}
 		start := len(buf)
