@@ -50,7 +50,8 @@ run: build
 	$(BIN) -c switchyard.yaml
 
 demo: deps build
-	$(GO) run ./integration/cmd/demo --switchyard $(BIN)
+	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
+	bin/switchyard-demo --switchyard $(BIN)
 
 bench: deps build
 	./bench/bench.sh

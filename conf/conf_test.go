@@ -128,7 +128,7 @@ func TestSpecExample(t *testing.T) {
 // The shipped example must stay valid and say what the SPEC example says.
 func TestExampleFile(t *testing.T) {
 	t.Setenv("SWITCHYARD_ADMIN_PASSWORD", "s3cret")
-	c, err := Load("testdata/example.yaml")
+	c, err := Load("../switchyard.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

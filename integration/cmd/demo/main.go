@@ -107,18 +107,13 @@ switchyard is running in front of a MariaDB primary with %d replica(s).
 Connect through the proxy:
   mariadb -h %s -P %s -u %s -p%s %s
 
-Admin interface:
-  mariadb -h %s -P %s -u %s -p%s
-
-HTTP:
-  curl http://%s/health
-  curl http://%s/status
-  curl http://%s/metrics
+Every statement goes to the first server (db1) for now: read/write
+splitting, the admin interface (%s) and the HTTP endpoint (%s)
+are configured but not built yet.
 
 Servers (direct, as root):
 `, len(c.Replicas), host, port, c.AppUser, c.AppPassword, c.Database,
-		host, adminPort, p.AdminUser(), p.AdminPassword(),
-		p.HTTPAddr(), p.HTTPAddr(), p.HTTPAddr())
+		net.JoinHostPort(host, adminPort), p.HTTPAddr())
 	for _, s := range c.Servers() {
 		role := "replica"
 		if s == c.Primary {
