@@ -16,6 +16,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,9 +425,43 @@ func TestHostileClients(t *testing.T) {
 	}
 }
 
+// proxyGoroutines reads the proxy's goroutine count from its pprof endpoint.
+func proxyGoroutines(t *testing.T, pprofAddr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var n int
+	if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
+		t.Fatalf("reading the goroutine count: %v", err)
+	}
+	return n
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func TestNoServerConnectionLeak(t *testing.T) {
-	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	pprofAddr := freeAddr(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Args: []string{"--pprof", pprofAddr}})
 	before := serverConnections(t, cluster.AppUser)
+	eventually(t, 10*time.Second, "the pprof endpoint", func() bool {
+		c, err := net.Dial("tcp", pprofAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	goroutinesBefore := proxyGoroutines(t, pprofAddr)
 	db := appDB(t, p, "")
 	db.SetMaxIdleConns(50)
 	ctx := context.Background()
@@ -450,6 +485,9 @@ func TestNoServerConnectionLeak(t *testing.T) {
 	db.Close()
 	eventually(t, 10*time.Second, "server sessions to return to their count before the test", func() bool {
 		return serverConnections(t, cluster.AppUser) <= before
+	})
+	eventually(t, 10*time.Second, "the proxy's goroutines to return to their count before the test", func() bool {
+		return proxyGoroutines(t, pprofAddr) <= goroutinesBefore
 	})
 }
 
