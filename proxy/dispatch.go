@@ -180,15 +180,19 @@ func (s *session) changeUser(p []byte) error {
 		s.sendError(err.(*mysql.MyError))
 		return errQuit
 	}
+	// A refused change leaves the session as it was, logged in as the
+	// previous user, as MariaDB does.
 	oldUser := s.user
 	s.user = r.User
 	u := s.srv.users().lookup(r.User)
 	if u != nil && !s.tls && (s.srv.requireTLS || u.RequireTLS) {
+		s.user = oldUser
 		s.sendError(wire.Errorf(3159, "Connections using insecure transport are prohibited: user %q must connect with TLS", r.User))
-		return errQuit
+		return nil
 	}
 	seq := s.seq - 1
 	creds, seq, err := s.authenticate(u, r.AuthPlugin, r.AuthData, seq)
+	s.user = oldUser
 	if err != nil {
 		s.seq = seq + 1
 		var me *mysql.MyError
@@ -196,9 +200,10 @@ func (s *session) changeUser(p []byte) error {
 			return err
 		}
 		s.sendError(me)
-		s.logger().Info("change user refused", "user", r.User, "code", me.Code)
-		return errQuit
+		s.logger().Info("change user refused", "to_user", r.User, "code", me.Code)
+		return nil
 	}
+	s.user = r.User
 	s.seq = seq + 1
 	prevBE, prevCreds, prevSchema, prevColl, prevUser := s.be, s.creds, s.schema, s.collation, s.userCfg
 	s.be, s.creds, s.schema, s.userCfg = nil, creds, r.Schema, u
