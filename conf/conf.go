@@ -9,6 +9,7 @@ package conf
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,29 @@ type Config struct {
 	Pool       Pool        `yaml:"pool"`
 	Limits     Limits      `yaml:"limits"`
 	QueryRules []QueryRule `yaml:"query_rules"` // first match wins, in file order
+
+	// Where each key was written, so that problems found after loading
+	// (a certificate that cannot be read) can still name a line.
+	file  string
+	lines map[string]int
+}
+
+// Problem builds a problem about key (a path such as "tls.cert_file"),
+// placed at the line where the key, or its nearest written parent, is.
+func (c *Config) Problem(key, msg string) Problem {
+	line := 1
+	for k := key; ; {
+		if l, ok := c.lines[k]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return Problem{File: c.file, Line: line, Key: key, Msg: msg}
 }
 
 // Listen holds the addresses switchyard accepts connections on, as host:port.

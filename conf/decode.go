@@ -69,6 +69,7 @@ func Parse(filename string, data []byte, env func(string) (string, bool)) (*Conf
 		}
 	}
 	if len(d.probs) == 0 {
+		cfg.file, cfg.lines = filename, d.lines
 		return cfg, nil
 	}
 	sort.SliceStable(d.probs, func(i, j int) bool { return d.probs[i].Line < d.probs[j].Line })

@@ -136,7 +136,7 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
 	if cfg.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
-			problems = append(problems, conf.Problem{File: path, Key: "tls", Msg: fmt.Sprintf("cannot load certificate: %v", err)})
+			problems = append(problems, cfg.Problem("tls.cert_file", fmt.Sprintf("cannot load certificate: %v", err)))
 		} else {
 			rt.clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
@@ -147,7 +147,7 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
 			pem, err := os.ReadFile(cfg.BackendTLS.CAFile)
 			pool := x509.NewCertPool()
 			if err != nil || !pool.AppendCertsFromPEM(pem) {
-				problems = append(problems, conf.Problem{File: path, Key: "backend_tls.ca_file", Msg: fmt.Sprintf("cannot load CA certificates from %q", cfg.BackendTLS.CAFile)})
+				problems = append(problems, cfg.Problem("backend_tls.ca_file", fmt.Sprintf("cannot load CA certificates from %q", cfg.BackendTLS.CAFile)))
 			}
 			bt.RootCAs = pool
 		}
