@@ -13,6 +13,8 @@ import (
 
 // Server is one configured database server.
 type Server struct {
+	// ID is the server's position in the config, stable for its lifetime.
+	ID      int
 	Name    string
 	Address string
 	Weight  int
@@ -20,6 +22,8 @@ type Server struct {
 	// Counters the admin and metrics views read.
 	ConnsOpened atomic.Int64
 	ConnErrors  atomic.Int64
+
+	serverState
 }
 
 // Options configure a Cluster.
@@ -33,6 +37,7 @@ type Cluster struct {
 	opt     Options
 	mu      sync.RWMutex
 	servers []*Server
+	probing bool
 
 	version atomic.Value // string: the version a server reported last
 }
@@ -48,8 +53,8 @@ type ServerSpec struct {
 // topology monitor exists, the first server is taken as the primary.
 func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	c := &Cluster{opt: opt}
-	for _, s := range specs {
-		c.servers = append(c.servers, &Server{Name: s.Name, Address: s.Address, Weight: s.Weight})
+	for i, s := range specs {
+		c.servers = append(c.servers, &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight})
 	}
 	return c
 }
@@ -62,16 +67,52 @@ func (c *Cluster) Servers() []*Server {
 }
 
 // ErrNoPrimary says no server can take writes.
-var ErrNoPrimary = errors.New("no primary server is available")
+var ErrNoPrimary = errors.New("no primary server is available: no healthy server has read_only=OFF")
 
-// Primary returns the server that takes writes.
+// SetProbing tells the cluster whether roles come from probes. Without
+// probes (no monitor account configured) the first server is taken as the
+// primary and the others as replicas, all assumed healthy.
+func (c *Cluster) SetProbing(on bool) {
+	c.mu.Lock()
+	c.probing = on
+	c.mu.Unlock()
+}
+
+// Primary returns the server that takes writes: the first healthy server,
+// in config order, that is writable.
 func (c *Cluster) Primary() (*Server, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if len(c.servers) == 0 {
-		return nil, ErrNoPrimary
+	if !c.probing {
+		if len(c.servers) == 0 {
+			return nil, ErrNoPrimary
+		}
+		return c.servers[0], nil
 	}
-	return c.servers[0], nil
+	for _, s := range c.servers {
+		if s.Healthy() && s.Role() == RolePrimary {
+			return s, nil
+		}
+	}
+	return nil, ErrNoPrimary
+}
+
+// Replicas appends to dst the servers that may serve reads now.
+func (c *Cluster) Replicas(dst []*Server) []*Server {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.probing {
+		if len(c.servers) > 1 {
+			dst = append(dst, c.servers[1:]...)
+		}
+		return dst
+	}
+	for _, s := range c.servers {
+		if s.Healthy() && s.Role() == RoleReplica {
+			dst = append(dst, s)
+		}
+	}
+	return dst
 }
 
 // Connect opens a connection to srv with the cluster's timeouts and TLS.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -73,6 +74,8 @@ type Conn struct {
 	// broken is set when the connection can no longer be trusted to be at a
 	// packet boundary; it is then closed instead of reused.
 	broken bool
+	// LastUsed is when the connection last finished a command.
+	LastUsed time.Time
 }
 
 // readerPool holds the read buffers of server connections: a connection only
@@ -425,6 +428,7 @@ func (c *Conn) acquireReader() {
 // ReleaseReader gives the read buffer back once a response is complete. A
 // buffer still holding unread bytes stays: they belong to this connection.
 func (c *Conn) ReleaseReader() {
+	c.LastUsed = time.Now()
 	if c.br != nil && c.br.Buffered() == 0 {
 		c.br.Reset(nil)
 		readerPool.Put(c.br)
@@ -470,4 +474,43 @@ func (c *Conn) Close() error {
 		c.br = nil
 	}
 	return c.nc.Close()
+}
+
+// Alive reports whether the server has not closed the connection or sent
+// anything unasked, checked without blocking. A server closes connections
+// it kills or that idle past wait_timeout; finding that out before sending a
+// statement lets the proxy reconnect instead of failing the statement.
+func (c *Conn) Alive() bool {
+	if c.broken {
+		return false
+	}
+	if c.br != nil && c.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return true // TLS: records may arrive unasked; trust the connection
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var b [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+		case rerr != nil, n == 0, n > 0:
+			// Closed, failed, or data nobody asked for (an error packet
+			// before a close): the connection cannot be trusted.
+			alive = false
+		}
+		return true
+	})
+	if err != nil || !alive {
+		c.broken = true
+		return false
+	}
+	return true
 }

@@ -8,6 +8,9 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/backend"
+	"switchyard/conf"
+	"switchyard/router"
 	"switchyard/wire"
 )
 
@@ -55,32 +58,59 @@ func (s *session) dispatch(buf []byte) error {
 	switch cmd {
 	case mysql.COM_QUIT:
 		return errQuit
-	case mysql.COM_QUERY, mysql.COM_STMT_EXECUTE:
-		return s.forwardCommand(buf, shapeResult)
-	case mysql.COM_INIT_DB:
-		if err := s.forwardCommand(buf, shapeOne); err != nil {
-			return err
-		}
-		if s.lastOK {
-			s.schema = string(buf[wire.HeaderSize+1:])
-		}
-		return nil
+	case mysql.COM_QUERY:
+		return s.query(buf)
 	case mysql.COM_PING:
 		// The proxy answers for itself: a ping checks that the client's
-		// connection works, and the session's server is checked on use.
+		// connection works, and servers are checked on use.
 		return s.sendOK()
+	case mysql.COM_INIT_DB:
+		sc, res, err := s.onSessionConn(buf, shapeOne)
+		if err == nil && res.ok {
+			s.logState(sc, cmd, string(buf[wire.HeaderSize+1:]))
+		}
+		return err
+	case mysql.COM_SET_OPTION:
+		sc, res, err := s.onSessionConn(buf, shapeOne)
+		if err == nil && res.ok {
+			s.logState(sc, cmd, string(buf[wire.HeaderSize+1:]))
+		}
+		return err
 	case mysql.COM_FIELD_LIST:
-		return s.forwardCommand(buf, shapeFieldList)
-	case mysql.COM_STATISTICS, mysql.COM_SET_OPTION, mysql.COM_STMT_RESET:
-		return s.forwardCommand(buf, shapeOne)
+		_, _, err := s.onSessionConn(buf, shapeFieldList)
+		return err
+	case mysql.COM_STATISTICS:
+		_, _, err := s.onSessionConn(buf, shapeOne)
+		return err
 	case mysql.COM_RESET_CONNECTION:
-		return s.forwardCommand(buf, shapeOne)
+		return s.resetConnection(buf)
 	case mysql.COM_STMT_PREPARE:
-		return s.forwardCommand(buf, shapePrepare)
+		// Binary-protocol statements live on one server connection: the
+		// session stays there while any may exist.
+		sc, res, err := s.onSessionConn(buf, shapePrepare)
+		if err == nil && res.ok {
+			s.pin(sc, "prepared statement")
+		}
+		return err
+	case mysql.COM_STMT_EXECUTE:
+		_, _, err := s.onSessionConn(buf, shapeResult)
+		return err
 	case mysql.COM_STMT_FETCH:
-		return s.forwardCommand(buf, shapeRows)
+		_, _, err := s.onSessionConn(buf, shapeRows)
+		return err
+	case mysql.COM_STMT_RESET:
+		_, _, err := s.onSessionConn(buf, shapeOne)
+		return err
 	case mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
-		return s.sendCommand(buf)
+		sc, err := s.sessionConn()
+		if err != nil {
+			// No response is expected: there is nobody to tell.
+			return nil
+		}
+		if err := s.send(sc, buf); err != nil {
+			return s.serverLost(sc, err, false)
+		}
+		return nil
 	case mysql.COM_CHANGE_USER:
 		return s.changeUser(buf[wire.HeaderSize+1:])
 	}
@@ -88,87 +118,315 @@ func (s *session) dispatch(buf []byte) error {
 	return nil
 }
 
-// sendCommand writes a command to the session's server connection.
-func (s *session) sendCommand(buf []byte) error {
-	if s.be == nil {
-		if err := s.connectBackend(); err != nil {
-			var me *mysql.MyError
-			if !errors.As(err, &me) {
-				me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server: %v", err)
-			}
-			s.sendError(me)
+// sessionConn is where commands that are not routed run: the connection
+// the session is held on, else the primary.
+func (s *session) sessionConn() (*serverConn, error) {
+	if s.current != nil {
+		return s.current, nil
+	}
+	return s.primaryConn()
+}
+
+// onSessionConn runs a command on sessionConn and relays the response.
+func (s *session) onSessionConn(buf []byte, shape respShape) (*serverConn, exchangeResult, error) {
+	sc, err := s.sessionConn()
+	if err != nil {
+		s.sendError(proxyError(err))
+		return nil, exchangeResult{}, nil
+	}
+	res, err := s.exchange(sc, buf, shape)
+	if err != nil {
+		return sc, res, s.exchangeFailed(sc, res, err)
+	}
+	s.after(sc, res)
+	return sc, res, nil
+}
+
+// query routes and runs one COM_QUERY.
+func (s *session) query(buf []byte) error {
+	sql := string(buf[wire.HeaderSize+1:])
+	class := s.classifier.Classify(sql)
+	if class.Unparsed {
+		s.srv.unparsed.Add(1)
+	}
+	var rule *router.Rule
+	if rules := s.srv.rules.Load(); rules != nil {
+		rule, _ = rules.Match(sql, class.DigestText, s.user, s.schemaName())
+	}
+	d := router.Decide(&class, s.routerState(), s.reads(), rule)
+	if d.Err != nil {
+		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s (query rule %q)", d.Err.Message, d.Err.Rule))
+		return nil
+	}
+	if d.Target == router.Replica && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
+		// Read-your-writes: a replica may not have applied this session's
+		// writes yet, so its reads stay on the primary.
+		d.Target = router.Primary
+	}
+	sc, err := s.target(d.Target, -1)
+	if err != nil {
+		s.sendError(proxyError(err))
+		return nil
+	}
+	res, err := s.exchange(sc, buf, shapeResult)
+	if err != nil && d.Target == router.Replica && !res.wrote && class.ReplicaSafe() && !isClientErr(err) {
+		// The replica failed before the client saw anything: run the
+		// read once more elsewhere, which the client never notices.
+		failed := sc.conn.Server
+		s.logger().Info("read failed on a replica; retrying on another server", "server", failed.Name, "err", err)
+		s.dropConn(sc)
+		sc, err = s.targetVerified(router.Replica, failed.ID)
+		if err != nil {
+			s.sendError(proxyError(err))
 			return nil
 		}
-	}
-	payload := len(buf) - wire.HeaderSize
-	var err error
-	if payload < wire.MaxPayload {
-		wire.PutHeader(buf, payload, 0)
-		err = s.be.Write(buf)
-	} else {
-		framed, _ := wire.AppendPacket(nil, buf[wire.HeaderSize:], 0)
-		err = s.be.Write(framed)
+		res, err = s.exchange(sc, buf, shapeResult)
 	}
 	if err != nil {
-		return s.serverLost(err, false)
+		return s.exchangeFailed(sc, res, err)
+	}
+	s.after(sc, res)
+	if !res.ok {
+		return nil
+	}
+	switch class.Kind {
+	case router.Read, router.Show, router.Set, router.Use:
+	default:
+		s.hasWritten = true
+	}
+	switch {
+	case class.Statements > 1 && (class.Kind == router.Set || class.Kind == router.Use || class.SetsUserVar || class.Autocommit != nil):
+		s.pin(sc, "multi-statement that changes session state")
+	case class.SetsUserVar:
+		s.pin(sc, "user variable")
+	case class.CreatesTempTable:
+		s.pin(sc, "temporary table")
+	case class.UsesLock:
+		s.pin(sc, "lock")
+	case class.Kind == router.LockTables:
+		s.pin(sc, "LOCK TABLES")
+	case class.Kind == router.Prepare:
+		s.pin(sc, "prepared statement")
+	case class.Kind == router.Set || class.Kind == router.Use:
+		s.logState(sc, mysql.COM_QUERY, sql)
+	}
+	if class.Autocommit != nil {
+		s.autocommitOff = !*class.Autocommit
 	}
 	return nil
 }
 
-// forwardCommand sends a command and relays the server's response.
-func (s *session) forwardCommand(buf []byte, shape respShape) error {
-	s.lastOK = false
-	if err := s.sendCommand(buf); err != nil || s.be == nil {
-		return err
+// routerState is the session as router.Decide sees it.
+func (s *session) routerState() router.Session {
+	held := s.current
+	if held == nil {
+		held = s.last
+	}
+	return router.Session{
+		InTx:          s.inTx.Load(),
+		AutocommitOff: s.autocommitOff,
+		Pinned:        s.pinned != "",
+		OnReplica:     held != nil && held.conn.Server.Role() == backend.RoleReplica,
+		HasServer:     s.last != nil,
+	}
+}
+
+// reads is the user's effective routing.reads.
+func (s *session) reads() string {
+	if s.userCfg != nil && s.userCfg.Reads != "" {
+		return s.userCfg.Reads
+	}
+	return s.srv.routing.Reads
+}
+
+// target resolves a routing decision to a server connection. exclude is the
+// id of a server not to pick (a replica that just failed), or -1.
+func (s *session) target(t router.Target, exclude int) (*serverConn, error) {
+	return s.resolve(t, exclude, false)
+}
+
+// targetVerified is target for a retry: the connection it returns has just
+// been checked for a server-side close.
+func (s *session) targetVerified(t router.Target, exclude int) (*serverConn, error) {
+	return s.resolve(t, exclude, true)
+}
+
+func (s *session) resolve(t router.Target, exclude int, verify bool) (*serverConn, error) {
+	switch t {
+	case router.Stay:
+		if s.current != nil {
+			return s.current, nil
+		}
+		if s.last != nil {
+			return s.last, nil
+		}
+		return s.primaryConn()
+	case router.Replica:
+		for {
+			srv, ok := s.pickReplica(exclude)
+			if !ok {
+				break
+			}
+			sc, err := s.connTo(srv, verify)
+			if err == nil {
+				return sc, nil
+			}
+			// This replica cannot be reached now: try the others once.
+			s.logger().Info("replica unreachable; trying another", "server", srv.Name, "err", err)
+			if exclude >= 0 {
+				break
+			}
+			exclude = srv.ID
+		}
+		if !s.srv.routing.FallbackToPrimary {
+			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
+		}
+	}
+	p, err := s.srv.cluster.Primary()
+	if err != nil {
+		return nil, err
+	}
+	return s.connTo(p, verify)
+}
+
+// pickReplica chooses a replica for a read per routing.balance.
+func (s *session) pickReplica(exclude int) (*backend.Server, bool) {
+	s.replicaBuf = s.srv.cluster.Replicas(s.replicaBuf[:0])
+	s.candBuf = s.candBuf[:0]
+	for _, r := range s.replicaBuf {
+		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight, Outstanding: r.Outstanding.Load()})
+	}
+	i, ok := s.srv.balancer.Pick(s.candBuf, exclude)
+	if !ok {
+		return nil, false
+	}
+	return s.replicaBuf[i], true
+}
+
+// after updates the session from a statement's outcome on sc.
+func (s *session) after(sc *serverConn, res exchangeResult) {
+	s.last = sc
+	s.status = res.status
+	inTx := res.status&mysql.SERVER_STATUS_IN_TRANS != 0
+	s.inTx.Store(inTx)
+	switch {
+	case inTx:
+		s.current = sc
+	case s.pinned == "":
+		s.current = nil
+	}
+	if res.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 && res.ok {
+		s.autocommitOff = true
+	}
+}
+
+// exchangeResult is what the proxy learned from relaying one response.
+type exchangeResult struct {
+	ok     bool // the response did not end with an error
+	wrote  bool // some of the response reached the client
+	status uint16
+}
+
+// send writes a command to sc.
+func (s *session) send(sc *serverConn, buf []byte) error {
+	payload := len(buf) - wire.HeaderSize
+	if payload < wire.MaxPayload {
+		wire.PutHeader(buf, payload, 0)
+		return sc.conn.Write(buf)
+	}
+	framed, _ := wire.AppendPacket(nil, buf[wire.HeaderSize:], 0)
+	return sc.conn.Write(framed)
+}
+
+// exchange sends a command on sc and relays the server's response.
+func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchangeResult, error) {
+	srv := sc.conn.Server
+	srv.Outstanding.Add(1)
+	defer srv.Outstanding.Add(-1)
+	if err := s.send(sc, buf); err != nil {
+		return exchangeResult{}, errServerRead{err}
 	}
 	bw := s.srv.writers.get(s)
 	f := forwarder{
-		br:  s.be.Reader(),
+		br:  sc.conn.Reader(),
 		bw:  bw,
 		cr:  s.br,
-		be:  s.be,
+		be:  sc.conn,
 		eof: s.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
 	}
 	err := f.forward(shape)
 	if err == nil {
-		err = bw.Flush()
-		if err != nil {
+		if err = bw.Flush(); err != nil {
 			err = errClientWrite{err}
 		}
 	}
 	s.srv.writers.put(bw)
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, status: f.status}
 	if err != nil {
-		var cw errClientWrite
-		if errors.As(err, &cw) {
-			// The client is gone mid-response: the server connection is
-			// somewhere inside a result and cannot be reused.
-			s.be.MarkBroken()
-			return err
-		}
-		return s.serverLost(err, f.wrote)
+		sc.conn.MarkBroken()
+		return res, err
 	}
-	s.be.ReleaseReader()
-	s.status = f.status
-	s.inTx.Store(f.status&mysql.SERVER_STATUS_IN_TRANS != 0)
-	s.lastOK = f.ok
-	return nil
+	sc.conn.ReleaseReader()
+	return res, nil
 }
 
-// serverLost ends the session after its server connection broke. If the
-// client has seen nothing of the response yet it gets an error saying so;
-// either way the connection closes, as it would if the client were talking
-// to the server directly, because whether the statement ran is unknown.
-func (s *session) serverLost(err error, wroteSome bool) error {
-	name := "?"
-	if s.be != nil {
-		name = s.be.Server.Name
-		s.be.MarkBroken()
+func isClientErr(err error) bool {
+	var cw errClientWrite
+	return errors.As(err, &cw)
+}
+
+// exchangeFailed handles a failed exchange: a vanished client ends the
+// session; a failed server connection ends it too, after telling the
+// client if it has seen nothing of the response yet.
+func (s *session) exchangeFailed(sc *serverConn, res exchangeResult, err error) error {
+	if isClientErr(err) {
+		// The server connection is somewhere inside a result: it was
+		// marked broken and closes with the session.
+		return err
 	}
+	return s.serverLost(sc, err, res.wrote)
+}
+
+// serverLost ends the session after one of its server connections broke,
+// as the client's connection would end if it talked to the server itself:
+// whether the statement ran is unknown, so the proxy must not go on as if
+// nothing happened.
+func (s *session) serverLost(sc *serverConn, err error, wroteSome bool) error {
+	name := sc.conn.Server.Name
+	sc.conn.MarkBroken()
 	if !wroteSome {
 		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR,
 			"switchyard lost the connection to server %s during the statement; it may or may not have run. Reconnect and check", name))
 	}
 	return fmt.Errorf("server %s: %w", name, err)
+}
+
+// resetConnection runs COM_RESET_CONNECTION on every server connection of
+// the session, since each holds part of its state, and answers with the
+// primary's response.
+func (s *session) resetConnection(buf []byte) error {
+	main, err := s.sessionConn()
+	if err != nil {
+		s.sendError(proxyError(err))
+		return nil
+	}
+	for _, sc := range s.conns {
+		if sc == main {
+			continue
+		}
+		if err := sc.conn.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
+			s.dropConn(sc)
+		}
+	}
+	res, err := s.exchange(main, buf, shapeOne)
+	if err != nil {
+		return s.exchangeFailed(main, res, err)
+	}
+	s.after(main, res)
+	if res.ok {
+		s.resetState()
+	}
+	return nil
 }
 
 // changeUser handles COM_CHANGE_USER: it authenticates the new user against
@@ -205,27 +463,43 @@ func (s *session) changeUser(p []byte) error {
 	}
 	s.user = r.User
 	s.seq = seq + 1
-	prevBE, prevCreds, prevSchema, prevColl, prevUser := s.be, s.creds, s.schema, s.collation, s.userCfg
-	s.be, s.creds, s.schema, s.userCfg = nil, creds, r.Schema, u
+	// The new user gets fresh server connections: nothing of the previous
+	// user's session may survive. The old ones close only once the new
+	// login worked, so a refused change leaves the session intact.
+	prev := struct {
+		conns                       map[*backend.Server]*serverConn
+		current, last               *serverConn
+		stateLog                    []stateEntry
+		creds                       backend.Credentials
+		userCfg                     *User
+		schema, loginSchema, pinned string
+		collation                   uint8
+		autocommitOff, inTx         bool
+	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load()}
+	s.conns, s.current, s.last, s.stateLog = make(map[*backend.Server]*serverConn, 2), nil, nil, nil
+	s.creds, s.userCfg, s.schema = creds, u, r.Schema
 	if r.Schema == "" {
 		s.schema = u.DefaultSchema
 	}
+	s.loginSchema = s.schema
 	if r.Collation != 0 {
 		s.collation = r.Collation
 	}
-	if err := s.connectBackend(); err != nil {
-		s.be, s.creds, s.schema, s.collation, s.userCfg, s.user = prevBE, prevCreds, prevSchema, prevColl, prevUser, oldUser
-		var me *mysql.MyError
-		if !errors.As(err, &me) {
-			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v", r.User, err)
-		}
-		s.sendError(me)
+	s.resetState()
+	sc, err := s.primaryConn()
+	if err != nil {
+		s.conns, s.current, s.last, s.stateLog = prev.conns, prev.current, prev.last, prev.stateLog
+		s.creds, s.userCfg, s.schema, s.loginSchema, s.collation = prev.creds, prev.userCfg, prev.schema, prev.loginSchema, prev.collation
+		s.pinned, s.autocommitOff = prev.pinned, prev.autocommitOff
+		s.inTx.Store(prev.inTx)
+		s.user = oldUser
+		s.sendError(proxyError(err))
 		return nil
 	}
-	if prevBE != nil {
-		_ = prevBE.Close()
+	for _, old := range prev.conns {
+		_ = old.conn.Close()
 	}
-	s.inTx.Store(false)
+	s.status = sc.conn.Status
 	s.log = nil // rebuilt with the new user name
 	return s.sendOK()
 }

@@ -58,8 +58,8 @@ type forwarder struct {
 	// then on an error can only be reported by closing the connection.
 	wrote  bool
 	status uint16
-	// ok is true when a single-packet response was an OK packet.
-	ok bool
+	// failed is set when the response ended with an ERR packet.
+	failed bool
 }
 
 // peek returns the next physical packet's payload if it fits the read
@@ -139,11 +139,13 @@ func (f *forwarder) forward(shape respShape) error {
 		if err != nil {
 			return err
 		}
-		if p[0] == wire.OKHeader {
+		switch p[0] {
+		case wire.OKHeader:
 			if ok, err := wire.ParseOK(p); err == nil {
 				f.status = ok.Status
-				f.ok = true
 			}
+		case wire.ErrHeader:
+			f.failed = true
 		}
 		return f.passWhole(n)
 	case shapeFieldList:
@@ -195,6 +197,7 @@ func (f *forwarder) results() error {
 			}
 			continue
 		case p[0] == wire.ErrHeader:
+			f.failed = true
 			return f.pass(n)
 		case p[0] == wire.InfileHeader && n < wire.MaxPayload:
 			if err := f.pass(n); err != nil {
@@ -257,6 +260,7 @@ func (f *forwarder) rows() error {
 			return err
 		}
 		if p[0] == wire.ErrHeader && n < wire.MaxPayload {
+			f.failed = true
 			return f.pass(n)
 		}
 		if wire.IsEOFPacket(p, n) {
@@ -280,6 +284,7 @@ func (f *forwarder) prepare() error {
 		return err
 	}
 	if p[0] != wire.OKHeader {
+		f.failed = p[0] == wire.ErrHeader
 		return f.pass(n)
 	}
 	if len(p) < 12 {

@@ -17,6 +17,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/router"
 )
 
 // Options configure a Server.
@@ -37,6 +38,18 @@ type Options struct {
 
 	Cluster *backend.Cluster
 	Logger  *slog.Logger
+
+	// Routing configures the read/write split; Rules are the query rules.
+	Routing Routing
+	Rules   *router.Rules
+}
+
+// Routing is the part of routing configuration sessions consult.
+type Routing struct {
+	Reads             string // conf.ReadsReplicas or conf.ReadsPrimary
+	Balance           string
+	FallbackToPrimary bool
+	ReadYourWrites    string // conf.RYWOff or conf.RYWSession
 }
 
 // defaultVersion is announced until a server has been reached and told its own.
@@ -50,7 +63,15 @@ type Server struct {
 	log        *slog.Logger
 	cluster    *backend.Cluster
 
-	userTab   atomic.Pointer[userTable]
+	userTab  atomic.Pointer[userTable]
+	rules    atomic.Pointer[router.Rules]
+	routing  Routing
+	balancer *router.Balancer
+	// classCache shares statement classifications between sessions; each
+	// session has its own parser.
+	classCache *router.Cache
+	// unparsed counts statements the parser rejected (sent to the primary).
+	unparsed  atomic.Int64
 	sha2Cache sha2Cache
 	key       keyOnce
 	writers   writerPool
@@ -84,6 +105,13 @@ func NewServer(opt Options) (*Server, error) {
 		cluster:    opt.Cluster,
 		sessions:   make(map[uint64]*session),
 	}
+	bal, err := router.NewBalancer(opt.Routing.Balance)
+	if err != nil {
+		return nil, err
+	}
+	s.balancer, s.routing = bal, opt.Routing
+	s.classCache = router.NewCache(10000)
+	s.rules.Store(opt.Rules)
 	s.key.key = opt.RSAKey
 	if s.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
 		if k, ok := opt.TLS.Certificates[0].PrivateKey.(*rsa.PrivateKey); ok {
@@ -105,6 +133,13 @@ func (s *Server) SetUsers(users []User) error {
 	s.userTab.Store(t)
 	return nil
 }
+
+// SetRules replaces the query rules; they apply to the next statements.
+func (s *Server) SetRules(r *router.Rules) { s.rules.Store(r) }
+
+// Unparsed is how many statements the parser could not read; they went to
+// the primary.
+func (s *Server) Unparsed() int64 { return s.unparsed.Load() }
 
 func (s *Server) users() *userTable { return s.userTab.Load() }
 

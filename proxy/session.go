@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/router"
 	"switchyard/wire"
 )
 
@@ -48,14 +47,30 @@ type session struct {
 	// seq is the sequence id the next packet to the client carries.
 	seq uint8
 
-	be     *backend.Conn
-	status uint16
+	// The session's server connections (see conns.go): by server, the one
+	// the session is held on (transaction or pin), and the one its last
+	// statement ran on.
+	conns      map[*backend.Server]*serverConn
+	current    *serverConn
+	last       *serverConn
+	stateLog   []stateEntry
+	pinned     string
+	classifier *router.Classifier
+	// loginSchema is the schema new server connections start in; schema is
+	// the current one, which USE and COM_INIT_DB change.
+	loginSchema   string
+	autocommitOff bool
+	// hasWritten: the session has changed data, so read-your-writes keeps
+	// its reads off the replicas.
+	hasWritten bool
+	status     uint16
+	// Scratch for picking a replica without allocating.
+	replicaBuf []*backend.Server
+	candBuf    []router.Candidate
 	// oversized is the unread payload of a packet over the size limit, and
 	// oversizedMore whether continuation packets follow it.
 	oversized     int
 	oversizedMore bool
-	// lastOK is true when the last forwarded single-packet response was OK.
-	lastOK bool
 
 	// idle is true while the session waits for a command; inTx while the
 	// server reports an open transaction. Shutdown reads both.
@@ -132,7 +147,11 @@ func (s *session) handshake() bool {
 		s.logLoginError(err)
 		return false
 	}
-	if err := s.connectBackend(); err != nil {
+	s.conns = make(map[*backend.Server]*serverConn, 2)
+	s.classifier = router.NewClassifier(s.srv.classCache)
+	s.loginSchema = s.schema
+	sc, err := s.primaryConn()
+	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {
 			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v; check the servers and the proxy log", s.user, err)
@@ -142,7 +161,8 @@ func (s *session) handshake() bool {
 		return false
 	}
 	_ = s.conn.SetDeadline(time.Time{})
-	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.be.Status, 0)
+	s.status = sc.conn.Status
+	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.status, 0)
 	if err := s.writePacket(ok, s.seq); err != nil {
 		return false
 	}
@@ -163,27 +183,8 @@ func (s *session) logLoginError(err error) {
 	}
 }
 
-// connectBackend opens the session's server connection with its login state.
-func (s *session) connectBackend() error {
-	srv, err := s.srv.cluster.Primary()
-	if err != nil {
-		return err
-	}
-	// No session context: a dial is bounded by limits.connect_timeout, and a
-	// context per session costs memory in every idle session.
-	be, err := s.srv.cluster.Connect(context.Background(), srv, backend.DialOptions{
-		Creds:        s.creds,
-		Schema:       s.schema,
-		Collation:    s.collation,
-		Capabilities: s.caps,
-	})
-	if err != nil {
-		return err
-	}
-	s.be = be
-	s.status = be.Status
-	return nil
-}
+// schemaName is the session's current schema, for query rules.
+func (s *session) schemaName() string { return s.schema }
 
 // loop reads and runs commands until the client leaves or the session ends.
 func (s *session) loop() {
@@ -288,6 +289,7 @@ func (s *session) readCommand() ([]byte, error) {
 	buf := s.srv.cmdBufs.get()
 	for {
 		n := wire.PayloadLen(hdr[:])
+		s.seq = hdr[3] + 1
 		if len(buf)-wire.HeaderSize+n > limit {
 			s.oversized, s.oversizedMore = n, n == wire.MaxPayload
 			return buf, wire.ErrTooLarge
@@ -303,7 +305,6 @@ func (s *session) readCommand() ([]byte, error) {
 		if _, err := io.ReadFull(s.br, buf[start:]); err != nil {
 			return buf, noEOF(err)
 		}
-		s.seq = hdr[3] + 1
 		if n < wire.MaxPayload {
 			return buf, nil
 		}
@@ -344,19 +345,6 @@ func (s *session) abort() {
 }
 
 func (s *session) close() {
-	if s.be != nil {
-		_ = s.be.Close()
-		s.be = nil
-	}
+	s.closeConns()
 	_ = s.conn.Close()
-}
-
-// backendFailed ends the session after its server connection broke: the
-// client sees a lost connection, as it would with the server itself, and
-// must not be told its statement succeeded or failed when neither is known.
-func (s *session) backendFailed(err error) error {
-	if s.be != nil {
-		s.be.MarkBroken()
-	}
-	return fmt.Errorf("server connection failed: %w", err)
 }

@@ -24,6 +24,8 @@ type User struct {
 	// AuthPlugin is the plugin clients are asked to use.
 	AuthPlugin     string
 	MaxConnections int
+	// Reads overrides routing.reads for this user when not empty.
+	Reads string
 
 	stage2 []byte // SHA1(SHA1(password))
 	empty  bool

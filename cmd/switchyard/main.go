@@ -24,6 +24,7 @@ import (
 	"switchyard/backend"
 	"switchyard/conf"
 	"switchyard/proxy"
+	"switchyard/router"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; without
@@ -124,6 +125,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 type runtimeParts struct {
 	clientTLS  *tls.Config
 	backendTLS *tls.Config
+	rules      *router.Rules
 }
 
 func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
@@ -153,6 +155,11 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
 		}
 		rt.backendTLS = bt
 	}
+	rules, err := router.NewRules(cfg.QueryRules)
+	if err != nil {
+		problems = append(problems, cfg.Problem("query_rules", err.Error()))
+	}
+	rt.rules = rules
 	if len(problems) > 0 {
 		return nil, nil, problems
 	}
@@ -170,6 +177,7 @@ func proxyUsers(cfg *conf.Config) []proxy.User {
 			RequireTLS:     u.RequireTLS,
 			AuthPlugin:     u.AuthPlugin,
 			MaxConnections: u.MaxConnections,
+			Reads:          u.Reads,
 		})
 	}
 	return users
@@ -181,7 +189,22 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight})
 	}
 	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS})
+	ctx, stopProbe := context.WithCancel(context.Background())
+	defer stopProbe()
+	if cfg.Monitor.User != "" {
+		// Roles come from the servers themselves; the first check runs
+		// before clients are accepted so they find the primary known.
+		probe := backend.ProbeOptions{User: cfg.Monitor.User, Password: cfg.Monitor.Password,
+			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, Logger: log}
+		cluster.SetProbing(true)
+		cluster.ProbeOnce(ctx, probe)
+		go cluster.Probe(ctx, probe)
+	} else {
+		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
+	}
 	srv, err := proxy.NewServer(proxy.Options{
+		Routing:              proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance, FallbackToPrimary: cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
+		Rules:                rt.rules,
 		Users:                proxyUsers(cfg),
 		TLS:                  rt.clientTLS,
 		RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
@@ -233,7 +256,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 // applied; the others are reported as needing a restart.
 func reload(path string, old *conf.Config, srv *proxy.Server, log *slog.Logger) {
 	start := time.Now()
-	cfg, _, err := loadConfig(path)
+	cfg, rt, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload rejected: config is invalid; nothing changed", "file", path, "problems", err.Error())
 		return
@@ -242,8 +265,9 @@ func reload(path string, old *conf.Config, srv *proxy.Server, log *slog.Logger) 
 		log.Error("reload rejected; nothing changed", "err", err)
 		return
 	}
+	srv.SetRules(rt.rules)
 	if cfg.Listen.MySQL != old.Listen.MySQL || cfg.Listen.Admin != old.Listen.Admin || cfg.Listen.HTTP != old.Listen.HTTP {
 		log.Warn("reload: listen addresses changed; they take effect after a restart")
 	}
-	log.Info("config reloaded: users apply to new logins", "file", path, "took", time.Since(start))
+	log.Info("config reloaded: users apply to new logins, query rules to new statements", "file", path, "took", time.Since(start))
 }

@@ -384,7 +384,19 @@ func dataDirTemplate(ctx context.Context, opt ClusterOptions, workDir string) (*
 		return tpl, nil
 	}
 	datadir := filepath.Join(workDir, "template")
-	if err := installTemplate(ctx, opt, initSQL, datadir); err != nil {
+	// The bootstrap mariadbd has been seen to segfault now and then on a
+	// loaded machine; a fresh attempt in a clean directory succeeds.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = installTemplate(ctx, opt, initSQL, datadir); err == nil || ctx.Err() != nil {
+			break
+		}
+		if opt.Logf != nil {
+			opt.Logf("harness: mariadb-install-db attempt %d failed; retrying: %v", attempt, firstLine(err.Error()))
+		}
+		_ = os.RemoveAll(datadir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(datadir)
@@ -499,4 +511,11 @@ func (c *Cluster) PIDs() []int {
 // c.Primary's binlog as of the call.
 func (c *Cluster) WaitReplicasCaughtUp(ctx context.Context) error {
 	return WaitCaughtUp(ctx, c.Primary, c.Replicas...)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -93,18 +93,20 @@ try {
     $ins->execute([':id' => 10, ':qty' => 1, ':name' => 'committed', ':note' => null, ':price' => '1.00', ':created' => null]);
     $tx['in_tx'] = $pdo->inTransaction();
     $tx['commit'] = $pdo->commit();
-    $tx['committed_seen_by_other'] = (int)$other->query("SELECT COUNT(*) FROM `$table` WHERE id = 10")->fetchColumn();
+    // Another session's plain reads may go to a replica that has not applied
+    // the commit yet (read-your-writes is per session): ask the primary.
+    $tx['committed_seen_by_other'] = (int)$other->query("/* switchyard:route=primary */ SELECT COUNT(*) FROM `$table` WHERE id = 10")->fetchColumn();
 
     // A rolled back one is gone, also for the session that wrote it.
     $tx['begin2'] = $pdo->beginTransaction();
     $ins->execute([':id' => 11, ':qty' => 1, ':name' => 'rolled back', ':note' => null, ':price' => '1.00', ':created' => null]);
     $tx['seen_inside'] = (int)$pdo->query("SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
-    $tx['seen_by_other_during'] = (int)$other->query("SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
+    $tx['seen_by_other_during'] = (int)$other->query("/* switchyard:route=primary */ SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
     $tx['rollback'] = $pdo->rollBack();
     $tx['in_tx_after'] = $pdo->inTransaction();
     $tx['seen_after_rollback'] = (int)$pdo->query("SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
-    $tx['seen_by_other_after'] = (int)$other->query("SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
-    $tx['ids'] = $other->query("SELECT id FROM `$table` ORDER BY id")->fetchAll(PDO::FETCH_COLUMN);
+    $tx['seen_by_other_after'] = (int)$other->query("/* switchyard:route=primary */ SELECT COUNT(*) FROM `$table` WHERE id = 11")->fetchColumn();
+    $tx['ids'] = $other->query("/* switchyard:route=primary */ SELECT id FROM `$table` ORDER BY id")->fetchAll(PDO::FETCH_COLUMN);
     $out['tx'] = $tx;
 
     $pdo = null;

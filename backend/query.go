@@ -1,0 +1,153 @@
+package backend
+
+import (
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/wire"
+)
+
+// Query runs a statement on the connection and returns its rows as strings
+// (NULL as nil). It materialises the whole result, so it is for the proxy's
+// own small queries (health checks, state replay), never for client traffic,
+// which is forwarded raw.
+func (c *Conn) Query(sql string) ([][]*string, error) {
+	pkt := make([]byte, 4, 5+len(sql))
+	pkt = append(pkt, mysql.COM_QUERY)
+	pkt = append(pkt, sql...)
+	if err := c.writePacket(pkt, 0); err != nil {
+		c.broken = true
+		return nil, err
+	}
+	br := c.Reader()
+	defer c.ReleaseReader()
+	read := func() ([]byte, error) {
+		p, _, err := wire.ReadPacket(br, nil, 1<<24)
+		if err != nil {
+			c.broken = true
+			return nil, err
+		}
+		if len(p) == 0 {
+			c.broken = true
+			return nil, wire.ErrMalformed
+		}
+		return p, nil
+	}
+	var rows [][]*string
+	for {
+		p, err := read()
+		if err != nil {
+			return nil, err
+		}
+		switch p[0] {
+		case wire.ErrHeader:
+			return nil, wire.ParseErr(p)
+		case wire.OKHeader:
+			ok, err := wire.ParseOK(p)
+			if err != nil {
+				c.broken = true
+				return nil, err
+			}
+			c.Status = ok.Status
+			if ok.Status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
+				return rows, nil
+			}
+			continue
+		}
+		cols, _, err := wire.Lenenc(p)
+		if err != nil {
+			c.broken = true
+			return nil, err
+		}
+		deprecateEOF := c.Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0
+		skip := int(cols)
+		if !deprecateEOF {
+			skip++
+		}
+		for range skip {
+			if _, err := read(); err != nil {
+				return nil, err
+			}
+		}
+		for {
+			p, err := read()
+			if err != nil {
+				return nil, err
+			}
+			if p[0] == wire.ErrHeader {
+				return nil, wire.ParseErr(p)
+			}
+			if wire.IsEOFPacket(p, len(p)) {
+				st, err := wire.EOFStatus(p)
+				if err != nil {
+					c.broken = true
+					return nil, err
+				}
+				c.Status = st
+				break
+			}
+			row := make([]*string, 0, cols)
+			for pos := 0; pos < len(p); {
+				if p[pos] == 0xfb {
+					row = append(row, nil)
+					pos++
+					continue
+				}
+				v, n, err := wire.LenencString(p[pos:])
+				if err != nil {
+					c.broken = true
+					return nil, fmt.Errorf("bad row: %w", err)
+				}
+				s := string(v)
+				row = append(row, &s)
+				pos += n
+			}
+			rows = append(rows, row)
+		}
+		if c.Status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
+			return rows, nil
+		}
+	}
+}
+
+// Exec runs a statement whose result the proxy does not need.
+func (c *Conn) Exec(sql string) error {
+	_, err := c.Query(sql)
+	return err
+}
+
+// Command runs a command whose response the proxy only needs to know
+// succeeded: a statement (COM_QUERY), or a command answered with one OK,
+// EOF or ERR packet (COM_INIT_DB, COM_SET_OPTION, COM_RESET_CONNECTION).
+func (c *Conn) Command(cmd byte, payload string) error {
+	if cmd == mysql.COM_QUERY {
+		return c.Exec(payload)
+	}
+	pkt := make([]byte, 4, 5+len(payload))
+	pkt = append(pkt, cmd)
+	pkt = append(pkt, payload...)
+	if err := c.writePacket(pkt, 0); err != nil {
+		c.broken = true
+		return err
+	}
+	br := c.Reader()
+	defer c.ReleaseReader()
+	p, _, err := wire.ReadPacket(br, nil, 1<<24)
+	if err != nil || len(p) == 0 {
+		c.broken = true
+		if err == nil {
+			err = wire.ErrMalformed
+		}
+		return err
+	}
+	switch p[0] {
+	case wire.ErrHeader:
+		return wire.ParseErr(p)
+	case wire.OKHeader:
+		if ok, err := wire.ParseOK(p); err == nil {
+			c.Status = ok.Status
+		}
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package router
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestCacheTiers(t *testing.T) {
+	k := NewCache(1024)
+	cl := NewClassifier(k)
+	cl.Classify("SELECT * FROM t WHERE id = 1") // miss
+	cl.Classify("SELECT * FROM t WHERE id = 2") // digest hit, new text
+	cl.Classify("SELECT * FROM t WHERE id = 2") // digest hit, seen again: admitted
+	cl.Classify("SELECT * FROM t WHERE id = 2") // exact hit
+	s := k.Stats()
+	if s.Misses != 1 || s.DigestHits != 2 || s.ExactHits != 1 || s.Entries != 2 {
+		t.Errorf("stats %+v, want 1 miss, 2 digest hits, 1 exact hit, 2 entries", s)
+	}
+}
+
+func TestCacheLiteralDependent(t *testing.T) {
+	k := NewCache(1024)
+	a, b := NewClassifier(k), NewClassifier(k)
+	for range 3 {
+		for _, tc := range []struct {
+			sql string
+			on  bool
+		}{{"SET autocommit=0", false}, {"SET autocommit=1", true}, {"SET autocommit=1", true}, {"SET autocommit=0", false}} {
+			for _, cl := range []*Classifier{a, b} {
+				c := cl.Classify(tc.sql)
+				if c.Autocommit == nil || *c.Autocommit != tc.on {
+					t.Fatalf("%q: autocommit %v", tc.sql, c.Autocommit)
+				}
+				*c.Autocommit = !tc.on // must not reach the cache
+			}
+		}
+	}
+	for _, db := range []string{"Shop", "shop", "SHOP", "shop"} {
+		if got := a.Classify("USE " + db).Schema; got != db {
+			t.Errorf("USE %s: schema %q", db, got)
+		}
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	k := NewCache(64)
+	cl := NewClassifier(k)
+	for i := range 2000 {
+		cl.Classify(fmt.Sprintf("SELECT c%d FROM t WHERE id = %d", i, i))
+	}
+	if n := k.Stats().Entries; n > 64 {
+		t.Errorf("%d entries, want at most 64", n)
+	}
+}
+
+// TestCacheConcurrent is for -race: sessions share a cache, each with its
+// own parser.
+func TestCacheConcurrent(t *testing.T) {
+	k := NewCache(128)
+	stmts := []string{"SELECT 1", "SELECT * FROM t WHERE id = 3", "SET autocommit=0", "UPDATE t SET a = 1",
+		"BEGIN", "COMMIT", "USE shop", "SELECT GET_LOCK('x', 1)"}
+	want := make([]Class, len(stmts))
+	for i, s := range stmts {
+		want[i] = NewClassifier(nil).Classify(s)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			cl := NewClassifier(k)
+			for i := range 500 {
+				j := (i + g) % len(stmts)
+				if c := cl.Classify(stmts[j]); !sameClass(c, want[j]) {
+					t.Errorf("%q: cached class differs", stmts[j])
+					return
+				}
+				cl.Classify(fmt.Sprintf("SELECT * FROM t%d", i%300)) // churn
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,51 @@
+package router
+
+import (
+	"testing"
+
+	"switchyard/conf"
+)
+
+func FuzzClassify(f *testing.F) {
+	_, recs := readGolden(f)
+	for _, r := range recs {
+		f.Add(r.sql)
+	}
+	for _, s := range []string{"/*!", "/*M!1 SELECT", "SET STATEMENT a=1 FOR", "@@", "@'x", "`", "'\\", "-- ", "#",
+		"SET STATEMENT a=(1 FOR SELECT 1) FOR SELECT 2", "CREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2"} {
+		f.Add(s)
+	}
+	plain := NewClassifier(nil)
+	shared := NewClassifier(NewCache(256))
+	f.Fuzz(func(t *testing.T, sql string) {
+		c := plain.Classify(sql)
+		if c.Unparsed && c.Route != Primary {
+			t.Fatalf("unparsed but routed to %s", c.Route)
+		}
+		if c.Route != Primary && c.Route != Replica || c.Kind >= numKinds || c.Hint == Stay {
+			t.Fatalf("bad class %+v", c)
+		}
+		if c.Route == Replica && !c.ReplicaSafe() && c.Kind != BeginReadOnly {
+			t.Fatalf("class route replica but not replica-safe: %s %s", c.Kind, c.Flags())
+		}
+		// One text through a fresh cache: miss, digest hit, exact hit.
+		own := NewClassifier(NewCache(16))
+		for range 3 {
+			if cc := own.Classify(sql); !sameClass(c, cc) {
+				t.Fatalf("cached class differs:\n %+v\n %+v", c, cc)
+			}
+		}
+		// Through a cache shared with other inputs: a digest hit may come
+		// from another text, which must not change the class.
+		if cc := shared.Classify(sql); !sameClass(c, cc) && c.Unparsed == cc.Unparsed {
+			t.Fatalf("digest-shared class differs (%q):\n %s %s %s\n %s %s %s", c.DigestText,
+				c.Route, c.Kind, c.Flags(), cc.Route, cc.Kind, cc.Flags())
+		}
+		for _, s := range []Session{{}, {InTx: true}, {Pinned: true, OnReplica: true}, {AutocommitOff: true}} {
+			d := Decide(&c, s, conf.ReadsPrimary, nil)
+			if d.Target == Replica && !c.ReplicaSafe() && c.Kind != BeginReadOnly {
+				t.Fatalf("decided replica for %s %s", c.Kind, c.Flags())
+			}
+		}
+	})
+}

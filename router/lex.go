@@ -1,0 +1,495 @@
+package router
+
+import "strings"
+
+// A small MySQL tokenizer. The parser's own scanner is not exported, and we
+// need two things it does not give: our hint comments (NormalizeDigest and
+// the parser drop comments), and a token view of statements the parser
+// rejects (MariaDB syntax), so that they still get a Kind and conservative
+// flags.
+
+type tokKind uint8
+
+const (
+	tEOF     tokKind = iota
+	tWord            // keyword or unquoted identifier
+	tIdent           // `quoted identifier`
+	tString          // '...' or "..."
+	tNumber          // 12, 1.5e3, 0x1F
+	tUserVar         // @name, @'name', @`name`
+	tSysVar          // @@name, @@session.name
+	tPunct           // one byte, or ":="
+)
+
+type token struct {
+	kind tokKind
+	text string // a slice of the input: no allocation
+}
+
+func (t token) is(word string) bool { return t.kind == tWord && strings.EqualFold(t.text, word) }
+func (t token) punct(p string) bool { return t.kind == tPunct && t.text == p }
+
+type lexer struct {
+	s       string
+	i       int
+	version bool // inside /*! ... */ or /*M! ... */, whose content MariaDB executes
+	hint    Target
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 0x80 || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func (l *lexer) next() token {
+	for l.i < len(l.s) {
+		c := l.s[l.i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			l.i++
+			continue
+		case c == '#':
+			l.lineComment(l.i + 1)
+			continue
+		case c == '-' && strings.HasPrefix(l.s[l.i:], "--") &&
+			(l.i+2 == len(l.s) || l.s[l.i+2] <= ' '):
+			l.lineComment(l.i + 2)
+			continue
+		case c == '*' && l.version && strings.HasPrefix(l.s[l.i:], "*/"):
+			l.version = false
+			l.i += 2
+			continue
+		case c == '/' && strings.HasPrefix(l.s[l.i:], "/*"):
+			rest := l.s[l.i+2:]
+			if strings.HasPrefix(rest, "!") || strings.HasPrefix(rest, "M!") {
+				l.i += 2 + strings.IndexByte(rest, '!') + 1
+				for l.i < len(l.s) && l.s[l.i] >= '0' && l.s[l.i] <= '9' {
+					l.i++
+				}
+				l.version = true
+				continue
+			}
+			end := strings.Index(rest, "*/")
+			if end < 0 {
+				end = len(rest)
+				l.i = len(l.s)
+			} else {
+				l.i += 2 + end + 2
+			}
+			l.sawComment(rest[:end])
+			continue
+		}
+		start := l.i
+		switch {
+		case c == '\'' || c == '"':
+			l.quoted(c)
+			return token{tString, l.s[start:l.i]}
+		case c == '`':
+			l.quoted(c)
+			return token{tIdent, l.s[start:l.i]}
+		case c == '@':
+			if strings.HasPrefix(l.s[l.i:], "@@") {
+				l.i += 2
+				for l.i < len(l.s) && (isWordByte(l.s[l.i]) || l.s[l.i] == '.') {
+					l.i++
+				}
+				return token{tSysVar, l.s[start:l.i]}
+			}
+			l.i++
+			if l.i < len(l.s) && (l.s[l.i] == '\'' || l.s[l.i] == '"' || l.s[l.i] == '`') {
+				l.quoted(l.s[l.i])
+			} else {
+				for l.i < len(l.s) && (isWordByte(l.s[l.i]) || l.s[l.i] == '.') {
+					l.i++
+				}
+			}
+			if l.i == start+1 {
+				return token{tPunct, "@"}
+			}
+			return token{tUserVar, l.s[start:l.i]}
+		case c >= '0' && c <= '9':
+			for l.i < len(l.s) && (isWordByte(l.s[l.i]) || l.s[l.i] == '.') {
+				l.i++
+			}
+			return token{tNumber, l.s[start:l.i]}
+		case isWordByte(c):
+			for l.i < len(l.s) && isWordByte(l.s[l.i]) {
+				l.i++
+			}
+			return token{tWord, l.s[start:l.i]}
+		case c == ':' && strings.HasPrefix(l.s[l.i:], ":="):
+			l.i += 2
+			return token{tPunct, ":="}
+		}
+		l.i++
+		return token{tPunct, l.s[start:l.i]}
+	}
+	return token{}
+}
+
+// quoted skips a quoted string starting at l.i; backslash escapes and
+// doubled quotes both stay inside. An unterminated string runs to the end.
+func (l *lexer) quoted(q byte) {
+	l.i++
+	for l.i < len(l.s) {
+		c := l.s[l.i]
+		l.i++
+		switch {
+		case c == '\\' && q != '`':
+			l.i++
+		case c == q:
+			if l.i < len(l.s) && l.s[l.i] == q {
+				l.i++
+				continue
+			}
+			return
+		}
+	}
+	l.i = len(l.s)
+}
+
+func (l *lexer) lineComment(from int) {
+	end := strings.IndexByte(l.s[from:], '\n')
+	if end < 0 {
+		end = len(l.s) - from
+	}
+	l.sawComment(l.s[from : from+end])
+	l.i = from + end
+}
+
+const hintWord = "switchyard"
+
+// sawComment reads a hint: switchyard:route=primary|replica, spaces allowed
+// around ':' and '=', master/slave accepted as synonyms.
+func (l *lexer) sawComment(body string) {
+	for l.hint == NoTarget {
+		i := strings.Index(body, hintWord)
+		if i < 0 {
+			return
+		}
+		body = body[i+len(hintWord):]
+		v, ok := strings.CutPrefix(strings.TrimLeft(body, " \t"), ":")
+		if !ok {
+			continue
+		}
+		if v, ok = strings.CutPrefix(strings.TrimLeft(v, " \t"), "route"); !ok {
+			continue
+		}
+		if v, ok = strings.CutPrefix(strings.TrimLeft(v, " \t"), "="); !ok {
+			continue
+		}
+		v = strings.TrimLeft(v, " \t")
+		n := 0
+		for n < len(v) && isWordByte(v[n]) {
+			n++
+		}
+		switch {
+		case strings.EqualFold(v[:n], "primary"), strings.EqualFold(v[:n], "master"):
+			l.hint = Primary
+		case strings.EqualFold(v[:n], "replica"), strings.EqualFold(v[:n], "slave"):
+			l.hint = Replica
+		}
+	}
+}
+
+// findHint returns the first switchyard route hint in a comment of sql.
+func findHint(sql string) Target {
+	if !strings.Contains(sql, hintWord) {
+		return NoTarget
+	}
+	l := lexer{s: sql}
+	for l.next().kind != tEOF {
+	}
+	return l.hint
+}
+
+// lexClassify classifies what the parser rejected, from tokens: Unparsed,
+// routed to the primary, flags erring towards pinning. The exception is
+// MariaDB's SET STATEMENT ... FOR <statement>, which the parser lacks: inner
+// classifies the statement, which usually parses.
+func lexClassify(sql string, inner func(string) Class) Class {
+	var acc Class
+	route := NoTarget
+	l := lexer{s: sql}
+	for n := 0; ; {
+		c, more := lexStatement(&l, inner)
+		if c.Statements > 0 {
+			acc = combine(acc, c, n)
+			route = mergeRoute(route, &c)
+			n += c.Statements
+			acc.Statements = n
+		}
+		if !more {
+			break
+		}
+	}
+	if acc.Statements == 0 {
+		return Class{Kind: Other, Route: Primary}
+	}
+	acc.Route = route
+	if acc.Unparsed || route == NoTarget {
+		acc.Route = Primary
+	}
+	// The token scan and NormalizeDigest's lexer do not agree on every odd
+	// input, so a digest does not pin down this class: cache it by text only.
+	acc.litDep = true
+	return acc
+}
+
+// lexStatement classifies tokens up to the next top-level ';'. It returns
+// more=false at the end of input.
+func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
+	var w [6]token // the first tokens, which decide the Kind
+	var p1, p2 token
+	n := 0
+	compound := false // CREATE PROCEDURE ... BEGIN ...; ...; END: the body's ';' do not split
+	intoVars := false
+	readOnly := false // READ ONLY among START TRANSACTION's characteristics
+	depth := 0
+	stmtStart := l.i
+	for {
+		t := l.next()
+		if t.kind == tEOF {
+			more = false
+			break
+		}
+		if t.punct(";") && !compound {
+			more = true
+			break
+		}
+		if n < len(w) {
+			w[n] = t
+			if n == 1 && w[0].is("SET") && t.is("STATEMENT") {
+				return setStatement(l, inner)
+			}
+			if n == 1 && w[0].is("BEGIN") && t.is("NOT") {
+				compound = true // BEGIN NOT ATOMIC ... END
+			}
+		}
+		if n > 0 && w[0].is("CREATE") && t.is("BEGIN") {
+			compound = true // a routine or trigger body: its ';' do not end the statement
+		}
+		n++
+		switch t.kind {
+		case tWord:
+			switch {
+			case t.is("SQL_CALC_FOUND_ROWS"):
+				c.CalcFoundRows = true
+			case (t.is("UPDATE") || t.is("SHARE")) && p1.is("FOR"), t.is("SHARE") && p1.is("IN") && p2.is("LOCK"):
+				c.Locking = true
+			case (t.is("OUTFILE") || t.is("DUMPFILE")) && p1.is("INTO"):
+				c.SideEffects = true
+			case t.is("FOR") && p1.is("VALUE") && p2.is("NEXT"):
+				c.SideEffects = true
+			case t.is("FOR") && p1.is("VALUE") && p2.is("PREVIOUS"):
+				c.UsesLastInsertID = true
+			case t.is("ONLY") && p1.is("READ"):
+				readOnly = true
+			case t.is("TEMPORARY") && n <= 4 && w[0].is("CREATE"):
+				c.CreatesTempTable = true
+			case t.is("TEMPORARY") && n == 2 && w[0].is("DROP"):
+				c.DropsTempTable = true
+			}
+		case tUserVar:
+			save := *l
+			nt := l.next()
+			*l = save
+			switch {
+			case nt.punct(":="), p1.is("INTO"), intoVars && p1.punct(","),
+				w[0].is("SET") && nt.punct("=") && depth == 0:
+				c.SetsUserVar = true
+			case w[0].is("CALL"): // OUT parameters
+				c.SetsUserVar, c.ReadsUserVar = true, true
+			default:
+				c.ReadsUserVar = true
+			}
+		case tSysVar:
+			sysVarFlags(&c, sysVarName(t.text[2:]))
+		case tPunct:
+			switch t.text {
+			case "(":
+				depth++
+				if p1.kind == tWord && !p2.punct(".") {
+					save := *l
+					empty := l.next().punct(")")
+					*l = save
+					funcFlags(&c, strings.ToLower(p1.text), empty, true)
+				}
+			case ")":
+				depth--
+			}
+		}
+		if t.is("INTO") {
+			intoVars = true
+		} else if t.kind != tUserVar && !t.punct(",") {
+			intoVars = false
+		}
+		p2, p1 = p1, t
+	}
+	if n == 0 {
+		return c, more
+	}
+	c.Statements, c.Unparsed = 1, true
+	lexKind(&c, w, readOnly)
+	if c.Kind == Set {
+		lexAutocommit(&c, l.s[stmtStart:])
+	}
+	c.finish()
+	return c, more
+}
+
+// lexKind sets Kind and the transaction flags from the first words.
+func lexKind(c *Class, w [6]token, readOnly bool) {
+	shift := func(k int) {
+		var s [6]token
+		copy(s[:], w[k:])
+		w = s
+	}
+	if w[0].punct("(") {
+		shift(1)
+	}
+	// MariaDB's ANALYZE [FORMAT=JSON] <statement> runs the statement.
+	if w[0].is("ANALYZE") && !w[1].is("TABLE") && !w[1].is("LOCAL") && !w[1].is("NO_WRITE_TO_BINLOG") {
+		if w[1].is("FORMAT") {
+			shift(4)
+		} else {
+			shift(1)
+		}
+	}
+	first := w[0]
+	switch {
+	case first.is("SELECT"), first.is("WITH"), first.is("VALUES"), first.is("TABLE"), first.is("DO"):
+		c.Kind = Read
+	case first.is("INSERT"), first.is("REPLACE"), first.is("UPDATE"), first.is("DELETE"), first.is("LOAD"):
+		c.Kind = Write
+	case first.is("DROP") && w[1].is("PREPARE"):
+		c.Kind = Deallocate
+	case first.is("CREATE"), first.is("ALTER"), first.is("DROP"), first.is("RENAME"), first.is("TRUNCATE"):
+		c.Kind = DDL
+		c.EndsTx = !c.CreatesTempTable && !c.DropsTempTable
+	case first.is("BEGIN") && !w[1].is("NOT"):
+		c.Kind, c.StartsTx, c.EndsTx = Begin, true, true
+	case first.is("START") && w[1].is("TRANSACTION"):
+		c.Kind, c.StartsTx, c.EndsTx = Begin, true, true
+		if readOnly {
+			c.Kind, c.ReadOnlyTx, c.Route = BeginReadOnly, true, Replica
+		}
+	case first.is("COMMIT"):
+		c.Kind, c.EndsTx = Commit, true
+	case first.is("ROLLBACK") && (w[1].is("TO") || w[2].is("TO")):
+		c.Kind = Savepoint
+	case first.is("ROLLBACK"):
+		c.Kind, c.EndsTx = Rollback, true
+	case first.is("SAVEPOINT"), first.is("RELEASE"):
+		c.Kind = Savepoint
+	case first.is("XA"):
+		c.Kind = XA
+		c.StartsTx = w[1].is("START") || w[1].is("BEGIN")
+		c.EndsTx = w[1].is("COMMIT") || w[1].is("ROLLBACK")
+	case first.is("SET") && (w[1].is("GLOBAL") || w[1].kind == tSysVar && strings.HasPrefix(strings.ToLower(w[1].text), "@@global.")):
+		c.Kind = Admin
+	case first.is("SET"):
+		c.Kind = Set
+	case first.is("USE"):
+		c.Kind, c.litDep = Use, true
+		c.Schema = unquoteIdent(w[1])
+	case first.is("SHOW"), first.is("DESC"), first.is("DESCRIBE"), first.is("EXPLAIN"):
+		c.Kind = Show
+	case first.is("LOCK"):
+		c.Kind, c.EndsTx = LockTables, true
+	case first.is("UNLOCK"):
+		c.Kind = UnlockTables
+	case first.is("PREPARE"):
+		c.Kind = Prepare
+	case first.is("EXECUTE"):
+		c.Kind = Execute
+	case first.is("DEALLOCATE"):
+		c.Kind = Deallocate
+	case first.is("CALL"):
+		c.Kind = Call
+	case first.is("GRANT"), first.is("REVOKE"), first.is("FLUSH"), first.is("RESET"), first.is("ANALYZE"),
+		first.is("OPTIMIZE"), first.is("REPAIR"), first.is("CHECK"), first.is("CACHE"), first.is("PURGE"),
+		first.is("CHANGE"), first.is("START"), first.is("STOP"), first.is("INSTALL"), first.is("UNINSTALL"):
+		c.Kind, c.EndsTx = Admin, true // statements that commit implicitly
+	case first.is("KILL"), first.is("CHECKSUM"), first.is("SHUTDOWN"), first.is("BINLOG"), first.is("HELP"):
+		c.Kind = Admin
+	}
+}
+
+// setStatement handles MariaDB's SET STATEMENT var=value[, ...] FOR <stmt>:
+// the variables last for that one statement, so it is the statement that
+// counts. The rest of the input is the statement.
+func setStatement(l *lexer, inner func(string) Class) (Class, bool) {
+	depth := 0
+	for {
+		t := l.next()
+		switch {
+		case t.kind == tEOF:
+			c := Class{Kind: Set, Statements: 1, Unparsed: true}
+			c.finish()
+			return c, false
+		case t.punct("("):
+			depth++
+		case t.punct(")"):
+			depth--
+		case t.is("FOR") && depth == 0:
+			rest := l.s[l.i:]
+			l.i = len(l.s)
+			c := inner(rest)       // the rest of the input: it may hold more statements
+			if c.Statements == 0 { // FOR with nothing after it
+				c = Class{Kind: Set, Statements: 1, Unparsed: true}
+				c.finish()
+			}
+			return c, false
+		}
+	}
+}
+
+// lexAutocommit finds autocommit assignments in an unparsed SET.
+func lexAutocommit(c *Class, sql string) {
+	l := lexer{s: sql}
+	var prev token
+	for t := l.next(); t.kind != tEOF && !t.punct(";"); t = l.next() {
+		isAC := t.is("autocommit") ||
+			t.kind == tSysVar && strings.EqualFold(sysVarName(t.text[2:]), "autocommit") &&
+				!strings.HasPrefix(strings.ToLower(t.text), "@@global.")
+		if !isAC || prev.is("GLOBAL") {
+			prev = t
+			continue
+		}
+		eq := l.next()
+		if !eq.punct("=") && !eq.punct(":=") {
+			prev = eq
+			continue
+		}
+		v := l.next()
+		on := false // anything but a clear 1/ON/TRUE counts as 0: the safe side
+		switch {
+		case v.kind == tNumber && v.text == "1", v.is("ON"), v.is("TRUE"), v.is("DEFAULT"),
+			v.kind == tString && len(v.text) >= 2 && (v.text[1:len(v.text)-1] == "1" || strings.EqualFold(v.text[1:len(v.text)-1], "ON")):
+			on = true
+		}
+		c.Autocommit = &on
+		c.litDep = true
+		prev = v
+	}
+}
+
+func unquoteIdent(t token) string {
+	switch t.kind {
+	case tWord:
+		return t.text
+	case tIdent:
+		if len(t.text) >= 2 {
+			return strings.ReplaceAll(t.text[1:len(t.text)-1], "``", "`")
+		}
+	}
+	return ""
+}
+
+// sysVarName strips the scope from session.name / global.name / local.name.
+func sysVarName(s string) string {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
