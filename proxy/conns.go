@@ -47,7 +47,7 @@ const idleCheckAfter = time.Second
 // its session state up to date as needed. verify checks an existing
 // connection for a server-side close even if it was used just now.
 func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) {
-	sc := s.conns[srv]
+	sc := s.connFor(srv)
 	if sc != nil && (verify || time.Since(sc.conn.LastUsed) > idleCheckAfter) && !sc.conn.Alive() {
 		s.logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)
 		held := sc == s.current
@@ -73,7 +73,7 @@ func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) 
 			return nil, err
 		}
 		sc = &serverConn{conn: be}
-		s.conns[srv] = sc
+		s.conns = append(s.conns, sc)
 	}
 	for sc.applied < len(s.stateLog) {
 		e := s.stateLog[sc.applied]
@@ -90,8 +90,11 @@ func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) 
 
 // dropConn closes a connection and forgets it.
 func (s *session) dropConn(sc *serverConn) {
-	if s.conns[sc.conn.Server] == sc {
-		delete(s.conns, sc.conn.Server)
+	for i, c := range s.conns {
+		if c == sc {
+			s.conns = append(s.conns[:i], s.conns[i+1:]...)
+			break
+		}
 	}
 	if s.current == sc {
 		s.current = nil
@@ -102,10 +105,20 @@ func (s *session) dropConn(sc *serverConn) {
 	_ = sc.conn.Close()
 }
 
+// connFor is the session's connection to srv, or nil.
+func (s *session) connFor(srv *backend.Server) *serverConn {
+	for _, sc := range s.conns {
+		if sc.conn.Server == srv {
+			return sc
+		}
+	}
+	return nil
+}
+
 // closeConns closes every server connection of the session.
 func (s *session) closeConns() {
-	for _, sc := range s.conns {
-		s.dropConn(sc)
+	for len(s.conns) > 0 {
+		s.dropConn(s.conns[len(s.conns)-1])
 	}
 }
 

@@ -145,7 +145,11 @@ func (s *session) onSessionConn(buf []byte, shape respShape) (*serverConn, excha
 // query routes and runs one COM_QUERY.
 func (s *session) query(buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
-	class := s.classifier.Classify(sql)
+	// Classifiers (each a parser, which is not safe for concurrent use) are
+	// borrowed per statement: an idle session should not hold one.
+	cl := s.srv.classifiers.Get().(*router.Classifier)
+	class := cl.Classify(sql)
+	s.srv.classifiers.Put(cl)
 	if class.Unparsed {
 		s.srv.unparsed.Add(1)
 	}
@@ -410,7 +414,7 @@ func (s *session) resetConnection(buf []byte) error {
 		s.sendError(proxyError(err))
 		return nil
 	}
-	for _, sc := range s.conns {
+	for _, sc := range append([]*serverConn(nil), s.conns...) {
 		if sc == main {
 			continue
 		}
@@ -467,7 +471,7 @@ func (s *session) changeUser(p []byte) error {
 	// user's session may survive. The old ones close only once the new
 	// login worked, so a refused change leaves the session intact.
 	prev := struct {
-		conns                       map[*backend.Server]*serverConn
+		conns                       []*serverConn
 		current, last               *serverConn
 		stateLog                    []stateEntry
 		creds                       backend.Credentials
@@ -476,7 +480,7 @@ func (s *session) changeUser(p []byte) error {
 		collation                   uint8
 		autocommitOff, inTx         bool
 	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load()}
-	s.conns, s.current, s.last, s.stateLog = make(map[*backend.Server]*serverConn, 2), nil, nil, nil
+	s.conns, s.current, s.last, s.stateLog = nil, nil, nil, nil
 	s.creds, s.userCfg, s.schema = creds, u, r.Schema
 	if r.Schema == "" {
 		s.schema = u.DefaultSchema

@@ -69,7 +69,8 @@ type Server struct {
 	balancer *router.Balancer
 	// classCache shares statement classifications between sessions; each
 	// session has its own parser.
-	classCache *router.Cache
+	classCache  *router.Cache
+	classifiers sync.Pool
 	// unparsed counts statements the parser rejected (sent to the primary).
 	unparsed  atomic.Int64
 	sha2Cache sha2Cache
@@ -111,6 +112,7 @@ func NewServer(opt Options) (*Server, error) {
 	}
 	s.balancer, s.routing = bal, opt.Routing
 	s.classCache = router.NewCache(10000)
+	s.classifiers.New = func() any { return router.NewClassifier(s.classCache) }
 	s.rules.Store(opt.Rules)
 	s.key.key = opt.RSAKey
 	if s.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {

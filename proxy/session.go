@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,8 +23,11 @@ import (
 var errTooManyFiles = syscall.EMFILE
 
 // clientReadBuffer is small on purpose: an idle session holds it while it
-// waits for the next command, and typical commands fit in it whole.
-const clientReadBuffer = 1024
+// waits for the next command. Short statements (a point select is ~70
+// bytes) arrive in one read; longer ones are read straight into the command
+// buffer. 1 KiB cost idle sessions about 0.6 KB of RSS each for no gain on
+// the benchmarks.
+const clientReadBuffer = 512
 
 // session is one client connection. All its fields are owned by the one
 // goroutine that runs it, except those marked atomic.
@@ -50,12 +54,11 @@ type session struct {
 	// The session's server connections (see conns.go): by server, the one
 	// the session is held on (transaction or pin), and the one its last
 	// statement ran on.
-	conns      map[*backend.Server]*serverConn
-	current    *serverConn
-	last       *serverConn
-	stateLog   []stateEntry
-	pinned     string
-	classifier *router.Classifier
+	conns    []*serverConn
+	current  *serverConn
+	last     *serverConn
+	stateLog []stateEntry
+	pinned   string
 	// loginSchema is the schema new server connections start in; schema is
 	// the current one, which USE and COM_INIT_DB change.
 	loginSchema   string
@@ -147,10 +150,16 @@ func (s *session) handshake() bool {
 		s.logLoginError(err)
 		return false
 	}
-	s.conns = make(map[*backend.Server]*serverConn, 2)
-	s.classifier = router.NewClassifier(s.srv.classCache)
 	s.loginSchema = s.schema
+	// The login is checked on a server (does the schema exist, does the
+	// server accept the user): the primary, or a replica while there is no
+	// primary, so reads keep working through a primary outage.
 	sc, err := s.primaryConn()
+	if errors.Is(err, backend.ErrNoPrimary) {
+		if srv, ok := s.pickReplica(-1); ok {
+			sc, err = s.connTo(srv, false)
+		}
+	}
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {
@@ -166,7 +175,9 @@ func (s *session) handshake() bool {
 	if err := s.writePacket(ok, s.seq); err != nil {
 		return false
 	}
-	s.logger().Debug("client logged in", "schema", s.schema, "tls", s.tls)
+	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("client logged in", "schema", s.schema, "tls", s.tls)
+	}
 	return true
 }
 

@@ -117,13 +117,16 @@ func run() int {
 		return fail(err)
 	}
 
-	hap, err := startHAProxy(ctx, tmp, "haproxy", replica.Addr())
+	// The proxies spread reads over both replicas, HAProxy by connection
+	// and switchyard by statement; direct goes to one replica. All servers
+	// share the same two cores, so the work behind each target is the same.
+	hap, err := startHAProxy(ctx, tmp, "haproxy", cluster.Replicas[0].Addr(), cluster.Replicas[1].Addr())
 	if err != nil {
 		return fail(err)
 	}
 	defer hap.stop()
 	proxy, err := harness.StartProxy(startCtx, harness.ProxyOptions{
-		Binary: bin, Cluster: cluster, Servers: []*harness.Server{replica}, LogLevel: "warn",
+		Binary: bin, Cluster: cluster, LogLevel: "warn",
 	})
 	if err != nil {
 		return fail(err)
@@ -172,7 +175,7 @@ func run() int {
 	if cfg.idleClients > 0 {
 		idle = append(idle, idleLine("switchyard", func() (idlerss.Result, error) {
 			p, err := harness.StartProxy(ctx, harness.ProxyOptions{
-				Binary: bin, Cluster: cluster, Servers: []*harness.Server{replica}, LogLevel: "warn",
+				Binary: bin, Cluster: cluster, LogLevel: "warn",
 			})
 			if err != nil {
 				return idlerss.Result{}, err
@@ -381,13 +384,13 @@ const haproxyMaxconn = 5000
 
 // startHAProxy runs HAProxy in the foreground (-db) as a plain TCP relay to
 // backend on a free port and waits until a MySQL greeting comes through.
-func startHAProxy(ctx context.Context, dir, name, backend string) (*haproxy, error) {
+func startHAProxy(ctx context.Context, dir, name string, backends ...string) (*haproxy, error) {
 	bin, err := lookPath("haproxy", "/usr/sbin/haproxy")
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		h, err := tryHAProxy(ctx, bin, dir, name, backend)
+		h, err := tryHAProxy(ctx, bin, dir, name, backends)
 		// Another process may take the probed port before HAProxy binds it.
 		if err == nil || attempt == 2 || ctx.Err() != nil {
 			return h, err
@@ -395,7 +398,7 @@ func startHAProxy(ctx context.Context, dir, name, backend string) (*haproxy, err
 	}
 }
 
-func tryHAProxy(ctx context.Context, bin, dir, name, backend string) (*haproxy, error) {
+func tryHAProxy(ctx context.Context, bin, dir, name string, backends []string) (*haproxy, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -414,8 +417,8 @@ frontend mysql
 	bind %s
 	default_backend replica
 backend replica
-	server replica %s
-`, haproxyMaxconn, h.addr, backend)
+	balance roundrobin
+%s`, haproxyMaxconn, h.addr, serverLines(backends))
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		return nil, err
 	}
@@ -456,6 +459,14 @@ backend replica
 
 // probeGreeting succeeds once addr sends the first bytes of a MySQL initial
 // handshake (protocol version 10); HAProxy accepts before it can relay.
+func serverLines(addrs []string) string {
+	var b strings.Builder
+	for i, a := range addrs {
+		fmt.Fprintf(&b, "\tserver replica%d %s\n", i+1, a)
+	}
+	return b.String()
+}
+
 func probeGreeting(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -543,8 +554,9 @@ func report(cfg config, results []result, idle []string, m machine) string {
 	p("- Machine: %s, %d CPUs, %s RAM, Linux %s; load average %s at start, %s at end\n",
 		m.cpu, m.nproc, m.mem, m.kernel, m.loadStart, m.loadEnd)
 	p("- Software: Go %s, MariaDB %s, sysbench %s, HAProxy %s\n", m.goVer, m.mariadb, m.sysbench, m.haproxy)
-	p("- Setup: all three targets reach the same MariaDB replica over 127.0.0.1; sysbench, the proxy and the servers share the machine's CPUs. " +
-		"HAProxy: `mode tcp`, one server, default nbthread. switchyard: one server, log level warn.\n")
+	p("- Setup: MariaDB primary + 2 replicas over 127.0.0.1; sysbench, the proxies and the servers share the machine's CPUs. " +
+		"direct: one replica. HAProxy: `mode tcp`, both replicas, `balance roundrobin` (per connection), default nbthread. " +
+		"switchyard: all three servers, reads split over the replicas per statement (least outstanding), log level warn.\n")
 	p("- Workload: %d tables x %d rows, `--db-ps-mode=%s`, threads %s; rounds: %d, interleaved (each round: every thread count, each target in turn: direct, haproxy, switchyard), %v per run, after one unrecorded %v warm-up run per target\n",
 		cfg.tables, cfg.tableSize, cfg.psMode, joinInts(cfg.threads), cfg.rounds, cfg.duration, cfg.warmup)
 	p("- Figures are medians over the rounds. Proxy CPU is the process's utime+stime (/proc/PID/stat) across the run, per 10,000 queries.\n")

@@ -107,9 +107,10 @@ switchyard is running in front of a MariaDB primary with %d replica(s).
 Connect through the proxy:
   mariadb -h %s -P %s -u %s -p%s %s
 
-Every statement goes to the first server (db1) for now: read/write
-splitting, the admin interface (%s) and the HTTP endpoint (%s)
-are configured but not built yet.
+Writes and transactions go to the primary, plain reads to the replicas
+(see it with: /* switchyard:route=replica */ SELECT @@server_id).
+The admin interface (%s) and the HTTP endpoint (%s) are
+configured but not built yet.
 
 Servers (direct, as root):
 `, len(c.Replicas), host, port, c.AppUser, c.AppPassword, c.Database,
