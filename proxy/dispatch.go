@@ -67,7 +67,8 @@ func (s *session) dispatch(buf []byte) error {
 	case mysql.COM_INIT_DB:
 		sc, res, err := s.onSessionConn(buf, shapeOne)
 		if err == nil && res.ok {
-			s.logState(sc, cmd, string(buf[wire.HeaderSize+1:]))
+			s.schema = string(buf[wire.HeaderSize+1:])
+			s.logState(sc, cmd, s.schema)
 		}
 		return err
 	case mysql.COM_SET_OPTION:
@@ -194,9 +195,10 @@ func (s *session) query(buf []byte) error {
 		return nil
 	}
 	switch class.Kind {
-	case router.Read, router.Show, router.Set, router.Use:
-	default:
+	case router.Write, router.DDL, router.Call, router.XA, router.Execute, router.Admin, router.Other:
 		s.hasWritten = true
+	case router.Read:
+		s.hasWritten = s.hasWritten || class.SideEffects || class.StoredFunc
 	}
 	switch {
 	case class.Statements > 1 && (class.Kind == router.Set || class.Kind == router.Use || class.SetsUserVar || class.Autocommit != nil):
@@ -213,6 +215,9 @@ func (s *session) query(buf []byte) error {
 		s.pin(sc, "prepared statement")
 	case class.Kind == router.Set || class.Kind == router.Use:
 		s.logState(sc, mysql.COM_QUERY, sql)
+		if class.Kind == router.Use {
+			s.schema = class.Schema
+		}
 	}
 	if class.Autocommit != nil {
 		s.autocommitOff = !*class.Autocommit
@@ -310,6 +315,9 @@ func (s *session) pickReplica(exclude int) (*backend.Server, bool) {
 // after updates the session from a statement's outcome on sc.
 func (s *session) after(sc *serverConn, res exchangeResult) {
 	s.last = sc
+	if !res.hasStatus {
+		return
+	}
 	s.status = res.status
 	inTx := res.status&mysql.SERVER_STATUS_IN_TRANS != 0
 	s.inTx.Store(inTx)
@@ -319,16 +327,19 @@ func (s *session) after(sc *serverConn, res exchangeResult) {
 	case s.pinned == "":
 		s.current = nil
 	}
-	if res.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 && res.ok {
-		s.autocommitOff = true
+	if res.ok {
+		// Every connection of the session has replayed its SETs, so the
+		// flags of whichever ran the statement tell the session's mode.
+		s.autocommitOff = res.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0
 	}
 }
 
 // exchangeResult is what the proxy learned from relaying one response.
 type exchangeResult struct {
-	ok     bool // the response did not end with an error
-	wrote  bool // some of the response reached the client
-	status uint16
+	ok        bool // the response did not end with an error
+	wrote     bool // some of the response reached the client
+	status    uint16
+	hasStatus bool // status holds the server's flags after the command
 }
 
 // send writes a command to sc.
@@ -365,7 +376,7 @@ func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchang
 		}
 	}
 	s.srv.writers.put(bw)
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, status: f.status}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, status: f.status, hasStatus: f.hasStatus}
 	if err != nil {
 		sc.conn.MarkBroken()
 		return res, err

@@ -60,6 +60,9 @@ type forwarder struct {
 	status uint16
 	// failed is set when the response ended with an ERR packet.
 	failed bool
+	// hasStatus is set when the response carried server status flags
+	// (OK or EOF); some responses (statistics, prepare) carry none.
+	hasStatus bool
 }
 
 // peek returns the next physical packet's payload if it fits the read
@@ -142,7 +145,7 @@ func (f *forwarder) forward(shape respShape) error {
 		switch p[0] {
 		case wire.OKHeader:
 			if ok, err := wire.ParseOK(p); err == nil {
-				f.status = ok.Status
+				f.status, f.hasStatus = ok.Status, true
 			}
 		case wire.ErrHeader:
 			f.failed = true
@@ -188,7 +191,7 @@ func (f *forwarder) results() error {
 			if err != nil {
 				return errServerRead{err}
 			}
-			f.status = ok.Status
+			f.status, f.hasStatus = ok.Status, true
 			if err := f.pass(n); err != nil {
 				return err
 			}
@@ -238,7 +241,7 @@ func (f *forwarder) results() error {
 			}
 			if st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 				// A cursor was opened: rows come later through COM_STMT_FETCH.
-				f.status = st
+				f.status, f.hasStatus = st, true
 				return nil
 			}
 		}
@@ -268,7 +271,7 @@ func (f *forwarder) rows() error {
 			if err != nil {
 				return errServerRead{err}
 			}
-			f.status = st
+			f.status, f.hasStatus = st, true
 			return f.pass(n)
 		}
 		if err := f.passWhole(n); err != nil {

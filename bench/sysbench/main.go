@@ -34,7 +34,10 @@ type config struct {
 	rounds, tables, tableSize, idleClients int
 	duration, warmup, settle               time.Duration
 	threads                                []int
-	psMode, out                            string
+	psMode, out, test                      string
+	// gomaxprocs, when set, adds a fourth target: switchyard run with the
+	// GOMAXPROCS environment variable set to it.
+	gomaxprocs string
 }
 
 // target is one way to reach the replica; pid is nil for the replica itself,
@@ -137,6 +140,16 @@ func run() int {
 		{"haproxy", hap.addr, hap.pid},
 		{"switchyard", proxy.Addr(), proxy.PID},
 	}
+	if cfg.gomaxprocs != "" {
+		p2, err := harness.StartProxy(startCtx, harness.ProxyOptions{
+			Binary: bin, Cluster: cluster, LogLevel: "warn", Env: []string{"GOMAXPROCS=" + cfg.gomaxprocs},
+		})
+		if err != nil {
+			return fail(err)
+		}
+		defer p2.Stop()
+		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.PID})
+	}
 
 	if cfg.warmup > 0 {
 		for _, t := range targets {
@@ -220,6 +233,8 @@ func parseFlags() (config, error) {
 	flag.Var((*seconds)(&cfg.warmup), "warmup", "unrecorded run per target before the rounds, as --duration; 0 skips it")
 	flag.StringVar(&threads, "threads", "8,64", "comma-separated sysbench thread counts")
 	flag.StringVar(&cfg.psMode, "ps-mode", "disable", "sysbench --db-ps-mode: disable (plain COM_QUERY) or auto (prepared statements)")
+	flag.StringVar(&cfg.gomaxprocs, "gomaxprocs", "", "also measure switchyard run with GOMAXPROCS set to this")
+	flag.StringVar(&cfg.test, "test", "oltp_point_select", "sysbench test: oltp_point_select, oltp_read_only, ...")
 	flag.IntVar(&cfg.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&cfg.tableSize, "table-size", 10000, "rows per table")
 	flag.IntVar(&cfg.idleClients, "idle-clients", 2000, "idle clients for the RSS measurement; 0 skips it")
@@ -323,14 +338,14 @@ func newSysbench(cfg config, c *harness.Cluster) (sysbench, error) {
 	return sysbench{bin, c.AppUser, c.AppPassword, c.Database, cfg}, err
 }
 
-// run runs `sysbench oltp_point_select COMMAND` against addr; d 0 means no
+// run runs `sysbench TEST COMMAND` against addr; d 0 means no
 // --time (prepare).
 func (s sysbench) run(ctx context.Context, addr string, threads int, d time.Duration, command string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", err
 	}
-	args := []string{"oltp_point_select", "--db-driver=mysql",
+	args := []string{s.cfg.test, "--db-driver=mysql",
 		"--mysql-host=" + host, "--mysql-port=" + port,
 		"--mysql-user=" + s.user, "--mysql-password=" + s.password, "--mysql-db=" + s.db,
 		"--tables=" + strconv.Itoa(s.cfg.tables), "--table-size=" + strconv.Itoa(s.cfg.tableSize),
@@ -550,7 +565,7 @@ func machineInfo(ctx context.Context, replica *harness.Server, loadStart string)
 func report(cfg config, results []result, idle []string, m machine) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("## sysbench oltp_point_select: direct vs HAProxy vs switchyard (%s)\n\n", m.at)
+	p("## sysbench %s: direct vs HAProxy vs switchyard (%s)\n\n", cfg.test, m.at)
 	p("- Machine: %s, %d CPUs, %s RAM, Linux %s; load average %s at start, %s at end\n",
 		m.cpu, m.nproc, m.mem, m.kernel, m.loadStart, m.loadEnd)
 	p("- Software: Go %s, MariaDB %s, sysbench %s, HAProxy %s\n", m.goVer, m.mariadb, m.sysbench, m.haproxy)
@@ -565,7 +580,11 @@ func report(cfg config, results []result, idle []string, m machine) string {
 		med := map[string][2]float64{} // target → median QPS, median CPU s per 10k queries
 		p("\n### %d threads\n\n", threads)
 		p("| target | QPS (median) | vs direct | proxy CPU s per 10k queries (median) | errors |\n|---|---:|---:|---:|---|\n")
-		for _, t := range []string{"direct", "haproxy", "switchyard"} {
+		names := []string{"direct", "haproxy", "switchyard"}
+		if cfg.gomaxprocs != "" {
+			names = append(names, "switchyard-gomaxprocs"+cfg.gomaxprocs)
+		}
+		for _, t := range names {
 			var qps, cpu []float64
 			var errs int64
 			failed := 0
@@ -586,9 +605,11 @@ func report(cfg config, results []result, idle []string, m machine) string {
 			}
 			p("| %s | %s | %s | %s | %s |\n", t, num(med[t][0], 0), num(med[t][0]/med["direct"][0], 2), num(med[t][1], 3), errText)
 		}
-		p("\nswitchyard / haproxy: QPS %s, CPU per query %s. switchyard / direct: QPS %s.\n",
-			num(med["switchyard"][0]/med["haproxy"][0], 2), num(med["switchyard"][1]/med["haproxy"][1], 2),
-			num(med["switchyard"][0]/med["direct"][0], 2))
+		for _, t := range names[2:] {
+			p("\n%s / haproxy: QPS %s, CPU per query %s. %s / direct: QPS %s.\n", t,
+				num(med[t][0]/med["haproxy"][0], 2), num(med[t][1]/med["haproxy"][1], 2),
+				t, num(med[t][0]/med["direct"][0], 2))
+		}
 	}
 
 	p("\n### Raw runs\n\n| round | threads | target | QPS | errors | avg latency ms | p95 latency ms | proxy CPU s | CPU s per 10k queries |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
