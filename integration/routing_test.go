@@ -333,3 +333,45 @@ func TestReadRetriedOnBrokenReplicaConnection(t *testing.T) {
 		}
 	}
 }
+
+func TestFallbackToPrimaryAndWeights(t *testing.T) {
+	setupRoutingTable(t)
+	enableUserStats(t)
+	primaryOnly := []*harness.Server{cluster.Primary}
+
+	// No replica at all: reads fall back to the primary by default...
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: primaryOnly})
+	var v string
+	if err := appDB(t, p, "").QueryRow("SELECT v FROM route_t WHERE id = 1").Scan(&v); err != nil {
+		t.Fatalf("read with no replica and fallback on: %v", err)
+	}
+	// ...and are refused with a clear error when fallback_to_primary is off.
+	p2 := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: primaryOnly, ExtraYAML: "routing:\n  fallback_to_primary: false\n"})
+	db2 := appDB(t, p2, "")
+	err := db2.QueryRow("SELECT v FROM route_t WHERE id = 1").Scan(&v)
+	assertMySQLError(t, err, 1105, "HY000")
+	if !strings.Contains(err.Error(), "fallback_to_primary") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	// Writes still work there.
+	if _, err := db2.Exec("UPDATE route_t SET v = 'one' WHERE id = 1"); err != nil {
+		t.Fatalf("write with fallback off: %v", err)
+	}
+
+	// weighted_random with weight 0 on one replica: it gets no reads.
+	servers := fmt.Sprintf("servers:\n  - name: %s\n    address: %s\n  - name: %s\n    address: %s\n    weight: 0\n  - name: %s\n    address: %s\n",
+		cluster.Primary.Name, cluster.Primary.Addr(), cluster.Replicas[0].Name, cluster.Replicas[0].Addr(), cluster.Replicas[1].Name, cluster.Replicas[1].Addr())
+	p3 := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: servers + "routing:\n  balance: weighted_random\n"})
+	db3 := appDB(t, p3, "")
+	before := selectCounts(t)
+	for range 40 {
+		if err := db3.QueryRow("SELECT v FROM route_t WHERE id = 2").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := delta(selectCounts(t), before)
+	if d[cluster.Replicas[0].Name] != 0 || d[cluster.Replicas[1].Name] != 40 {
+		t.Fatalf("weighted_random with weight 0 on %s: SELECTs by server %v, want all 40 on %s",
+			cluster.Replicas[0].Name, d, cluster.Replicas[1].Name)
+	}
+}
