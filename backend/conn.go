@@ -76,6 +76,14 @@ type Conn struct {
 	broken bool
 	// LastUsed is when the connection last finished a command.
 	LastUsed time.Time
+	// Created is when the connection was opened, for pool.max_lifetime.
+	Created time.Time
+	// Key is the pool the connection belongs to.
+	Key PoolKey
+	// State is the session state the connection carries: the log entries
+	// it has run since its login or last reset. StateHash fingerprints it.
+	State     []StateEntry
+	StateHash uint64
 }
 
 // readerPool holds the read buffers of server connections: a connection only
@@ -94,7 +102,7 @@ func Dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to server %s (%s): %w", srv.Name, srv.Address, err)
 	}
-	c := &Conn{nc: nc, Server: srv}
+	c := &Conn{nc: nc, Server: srv, Created: time.Now()}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}

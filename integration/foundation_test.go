@@ -476,13 +476,16 @@ func TestNoServerConnectionLeak(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	if n := serverConnections(t, cluster.AppUser); n < before+50 {
-		t.Fatalf("%d server sessions with 50 clients open, want at least %d", n, before+50)
+	// Idle clients hold no server connection: between statements they go
+	// back to the pool, which the 50 sessions share.
+	if n := serverConnections(t, cluster.AppUser); n > before+2 {
+		t.Fatalf("%d server sessions on the primary with 50 idle clients (%d before); want the pool to share them", n, before)
 	}
 	for _, c := range conns {
 		c.Close()
 	}
 	db.Close()
+	// The pool closes idle connections after pool.idle_timeout (1s here).
 	eventually(t, 10*time.Second, "server sessions to return to their count before the test", func() bool {
 		return serverConnections(t, cluster.AppUser) <= before
 	})

@@ -12,26 +12,27 @@ import (
 	"switchyard/wire"
 )
 
-// A session may hold one connection per server: writes go to the primary,
-// reads to replicas. Statements that change session state (SET, USE, ...)
-// run where they are routed and are logged; another connection of the
-// session replays the log entries it has not seen before it runs anything,
-// so every connection of a session shows the client the same state.
-// Session state that cannot be replayed (user variables, temporary tables,
-// locks, prepared statements) pins the session to one connection instead.
+// A session holds a server connection only while it needs one: during a
+// statement, for a transaction, while pinned, or until the statement after
+// one whose outcome the next may read (LAST_INSERT_ID, FOUND_ROWS). In
+// between, with pool.multiplexing on, its connections go back to a shared
+// pool and any session with the same login may use them.
+//
+// Statements that change session state (SET, SET NAMES, USE, ...) run where
+// they are routed and are logged. Before a connection runs anything for a
+// session it is brought to the session's state: it replays the log entries
+// it has not run, or, when it carries another session's state, it is reset
+// (COM_RESET_CONNECTION) and replays the whole log. Session state that
+// cannot be replayed (user variables, temporary tables, locks, prepared
+// statements) pins the session to its connection instead.
 
-// serverConn is one of a session's server connections.
+// serverConn is one of the connections a session holds.
 type serverConn struct {
 	conn *backend.Conn
-	// applied counts the session-state log entries this connection has run.
-	applied int
 }
 
 // stateEntry is a command that changed session state, kept for replay.
-type stateEntry struct {
-	cmd     byte
-	payload string
-}
+type stateEntry = backend.StateEntry
 
 var errSessionStateLost = errors.New("the server closed the connection that held this session's transaction or session state; reconnect")
 
@@ -43,8 +44,13 @@ const maxStateLog = 64
 // checked for a server-side close before use.
 const idleCheckAfter = time.Second
 
-// connTo returns the session's connection to srv, opening it and bringing
-// its session state up to date as needed. verify checks an existing
+// poolKey is which pooled connections this session may use.
+func (s *session) poolKey() backend.PoolKey {
+	return backend.PoolKey{User: s.creds.User, Schema: s.loginSchema, Collation: s.collation, Capabilities: s.caps}
+}
+
+// connTo returns a connection to srv for the session, from those it holds,
+// the pool, or a new one, brought to the session's state. verify checks a
 // connection for a server-side close even if it was used just now.
 func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) {
 	sc := s.connFor(srv)
@@ -59,33 +65,114 @@ func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) 
 		}
 		sc = nil
 	}
-	if sc == nil || sc.conn.Broken() {
-		if sc != nil {
-			s.dropConn(sc)
-		}
-		be, err := s.srv.cluster.Connect(context.Background(), srv, backend.DialOptions{
-			Creds:        s.creds,
-			Schema:       s.loginSchema,
-			Collation:    s.collation,
-			Capabilities: s.caps,
-		})
+	if sc != nil && sc.conn.Broken() {
+		s.dropConn(sc)
+		sc = nil
+	}
+	if sc == nil {
+		be, err := s.borrow(srv, verify)
 		if err != nil {
 			return nil, err
 		}
 		sc = &serverConn{conn: be}
 		s.conns = append(s.conns, sc)
 	}
-	for sc.applied < len(s.stateLog) {
-		e := s.stateLog[sc.applied]
-		if err := sc.conn.Command(e.cmd, e.payload); err != nil {
-			// The server refused state the client already has: this
-			// connection cannot serve the session.
-			s.dropConn(sc)
-			return nil, fmt.Errorf("replaying session state on server %s: %w", srv.Name, err)
-		}
-		sc.applied++
+	if err := s.syncState(sc.conn); err != nil {
+		s.dropConn(sc)
+		return nil, fmt.Errorf("bringing session state to server %s: %w", srv.Name, err)
 	}
 	return sc, nil
+}
+
+// borrow takes a pooled connection to srv that is still alive, or opens one.
+// A connection idle for a while, or any when verify is set, is first checked
+// for a server-side close.
+func (s *session) borrow(srv *backend.Server, verify bool) (*backend.Conn, error) {
+	key := s.poolKey()
+	for {
+		c := s.srv.pool.Get(srv, key, s.stateHash)
+		if c == nil {
+			break
+		}
+		if (!verify && time.Since(c.LastUsed) <= idleCheckAfter) || c.Alive() {
+			return c, nil
+		}
+		c.Close()
+	}
+	be, err := s.srv.cluster.Connect(context.Background(), srv, backend.DialOptions{
+		Creds:        s.creds,
+		Schema:       s.loginSchema,
+		Collation:    s.collation,
+		Capabilities: s.caps,
+	})
+	if err != nil {
+		return nil, err
+	}
+	be.Key = key
+	return be, nil
+}
+
+// syncState brings c to the session's logged state.
+func (s *session) syncState(c *backend.Conn) error {
+	if c.StateHash == s.stateHash && len(c.State) == len(s.stateLog) {
+		return nil
+	}
+	if !isPrefix(c.State, s.stateLog) {
+		// Another session's state: start from a clean login state.
+		if err := c.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
+			return err
+		}
+		if s.loginSchema != "" {
+			if err := c.Command(mysql.COM_INIT_DB, s.loginSchema); err != nil {
+				return err
+			}
+		}
+		c.State = c.State[:0]
+	}
+	for _, e := range s.stateLog[len(c.State):] {
+		if err := c.Command(e.Cmd, e.Payload); err != nil {
+			// The server refused state the client already has: this
+			// connection cannot serve the session.
+			return err
+		}
+		c.State = append(c.State, e)
+	}
+	c.StateHash = s.stateHash
+	return nil
+}
+
+func isPrefix(a, b []stateEntry) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseIdle gives back to the pool the connections the session does not
+// need to keep: all but the one a transaction or pin holds, and the last
+// one while the next statement may read its outcome.
+func (s *session) releaseIdle() {
+	if !s.srv.multiplexing || len(s.conns) == 0 {
+		return
+	}
+	for i := 0; i < len(s.conns); {
+		sc := s.conns[i]
+		if sc == s.current || (sc == s.last && s.holdLast) {
+			i++
+			continue
+		}
+		s.conns = append(s.conns[:i], s.conns[i+1:]...)
+		if s.last == sc {
+			s.last = nil
+		}
+		sc.conn.ReleaseReader()
+		s.srv.pool.Put(sc.conn)
+	}
 }
 
 // dropConn closes a connection and forgets it.
@@ -115,26 +202,33 @@ func (s *session) connFor(srv *backend.Server) *serverConn {
 	return nil
 }
 
-// closeConns closes every server connection of the session.
+// closeConns ends the session's use of its connections: clean ones go back
+// to the pool, those holding a transaction or pinned state are closed.
 func (s *session) closeConns() {
+	dirty := s.inTx.Load() || s.pinned != "" || !s.srv.multiplexing
 	for len(s.conns) > 0 {
-		s.dropConn(s.conns[len(s.conns)-1])
+		sc := s.conns[len(s.conns)-1]
+		if dirty || sc.conn.Broken() || sc.conn.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+			s.dropConn(sc)
+			continue
+		}
+		s.conns = s.conns[:len(s.conns)-1]
+		sc.conn.ReleaseReader()
+		s.srv.pool.Put(sc.conn)
 	}
+	s.current, s.last = nil, nil
 }
 
 // logState records a successful state-changing command, which sc has
 // already run. A command identical to an earlier one replaces it, so a
 // client that repeats SET NAMES per request does not grow the log.
 func (s *session) logState(sc *serverConn, cmd byte, payload string) {
-	for i, e := range s.stateLog {
-		if e.cmd == cmd && e.payload == payload {
-			copy(s.stateLog[i:], s.stateLog[i+1:])
-			s.stateLog = s.stateLog[:len(s.stateLog)-1]
-			for _, other := range s.conns {
-				// Entries after i moved down: a connection replays them
-				// again, which for SET and USE is harmless.
-				other.applied = min(other.applied, i)
-			}
+	e := stateEntry{Cmd: cmd, Payload: payload}
+	for i, old := range s.stateLog {
+		if old == e {
+			// Connections that ran the old order replay it again when they
+			// are next used, which for SET and USE is harmless.
+			s.stateLog = append(s.stateLog[:i], s.stateLog[i+1:]...)
 			break
 		}
 	}
@@ -142,13 +236,15 @@ func (s *session) logState(sc *serverConn, cmd byte, payload string) {
 		s.pin(sc, "session state changed too often to replay")
 		return
 	}
-	s.stateLog = append(s.stateLog, stateEntry{cmd: cmd, payload: payload})
-	if sc.applied == len(s.stateLog)-1 {
-		sc.applied = len(s.stateLog)
-	}
+	s.stateLog = append(s.stateLog, e)
+	s.stateHash = backend.HashState(s.stateLog)
+	// sc has run every entry; its state is the log's.
+	sc.conn.State = append(sc.conn.State[:0], s.stateLog...)
+	sc.conn.StateHash = s.stateHash
 }
 
-// pin keeps the session on sc from now on, for reason.
+// pin keeps the session on sc from now on, for reason. The connection then
+// carries state that is not in the log, so it never returns to the pool.
 func (s *session) pin(sc *serverConn, reason string) {
 	if s.pinned == "" {
 		s.logger().Debug("session pinned to its server connection", "reason", reason, "server", sc.conn.Server.Name)
@@ -161,8 +257,9 @@ func (s *session) pin(sc *serverConn, reason string) {
 // of user: the servers have dropped it too.
 func (s *session) resetState() {
 	s.stateLog = s.stateLog[:0]
+	s.stateHash = 0
 	for _, sc := range s.conns {
-		sc.applied = 0
+		sc.conn.State, sc.conn.StateHash = sc.conn.State[:0], 0
 	}
 	s.pinned = ""
 	s.current = nil

@@ -140,6 +140,7 @@ func (s *session) onSessionConn(buf []byte, shape respShape) (*serverConn, excha
 		return sc, res, s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
+	s.holdLast = false
 	return sc, res, nil
 }
 
@@ -191,6 +192,7 @@ func (s *session) query(buf []byte) error {
 		return s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
+	s.holdLast = class.Kind == router.Write || class.CalcFoundRows
 	if !res.ok {
 		return nil
 	}
@@ -490,7 +492,8 @@ func (s *session) changeUser(p []byte) error {
 		schema, loginSchema, pinned string
 		collation                   uint8
 		autocommitOff, inTx         bool
-	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load()}
+		stateHash                   uint64
+	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load(), s.stateHash}
 	s.conns, s.current, s.last, s.stateLog = nil, nil, nil, nil
 	s.creds, s.userCfg, s.schema = creds, u, r.Schema
 	if r.Schema == "" {
@@ -505,7 +508,7 @@ func (s *session) changeUser(p []byte) error {
 	if err != nil {
 		s.conns, s.current, s.last, s.stateLog = prev.conns, prev.current, prev.last, prev.stateLog
 		s.creds, s.userCfg, s.schema, s.loginSchema, s.collation = prev.creds, prev.userCfg, prev.schema, prev.loginSchema, prev.collation
-		s.pinned, s.autocommitOff = prev.pinned, prev.autocommitOff
+		s.pinned, s.autocommitOff, s.stateHash = prev.pinned, prev.autocommitOff, prev.stateHash
 		s.inTx.Store(prev.inTx)
 		s.user = oldUser
 		s.sendError(proxyError(err))

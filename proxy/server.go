@@ -42,6 +42,11 @@ type Options struct {
 	// Routing configures the read/write split; Rules are the query rules.
 	Routing Routing
 	Rules   *router.Rules
+
+	// Multiplexing lets sessions share pooled server connections between
+	// statements; Pool configures the pool.
+	Multiplexing bool
+	Pool         backend.PoolOptions
 }
 
 // Routing is the part of routing configuration sessions consult.
@@ -71,6 +76,9 @@ type Server struct {
 	// session has its own parser.
 	classCache  *router.Cache
 	classifiers sync.Pool
+	// pool holds idle server connections that sessions share.
+	pool         *backend.Pool
+	multiplexing bool
 	// unparsed counts statements the parser rejected (sent to the primary).
 	unparsed  atomic.Int64
 	sha2Cache sha2Cache
@@ -111,6 +119,7 @@ func NewServer(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.balancer, s.routing = bal, opt.Routing
+	s.pool, s.multiplexing = backend.NewPool(opt.Pool), opt.Multiplexing
 	s.classCache = router.NewCache(10000)
 	s.classifiers.New = func() any { return router.NewClassifier(s.classCache) }
 	s.rules.Store(opt.Rules)
@@ -135,6 +144,9 @@ func (s *Server) SetUsers(users []User) error {
 	s.userTab.Store(t)
 	return nil
 }
+
+// Pool is the shared pool of idle server connections.
+func (s *Server) Pool() *backend.Pool { return s.pool }
 
 // SetRules replaces the query rules; they apply to the next statements.
 func (s *Server) SetRules(r *router.Rules) { s.rules.Store(r) }

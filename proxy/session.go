@@ -54,10 +54,14 @@ type session struct {
 	// The session's server connections (see conns.go): by server, the one
 	// the session is held on (transaction or pin), and the one its last
 	// statement ran on.
-	conns    []*serverConn
-	current  *serverConn
-	last     *serverConn
-	stateLog []stateEntry
+	conns     []*serverConn
+	current   *serverConn
+	last      *serverConn
+	stateLog  []stateEntry
+	stateHash uint64
+	// holdLast keeps the last statement's connection until the next
+	// statement, which may read its outcome (LAST_INSERT_ID, FOUND_ROWS).
+	holdLast bool
 	pinned   string
 	// loginSchema is the schema new server connections start in; schema is
 	// the current one, which USE and COM_INIT_DB change.
@@ -175,6 +179,7 @@ func (s *session) handshake() bool {
 	if err := s.writePacket(ok, s.seq); err != nil {
 		return false
 	}
+	s.releaseIdle()
 	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.logger().Debug("client logged in", "schema", s.schema, "tls", s.tls)
 	}
@@ -222,6 +227,9 @@ func (s *session) loop() {
 		}
 		err = s.dispatch(buf)
 		s.srv.cmdBufs.put(buf)
+		if err == nil {
+			s.releaseIdle()
+		}
 		if err != nil {
 			if !errors.Is(err, errQuit) {
 				s.logCommandError(err)

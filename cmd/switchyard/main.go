@@ -203,6 +203,9 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
 	}
 	srv, err := proxy.NewServer(proxy.Options{
+		Multiplexing: cfg.Pool.Multiplexing,
+		Pool: backend.PoolOptions{MaxIdlePerServer: cfg.Pool.MaxIdlePerServer, IdleTimeout: cfg.Pool.IdleTimeout,
+			MaxLifetime: cfg.Pool.MaxLifetime},
 		Routing:              proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance, FallbackToPrimary: cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
 		Rules:                rt.rules,
 		Users:                proxyUsers(cfg),
@@ -218,6 +221,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	go srv.Pool().Reap(ctx, min(cfg.Pool.IdleTimeout/2+time.Second, 30*time.Second))
 	ln, err := net.Listen("tcp", cfg.Listen.MySQL)
 	if err != nil {
 		return fmt.Errorf("listen.mysql: %w", err)

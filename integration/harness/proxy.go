@@ -286,6 +286,11 @@ func (p *Proxy) config() string {
 			{"user", yamlStr(MonitorUser)},
 			{"password", yamlStr(MonitorPassword)},
 		}},
+		// Idle pooled server connections close after a second, so that
+		// tests can see the server sessions a proxy holds return to zero.
+		{key: "pool", mapping: [][2]string{
+			{"idle_timeout", "1s"},
+		}},
 		{key: "failover", mapping: [][2]string{
 			{"replication_user", yamlStr(ReplUser)},
 			{"replication_password", yamlStr(ReplPassword)},

@@ -50,6 +50,8 @@ servers:
 monitor:
   user: "monitor"
   password: "monitor"
+pool:
+  idle_timeout: 1s
 failover:
   replication_user: "repl"
   replication_password: "repl"

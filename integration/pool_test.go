@@ -1,0 +1,199 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchyard/integration/harness"
+)
+
+// maxServerSessions samples, on every server directly, how many sessions
+// the app user has, and remembers the highest count per server until stop.
+func maxServerSessions(t *testing.T, stop <-chan struct{}) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	dbs := map[string]*sql.DB{}
+	for _, s := range cluster.Servers() {
+		db, err := s.DB(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs[s.Name] = db
+	}
+	peak := map[string]int{}
+	for {
+		for name, db := range dbs {
+			var n int
+			if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?", cluster.AppUser).Scan(&n); err == nil && n > peak[name] {
+				peak[name] = n
+			}
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestManyIdleClientsShareFewServerConnections opens 1000 client
+// connections that run autocommit point selects now and then: the servers
+// see only as many connections as statements run at once.
+func TestManyIdleClientsShareFewServerConnections(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "limits:\n  max_client_connections: 2000\n"})
+	db := appDB(t, p, "interpolateParams=true")
+	db.SetMaxIdleConns(1000)
+	db.SetMaxOpenConns(1000)
+	ctx := context.Background()
+	conns := make([]*sql.Conn, 1000)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		conns[i] = c
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	stop := make(chan struct{})
+	peakCh := make(chan map[string]int)
+	go func() { peakCh <- maxServerSessions(t, stop) }()
+
+	var queries, failures atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2 * time.Second)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for time.Now().Before(deadline) {
+				// Each worker owns every 32nd client: a connection serves
+				// one statement at a time.
+				c := conns[(r.IntN(len(conns)/32))*32+w]
+				var v string
+				if err := c.QueryRowContext(ctx, "SELECT v FROM route_t WHERE id = ?", r.IntN(3)+1).Scan(&v); err != nil {
+					failures.Add(1)
+					t.Error(err)
+					return
+				}
+				queries.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	peak := <-peakCh
+	t.Logf("%d point selects over 1000 clients; peak server sessions: %v", queries.Load(), peak)
+	if failures.Load() > 0 || queries.Load() < 100 {
+		t.Fatalf("%d queries, %d failures", queries.Load(), failures.Load())
+	}
+	for name, n := range peak {
+		if n > 64 {
+			t.Errorf("server %s had %d sessions for 1000 clients; want at most 64", name, n)
+		}
+	}
+}
+
+// TestSessionStateStaysPrivateUnderMultiplexing interleaves clients with
+// different session state over shared server connections: each must only
+// ever see its own.
+func TestSessionStateStaysPrivateUnderMultiplexing(t *testing.T) {
+	if err := cluster.Primary.Exec(context.Background(), "CREATE DATABASE IF NOT EXISTS other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitReplicasCaughtUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	type profile struct {
+		schema, sqlMode, tz, charset string
+	}
+	profiles := []profile{
+		{"shop", "ANSI_QUOTES", "+01:00", "latin1"},
+		{"other", "STRICT_TRANS_TABLES", "-05:00", "utf8mb4"},
+		{"shop", "", "+09:30", "utf8mb3"},
+	}
+	ctx := context.Background()
+	var conns []*sql.Conn
+	for i, pr := range profiles {
+		db := appDB(t, p, "")
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, q := range []string{
+			"USE " + pr.schema,
+			fmt.Sprintf("SET sql_mode = '%s'", pr.sqlMode),
+			fmt.Sprintf("SET time_zone = '%s'", pr.tz),
+			"SET NAMES " + pr.charset,
+		} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				t.Fatalf("client %d: %s: %v", i, q, err)
+			}
+		}
+		conns = append(conns, c)
+	}
+	for round := range 700 {
+		i := round % len(profiles)
+		if round%7 == 3 {
+			i = (round / 7) % len(profiles)
+		}
+		pr := profiles[i]
+		var schema, mode, tz, cs string
+		err := conns[i].QueryRowContext(ctx, "SELECT DATABASE(), @@sql_mode, @@time_zone, @@character_set_client").Scan(&schema, &mode, &tz, &cs)
+		if err != nil {
+			t.Fatalf("round %d client %d: %v", round, i, err)
+		}
+		if schema != pr.schema || mode != pr.sqlMode || tz != pr.tz || cs != pr.charset {
+			t.Fatalf("round %d: client %d sees schema=%q sql_mode=%q time_zone=%q charset=%q; want %+v", round, i, schema, mode, tz, cs, pr)
+		}
+	}
+}
+
+// TestPinnedStateSurvivesOtherClients keeps a temporary table and user
+// variables in one session while other sessions churn through the pool.
+func TestPinnedStateSurvivesOtherClients(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	ctx := context.Background()
+	c, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{"CREATE TEMPORARY TABLE tmp_pin (id INT)", "INSERT INTO tmp_pin VALUES (1),(2)", "SET @counter = 10"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	others := appDB(t, p, "")
+	others.SetMaxOpenConns(8)
+	for i := range 50 {
+		var one int
+		if err := others.QueryRow("SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+		var n, counter int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*), @counter FROM tmp_pin").Scan(&n, &counter); err != nil || n != 2 || counter != 10+i {
+			t.Fatalf("round %d: temp table rows %d, @counter %d (%v); want 2, %d", i, n, counter, err, 10+i)
+		}
+		if _, err := c.ExecContext(ctx, "SET @counter = @counter + 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
