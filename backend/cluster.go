@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,10 +15,14 @@ import (
 // Server is one configured database server.
 type Server struct {
 	// ID is the server's position in the config, stable for its lifetime.
-	ID      int
-	Name    string
-	Address string
-	Weight  int
+	ID             int
+	Name           string
+	Address        string
+	Weight         int
+	MaxConnections int
+	// slots holds a token per open client connection when MaxConnections
+	// caps them.
+	slots chan struct{}
 
 	// Counters the admin and metrics views read.
 	ConnsOpened atomic.Int64
@@ -47,6 +52,9 @@ type ServerSpec struct {
 	Name    string
 	Address string
 	Weight  int
+	// MaxConnections caps the connections the proxy opens to the server
+	// for clients (0: no cap).
+	MaxConnections int
 }
 
 // NewCluster builds a cluster over specs. Roles are not configured: until the
@@ -54,7 +62,11 @@ type ServerSpec struct {
 func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	c := &Cluster{opt: opt}
 	for i, s := range specs {
-		c.servers = append(c.servers, &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight})
+		srv := &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections}
+		if s.MaxConnections > 0 {
+			srv.slots = make(chan struct{}, s.MaxConnections)
+		}
+		c.servers = append(c.servers, srv)
 	}
 	return c
 }
@@ -127,6 +139,46 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	srv.ConnsOpened.Add(1)
 	c.version.Store(conn.ServerVersion)
 	return conn, nil
+}
+
+// ConnectTimeout is how long opening a connection, or waiting for a free
+// one, may take.
+func (c *Cluster) ConnectTimeout() time.Duration {
+	if c.opt.ConnectTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return c.opt.ConnectTimeout
+}
+
+// ErrServerFull says every connection servers[].max_connections allows is
+// in use and none came free in time.
+type ErrServerFull struct {
+	Server string
+	Max    int
+	Waited time.Duration
+}
+
+func (e *ErrServerFull) Error() string {
+	return fmt.Sprintf("all %d connections to server %s (servers[].max_connections) are in use; waited %v for one", e.Max, e.Server, e.Waited)
+}
+
+// tryTakeSlot reserves one of srv's connection slots if one is free.
+func (s *Server) tryTakeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) releaseSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // ServerVersion is the version string the servers report, once one has been

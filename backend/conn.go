@@ -78,6 +78,9 @@ type Conn struct {
 	LastUsed time.Time
 	// Created is when the connection was opened, for pool.max_lifetime.
 	Created time.Time
+	// slot: the connection holds one of its server's max_connections slots.
+	slot   bool
+	closed bool
 	// Key is the pool the connection belongs to.
 	Key PoolKey
 	// State is the session state the connection carries: the log entries
@@ -472,6 +475,13 @@ func (c *Conn) Broken() bool { return c.broken }
 // Close closes the connection, sending COM_QUIT first when it is healthy so
 // the server logs an orderly disconnect instead of an aborted one.
 func (c *Conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.slot {
+		c.Server.releaseSlot()
+	}
 	if !c.broken {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_, _ = c.nc.Write([]byte{1, 0, 0, 0, mysql.COM_QUIT})

@@ -36,11 +36,75 @@ type Pool struct {
 	opt  PoolOptions
 	mu   sync.Mutex
 	idle map[*Server][]*Conn // most recently returned last
+	// returned is closed (and replaced) when a connection to the server
+	// comes back, waking sessions that wait for one.
+	returned map[*Server]chan struct{}
 }
 
 // NewPool returns an empty pool.
 func NewPool(opt PoolOptions) *Pool {
-	return &Pool{opt: opt, idle: make(map[*Server][]*Conn)}
+	return &Pool{opt: opt, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
+}
+
+// Acquire returns a connection to srv for key: an idle one (preferring
+// state), else a new one if servers[].max_connections allows, else, after
+// closing an idle connection of another key to free its slot, or waiting up
+// to the cluster's connect timeout for one to come back. alive vets a pooled
+// connection before it is handed out.
+func (p *Pool) Acquire(ctx context.Context, cl *Cluster, srv *Server, key PoolKey, state uint64, opt DialOptions, alive func(*Conn) bool) (*Conn, error) {
+	wait := cl.ConnectTimeout()
+	var timer *time.Timer
+	for {
+		for {
+			c := p.Get(srv, key, state)
+			if c == nil {
+				break
+			}
+			if alive(c) {
+				return c, nil
+			}
+			c.Close()
+		}
+		if srv.tryTakeSlot() || p.EvictIdle(srv) && srv.tryTakeSlot() {
+			return p.dial(ctx, cl, srv, key, opt)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case srv.slots <- struct{}{}:
+			return p.dial(ctx, cl, srv, key, opt)
+		case <-p.returnedChan(srv):
+		case <-timer.C:
+			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections, Waited: wait}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// dial opens a connection for which a slot is already taken.
+func (p *Pool) dial(ctx context.Context, cl *Cluster, srv *Server, key PoolKey, opt DialOptions) (*Conn, error) {
+	c, err := cl.Connect(ctx, srv, opt)
+	if err != nil {
+		srv.releaseSlot()
+		return nil, err
+	}
+	c.slot = srv.slots != nil
+	c.Key = key
+	return c, nil
+}
+
+func (p *Pool) returnedChan(srv *Server) chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := p.returned[srv]
+	if ch == nil {
+		ch = make(chan struct{})
+		p.returned[srv] = ch
+	}
+	return ch
 }
 
 // Get takes an idle connection to srv for key, preferring one whose session
@@ -87,7 +151,28 @@ func (p *Pool) Put(c *Conn) {
 		return
 	}
 	p.idle[c.Server] = append(list, c)
+	if ch := p.returned[c.Server]; ch != nil {
+		close(ch)
+		delete(p.returned, c.Server)
+	}
 	p.mu.Unlock()
+}
+
+// EvictIdle closes the least recently used idle connection to srv, to free
+// its slot for a session that needs another pool key. It reports whether
+// there was one.
+func (p *Pool) EvictIdle(srv *Server) bool {
+	p.mu.Lock()
+	list := p.idle[srv]
+	if len(list) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	c := list[0]
+	p.idle[srv] = append(list[:0], list[1:]...)
+	p.mu.Unlock()
+	c.Close()
+	return true
 }
 
 // Idle returns the number of idle connections to srv.

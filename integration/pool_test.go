@@ -197,3 +197,95 @@ func TestPinnedStateSurvivesOtherClients(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionLimits(t *testing.T) {
+	users := fmt.Sprintf("users:\n  - name: %s\n    password: %s\n    default_schema: %s\n    max_connections: 2\n",
+		cluster.AppUser, cluster.AppPassword, cluster.Database)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: users})
+	db := appDB(t, p, "")
+	ctx := context.Background()
+	c1, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Conn(ctx)
+	assertMySQLError(t, err, 1203, "42000")
+	c1.Close()
+	c2.Close()
+	db.Close()
+	// Closing frees the user's slots.
+	if err := appDB(t, p, "").Ping(); err != nil {
+		t.Fatalf("login after the others left: %v", err)
+	}
+}
+
+func TestServerConnectionCapQueuesThenFails(t *testing.T) {
+	var servers string
+	for _, s := range cluster.Servers() {
+		servers += fmt.Sprintf("  - name: %s\n    address: %s\n    max_connections: 1\n", s.Name, s.Addr())
+	}
+	extra := "servers:\n" + servers + "limits:\n  connect_timeout: 5s\n"
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: extra})
+	db := appDB(t, p, "")
+	db.SetMaxOpenConns(6)
+
+	// Six clients each hold a replica for 200 ms; with one connection per
+	// replica they queue, and all finish within the wait limit.
+	stop := make(chan struct{})
+	peakCh := make(chan map[string]int)
+	go func() { peakCh <- maxServerSessions(t, stop) }()
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var x int
+			errs <- db.QueryRow("SELECT SLEEP(0.2)").Scan(&x)
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("queued read: %v", err)
+		}
+	}
+	peak := <-peakCh
+	for name, n := range peak {
+		if n > 1 {
+			t.Errorf("server %s had %d sessions with max_connections 1", name, n)
+		}
+	}
+
+	// A wait longer than limits.connect_timeout ends in error 1040.
+	p2 := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "servers:\n" + servers + "limits:\n  connect_timeout: 300ms\n"})
+	db2 := appDB(t, p2, "")
+	db2.SetMaxOpenConns(4)
+	errs = make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var x int
+			errs <- db2.QueryRow("SELECT SLEEP(1)").Scan(&x)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	full := 0
+	for err := range errs {
+		if err != nil {
+			assertMySQLError(t, err, 1040, "08004")
+			full++
+		}
+	}
+	if full == 0 {
+		t.Fatal("four 1 s reads on two single-connection replicas with a 300 ms wait: none was refused")
+	}
+}

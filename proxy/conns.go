@@ -88,28 +88,15 @@ func (s *session) connTo(srv *backend.Server, verify bool) (*serverConn, error) 
 // A connection idle for a while, or any when verify is set, is first checked
 // for a server-side close.
 func (s *session) borrow(srv *backend.Server, verify bool) (*backend.Conn, error) {
-	key := s.poolKey()
-	for {
-		c := s.srv.pool.Get(srv, key, s.stateHash)
-		if c == nil {
-			break
-		}
-		if (!verify && time.Since(c.LastUsed) <= idleCheckAfter) || c.Alive() {
-			return c, nil
-		}
-		c.Close()
+	alive := func(c *backend.Conn) bool {
+		return (!verify && time.Since(c.LastUsed) <= idleCheckAfter) || c.Alive()
 	}
-	be, err := s.srv.cluster.Connect(context.Background(), srv, backend.DialOptions{
+	return s.srv.pool.Acquire(context.Background(), s.srv.cluster, srv, s.poolKey(), s.stateHash, backend.DialOptions{
 		Creds:        s.creds,
 		Schema:       s.loginSchema,
 		Collation:    s.collation,
 		Capabilities: s.caps,
-	})
-	if err != nil {
-		return nil, err
-	}
-	be.Key = key
-	return be, nil
+	}, alive)
 }
 
 // syncState brings c to the session's logged state.
@@ -284,6 +271,10 @@ func (s *session) primaryConn() (*serverConn, error) {
 func proxyError(err error) *mysql.MyError {
 	if me, ok := err.(*mysql.MyError); ok {
 		return me
+	}
+	var full *backend.ErrServerFull
+	if errors.As(err, &full) {
+		return wire.Errorf(mysql.ER_CON_COUNT_ERROR, "switchyard: %v; raise servers[].max_connections or retry", full)
 	}
 	return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: %v", err)
 }

@@ -480,6 +480,21 @@ func (s *session) changeUser(p []byte) error {
 	}
 	s.user = r.User
 	s.seq = seq + 1
+	if u != s.countedUser {
+		if !s.srv.takeUserSlot(u) {
+			s.user = oldUser
+			s.sendError(mysql.NewDefaultError(mysql.ER_TOO_MANY_USER_CONNECTIONS, u.Name))
+			return nil
+		}
+		// Counted for both until the change is done; the loser is released.
+		defer func(prev *User) {
+			if s.countedUser == prev {
+				s.srv.releaseUserSlot(u)
+			} else if prev != nil {
+				s.srv.releaseUserSlot(prev)
+			}
+		}(s.countedUser)
+	}
 	// The new user gets fresh server connections: nothing of the previous
 	// user's session may survive. The old ones close only once the new
 	// login worked, so a refused change leaves the session intact.
@@ -517,6 +532,7 @@ func (s *session) changeUser(p []byte) error {
 	for _, old := range prev.conns {
 		_ = old.conn.Close()
 	}
+	s.countedUser = u
 	s.status = sc.conn.Status
 	s.log = nil // rebuilt with the new user name
 	return s.sendOK()

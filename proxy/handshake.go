@@ -211,6 +211,10 @@ func (s *session) login() error {
 	if err != nil {
 		return s.fail(err, seq+1)
 	}
+	if !s.srv.takeUserSlot(u) {
+		return s.fail(mysql.NewDefaultError(mysql.ER_TOO_MANY_USER_CONNECTIONS, u.Name), seq+1)
+	}
+	s.countedUser = u
 	s.creds = creds
 	s.caps = resp.Capabilities & s.srv.offeredCaps()
 	s.collation = resp.Collation

@@ -86,6 +86,10 @@ type Server struct {
 	writers   writerPool
 	cmdBufs   bufPool
 
+	// userConns counts sessions per user, for users[].max_connections.
+	userMu    sync.Mutex
+	userConns map[string]int
+
 	nextID   atomic.Uint64
 	mu       sync.Mutex
 	sessions map[uint64]*session
@@ -113,6 +117,7 @@ func NewServer(opt Options) (*Server, error) {
 		log:        opt.Logger,
 		cluster:    opt.Cluster,
 		sessions:   make(map[uint64]*session),
+		userConns:  make(map[string]int),
 	}
 	bal, err := router.NewBalancer(opt.Routing.Balance)
 	if err != nil {
@@ -143,6 +148,28 @@ func (s *Server) SetUsers(users []User) error {
 	}
 	s.userTab.Store(t)
 	return nil
+}
+
+// takeUserSlot counts a session for u, or reports false when u already has
+// users[].max_connections sessions.
+func (s *Server) takeUserSlot(u *User) bool {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	if u.MaxConnections > 0 && s.userConns[u.Name] >= u.MaxConnections {
+		return false
+	}
+	s.userConns[u.Name]++
+	return true
+}
+
+func (s *Server) releaseUserSlot(u *User) {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	if s.userConns[u.Name] <= 1 {
+		delete(s.userConns, u.Name)
+	} else {
+		s.userConns[u.Name]--
+	}
 }
 
 // Pool is the shared pool of idle server connections.

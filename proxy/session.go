@@ -40,13 +40,16 @@ type session struct {
 	clientAddr string
 	tls        bool
 
-	salt      []byte
-	user      string
-	userCfg   *User
-	creds     backend.Credentials
-	caps      uint32
-	collation uint8
-	schema    string
+	salt    []byte
+	user    string
+	userCfg *User
+	// countedUser is the account whose max_connections this session counts
+	// against, once logged in.
+	countedUser *User
+	creds       backend.Credentials
+	caps        uint32
+	collation   uint8
+	schema      string
 
 	// seq is the sequence id the next packet to the client carries.
 	seq uint8
@@ -166,7 +169,12 @@ func (s *session) handshake() bool {
 	}
 	if err != nil {
 		var me *mysql.MyError
-		if !errors.As(err, &me) {
+		var full *backend.ErrServerFull
+		switch {
+		case errors.As(err, &me):
+		case errors.As(err, &full):
+			me = proxyError(err)
+		default:
 			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v; check the servers and the proxy log", s.user, err)
 		}
 		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(me.Message)), me), s.seq)
@@ -364,6 +372,10 @@ func (s *session) abort() {
 }
 
 func (s *session) close() {
+	if s.countedUser != nil {
+		s.srv.releaseUserSlot(s.countedUser)
+		s.countedUser = nil
+	}
 	s.closeConns()
 	_ = s.conn.Close()
 }

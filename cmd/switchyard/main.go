@@ -186,7 +186,7 @@ func proxyUsers(cfg *conf.Config) []proxy.User {
 func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) error {
 	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
-		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight})
+		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections})
 	}
 	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS})
 	ctx, stopProbe := context.WithCancel(context.Background())
