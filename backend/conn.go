@@ -87,6 +87,10 @@ type Conn struct {
 	// it has run since its login or last reset. StateHash fingerprints it.
 	State     []StateEntry
 	StateHash uint64
+	// prepared maps statement text to the server's statement id on this
+	// connection; prepOrder is their preparation order, for eviction.
+	prepared  map[string]uint32
+	prepOrder []string
 }
 
 // readerPool holds the read buffers of server connections: a connection only

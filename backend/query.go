@@ -149,5 +149,96 @@ func (c *Conn) Command(cmd byte, payload string) error {
 			c.Status = ok.Status
 		}
 	}
+	if cmd == mysql.COM_RESET_CONNECTION {
+		c.ForgetPrepared()
+	}
 	return nil
 }
+
+// maxPreparedPerConn bounds the statements the proxy keeps prepared on one
+// server connection: the server's max_prepared_stmt_count is shared by all
+// its connections.
+const maxPreparedPerConn = 128
+
+// Prepared returns the server's id for sql on this connection, preparing it
+// first if needed. The response's definitions are read and dropped: the
+// client got its own when it prepared the statement.
+func (c *Conn) Prepared(sql string) (uint32, error) {
+	if id, ok := c.prepared[sql]; ok {
+		return id, nil
+	}
+	if len(c.prepared) >= maxPreparedPerConn {
+		// Close the oldest; COM_STMT_CLOSE has no response.
+		old := c.prepOrder[0]
+		c.prepOrder = c.prepOrder[1:]
+		id := c.prepared[old]
+		delete(c.prepared, old)
+		if err := c.writePacket([]byte{0, 0, 0, 0, mysql.COM_STMT_CLOSE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}, 0); err != nil {
+			c.broken = true
+			return 0, err
+		}
+	}
+	pkt := make([]byte, 4, 5+len(sql))
+	pkt = append(pkt, mysql.COM_STMT_PREPARE)
+	pkt = append(pkt, sql...)
+	if err := c.writePacket(pkt, 0); err != nil {
+		c.broken = true
+		return 0, err
+	}
+	br := c.Reader()
+	defer c.ReleaseReader()
+	p, _, err := wire.ReadPacket(br, nil, 1<<24)
+	if err != nil || len(p) == 0 {
+		c.broken = true
+		if err == nil {
+			err = wire.ErrMalformed
+		}
+		return 0, err
+	}
+	if p[0] == wire.ErrHeader {
+		return 0, wire.ParseErr(p)
+	}
+	if p[0] != wire.OKHeader || len(p) < 12 {
+		c.broken = true
+		return 0, wire.ErrMalformed
+	}
+	id := uint32(p[1]) | uint32(p[2])<<8 | uint32(p[3])<<16 | uint32(p[4])<<24
+	cols := int(p[5]) | int(p[6])<<8
+	params := int(p[7]) | int(p[8])<<8
+	skip := 0
+	for _, n := range []int{params, cols} {
+		if n > 0 {
+			skip += n
+			if c.Capabilities&mysql.CLIENT_DEPRECATE_EOF == 0 {
+				skip++
+			}
+		}
+	}
+	for range skip {
+		if _, _, err := wire.ReadPacket(br, nil, 1<<24); err != nil {
+			c.broken = true
+			return 0, err
+		}
+	}
+	c.rememberPrepared(sql, id)
+	return id, nil
+}
+
+// rememberPrepared records that sql is prepared on this connection as id.
+func (c *Conn) rememberPrepared(sql string, id uint32) {
+	if c.prepared == nil {
+		c.prepared = make(map[string]uint32)
+	}
+	if _, ok := c.prepared[sql]; !ok {
+		c.prepOrder = append(c.prepOrder, sql)
+	}
+	c.prepared[sql] = id
+}
+
+// RememberPrepared records a statement the client prepared through this
+// connection, so later executions here need no new prepare.
+func (c *Conn) RememberPrepared(sql string, id uint32) { c.rememberPrepared(sql, id) }
+
+// ForgetPrepared drops the record of prepared statements, after the server
+// dropped them (COM_RESET_CONNECTION).
+func (c *Conn) ForgetPrepared() { c.prepared, c.prepOrder = nil, nil }

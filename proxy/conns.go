@@ -245,6 +245,7 @@ func (s *session) pin(sc *serverConn, reason string) {
 func (s *session) resetState() {
 	s.stateLog = s.stateLog[:0]
 	s.stateHash = 0
+	s.stmts = nil
 	for _, sc := range s.conns {
 		sc.conn.State, sc.conn.StateHash = sc.conn.State[:0], 0
 	}

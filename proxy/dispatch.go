@@ -86,30 +86,20 @@ func (s *session) dispatch(buf []byte) error {
 	case mysql.COM_RESET_CONNECTION:
 		return s.resetConnection(buf)
 	case mysql.COM_STMT_PREPARE:
-		// Binary-protocol statements live on one server connection: the
-		// session stays there while any may exist.
-		sc, res, err := s.onSessionConn(buf, shapePrepare)
-		if err == nil && res.ok {
-			s.pin(sc, "prepared statement")
-		}
-		return err
+		return s.prepareStmt(buf)
 	case mysql.COM_STMT_EXECUTE:
-		_, _, err := s.onSessionConn(buf, shapeResult)
-		return err
+		return s.executeStmt(buf)
 	case mysql.COM_STMT_FETCH:
-		_, _, err := s.onSessionConn(buf, shapeRows)
-		return err
+		return s.stmtOnHeldConn(buf, shapeRows, false)
 	case mysql.COM_STMT_RESET:
-		_, _, err := s.onSessionConn(buf, shapeOne)
-		return err
-	case mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
-		sc, err := s.sessionConn()
-		if err != nil {
-			// No response is expected: there is nobody to tell.
-			return nil
-		}
-		if err := s.send(sc, buf); err != nil {
-			return s.serverLost(sc, err, false)
+		return s.stmtOnHeldConn(buf, shapeOne, false)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		return s.stmtOnHeldConn(buf, shapeOne, true)
+	case mysql.COM_STMT_CLOSE:
+		// Only the client's handle goes: the statement stays prepared on
+		// the connections that have it, for the next client that needs it.
+		if p := buf[wire.HeaderSize+1:]; len(p) >= 4 {
+			delete(s.stmts, uint32(p[0])|uint32(p[1])<<8|uint32(p[2])<<16|uint32(p[3])<<24)
 		}
 		return nil
 	case mysql.COM_CHANGE_USER:
@@ -147,54 +137,114 @@ func (s *session) onSessionConn(buf []byte, shape respShape) (*serverConn, excha
 // query routes and runs one COM_QUERY.
 func (s *session) query(buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
-	// Classifiers (each a parser, which is not safe for concurrent use) are
-	// borrowed per statement: an idle session should not hold one.
+	class := s.classify(sql)
+	d, ok := s.decide(&class, sql)
+	if !ok {
+		return nil
+	}
+	sc, res, err := s.runRouted(&class, d, buf, shapeResult, nil)
+	if err != nil || sc == nil {
+		return err
+	}
+	s.track(sc, &class, sql, res)
+	return nil
+}
+
+// classify reads a statement with a borrowed classifier (each is a parser,
+// not safe for concurrent use): an idle session should not hold one.
+func (s *session) classify(sql string) router.Class {
 	cl := s.srv.classifiers.Get().(*router.Classifier)
 	class := cl.Classify(sql)
 	s.srv.classifiers.Put(cl)
 	if class.Unparsed {
 		s.srv.unparsed.Add(1)
 	}
+	return class
+}
+
+// decide routes a classified statement; false means the client has been
+// answered (an error rule matched).
+func (s *session) decide(class *router.Class, sql string) (router.Decision, bool) {
 	var rule *router.Rule
 	if rules := s.srv.rules.Load(); rules != nil {
 		rule, _ = rules.Match(sql, class.DigestText, s.user, s.schemaName())
 	}
-	d := router.Decide(&class, s.routerState(), s.reads(), rule)
+	d := router.Decide(class, s.routerState(), s.reads(), rule)
 	if d.Err != nil {
 		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s (query rule %q)", d.Err.Message, d.Err.Rule))
-		return nil
+		return d, false
 	}
 	if d.Target == router.Replica && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
 		// Read-your-writes: a replica may not have applied this session's
 		// writes yet, so its reads stay on the primary.
 		d.Target = router.Primary
 	}
+	return d, true
+}
+
+// runRouted runs a command on the server the decision names and relays the
+// response; a read that fails on a replica before the client saw anything
+// runs once more elsewhere. prepare, when set, readies the command for the
+// chosen connection and returns what to send. A nil connection with a nil
+// error means the client has been answered with an error.
+func (s *session) runRouted(class *router.Class, d router.Decision, buf []byte, shape respShape, prepare func(*serverConn) ([]byte, error)) (*serverConn, exchangeResult, error) {
+	var res exchangeResult
 	sc, err := s.target(d.Target, -1)
 	if err != nil {
 		s.sendError(proxyError(err))
-		return nil
+		return nil, res, nil
 	}
-	res, err := s.exchange(sc, buf, shapeResult)
+	send := buf
+	if prepare != nil {
+		if send, err = prepare(sc); err != nil {
+			return s.prepareFailed(sc, err)
+		}
+	}
+	res, err = s.exchange(sc, send, shape)
 	if err != nil && d.Target == router.Replica && !res.wrote && class.ReplicaSafe() && !isClientErr(err) {
 		// The replica failed before the client saw anything: run the
 		// read once more elsewhere, which the client never notices.
 		failed := sc.conn.Server
 		s.logger().Info("read failed on a replica; retrying on another server", "server", failed.Name, "err", err)
 		s.dropConn(sc)
-		sc, err = s.targetVerified(router.Replica, failed.ID)
-		if err != nil {
+		if sc, err = s.targetVerified(router.Replica, failed.ID); err != nil {
 			s.sendError(proxyError(err))
-			return nil
+			return nil, res, nil
 		}
-		res, err = s.exchange(sc, buf, shapeResult)
+		if prepare != nil {
+			if send, err = prepare(sc); err != nil {
+				return s.prepareFailed(sc, err)
+			}
+		}
+		res, err = s.exchange(sc, send, shape)
 	}
 	if err != nil {
-		return s.exchangeFailed(sc, res, err)
+		return nil, res, s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
+	return sc, res, nil
+}
+
+// prepareFailed answers a command whose preparation on sc failed: a server
+// error goes to the client as is; a broken connection ends the session.
+func (s *session) prepareFailed(sc *serverConn, err error) (*serverConn, exchangeResult, error) {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		s.sendError(me)
+		return nil, exchangeResult{}, nil
+	}
+	if sc.conn.Broken() {
+		return nil, exchangeResult{}, s.serverLost(sc, err, false)
+	}
+	s.sendError(proxyError(err))
+	return nil, exchangeResult{}, nil
+}
+
+// track updates session state after a statement ran on sc.
+func (s *session) track(sc *serverConn, class *router.Class, sql string, res exchangeResult) {
 	s.holdLast = class.Kind == router.Write || class.CalcFoundRows
 	if !res.ok {
-		return nil
+		return
 	}
 	switch class.Kind {
 	case router.Write, router.DDL, router.Call, router.XA, router.Execute, router.Admin, router.Other:
@@ -214,8 +264,8 @@ func (s *session) query(buf []byte) error {
 	case class.Kind == router.LockTables:
 		s.pin(sc, "LOCK TABLES")
 	case class.Kind == router.Prepare:
-		s.pin(sc, "prepared statement")
-	case class.Kind == router.Set || class.Kind == router.Use:
+		s.pin(sc, "prepared statement (text protocol)")
+	case (class.Kind == router.Set || class.Kind == router.Use) && sql != "":
 		s.logState(sc, mysql.COM_QUERY, sql)
 		if class.Kind == router.Use {
 			s.schema = class.Schema
@@ -224,7 +274,6 @@ func (s *session) query(buf []byte) error {
 	if class.Autocommit != nil {
 		s.autocommitOff = !*class.Autocommit
 	}
-	return nil
 }
 
 // routerState is the session as router.Decide sees it.
@@ -371,6 +420,9 @@ func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchang
 		be:  sc.conn,
 		eof: s.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
 	}
+	if shape == shapePrepare && s.pendingStmt != nil {
+		f.onPrepareOK = func(p []byte) { s.onPrepareOK(sc, p) }
+	}
 	err := f.forward(shape)
 	if err == nil {
 		if err = bw.Flush(); err != nil {
@@ -441,6 +493,7 @@ func (s *session) resetConnection(buf []byte) error {
 	}
 	s.after(main, res)
 	if res.ok {
+		main.conn.ForgetPrepared()
 		s.resetState()
 	}
 	return nil

@@ -60,6 +60,9 @@ type forwarder struct {
 	status uint16
 	// failed is set when the response ended with an ERR packet.
 	failed bool
+	// onPrepareOK, when set, may rewrite the OK packet of a prepare
+	// response in place before it is passed on.
+	onPrepareOK func(p []byte)
 	// hasStatus is set when the response carried server status flags
 	// (OK or EOF); some responses (statistics, prepare) carry none.
 	hasStatus bool
@@ -295,6 +298,9 @@ func (f *forwarder) prepare() error {
 	}
 	cols := int(p[5]) | int(p[6])<<8
 	params := int(p[7]) | int(p[8])<<8
+	if f.onPrepareOK != nil && n < f.br.Size() {
+		f.onPrepareOK(p)
+	}
 	if err := f.pass(n); err != nil {
 		return err
 	}

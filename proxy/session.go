@@ -57,9 +57,16 @@ type session struct {
 	// The session's server connections (see conns.go): by server, the one
 	// the session is held on (transaction or pin), and the one its last
 	// statement ran on.
-	conns     []*serverConn
-	current   *serverConn
-	last      *serverConn
+	conns   []*serverConn
+	current *serverConn
+	last    *serverConn
+	// stmts are the client's prepared statements by the ids the proxy gave
+	// out; pendingStmt is the one being prepared.
+	stmts         map[uint32]*clientStmt
+	nextStmtID    uint32
+	pendingStmt   *clientStmt
+	pendingStmtID uint32
+
 	stateLog  []stateEntry
 	stateHash uint64
 	// holdLast keeps the last statement's connection until the next
