@@ -53,6 +53,13 @@ const strippedCaps = mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_CON
 	mysql.CLIENT_QUERY_ATTRIBUTES | mysql.CLIENT_SSL_VERIFY_SERVER_CERT | mysql.CLIENT_REMEMBER_OPTIONS |
 	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
 
+// ServerCapabilities are the client capabilities that matter to a server
+// connection: the ones it is opened with. Sessions whose capabilities agree
+// on these may share connections.
+func ServerCapabilities(client uint32) uint32 {
+	return (client | requiredCaps) &^ strippedCaps
+}
+
 // requiredCaps are what the proxy's own decoding of OK/ERR/handshake assumes.
 const requiredCaps = mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION |
 	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_TRANSACTIONS

@@ -46,7 +46,7 @@ const idleCheckAfter = time.Second
 
 // poolKey is which pooled connections this session may use.
 func (s *session) poolKey() backend.PoolKey {
-	return backend.PoolKey{User: s.creds.User, Schema: s.loginSchema, Collation: s.collation, Capabilities: s.caps}
+	return backend.PoolKey{User: s.creds.User, Schema: s.loginSchema, Collation: s.collation, Capabilities: backend.ServerCapabilities(s.caps)}
 }
 
 // connTo returns a connection to srv for the session, from those it holds,

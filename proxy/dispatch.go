@@ -265,7 +265,11 @@ func (s *session) track(sc *serverConn, class *router.Class, sql string, res exc
 		s.pin(sc, "LOCK TABLES")
 	case class.Kind == router.Prepare:
 		s.pin(sc, "prepared statement (text protocol)")
-	case (class.Kind == router.Set || class.Kind == router.Use) && sql != "":
+	case (class.Kind == router.Set || class.Kind == router.Use) && sql == "":
+		// Set through a prepared statement: its values are not in the
+		// text, so it cannot be replayed elsewhere.
+		s.pin(sc, "session state set by a prepared statement")
+	case class.Kind == router.Set || class.Kind == router.Use:
 		s.logState(sc, mysql.COM_QUERY, sql)
 		if class.Kind == router.Use {
 			s.schema = class.Schema

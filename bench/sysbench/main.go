@@ -108,6 +108,12 @@ func run() int {
 	}
 	defer cluster.Stop()
 	replica := cluster.Replicas[0]
+	// A workload that writes can only run on the primary: direct and
+	// HAProxy then reach the primary, and switchyard splits it itself.
+	writes := strings.Contains(cfg.test, "write")
+	if writes {
+		replica = cluster.Primary
+	}
 	sb, err := newSysbench(cfg, cluster)
 	if err != nil {
 		return fail(err)
@@ -123,7 +129,11 @@ func run() int {
 	// The proxies spread reads over both replicas, HAProxy by connection
 	// and switchyard by statement; direct goes to one replica. All servers
 	// share the same two cores, so the work behind each target is the same.
-	hap, err := startHAProxy(ctx, tmp, "haproxy", cluster.Replicas[0].Addr(), cluster.Replicas[1].Addr())
+	backends := []string{cluster.Replicas[0].Addr(), cluster.Replicas[1].Addr()}
+	if writes {
+		backends = []string{cluster.Primary.Addr()}
+	}
+	hap, err := startHAProxy(ctx, tmp, "haproxy", backends...)
 	if err != nil {
 		return fail(err)
 	}
