@@ -151,7 +151,7 @@ func TestSessionStateStaysPrivateUnderMultiplexing(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	for round := range 700 {
+	for round := range 2100 {
 		i := round % len(profiles)
 		if round%7 == 3 {
 			i = (round / 7) % len(profiles)
