@@ -56,8 +56,11 @@ const strippedCaps = mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_CON
 // ServerCapabilities are the client capabilities that matter to a server
 // connection: the ones it is opened with. Sessions whose capabilities agree
 // on these may share connections.
+// Session tracking is always asked for: the proxy reads the session state
+// changes (and, for read-your-writes, the GTID) that OK packets then carry,
+// and strips them for clients that did not ask.
 func ServerCapabilities(client uint32) uint32 {
-	return (client | requiredCaps) &^ strippedCaps
+	return (client | requiredCaps | mysql.CLIENT_SESSION_TRACK) &^ strippedCaps
 }
 
 // requiredCaps are what the proxy's own decoding of OK/ERR/handshake assumes.
@@ -152,7 +155,7 @@ func (c *Conn) handshake(opt DialOptions) error {
 	if hs.Capabilities&requiredCaps != requiredCaps {
 		return fmt.Errorf("server lacks protocol 4.1 capabilities (%#x)", hs.Capabilities)
 	}
-	caps := (opt.Capabilities | requiredCaps) &^ strippedCaps
+	caps := ServerCapabilities(opt.Capabilities)
 	caps &= hs.Capabilities
 	caps |= mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA & hs.Capabilities
 	if opt.Schema != "" {

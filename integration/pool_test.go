@@ -396,3 +396,24 @@ func TestSysbenchReadWritePrepared(t *testing.T) {
 	}
 	run("cleanup")
 }
+
+// TestOKPacketsForClientsWithoutSessionTracking: server connections track
+// session state; PHP's mysqlnd does not ask for it, so the proxy rewrites
+// OK packets for it. The UPDATE info string must arrive intact.
+func TestOKPacketsForClientsWithoutSessionTracking(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	host, port, _ := strings.Cut(p.Addr(), ":")
+	script := `$m = new mysqli($argv[1], $argv[3], $argv[4], $argv[5], (int)$argv[2]);
+$m->query("UPDATE route_t SET v = v WHERE id IN (1, 2)");
+echo $m->affected_rows, "|", $m->info, "|";
+$m->query("SET time_zone = '+02:00'");
+echo $m->query("SELECT @@time_zone")->fetch_row()[0];`
+	out, err := exec.Command("php", "-r", script, "--", host, port, cluster.AppUser, cluster.AppPassword, cluster.Database).CombinedOutput()
+	if err != nil {
+		t.Fatalf("php: %v\n%s", err, out)
+	}
+	if got, want := string(out), "0|Rows matched: 2  Changed: 0  Warnings: 0|+02:00"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

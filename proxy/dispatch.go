@@ -423,6 +423,8 @@ func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchang
 		cr:  s.br,
 		be:  sc.conn,
 		eof: s.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		stripTrack: sc.conn.Capabilities&mysql.CLIENT_SESSION_TRACK != 0 &&
+			s.caps&mysql.CLIENT_SESSION_TRACK == 0,
 	}
 	if shape == shapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte) { s.onPrepareOK(sc, p) }

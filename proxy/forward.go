@@ -58,6 +58,10 @@ type forwarder struct {
 	// then on an error can only be reported by closing the connection.
 	wrote  bool
 	status uint16
+	// stripTrack: the server connection tracks session state but the client
+	// did not ask for it, so OK packets are rewritten for the client.
+	stripTrack bool
+	okBuf      []byte
 	// failed is set when the response ended with an ERR packet.
 	failed bool
 	// onPrepareOK, when set, may rewrite the OK packet of a prepare
@@ -150,6 +154,7 @@ func (f *forwarder) forward(shape respShape) error {
 			if ok, err := wire.ParseOK(p); err == nil {
 				f.status, f.hasStatus = ok.Status, true
 			}
+			return f.passOK(p, n)
 		case wire.ErrHeader:
 			f.failed = true
 		}
@@ -162,6 +167,33 @@ func (f *forwarder) forward(shape respShape) error {
 		return f.prepare()
 	}
 	return f.results()
+}
+
+// passOK passes an OK packet (payload p, length n), rewritten when the
+// client did not negotiate session tracking.
+func (f *forwarder) passOK(p []byte, n int) error {
+	if !f.stripTrack || n >= wire.MaxPayload || len(p) != n {
+		return f.pass(n)
+	}
+	out, err := wire.StripSessionTrack(f.okBuf[:0], p)
+	if err != nil {
+		return errServerRead{err}
+	}
+	hdr, _ := f.br.Peek(wire.HeaderSize)
+	seq := hdr[3]
+	f.okBuf = out
+	var h [wire.HeaderSize]byte
+	wire.PutHeader(h[:], len(out), seq)
+	f.wrote = true
+	f.cont = false
+	if _, err := f.bw.Write(h[:]); err != nil {
+		return errClientWrite{err}
+	}
+	if _, err := f.bw.Write(out); err != nil {
+		return errClientWrite{err}
+	}
+	_, _ = f.br.Discard(wire.HeaderSize + n)
+	return nil
 }
 
 // passWhole passes a logical packet that starts with a packet of length n.
@@ -195,7 +227,7 @@ func (f *forwarder) results() error {
 				return errServerRead{err}
 			}
 			f.status, f.hasStatus = ok.Status, true
-			if err := f.pass(n); err != nil {
+			if err := f.passOK(p, n); err != nil {
 				return err
 			}
 			if ok.Status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
@@ -275,6 +307,9 @@ func (f *forwarder) rows() error {
 				return errServerRead{err}
 			}
 			f.status, f.hasStatus = st, true
+			if f.eof {
+				return f.passOK(p, n) // an OK in place of EOF
+			}
 			return f.pass(n)
 		}
 		if err := f.passWhole(n); err != nil {

@@ -112,6 +112,23 @@ func TestForwardResponses(t *testing.T) {
 	}
 }
 
+func TestForwardStripsSessionTrackForClientsWithout(t *testing.T) {
+	status := mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_SESSION_STATE_CHANGED
+	ok := []byte{0, 1, 0, byte(status), byte(status >> 8), 0, 0, 2, 'h', 'i', 3, 0, 1, 'x'}
+	in := stream(ok)
+	var out bytes.Buffer
+	bw := bufio.NewWriterSize(&out, 64)
+	f := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 64), bw: bw, stripTrack: true}
+	if err := f.forward(shapeResult); err != nil {
+		t.Fatal(err)
+	}
+	bw.Flush()
+	want := stream([]byte{0, 1, 0, byte(mysql.SERVER_STATUS_AUTOCOMMIT), 0, 0, 0, 2, 'h', 'i'})
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("got %x\nwant %x", out.Bytes(), want)
+	}
+}
+
 func TestForwardTruncatedResponseFails(t *testing.T) {
 	full := stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), eofPkt(2))
 	for cut := 0; cut < len(full); cut++ {
@@ -134,7 +151,7 @@ func FuzzForward(f *testing.F) {
 	f.Add(stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), uint8(3), true)
 	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
 		var out bytes.Buffer
-		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof}
+		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, stripTrack: shape&0x80 != 0}
 		_ = fw.forward(respShape(shape % 5))
 	})
 }

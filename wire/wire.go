@@ -275,3 +275,44 @@ func AppendOK(b []byte, affected, insertID uint64, status, warnings uint16) []by
 func Errorf(code uint16, format string, args ...any) *mysql.MyError {
 	return mysql.NewError(code, fmt.Sprintf(format, args...))
 }
+
+// StripSessionTrack rewrites an OK packet (header 0x00, or 0xfe in place of
+// EOF) sent under CLIENT_SESSION_TRACK into the form a client without it
+// expects: the info string if any, no session state, and
+// SERVER_SESSION_STATE_CHANGED cleared. dst receives the new payload.
+func StripSessionTrack(dst, p []byte) ([]byte, error) {
+	if len(p) < 1 {
+		return nil, ErrMalformed
+	}
+	pos := 1
+	for range 2 { // affected rows, last insert id
+		_, n, err := Lenenc(p[pos:])
+		if err != nil {
+			return nil, err
+		}
+		pos += n
+	}
+	if len(p) < pos+4 {
+		return nil, ErrMalformed
+	}
+	status := uint16(p[pos]) | uint16(p[pos+1])<<8
+	dst = append(dst[:0], p[:pos]...)
+	cleared := status &^ mysql.SERVER_SESSION_STATE_CHANGED
+	dst = append(dst, byte(cleared), byte(cleared>>8), p[pos+2], p[pos+3])
+	pos += 4
+	if pos == len(p) {
+		return dst, nil
+	}
+	info, _, err := LenencString(p[pos:])
+	if err != nil {
+		return nil, err
+	}
+	if len(info) == 0 {
+		return dst, nil
+	}
+	// Servers send the info length-prefixed with or without session
+	// tracking, whatever the protocol documentation says, and clients
+	// (mysqlnd, libmariadb) read it so.
+	dst = AppendLenenc(dst, uint64(len(info)))
+	return append(dst, info...), nil
+}

@@ -97,6 +97,36 @@ func FuzzDecoders(f *testing.F) {
 		_, _, _ = Lenenc(b)
 		_, _, _ = LenencString(b)
 		_ = IsEOFPacket(b, len(b))
+		_, _ = StripSessionTrack(nil, b)
 		_, _, _ = ReadPacket(bufio.NewReader(bytes.NewReader(b)), nil, 1<<20)
 	})
+}
+
+func TestStripSessionTrack(t *testing.T) {
+	// OK with session tracking: affected 1, insert id 0, status with
+	// SESSION_STATE_CHANGED, 0 warnings, info "Rows matched: 1", then state.
+	status := mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_SESSION_STATE_CHANGED
+	info := "Rows matched: 1  Changed: 1  Warnings: 0"
+	p := []byte{OKHeader, 1, 0, byte(status), byte(status >> 8), 0, 0}
+	p = AppendLenenc(p, uint64(len(info)))
+	p = append(p, info...)
+	state := []byte{0, 10, 9, 'l', 'a', 's', 't', '_', 'g', 't', 'i', 'd'}
+	p = AppendLenenc(p, uint64(len(state)))
+	p = append(p, state...)
+	out, err := StripSessionTrack(nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(AppendLenenc([]byte{OKHeader, 1, 0, byte(mysql.SERVER_STATUS_AUTOCOMMIT), 0, 0, 0}, uint64(len(info))), info...)
+	if !bytes.Equal(out, want) {
+		t.Fatalf("got %q\nwant %q", out, want)
+	}
+	// No info at all: unchanged but for the flag.
+	short := []byte{OKHeader, 0, 0, 2, 0, 0, 0}
+	if out, err := StripSessionTrack(nil, short); err != nil || !bytes.Equal(out, short) {
+		t.Fatalf("short OK: %x %v", out, err)
+	}
+	if _, err := StripSessionTrack(nil, []byte{OKHeader, 0xfc}); err == nil {
+		t.Fatal("truncated OK accepted")
+	}
 }
