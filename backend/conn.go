@@ -59,8 +59,12 @@ const strippedCaps = mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_CON
 // Session tracking is always asked for: the proxy reads the session state
 // changes (and, for read-your-writes, the GTID) that OK packets then carry,
 // and strips them for clients that did not ask.
+//
+// CLIENT_DEPRECATE_EOF is never asked for: the proxy converts classic EOF
+// packets for clients that negotiated it, so clients with and without it
+// share server connections.
 func ServerCapabilities(client uint32) uint32 {
-	return (client | requiredCaps | mysql.CLIENT_SESSION_TRACK) &^ strippedCaps
+	return (client | requiredCaps | mysql.CLIENT_SESSION_TRACK) &^ (strippedCaps | mysql.CLIENT_DEPRECATE_EOF)
 }
 
 // requiredCaps are what the proxy's own decoding of OK/ERR/handshake assumes.

@@ -418,11 +418,12 @@ func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchang
 	}
 	bw := s.srv.writers.get(s)
 	f := forwarder{
-		br:  sc.conn.Reader(),
-		bw:  bw,
-		cr:  s.br,
-		be:  sc.conn,
-		eof: s.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		br:        sc.conn.Reader(),
+		bw:        bw,
+		cr:        s.br,
+		be:        sc.conn,
+		eof:       s.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		serverEOF: sc.conn.Capabilities&mysql.CLIENT_DEPRECATE_EOF == 0,
 		stripTrack: sc.conn.Capabilities&mysql.CLIENT_SESSION_TRACK != 0 &&
 			s.caps&mysql.CLIENT_SESSION_TRACK == 0,
 	}

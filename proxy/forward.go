@@ -50,6 +50,13 @@ type forwarder struct {
 	cr  *bufio.Reader // client, for LOCAL INFILE data
 	be  *backend.Conn
 	eof bool // client negotiated CLIENT_DEPRECATE_EOF
+	// serverEOF: the server sends classic EOF packets (its connection did
+	// not negotiate CLIENT_DEPRECATE_EOF). With eof also set, the forwarder
+	// converts: it drops the EOF after column definitions and turns the
+	// final EOF into an OK, renumbering the packets after a dropped one.
+	serverEOF bool
+	// shift is how many packets were dropped so far in this response.
+	shift uint8
 
 	// cont is set after a physical packet of maximum size: the next one
 	// continues it and must not be interpreted.
@@ -101,6 +108,7 @@ func (f *forwarder) pass(n int) error {
 		if err != nil {
 			return errServerRead{noEOF(err)}
 		}
+		p[3] -= f.shift
 		if _, err := f.bw.Write(p); err != nil {
 			return errClientWrite{err}
 		}
@@ -108,11 +116,16 @@ func (f *forwarder) pass(n int) error {
 		return nil
 	}
 	// Larger than the read buffer: stream it through in buffer-sized pieces.
+	first := true
 	for total > 0 {
 		chunk := min(total, f.br.Size())
 		p, err := f.br.Peek(chunk)
 		if err != nil {
 			return errServerRead{noEOF(err)}
+		}
+		if first {
+			p[3] -= f.shift
+			first = false
 		}
 		if _, err := f.bw.Write(p); err != nil {
 			return errClientWrite{err}
@@ -149,14 +162,17 @@ func (f *forwarder) forward(shape respShape) error {
 		if err != nil {
 			return err
 		}
-		switch p[0] {
-		case wire.OKHeader:
+		switch {
+		case p[0] == wire.OKHeader:
 			if ok, err := wire.ParseOK(p); err == nil {
 				f.status, f.hasStatus = ok.Status, true
 			}
 			return f.passOK(p, n)
-		case wire.ErrHeader:
+		case p[0] == wire.ErrHeader:
 			f.failed = true
+		case f.eof && f.serverEOF && wire.IsEOFPacket(p, n) && len(p) == 5:
+			// COM_SET_OPTION answers with EOF, or OK for such clients.
+			return f.passEOFAsOK(p, n)
 		}
 		return f.passWhole(n)
 	case shapeFieldList:
@@ -180,7 +196,7 @@ func (f *forwarder) passOK(p []byte, n int) error {
 		return errServerRead{err}
 	}
 	hdr, _ := f.br.Peek(wire.HeaderSize)
-	seq := hdr[3]
+	seq := hdr[3] - f.shift
 	f.okBuf = out
 	var h [wire.HeaderSize]byte
 	wire.PutHeader(h[:], len(out), seq)
@@ -194,6 +210,44 @@ func (f *forwarder) passOK(p []byte, n int) error {
 	}
 	_, _ = f.br.Discard(wire.HeaderSize + n)
 	return nil
+}
+
+// drop discards a packet the client must not see.
+func (f *forwarder) drop(n int) {
+	_, _ = f.br.Discard(wire.HeaderSize + n)
+	f.shift++
+}
+
+// passEOFAsOK sends a classic EOF packet p to a CLIENT_DEPRECATE_EOF client
+// as the OK packet (header 0xfe) it expects in its place.
+func (f *forwarder) passEOFAsOK(p []byte, n int) error {
+	if len(p) != 5 {
+		return errServerRead{wire.ErrMalformed}
+	}
+	hdr, _ := f.br.Peek(wire.HeaderSize)
+	seq := hdr[3] - f.shift
+	// EOF: 0xfe, warnings, status. OK: 0xfe, affected rows, insert id, status, warnings.
+	out := []byte{0, 0, 0, 0, wire.EOFHeader, 0, 0, p[3], p[4], p[1], p[2]}
+	wire.PutHeader(out, len(out)-wire.HeaderSize, seq)
+	f.wrote = true
+	f.cont = false
+	if _, err := f.bw.Write(out); err != nil {
+		return errClientWrite{err}
+	}
+	_, _ = f.br.Discard(wire.HeaderSize + n)
+	return nil
+}
+
+// passTerminator passes the EOF (or OK in its place) that ends rows or
+// definitions, in the form the client negotiated.
+func (f *forwarder) passTerminator(p []byte, n int) error {
+	switch {
+	case len(p) == 5 && f.eof:
+		return f.passEOFAsOK(p, n)
+	case len(p) == 5:
+		return f.pass(n)
+	}
+	return f.passOK(p, n) // an OK in place of EOF
 }
 
 // passWhole passes a logical packet that starts with a packet of length n.
@@ -262,7 +316,7 @@ func (f *forwarder) results() error {
 				return err
 			}
 		}
-		if !f.eof {
+		if f.serverEOF {
 			p, n, err := f.next()
 			if err != nil {
 				return err
@@ -271,13 +325,16 @@ func (f *forwarder) results() error {
 			if err != nil {
 				return errServerRead{err}
 			}
-			if err := f.pass(n); err != nil {
-				return err
-			}
 			if st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
-				// A cursor was opened: rows come later through COM_STMT_FETCH.
+				// A cursor was opened: rows come later through
+				// COM_STMT_FETCH, and this EOF ends the response.
 				f.status, f.hasStatus = st, true
-				return nil
+				return f.passTerminator(p, n)
+			}
+			if f.eof {
+				f.drop(n)
+			} else if err := f.pass(n); err != nil {
+				return err
 			}
 		}
 		if err := f.rows(); err != nil {
@@ -307,10 +364,7 @@ func (f *forwarder) rows() error {
 				return errServerRead{err}
 			}
 			f.status, f.hasStatus = st, true
-			if f.eof {
-				return f.passOK(p, n) // an OK in place of EOF
-			}
-			return f.pass(n)
+			return f.passTerminator(p, n)
 		}
 		if err := f.passWhole(n); err != nil {
 			return err
@@ -352,12 +406,14 @@ func (f *forwarder) prepare() error {
 				return err
 			}
 		}
-		if !f.eof {
+		if f.serverEOF {
 			_, n, err := f.next()
 			if err != nil {
 				return err
 			}
-			if err := f.pass(n); err != nil {
+			if f.eof {
+				f.drop(n)
+			} else if err := f.pass(n); err != nil {
 				return err
 			}
 		}
@@ -387,6 +443,7 @@ func (f *forwarder) relayInfile() error {
 		if _, err := io.ReadFull(f.cr, buf[wire.HeaderSize:]); err != nil {
 			return errClientWrite{err}
 		}
+		buf[3] += f.shift // the client numbers after the packets it saw
 		if err := f.be.Write(buf); err != nil {
 			return errServerRead{err}
 		}

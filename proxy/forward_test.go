@@ -52,7 +52,7 @@ func runForward(t *testing.T, shape respShape, deprecateEOF bool, in []byte, buf
 	t.Helper()
 	var buf bytes.Buffer
 	bw := bufio.NewWriterSize(&buf, 64)
-	f = &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), bufSize), bw: bw, eof: deprecateEOF}
+	f = &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), bufSize), bw: bw, eof: deprecateEOF, serverEOF: !deprecateEOF}
 	err = f.forward(shape)
 	bw.Flush()
 	return buf.Bytes(), f, err
@@ -112,6 +112,46 @@ func TestForwardResponses(t *testing.T) {
 	}
 }
 
+// TestForwardConvertsEOFForDeprecateEOFClients: server connections use
+// classic EOF packets; a client that negotiated CLIENT_DEPRECATE_EOF gets no
+// EOF after definitions, an OK (0xfe) in place of the final EOF, and packet
+// numbers without gaps.
+func TestForwardConvertsEOFForDeprecateEOFClients(t *testing.T) {
+	more := mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_AUTOCOMMIT
+	cases := []struct {
+		name  string
+		shape respShape
+		in    []byte
+		want  []byte
+	}{
+		{"resultset", shapeResult,
+			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), row("2"), []byte{0xfe, 1, 0, 0x22, 0}),
+			stream([]byte{1}, colDef("a"), row("1"), row("2"), []byte{0xfe, 0, 0, 0x22, 0, 1, 0})},
+		{"two result sets", shapeResult,
+			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)),
+			stream([]byte{1}, colDef("a"), row("1"), []byte{0xfe, 0, 0, byte(more), 0, 0, 0}, []byte{1}, colDef("b"), []byte{0xfe, 0, 0, 2, 0, 0, 0})},
+		{"prepare", shapePrepare,
+			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)),
+			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a"))},
+		{"cursor", shapeResult,
+			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)),
+			stream([]byte{1}, colDef("a"), []byte{0xfe, 0, 0, byte(mysql.SERVER_STATUS_CURSOR_EXISTS), 0, 0, 0})},
+		{"set option", shapeOne, stream(eofPkt(2)), stream([]byte{0xfe, 0, 0, 2, 0, 0, 0})},
+	}
+	for _, tc := range cases {
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, 64)
+		f := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(tc.in), 4096), bw: bw, eof: true, serverEOF: true}
+		if err := f.forward(tc.shape); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		bw.Flush()
+		if !bytes.Equal(out.Bytes(), tc.want) {
+			t.Errorf("%s:\n got %x\nwant %x", tc.name, out.Bytes(), tc.want)
+		}
+	}
+}
+
 func TestForwardStripsSessionTrackForClientsWithout(t *testing.T) {
 	status := mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_SESSION_STATE_CHANGED
 	ok := []byte{0, 1, 0, byte(status), byte(status >> 8), 0, 0, 2, 'h', 'i', 3, 0, 1, 'x'}
@@ -151,7 +191,7 @@ func FuzzForward(f *testing.F) {
 	f.Add(stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), uint8(3), true)
 	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
 		var out bytes.Buffer
-		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, stripTrack: shape&0x80 != 0}
+		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, serverEOF: shape&0x40 != 0, stripTrack: shape&0x80 != 0}
 		_ = fw.forward(respShape(shape % 5))
 	})
 }
