@@ -417,3 +417,28 @@ echo $m->query("SELECT @@time_zone")->fetch_row()[0];`
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestCompressedClients: clients that ask for the compressed protocol get
+// it, for small and large results, from go-sql-driver and the mariadb CLI.
+func TestCompressedClients(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "compress=true")
+	db.SetMaxOpenConns(2)
+	var v string
+	if err := db.QueryRow("SELECT v FROM route_t WHERE id = ?", 2).Scan(&v); err != nil {
+		t.Fatalf("compressed prepared read: %v", err)
+	}
+	var n int
+	var big string
+	if err := db.QueryRow("SELECT COUNT(*), REPEAT('z', 3000000) FROM seq_1_to_1000").Scan(&n, &big); err != nil || n != 1000 || len(big) != 3000000 {
+		t.Fatalf("compressed large row: %d, %d bytes, %v", n, len(big), err)
+	}
+	if _, err := db.Exec("UPDATE route_t SET v = ? WHERE id = ?", "two", 2); err != nil {
+		t.Fatalf("compressed write: %v", err)
+	}
+	out, err := mariadbCLI(t, p, cluster.AppUser, cluster.AppPassword, "--compress", cluster.Database, "-e", "SELECT COUNT(*) AS c FROM seq_1_to_50000")
+	if err != nil || !strings.Contains(out, "50000") {
+		t.Fatalf("mariadb --compress: %v\n%s", err, out)
+	}
+}

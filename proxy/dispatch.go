@@ -22,9 +22,9 @@ type writerPool struct{ p sync.Pool }
 func (w *writerPool) get(s *session) *bufio.Writer {
 	bw, _ := w.p.Get().(*bufio.Writer)
 	if bw == nil {
-		return bufio.NewWriterSize(s.conn, 16<<10)
+		return bufio.NewWriterSize(s.out, 16<<10)
 	}
-	bw.Reset(s.conn)
+	bw.Reset(s.out)
 	return bw
 }
 

@@ -34,7 +34,7 @@ const serverCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | mysql.
 	mysql.CLIENT_IGNORE_SIGPIPE | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION |
 	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
 	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
-	mysql.CLIENT_SESSION_TRACK | mysql.CLIENT_DEPRECATE_EOF
+	mysql.CLIENT_SESSION_TRACK | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS
 
 // defaultCollation is utf8mb4_general_ci, announced until the client names its own.
 const defaultCollation = 45
@@ -191,6 +191,7 @@ func (s *session) login() error {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
 		s.conn = tc
+		s.out = tc
 		s.br.Reset(tc)
 		s.tls = true
 		pkt, seq, err = wire.ReadPacket(s.br, nil, 1<<16)

@@ -32,10 +32,13 @@ const clientReadBuffer = 512
 // session is one client connection. All its fields are owned by the one
 // goroutine that runs it, except those marked atomic.
 type session struct {
-	srv        *Server
-	id         uint64
-	conn       net.Conn
-	br         *bufio.Reader
+	srv  *Server
+	id   uint64
+	conn net.Conn
+	br   *bufio.Reader
+	// out is where bytes to the client go: the connection, or the
+	// compressed framing on top of it once the client asked for it.
+	out        io.Writer
 	log        *slog.Logger
 	clientAddr string
 	tls        bool
@@ -100,6 +103,7 @@ func newSession(srv *Server, id uint64, nc net.Conn) *session {
 		srv:        srv,
 		id:         id,
 		conn:       nc,
+		out:        nc,
 		clientAddr: nc.RemoteAddr().String(),
 	}
 	return s
@@ -193,6 +197,14 @@ func (s *session) handshake() bool {
 	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.status, 0)
 	if err := s.writePacket(ok, s.seq); err != nil {
 		return false
+	}
+	if s.caps&mysql.CLIENT_COMPRESS != 0 && s.br.Buffered() == 0 {
+		// Everything after the login's OK travels in compressed frames.
+		cw := wire.NewCompressed(s.conn, s.srv.opt.MaxPacketSize+wire.MaxPayload)
+		s.br.Reset(cw)
+		s.out = cw
+	} else {
+		s.caps &^= mysql.CLIENT_COMPRESS
 	}
 	s.releaseIdle()
 	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -351,7 +363,7 @@ func (s *session) readCommand() ([]byte, error) {
 // writePacket sends a payload that has 4 bytes of header room in front.
 func (s *session) writePacket(p []byte, seq uint8) error {
 	wire.PutHeader(p, len(p)-wire.HeaderSize, seq)
-	_, err := s.conn.Write(p)
+	_, err := s.out.Write(p)
 	return err
 }
 
