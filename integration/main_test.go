@@ -64,6 +64,7 @@ func startProxy(t *testing.T, opt harness.ProxyOptions) *harness.Proxy {
 	defer cancel()
 	opt.Binary = binary
 	opt.Cluster = cluster
+	reviveServers(t, ctx)
 	p, err := harness.StartProxy(ctx, opt)
 	if err != nil {
 		t.Fatalf("start proxy: %v", err)
@@ -79,6 +80,25 @@ func startProxy(t *testing.T, opt harness.ProxyOptions) *harness.Proxy {
 		}
 	})
 	return p
+}
+
+// reviveServers restarts any server of the shared cluster that died, so
+// one crash fails the test that saw it, not every test after it. The
+// server's error log tail is logged: a crash is worth reading about.
+func reviveServers(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, s := range cluster.Servers() {
+		if s.Running() {
+			continue
+		}
+		t.Logf("server %s is not running; restarting it. Its error log ends:\n%s", s.Name, s.ErrorLogTail(30))
+		if err := s.Start(ctx); err != nil {
+			t.Fatalf("restart %s: %v", s.Name, err)
+		}
+	}
+	if err := cluster.WaitReplicasCaughtUp(ctx); err != nil {
+		t.Fatalf("replicas not caught up: %v", err)
+	}
 }
 
 // openDB opens a go-sql-driver pool through the proxy, closed at test end.

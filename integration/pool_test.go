@@ -17,14 +17,16 @@ import (
 
 // maxServerSessions samples, on every server directly, how many sessions
 // the app user has, and remembers the highest count per server until stop.
+// It runs on its own goroutine, so it reports problems with t.Error, never
+// t.Fatal, and always returns.
 func maxServerSessions(t *testing.T, stop <-chan struct{}) map[string]int {
-	t.Helper()
 	ctx := context.Background()
 	dbs := map[string]*sql.DB{}
 	for _, s := range cluster.Servers() {
 		db, err := s.DB(ctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("sampling sessions on %s: %v", s.Name, err)
+			continue
 		}
 		defer db.Close()
 		dbs[s.Name] = db
@@ -440,5 +442,52 @@ func TestCompressedClients(t *testing.T) {
 	out, err := mariadbCLI(t, p, cluster.AppUser, cluster.AppPassword, "--compress", cluster.Database, "-e", "SELECT COUNT(*) AS c FROM seq_1_to_50000")
 	if err != nil || !strings.Contains(out, "50000") {
 		t.Fatalf("mariadb --compress: %v\n%s", err, out)
+	}
+}
+
+// TestPinsEndWithTheirState: a temporary table pins the session to the
+// primary; dropping it frees the session to use replicas again.
+func TestPinsEndWithTheirState(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	ctx := context.Background()
+	c, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := func() int {
+		var v int
+		if err := c.QueryRowContext(ctx, "/* switchyard:route=replica */ SELECT @@server_id").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := id(); !replicaIDs()[v] {
+		t.Fatalf("before the temporary table: server %d, want a replica", v)
+	}
+	if _, err := c.ExecContext(ctx, "CREATE TEMPORARY TABLE pin_t (id INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if v := id(); v != cluster.Primary.ServerID {
+		t.Fatalf("with a temporary table: server %d, want the primary (pinned)", v)
+	}
+	if _, err := c.ExecContext(ctx, "DROP TEMPORARY TABLE pin_t"); err != nil {
+		t.Fatal(err)
+	}
+	if v := id(); !replicaIDs()[v] {
+		t.Fatalf("after dropping it: server %d, want a replica again", v)
+	}
+	if _, err := c.ExecContext(ctx, "LOCK TABLES route_t READ"); err != nil {
+		t.Fatal(err)
+	}
+	if v := id(); v != cluster.Primary.ServerID {
+		t.Fatalf("under LOCK TABLES: server %d, want the primary (pinned)", v)
+	}
+	if _, err := c.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	if v := id(); !replicaIDs()[v] {
+		t.Fatalf("after UNLOCK TABLES: server %d, want a replica again", v)
 	}
 }

@@ -230,14 +230,61 @@ func (s *session) logState(sc *serverConn, cmd byte, payload string) {
 	sc.conn.StateHash = s.stateHash
 }
 
-// pin keeps the session on sc from now on, for reason. The connection then
-// carries state that is not in the log, so it never returns to the pool.
+// Reasons a session is pinned that end when the client undoes them.
+const (
+	pinTempTable = "temporary table"
+	pinLockTable = "LOCK TABLES"
+	pinPrepare   = "prepared statement (text protocol)"
+	pinCursor    = "cursor"
+	pinLongData  = "prepared statement long data"
+)
+
+// pin keeps the session on sc for reason, counted: the connection carries
+// state that is not in the log. Some reasons end (unpin) when the client
+// drops that state; the others last as long as the session.
 func (s *session) pin(sc *serverConn, reason string) {
-	if s.pinned == "" {
+	if len(s.pins) == 0 {
 		s.logger().Debug("session pinned to its server connection", "reason", reason, "server", sc.conn.Server.Name)
+		s.srv.pinnedSessions.Add(1)
 	}
+	if s.pins == nil {
+		s.pins = make(map[string]int, 1)
+	}
+	s.pins[reason]++
 	s.pinned = reason
 	s.current = sc
+}
+
+// unpin drops one count of reason. When no reason is left the session is
+// free to move between connections again.
+func (s *session) unpin(reason string) {
+	if s.pins[reason] == 0 {
+		return
+	}
+	if s.pins[reason]--; s.pins[reason] == 0 {
+		delete(s.pins, reason)
+	}
+	if len(s.pins) > 0 {
+		for r := range s.pins {
+			s.pinned = r
+			break
+		}
+		return
+	}
+	s.pinned = ""
+	s.srv.pinnedSessions.Add(-1)
+	if !s.inTx.Load() {
+		s.current = nil
+	}
+	s.logger().Debug("session no longer pinned", "reason", reason)
+}
+
+// clearPins forgets every pin (the server connection was reset or closed).
+func (s *session) clearPins() {
+	if len(s.pins) > 0 {
+		s.srv.pinnedSessions.Add(-1)
+	}
+	s.pins, s.pinned = nil, ""
 }
 
 // resetState forgets session state after COM_RESET_CONNECTION or a change
@@ -249,7 +296,7 @@ func (s *session) resetState() {
 	for _, sc := range s.conns {
 		sc.conn.State, sc.conn.StateHash = sc.conn.State[:0], 0
 	}
-	s.pinned = ""
+	s.clearPins()
 	s.current = nil
 	s.inTx.Store(false)
 	s.autocommitOff = false

@@ -96,11 +96,7 @@ func (s *session) dispatch(buf []byte) error {
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		return s.stmtOnHeldConn(buf, shapeOne, true)
 	case mysql.COM_STMT_CLOSE:
-		// Only the client's handle goes: the statement stays prepared on
-		// the connections that have it, for the next client that needs it.
-		if p := buf[wire.HeaderSize+1:]; len(p) >= 4 {
-			delete(s.stmts, uint32(p[0])|uint32(p[1])<<8|uint32(p[2])<<16|uint32(p[3])<<24)
-		}
+		s.closeStmt(buf)
 		return nil
 	case mysql.COM_CHANGE_USER:
 		return s.changeUser(buf[wire.HeaderSize+1:])
@@ -174,9 +170,10 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, bool
 		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s (query rule %q)", d.Err.Message, d.Err.Rule))
 		return d, false
 	}
-	if d.Target == router.Replica && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
+	if d.Target == router.Replica && d.Reason == router.ByClass && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
 		// Read-your-writes: a replica may not have applied this session's
-		// writes yet, so its reads stay on the primary.
+		// writes yet, so its reads stay on the primary. A hint or a rule
+		// that asks for a replica is the user's explicit choice and wins.
 		d.Target = router.Primary
 	}
 	return d, true
@@ -247,7 +244,10 @@ func (s *session) track(sc *serverConn, class *router.Class, sql string, res exc
 		return
 	}
 	switch class.Kind {
-	case router.Write, router.DDL, router.Call, router.XA, router.Execute, router.Admin, router.Other:
+	case router.DDL:
+		// Temporary tables are not replicated: nothing to wait for.
+		s.hasWritten = s.hasWritten || !(class.CreatesTempTable || class.DropsTempTable)
+	case router.Write, router.Call, router.XA, router.Execute, router.Admin, router.Other:
 		s.hasWritten = true
 	case router.Read:
 		s.hasWritten = s.hasWritten || class.SideEffects || class.StoredFunc
@@ -258,13 +258,13 @@ func (s *session) track(sc *serverConn, class *router.Class, sql string, res exc
 	case class.SetsUserVar:
 		s.pin(sc, "user variable")
 	case class.CreatesTempTable:
-		s.pin(sc, "temporary table")
+		s.pin(sc, pinTempTable)
 	case class.UsesLock:
 		s.pin(sc, "lock")
 	case class.Kind == router.LockTables:
-		s.pin(sc, "LOCK TABLES")
+		s.pin(sc, pinLockTable)
 	case class.Kind == router.Prepare:
-		s.pin(sc, "prepared statement (text protocol)")
+		s.pin(sc, pinPrepare)
 	case (class.Kind == router.Set || class.Kind == router.Use) && sql == "":
 		// Set through a prepared statement: its values are not in the
 		// text, so it cannot be replayed elsewhere.
@@ -274,6 +274,15 @@ func (s *session) track(sc *serverConn, class *router.Class, sql string, res exc
 		if class.Kind == router.Use {
 			s.schema = class.Schema
 		}
+	}
+	// State whose end the proxy can see releases its pin.
+	switch {
+	case class.DropsTempTable:
+		s.unpin(pinTempTable)
+	case class.Kind == router.UnlockTables:
+		s.unpin(pinLockTable)
+	case class.Kind == router.Deallocate:
+		s.unpin(pinPrepare)
 	}
 	if class.Autocommit != nil {
 		s.autocommitOff = !*class.Autocommit
@@ -568,7 +577,8 @@ func (s *session) changeUser(p []byte) error {
 		collation                   uint8
 		autocommitOff, inTx         bool
 		stateHash                   uint64
-	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load(), s.stateHash}
+		pins                        map[string]int
+	}{s.conns, s.current, s.last, s.stateLog, s.creds, s.userCfg, s.schema, s.loginSchema, s.pinned, s.collation, s.autocommitOff, s.inTx.Load(), s.stateHash, s.pins}
 	s.conns, s.current, s.last, s.stateLog = nil, nil, nil, nil
 	s.creds, s.userCfg, s.schema = creds, u, r.Schema
 	if r.Schema == "" {
@@ -583,7 +593,10 @@ func (s *session) changeUser(p []byte) error {
 	if err != nil {
 		s.conns, s.current, s.last, s.stateLog = prev.conns, prev.current, prev.last, prev.stateLog
 		s.creds, s.userCfg, s.schema, s.loginSchema, s.collation = prev.creds, prev.userCfg, prev.schema, prev.loginSchema, prev.collation
-		s.pinned, s.autocommitOff, s.stateHash = prev.pinned, prev.autocommitOff, prev.stateHash
+		s.pinned, s.autocommitOff, s.stateHash, s.pins = prev.pinned, prev.autocommitOff, prev.stateHash, prev.pins
+		if len(prev.pins) > 0 {
+			s.srv.pinnedSessions.Add(1) // resetState counted them out
+		}
 		s.inTx.Store(prev.inTx)
 		s.user = oldUser
 		s.sendError(proxyError(err))

@@ -80,11 +80,13 @@ type Server struct {
 	pool         *backend.Pool
 	multiplexing bool
 	// unparsed counts statements the parser rejected (sent to the primary).
-	unparsed  atomic.Int64
-	sha2Cache sha2Cache
-	key       keyOnce
-	writers   writerPool
-	cmdBufs   bufPool
+	unparsed atomic.Int64
+	// pinnedSessions counts sessions held on one server connection.
+	pinnedSessions atomic.Int64
+	sha2Cache      sha2Cache
+	key            keyOnce
+	writers        writerPool
+	cmdBufs        bufPool
 
 	// userConns counts sessions per user, for users[].max_connections.
 	userMu    sync.Mutex
@@ -171,6 +173,10 @@ func (s *Server) releaseUserSlot(u *User) {
 		s.userConns[u.Name]--
 	}
 }
+
+// PinnedSessions is the number of sessions held on their server connection
+// by state that cannot move (see session pins).
+func (s *Server) PinnedSessions() int64 { return s.pinnedSessions.Load() }
 
 // Pool is the shared pool of idle server connections.
 func (s *Server) Pool() *backend.Pool { return s.pool }

@@ -75,7 +75,8 @@ type session struct {
 	// holdLast keeps the last statement's connection until the next
 	// statement, which may read its outcome (LAST_INSERT_ID, FOUND_ROWS).
 	holdLast bool
-	pinned   string
+	pinned   string         // a reason the session is pinned, "" when free
+	pins     map[string]int // every pin reason, counted
 	// loginSchema is the schema new server connections start in; schema is
 	// the current one, which USE and COM_INIT_DB change.
 	loginSchema   string
@@ -391,6 +392,7 @@ func (s *session) abort() {
 }
 
 func (s *session) close() {
+	defer s.clearPins()
 	if s.countedUser != nil {
 		s.srv.releaseUserSlot(s.countedUser)
 		s.countedUser = nil

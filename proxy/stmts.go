@@ -26,6 +26,9 @@ type clientStmt struct {
 	// types are the parameter types from the client's last execution that
 	// bound them (2 bytes per parameter).
 	types []byte
+	// cursorOpen and longData mark server-side state of this statement
+	// that pins the session until it ends.
+	cursorOpen, longData bool
 }
 
 // stmtExecuteHeader is statement id (4), flags (1) and iteration count (4).
@@ -140,8 +143,19 @@ func (s *session) executeStmt(buf []byte) error {
 		return err
 	}
 	s.track(sc, &class, "", res)
+	if st.longData {
+		// The execution consumed the long data.
+		st.longData = false
+		s.unpin(pinLongData)
+	}
+	if st.cursorOpen {
+		// A new execution closes the statement's previous cursor.
+		st.cursorOpen = false
+		s.unpin(pinCursor)
+	}
 	if cursor && res.ok && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
-		s.pin(sc, "cursor")
+		st.cursorOpen = true
+		s.pin(sc, pinCursor)
 	}
 	return nil
 }
@@ -228,7 +242,10 @@ func (s *session) stmtOnHeldConn(buf []byte, shape respShape, noResponse bool) e
 	out = append(out, p[4:]...)
 	if noResponse {
 		// Long data waits on that connection for the execution.
-		s.pin(sc, "prepared statement long data")
+		if !st.longData {
+			st.longData = true
+			s.pin(sc, pinLongData)
+		}
 		if err := s.send(sc, out); err != nil {
 			return s.serverLost(sc, err, false)
 		}
@@ -239,5 +256,37 @@ func (s *session) stmtOnHeldConn(buf []byte, shape respShape, noResponse bool) e
 		return s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
+	cmd := buf[wire.HeaderSize]
+	if st.cursorOpen && (cmd == mysql.COM_STMT_RESET || res.hasStatus && res.status&mysql.SERVER_STATUS_LAST_ROW_SEND != 0) {
+		// The cursor is closed, or has returned its last row.
+		st.cursorOpen = false
+		s.unpin(pinCursor)
+	}
+	if st.longData && cmd == mysql.COM_STMT_RESET {
+		st.longData = false
+		s.unpin(pinLongData)
+	}
 	return nil
+}
+
+// closeStmt forgets a client statement (COM_STMT_CLOSE). The statement
+// stays prepared on the connections that have it, for the next client that
+// needs it; its cursor or long data, if any, no longer pin the session.
+func (s *session) closeStmt(buf []byte) {
+	p := buf[wire.HeaderSize+1:]
+	if len(p) < 4 {
+		return
+	}
+	id := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
+	st := s.stmts[id]
+	if st == nil {
+		return
+	}
+	if st.cursorOpen {
+		s.unpin(pinCursor)
+	}
+	if st.longData {
+		s.unpin(pinLongData)
+	}
+	delete(s.stmts, id)
 }
