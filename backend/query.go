@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -8,32 +9,43 @@ import (
 	"switchyard/wire"
 )
 
+// sendCommand writes a one-packet command.
+func (c *Conn) sendCommand(cmd byte, payload string) error {
+	pkt := make([]byte, 4, 5+len(payload))
+	pkt = append(pkt, cmd)
+	pkt = append(pkt, payload...)
+	if err := c.writePacket(pkt, 0); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+// readPacket reads one whole packet of a response; a failure leaves the
+// connection at an unknown point, so it is marked broken.
+func (c *Conn) readPacket(br *bufio.Reader) ([]byte, error) {
+	p, _, err := wire.ReadPacket(br, nil, 1<<24)
+	if err == nil && len(p) == 0 {
+		err = wire.ErrMalformed
+	}
+	if err != nil {
+		c.broken = true
+		return nil, err
+	}
+	return p, nil
+}
+
 // Query runs a statement on the connection and returns its rows as strings
 // (NULL as nil). It materialises the whole result, so it is for the proxy's
 // own small queries (health checks, state replay), never for client traffic,
 // which is forwarded raw.
 func (c *Conn) Query(sql string) ([][]*string, error) {
-	pkt := make([]byte, 4, 5+len(sql))
-	pkt = append(pkt, mysql.COM_QUERY)
-	pkt = append(pkt, sql...)
-	if err := c.writePacket(pkt, 0); err != nil {
-		c.broken = true
+	if err := c.sendCommand(mysql.COM_QUERY, sql); err != nil {
 		return nil, err
 	}
 	br := c.Reader()
 	defer c.ReleaseReader()
-	read := func() ([]byte, error) {
-		p, _, err := wire.ReadPacket(br, nil, 1<<24)
-		if err != nil {
-			c.broken = true
-			return nil, err
-		}
-		if len(p) == 0 {
-			c.broken = true
-			return nil, wire.ErrMalformed
-		}
-		return p, nil
-	}
+	read := func() ([]byte, error) { return c.readPacket(br) }
 	var rows [][]*string
 	for {
 		p, err := read()
@@ -124,21 +136,13 @@ func (c *Conn) Command(cmd byte, payload string) error {
 	if cmd == mysql.COM_QUERY {
 		return c.Exec(payload)
 	}
-	pkt := make([]byte, 4, 5+len(payload))
-	pkt = append(pkt, cmd)
-	pkt = append(pkt, payload...)
-	if err := c.writePacket(pkt, 0); err != nil {
-		c.broken = true
+	if err := c.sendCommand(cmd, payload); err != nil {
 		return err
 	}
 	br := c.Reader()
 	defer c.ReleaseReader()
-	p, _, err := wire.ReadPacket(br, nil, 1<<24)
-	if err != nil || len(p) == 0 {
-		c.broken = true
-		if err == nil {
-			err = wire.ErrMalformed
-		}
+	p, err := c.readPacket(br)
+	if err != nil {
 		return err
 	}
 	switch p[0] {
@@ -178,21 +182,13 @@ func (c *Conn) Prepared(sql string) (uint32, error) {
 			return 0, err
 		}
 	}
-	pkt := make([]byte, 4, 5+len(sql))
-	pkt = append(pkt, mysql.COM_STMT_PREPARE)
-	pkt = append(pkt, sql...)
-	if err := c.writePacket(pkt, 0); err != nil {
-		c.broken = true
+	if err := c.sendCommand(mysql.COM_STMT_PREPARE, sql); err != nil {
 		return 0, err
 	}
 	br := c.Reader()
 	defer c.ReleaseReader()
-	p, _, err := wire.ReadPacket(br, nil, 1<<24)
-	if err != nil || len(p) == 0 {
-		c.broken = true
-		if err == nil {
-			err = wire.ErrMalformed
-		}
+	p, err := c.readPacket(br)
+	if err != nil {
 		return 0, err
 	}
 	if p[0] == wire.ErrHeader {
@@ -215,8 +211,7 @@ func (c *Conn) Prepared(sql string) (uint32, error) {
 		}
 	}
 	for range skip {
-		if _, _, err := wire.ReadPacket(br, nil, 1<<24); err != nil {
-			c.broken = true
+		if _, err := c.readPacket(br); err != nil {
 			return 0, err
 		}
 	}
