@@ -15,11 +15,12 @@ import (
 // Server is one configured database server.
 type Server struct {
 	// ID is the server's position in the config, stable for its lifetime.
-	ID             int
-	Name           string
-	Address        string
-	Weight         int
-	MaxConnections int
+	ID                int
+	Name              string
+	Address           string
+	Weight            int
+	MaxConnections    int
+	MaxReplicationLag time.Duration
 	// slots holds a token per open client connection when MaxConnections
 	// caps them.
 	slots chan struct{}
@@ -44,6 +45,9 @@ type Cluster struct {
 	servers []*Server
 	probing bool
 
+	evMu   sync.Mutex
+	events []Event
+
 	version atomic.Value // string: the version a server reported last
 }
 
@@ -55,6 +59,8 @@ type ServerSpec struct {
 	// MaxConnections caps the connections the proxy opens to the server
 	// for clients (0: no cap).
 	MaxConnections int
+	// MaxReplicationLag overrides the monitor's limit for this server (0: none).
+	MaxReplicationLag time.Duration
 }
 
 // NewCluster builds a cluster over specs. Roles are not configured: until the
@@ -62,7 +68,7 @@ type ServerSpec struct {
 func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	c := &Cluster{opt: opt}
 	for i, s := range specs {
-		srv := &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections}
+		srv := &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag}
 		if s.MaxConnections > 0 {
 			srv.slots = make(chan struct{}, s.MaxConnections)
 		}
@@ -120,7 +126,7 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 		return dst
 	}
 	for _, s := range c.servers {
-		if s.Healthy() && s.Role() == RoleReplica {
+		if s.Readable() && s.Role() == RoleReplica {
 			dst = append(dst, s)
 		}
 	}

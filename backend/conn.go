@@ -105,6 +105,8 @@ type Conn struct {
 	// connection; prepOrder is their preparation order, for eviction.
 	prepared  map[string]uint32
 	prepOrder []string
+	// lastColumns are the column names of the last Query's result.
+	lastColumns []string
 }
 
 // readerPool holds the read buffers of server connections: a connection only

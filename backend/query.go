@@ -72,16 +72,20 @@ func (c *Conn) Query(sql string) ([][]*string, error) {
 			c.broken = true
 			return nil, err
 		}
-		deprecateEOF := c.Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0
-		skip := int(cols)
-		if !deprecateEOF {
-			skip++
+		names := make([]string, 0, cols)
+		for range cols {
+			p, err := read()
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, columnName(p))
 		}
-		for range skip {
+		if c.Capabilities&mysql.CLIENT_DEPRECATE_EOF == 0 {
 			if _, err := read(); err != nil {
 				return nil, err
 			}
 		}
+		c.lastColumns = names
 		for {
 			p, err := read()
 			if err != nil {
@@ -121,6 +125,31 @@ func (c *Conn) Query(sql string) ([][]*string, error) {
 			return rows, nil
 		}
 	}
+}
+
+// columnName reads the name from a column definition packet: the fifth
+// length-encoded string, after catalog, schema, table and original table.
+func columnName(p []byte) string {
+	pos := 0
+	for i := range 5 {
+		v, n, err := wire.LenencString(p[pos:])
+		if err != nil {
+			return ""
+		}
+		if i == 4 {
+			return string(v)
+		}
+		pos += n
+	}
+	return ""
+}
+
+// QueryNamed is Query that also returns the column names of the (last)
+// result set, for results whose columns are found by name.
+func (c *Conn) QueryNamed(sql string) ([]string, [][]*string, error) {
+	c.lastColumns = nil
+	rows, err := c.Query(sql)
+	return c.lastColumns, rows, err
 }
 
 // Exec runs a statement whose result the proxy does not need.

@@ -3,10 +3,13 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Role is what a server is in the replication topology, as last seen.
@@ -34,7 +37,10 @@ type ProbeOptions struct {
 	Password string
 	Interval time.Duration
 	Timeout  time.Duration
-	Logger   *slog.Logger
+	// MaxReplicationLag: replicas lagging more serve no reads, unless a
+	// server sets its own.
+	MaxReplicationLag time.Duration
+	Logger            *slog.Logger
 }
 
 // Probe checks every server once now and then every interval until ctx
@@ -94,6 +100,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 				delete(conns, s)
 				if s.healthy.Swap(false) || s.lastErr.Load() == nil {
 					opt.Logger.Warn("server check failed; no new statements go to it", "server", s.Name, "addr", s.Address, "err", err)
+					c.event("server_down", s.Name, err.Error())
 				}
 				s.lastErr.Store(&probeErr{err})
 				return
@@ -102,6 +109,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 			s.lastErr.Store(&probeErr{})
 			if !s.healthy.Swap(true) {
 				opt.Logger.Info("server is up", "server", s.Name, "role", s.Role().String())
+				c.event("server_up", s.Name, s.Role().String())
 			}
 		}()
 	}
@@ -124,11 +132,11 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		c.version.Store(cn.ServerVersion)
 	}
 	_ = cn.SetDeadline(time.Now().Add(opt.Timeout))
+	defer cn.SetDeadline(time.Time{})
 	rows, err := cn.Query("SELECT @@read_only")
 	if err != nil {
 		return cn, err
 	}
-	_ = cn.SetDeadline(time.Time{})
 	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {
 		return cn, errors.New("unexpected answer to SELECT @@read_only")
 	}
@@ -136,10 +144,111 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	if *rows[0][0] != "0" {
 		role = RoleReplica
 	}
+	repl, err := replicationStatus(cn)
+	if err != nil {
+		return cn, err
+	}
 	if old := Role(s.role.Swap(int32(role))); old != role && old != RoleUnknown {
 		opt.Logger.Warn("server changed role", "server", s.Name, "from", old.String(), "to", role.String())
+		c.event("role", s.Name, fmt.Sprintf("%s -> %s", old, role))
 	}
+	s.replicating.Store(repl.running)
+	s.lagMs.Store(repl.lagMs)
+	maxLag := opt.MaxReplicationLag
+	if s.MaxReplicationLag > 0 {
+		maxLag = s.MaxReplicationLag
+	}
+	why := ""
+	switch {
+	case role != RoleReplica:
+	case !repl.configured:
+		why = "read-only but not replicating from anything"
+	case !repl.running:
+		why = repl.stopped
+	case repl.lagMs < 0:
+		why = "replication lag unknown (Seconds_Behind_Master is NULL)"
+	case time.Duration(repl.lagMs)*time.Millisecond > maxLag:
+		why = fmt.Sprintf("replication lag %v over %v", time.Duration(repl.lagMs)*time.Millisecond, maxLag)
+	}
+	c.setReadable(s, role == RoleReplica && why == "", why, opt.Logger)
 	return cn, nil
+}
+
+// replication is what a server says of its own replication.
+type replication struct {
+	configured bool   // it replicates from a source
+	running    bool   // IO and SQL threads both run
+	stopped    string // why not, when configured but not running
+	lagMs      int64  // -1: unknown
+}
+
+// replicationStatus reads SHOW ALL SLAVES STATUS (MariaDB), falling back to
+// SHOW REPLICA STATUS (MySQL 8).
+func replicationStatus(cn *Conn) (replication, error) {
+	r := replication{lagMs: -1}
+	cols, rows, err := cn.QueryNamed("SHOW ALL SLAVES STATUS")
+	if err != nil {
+		var me *mysql.MyError
+		if !errors.As(err, &me) || me.Code != mysql.ER_PARSE_ERROR {
+			return r, err
+		}
+		if cols, rows, err = cn.QueryNamed("SHOW REPLICA STATUS"); err != nil {
+			return r, err
+		}
+	}
+	if len(rows) == 0 {
+		return r, nil
+	}
+	get := func(names ...string) (string, bool) {
+		for _, n := range names {
+			for i, c := range cols {
+				if c == n && i < len(rows[0]) && rows[0][i] != nil {
+					return *rows[0][i], true
+				}
+			}
+		}
+		return "", false
+	}
+	r.configured = true
+	io, _ := get("Slave_IO_Running", "Replica_IO_Running")
+	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
+	r.running = io == "Yes" && sqlRunning == "Yes"
+	if !r.running {
+		r.stopped = fmt.Sprintf("replication not running (IO thread %s, SQL thread %s)", orDash(io), orDash(sqlRunning))
+	}
+	if v, ok := get("Seconds_Behind_Master", "Seconds_Behind_Source"); ok {
+		var sec int64
+		if _, err := fmt.Sscan(v, &sec); err == nil {
+			r.lagMs = sec * 1000
+		}
+	}
+	return r, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// setReadable records whether s may serve reads, logging and recording an
+// event when that changes.
+func (c *Cluster) setReadable(s *Server, ok bool, why string, log *slog.Logger) {
+	was := s.readable.Swap(ok)
+	switch {
+	case was && !ok:
+		log.Warn("replica leaves the read pool", "server", s.Name, "reason", why)
+		c.event("replica_out", s.Name, why)
+	case !was && ok:
+		log.Info("replica serves reads", "server", s.Name)
+		c.event("replica_in", s.Name, "")
+	}
+	if why != "" {
+		s.why.Store(&why)
+	} else {
+		s.why.Store(nil)
+	}
 }
 
 // serverState is the part of Server the probe writes and routing reads.
@@ -147,6 +256,12 @@ type serverState struct {
 	role    atomic.Int32
 	healthy atomic.Bool
 	lastErr atomic.Pointer[probeErr]
+	// readable: a replica fit to serve reads (replicating, lag known and
+	// within the limit); why says what keeps a replica out.
+	readable    atomic.Bool
+	why         atomic.Pointer[string]
+	replicating atomic.Bool
+	lagMs       atomic.Int64
 	// Outstanding counts statements running on the server through this
 	// proxy, for least-outstanding balancing.
 	Outstanding atomic.Int64
@@ -154,6 +269,16 @@ type serverState struct {
 
 // Role is the server's role as last probed.
 func (s *Server) Role() Role { return Role(s.role.Load()) }
+
+// Readable reports whether the server may serve reads now: a healthy
+// replica whose replication runs with known lag within its limit.
+func (s *Server) Readable() bool { return s.Healthy() && s.readable.Load() }
+
+// Lag is the replication lag last measured; false when unknown.
+func (s *Server) Lag() (time.Duration, bool) {
+	ms := s.lagMs.Load()
+	return time.Duration(ms) * time.Millisecond, ms >= 0
+}
 
 // Healthy reports whether the last check of the server succeeded.
 func (s *Server) Healthy() bool { return s.healthy.Load() }
@@ -164,4 +289,32 @@ func (s *Server) LastError() error {
 		return e.err
 	}
 	return nil
+}
+
+// Event is a change in the topology: a server going down or up, changing
+// role, leaving or rejoining the read pool.
+type Event struct {
+	Time   time.Time
+	Kind   string
+	Server string
+	Detail string
+}
+
+// maxEvents bounds the events kept.
+const maxEvents = 1000
+
+func (c *Cluster) event(kind, server, detail string) {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	if len(c.events) >= maxEvents {
+		c.events = append(c.events[:0], c.events[len(c.events)-maxEvents/2:]...)
+	}
+	c.events = append(c.events, Event{Time: time.Now(), Kind: kind, Server: server, Detail: detail})
+}
+
+// Events returns the recorded topology events, oldest first.
+func (c *Cluster) Events() []Event {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	return append([]Event(nil), c.events...)
 }

@@ -56,7 +56,8 @@ func setupRoutingTable(t *testing.T) {
 	ctx := context.Background()
 	if err := cluster.Primary.Exec(ctx,
 		"CREATE TABLE IF NOT EXISTS "+cluster.Database+".route_t (id INT PRIMARY KEY, v VARCHAR(20))",
-		"REPLACE INTO "+cluster.Database+".route_t VALUES (1,'one'),(2,'two'),(3,'three')"); err != nil {
+		"REPLACE INTO "+cluster.Database+".route_t VALUES (1,'one'),(2,'two'),(3,'three')",
+		"DELETE FROM "+cluster.Database+".route_t WHERE id > 3"); err != nil {
 		t.Fatal(err)
 	}
 	if err := cluster.WaitReplicasCaughtUp(ctx); err != nil {

@@ -186,7 +186,7 @@ func proxyUsers(cfg *conf.Config) []proxy.User {
 func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) error {
 	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
-		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections})
+		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag})
 	}
 	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS})
 	ctx, stopProbe := context.WithCancel(context.Background())
@@ -195,7 +195,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		// Roles come from the servers themselves; the first check runs
 		// before clients are accepted so they find the primary known.
 		probe := backend.ProbeOptions{User: cfg.Monitor.User, Password: cfg.Monitor.Password,
-			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, Logger: log}
+			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, MaxReplicationLag: cfg.Monitor.MaxReplicationLag, Logger: log}
 		cluster.SetProbing(true)
 		cluster.ProbeOnce(ctx, probe)
 		go cluster.Probe(ctx, probe)

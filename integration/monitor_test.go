@@ -1,0 +1,163 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchyard/integration/harness"
+)
+
+const fastMonitor = "monitor:\n  interval: 200ms\n  timeout: 500ms\n"
+
+// readServers runs replica-hinted reads of @@server_id and returns the set
+// of servers that answered.
+func readServers(t *testing.T, db *sql.DB) map[int]bool {
+	t.Helper()
+	seen := map[int]bool{}
+	for range 12 {
+		var id int
+		if err := db.QueryRow("/* switchyard:route=replica */ SELECT @@server_id").Scan(&id); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		seen[id] = true
+	}
+	return seen
+}
+
+func onlyServer(seen map[int]bool, id int) bool { return len(seen) == 1 && seen[id] }
+
+func bothReplicas(seen map[int]bool) bool {
+	return len(seen) == 2 && seen[cluster.Replicas[0].ServerID] && seen[cluster.Replicas[1].ServerID]
+}
+
+// TestReplicaWithStoppedReplicationLeavesReads stops a replica's SQL
+// thread: it stops serving reads until replication runs again.
+func TestReplicaWithStoppedReplicationLeavesReads(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: fastMonitor})
+	db := appDB(t, p, "")
+	ctx := context.Background()
+	r0, r1 := cluster.Replicas[0], cluster.Replicas[1]
+	eventually(t, 10*time.Second, "reads on both replicas", func() bool { return bothReplicas(readServers(t, db)) })
+
+	if err := r0.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = r0.Exec(ctx, "START SLAVE SQL_THREAD")
+		_ = cluster.WaitReplicasCaughtUp(ctx)
+	}()
+	start := time.Now()
+	eventually(t, 10*time.Second, r0.Name+" to leave the read pool", func() bool { return onlyServer(readServers(t, db), r1.ServerID) })
+	t.Logf("%s left the read pool %v after its SQL thread stopped (monitor interval 200ms)", r0.Name, time.Since(start).Round(10*time.Millisecond))
+
+	if err := r0.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	eventually(t, 10*time.Second, r0.Name+" to rejoin the read pool", func() bool { return bothReplicas(readServers(t, db)) })
+	t.Logf("%s rejoined %v after its SQL thread started", r0.Name, time.Since(start).Round(10*time.Millisecond))
+	if !containsLog(p, "replica leaves the read pool") || !containsLog(p, "replica serves reads") {
+		t.Errorf("the state changes were not logged")
+	}
+}
+
+// TestKilledReplicaCostsClientsNothing kills a replica with kill -9 while
+// clients read: no statement fails, the replica leaves the read pool, and
+// after a restart it comes back by itself.
+func TestKilledReplicaCostsClientsNothing(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: fastMonitor})
+	db := appDB(t, p, "interpolateParams=true")
+	db.SetMaxOpenConns(4)
+	ctx := context.Background()
+	r0, r1 := cluster.Replicas[0], cluster.Replicas[1]
+	eventually(t, 10*time.Second, "reads on both replicas", func() bool { return bothReplicas(readServers(t, db)) })
+
+	var reads, failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var v string
+				if err := db.QueryRow("SELECT v FROM route_t WHERE id = ?", 1).Scan(&v); err != nil {
+					failures.Add(1)
+					t.Errorf("read while a replica was killed: %v", err)
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // reads are in flight on both replicas
+	r0.Kill()
+	defer func() {
+		if !r0.Running() {
+			_ = r0.Start(ctx)
+		}
+		_ = cluster.WaitReplicasCaughtUp(ctx)
+	}()
+	eventually(t, 10*time.Second, r0.Name+" to leave the read pool", func() bool { return onlyServer(readServers(t, db), r1.ServerID) })
+	close(stop)
+	wg.Wait()
+	t.Logf("%d reads while %s was killed, %d failed", reads.Load(), r0.Name, failures.Load())
+
+	if err := r0.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitReplicasCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, 15*time.Second, r0.Name+" to rejoin after its restart", func() bool { return bothReplicas(readServers(t, db)) })
+	t.Logf("%s rejoined %v after it was caught up again", r0.Name, time.Since(start).Round(10*time.Millisecond))
+}
+
+func containsLog(p *harness.Proxy, s string) bool { return strings.Contains(p.Logs(), s) }
+
+// TestLaggingReplicaLeavesReads delays a replica by 3 s (MASTER_DELAY) with
+// a 1 s lag limit: after a write it leaves the read pool, and rejoins once
+// it has applied the write.
+func TestLaggingReplicaLeavesReads(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "monitor:\n  interval: 200ms\n  timeout: 500ms\n  max_replication_lag: 1s\n"})
+	db := appDB(t, p, "")
+	ctx := context.Background()
+	r0, r1 := cluster.Replicas[0], cluster.Replicas[1]
+	eventually(t, 10*time.Second, "reads on both replicas", func() bool { return bothReplicas(readServers(t, db)) })
+	setDelay := func(sec int) {
+		t.Helper()
+		if err := r0.Exec(ctx, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_DELAY = %d", sec), "START SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setDelay(3)
+	defer func() {
+		setDelay(0)
+		_ = cluster.WaitReplicasCaughtUp(ctx)
+	}()
+	if err := cluster.Primary.Exec(ctx, "UPDATE "+cluster.Database+".route_t SET v = CONCAT(v, '') WHERE id = 1", "INSERT INTO "+cluster.Database+".route_t VALUES (100, 'lag') ON DUPLICATE KEY UPDATE v = 'lag2'"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, 10*time.Second, r0.Name+" to leave the read pool for its lag", func() bool { return onlyServer(readServers(t, db), r1.ServerID) })
+	t.Logf("%s left the read pool %v after a write it applies 3 s late (limit 1 s)", r0.Name, time.Since(start).Round(10*time.Millisecond))
+	eventually(t, 20*time.Second, r0.Name+" to rejoin once caught up", func() bool { return bothReplicas(readServers(t, db)) })
+	t.Logf("%s rejoined %v after the write", r0.Name, time.Since(start).Round(10*time.Millisecond))
+	if !containsLog(p, "replication lag") {
+		t.Errorf("the lag was not given as the reason in the log")
+	}
+}
