@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,12 @@ type ProbeOptions struct {
 	// MaxReplicationLag: replicas lagging more serve no reads, unless a
 	// server sets its own.
 	MaxReplicationLag time.Duration
-	Logger            *slog.Logger
+	// HeartbeatTable, "schema.table" or "", is where the probe writes a
+	// timestamp on the primary every interval and reads it back on the
+	// replicas: lag to the millisecond instead of Seconds_Behind_Master's
+	// whole seconds.
+	HeartbeatTable string
+	Logger         *slog.Logger
 }
 
 // Probe checks every server once now and then every interval until ctx
@@ -148,6 +154,21 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	if err != nil {
 		return cn, err
 	}
+	if opt.HeartbeatTable != "" {
+		switch role {
+		case RolePrimary:
+			if err := writeHeartbeat(cn, opt.HeartbeatTable); err != nil {
+				opt.Logger.Warn("heartbeat write failed", "server", s.Name, "table", opt.HeartbeatTable, "err", err)
+			}
+		case RoleReplica:
+			if repl.running {
+				repl.lagMs = readHeartbeat(cn, opt.HeartbeatTable)
+			}
+		}
+	}
+	if role == RoleReplica {
+		opt.Logger.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs)
+	}
 	if old := Role(s.role.Swap(int32(role))); old != role && old != RoleUnknown {
 		opt.Logger.Warn("server changed role", "server", s.Name, "from", old.String(), "to", role.String())
 		c.event("role", s.Name, fmt.Sprintf("%s -> %s", old, role))
@@ -172,6 +193,42 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	}
 	c.setReadable(s, role == RoleReplica && why == "", why, opt.Logger)
 	return cn, nil
+}
+
+// writeHeartbeat stores the proxy's clock, in microseconds, in the
+// heartbeat table on the primary, creating the table on first use.
+func writeHeartbeat(cn *Conn, table string) error {
+	stmt := fmt.Sprintf("REPLACE INTO %s (id, ts) VALUES (1, %d)", table, time.Now().UnixMicro())
+	err := cn.Exec(stmt)
+	var me *mysql.MyError
+	if errors.As(err, &me) && (me.Code == mysql.ER_NO_SUCH_TABLE || me.Code == mysql.ER_BAD_DB_ERROR) {
+		schema, _, _ := strings.Cut(table, ".")
+		for _, ddl := range []string{
+			"CREATE DATABASE IF NOT EXISTS " + schema,
+			"CREATE TABLE IF NOT EXISTS " + table + " (id TINYINT PRIMARY KEY, ts BIGINT NOT NULL)",
+		} {
+			if err := cn.Exec(ddl); err != nil {
+				return err
+			}
+		}
+		err = cn.Exec(stmt)
+	}
+	return err
+}
+
+// readHeartbeat returns the age in milliseconds of the newest heartbeat a
+// replica has applied, or -1 when it has none. The timestamp and "now" both
+// come from the proxy's clock, so server clocks do not matter.
+func readHeartbeat(cn *Conn, table string) int64 {
+	rows, err := cn.Query("SELECT ts FROM " + table + " WHERE id = 1")
+	if err != nil || len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {
+		return -1
+	}
+	var ts int64
+	if _, err := fmt.Sscan(*rows[0][0], &ts); err != nil {
+		return -1
+	}
+	return max(0, (time.Now().UnixMicro()-ts)/1000)
 }
 
 // replication is what a server says of its own replication.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,5 +162,59 @@ func TestLaggingReplicaLeavesReads(t *testing.T) {
 	t.Logf("%s rejoined %v after the write", r0.Name, time.Since(start).Round(10*time.Millisecond))
 	if !containsLog(p, "replication lag") {
 		t.Errorf("the lag was not given as the reason in the log")
+	}
+}
+
+// TestHeartbeatMeasuresLag injects a 2 s replication delay and reads the
+// lag the heartbeat measures: it must be within 500 ms of the delay.
+func TestHeartbeatMeasuresLag(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{ExtraYAML: "monitor:\n  interval: 200ms\n  timeout: 500ms\n  heartbeat_table: switchyard.heartbeat\n"})
+	ctx := context.Background()
+	r0 := cluster.Replicas[0]
+	setDelay := func(sec int) {
+		t.Helper()
+		if err := r0.Exec(ctx, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_DELAY = %d", sec), "START SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lagRe := regexp.MustCompile(`msg="replica checked" server=` + r0.Name + ` replicating=true lag_ms=(\d+)`)
+	lastLag := func() (int, bool) {
+		m := lagRe.FindAllStringSubmatch(p.Logs(), -1)
+		if len(m) == 0 {
+			return 0, false
+		}
+		n, _ := strconv.Atoi(m[len(m)-1][1])
+		return n, true
+	}
+	eventually(t, 10*time.Second, "a heartbeat lag for "+r0.Name, func() bool {
+		lag, ok := lastLag()
+		return ok && lag < 1000
+	})
+	setDelay(2)
+	defer func() {
+		setDelay(0)
+		_ = cluster.WaitReplicasCaughtUp(ctx)
+	}()
+	// Once the delay is in force every heartbeat arrives 2 s late.
+	var lag int
+	eventually(t, 15*time.Second, "the measured lag to reach the injected delay", func() bool {
+		var ok bool
+		lag, ok = lastLag()
+		return ok && lag >= 1900
+	})
+	// The heartbeat read on a replica is up to one interval old, so single
+	// readings saw-tooth above the delay: take the median of the next few.
+	time.Sleep(600 * time.Millisecond)
+	m := lagRe.FindAllStringSubmatch(p.Logs(), -1)
+	var samples []int
+	for _, x := range m[max(0, len(m)-3):] {
+		n, _ := strconv.Atoi(x[1])
+		samples = append(samples, n)
+	}
+	sort.Ints(samples)
+	lag = samples[len(samples)/2]
+	t.Logf("heartbeat lag with a 2 s MASTER_DELAY: median %d ms of %v", lag, samples)
+	if lag < 1500 || lag > 2500 {
+		t.Fatalf("heartbeat lag %d ms, want within 500 ms of 2000", lag)
 	}
 }

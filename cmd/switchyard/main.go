@@ -195,7 +195,8 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		// Roles come from the servers themselves; the first check runs
 		// before clients are accepted so they find the primary known.
 		probe := backend.ProbeOptions{User: cfg.Monitor.User, Password: cfg.Monitor.Password,
-			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, MaxReplicationLag: cfg.Monitor.MaxReplicationLag, Logger: log}
+			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, MaxReplicationLag: cfg.Monitor.MaxReplicationLag,
+			HeartbeatTable: cfg.Monitor.HeartbeatTable, Logger: log}
 		cluster.SetProbing(true)
 		cluster.ProbeOnce(ctx, probe)
 		go cluster.Probe(ctx, probe)
