@@ -47,6 +47,9 @@ type Cluster struct {
 
 	evMu   sync.Mutex
 	events []Event
+	// splitBrain says why writes are refused, when the servers disagree on
+	// which is the primary.
+	splitBrain atomic.Pointer[string]
 
 	version atomic.Value // string: the version a server reported last
 }
@@ -87,6 +90,9 @@ func (c *Cluster) Servers() []*Server {
 // ErrNoPrimary says no server can take writes.
 var ErrNoPrimary = errors.New("no primary server is available: no healthy server has read_only=OFF")
 
+// ErrSplitBrain says the servers disagree on which is the primary.
+var ErrSplitBrain = errors.New("split brain")
+
 // SetProbing tells the cluster whether roles come from probes. Without
 // probes (no monitor account configured) the first server is taken as the
 // primary and the others as replicas, all assumed healthy.
@@ -106,6 +112,9 @@ func (c *Cluster) Primary() (*Server, error) {
 			return nil, ErrNoPrimary
 		}
 		return c.servers[0], nil
+	}
+	if why := c.SplitBrain(); why != "" {
+		return nil, fmt.Errorf("%w, writes are refused until one primary remains: %s", ErrSplitBrain, why)
 	}
 	for _, s := range c.servers {
 		if s.Healthy() && s.Role() == RolePrimary {

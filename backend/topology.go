@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +122,57 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 		}()
 	}
 	wg.Wait()
+	c.checkSplitBrain(servers, opt.Logger)
+}
+
+// checkSplitBrain looks for two writable servers, or replicas that follow
+// different sources. Either means the servers disagree on which is the
+// primary: writes are refused until an operator settles it, reads go on.
+func (c *Cluster) checkSplitBrain(servers []*Server, log *slog.Logger) {
+	var writable []string
+	sources := map[string]bool{}
+	for _, s := range servers {
+		if !s.Healthy() {
+			continue
+		}
+		if s.Role() == RolePrimary {
+			writable = append(writable, s.Name)
+		}
+		if src := s.source.Load(); s.Role() == RoleReplica && src != nil && *src != ":" && s.replicating.Load() {
+			sources[*src] = true
+		}
+	}
+	why := ""
+	switch {
+	case len(writable) > 1:
+		why = fmt.Sprintf("servers %s are all writable (read_only=OFF)", strings.Join(writable, ", "))
+	case len(sources) > 1:
+		names := make([]string, 0, len(sources))
+		for src := range sources {
+			names = append(names, src)
+		}
+		sort.Strings(names)
+		why = fmt.Sprintf("replicas follow different sources (%s)", strings.Join(names, ", "))
+	}
+	old := c.splitBrain.Load()
+	switch {
+	case why != "" && (old == nil || *old != why):
+		c.splitBrain.Store(&why)
+		log.Error("split brain: writes are refused until one primary remains", "reason", why)
+		c.event("split_brain", "", why)
+	case why == "" && old != nil:
+		c.splitBrain.Store(nil)
+		log.Info("split brain resolved: writes accepted again")
+		c.event("split_brain_resolved", "", "")
+	}
+}
+
+// SplitBrain returns why the servers disagree on the primary, or "".
+func (c *Cluster) SplitBrain() string {
+	if why := c.splitBrain.Load(); why != nil {
+		return *why
+	}
+	return ""
 }
 
 type probeErr struct{ err error }
@@ -174,6 +227,8 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		c.event("role", s.Name, fmt.Sprintf("%s -> %s", old, role))
 	}
 	s.replicating.Store(repl.running)
+	src := repl.source
+	s.source.Store(&src)
 	s.lagMs.Store(repl.lagMs)
 	maxLag := opt.MaxReplicationLag
 	if s.MaxReplicationLag > 0 {
@@ -233,6 +288,7 @@ func readHeartbeat(cn *Conn, table string) int64 {
 
 // replication is what a server says of its own replication.
 type replication struct {
+	source     string // host:port it replicates from
 	configured bool   // it replicates from a source
 	running    bool   // IO and SQL threads both run
 	stopped    string // why not, when configured but not running
@@ -267,6 +323,9 @@ func replicationStatus(cn *Conn) (replication, error) {
 		return "", false
 	}
 	r.configured = true
+	host, _ := get("Master_Host", "Source_Host")
+	port, _ := get("Master_Port", "Source_Port")
+	r.source = net.JoinHostPort(host, port)
 	io, _ := get("Slave_IO_Running", "Replica_IO_Running")
 	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
 	r.running = io == "Yes" && sqlRunning == "Yes"
@@ -319,6 +378,7 @@ type serverState struct {
 	why         atomic.Pointer[string]
 	replicating atomic.Bool
 	lagMs       atomic.Int64
+	source      atomic.Pointer[string] // what a replica replicates from
 	// Outstanding counts statements running on the server through this
 	// proxy, for least-outstanding balancing.
 	Outstanding atomic.Int64

@@ -218,3 +218,41 @@ func TestHeartbeatMeasuresLag(t *testing.T) {
 		t.Fatalf("heartbeat lag %d ms, want within 500 ms of 2000", lag)
 	}
 }
+
+// TestSplitBrainRefusesWrites makes a replica writable: with two writable
+// servers the proxy refuses writes with a clear error, keeps serving reads,
+// and accepts writes again once the replica is read-only.
+func TestSplitBrainRefusesWrites(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: fastMonitor})
+	db := appDB(t, p, "interpolateParams=true")
+	ctx := context.Background()
+	r0 := cluster.Replicas[0]
+	if err := r0.Exec(ctx, "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r0.Exec(ctx, "SET GLOBAL read_only = ON") }()
+	var werr error
+	eventually(t, 10*time.Second, "writes to be refused", func() bool {
+		_, werr = db.Exec("UPDATE route_t SET v = 'uno' WHERE id = 1")
+		return werr != nil
+	})
+	assertMySQLError(t, werr, 1105, "HY000")
+	if !strings.Contains(werr.Error(), "split brain") || !strings.Contains(werr.Error(), r0.Name) {
+		t.Fatalf("error does not explain the split brain: %v", werr)
+	}
+	var v string
+	if err := db.QueryRow("SELECT v FROM route_t WHERE id = ?", 2).Scan(&v); err != nil {
+		t.Fatalf("read during split brain: %v", err)
+	}
+	if err := r0.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes to be accepted again", func() bool {
+		_, werr = db.Exec("UPDATE route_t SET v = 'one' WHERE id = 1")
+		return werr == nil
+	})
+	if !containsLog(p, "split brain resolved") {
+		t.Errorf("resolution not logged")
+	}
+}

@@ -173,8 +173,11 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, bool
 	if d.Target == router.Replica && d.Reason == router.ByClass && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
 		// Read-your-writes: a replica may not have applied this session's
 		// writes yet, so its reads stay on the primary. A hint or a rule
-		// that asks for a replica is the user's explicit choice and wins.
-		d.Target = router.Primary
+		// that asks for a replica is the user's explicit choice and wins,
+		// and with no usable primary a replica's answer beats an error.
+		if _, err := s.srv.cluster.Primary(); err == nil {
+			d.Target = router.Primary
+		}
 	}
 	return d, true
 }

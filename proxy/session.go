@@ -174,7 +174,7 @@ func (s *session) handshake() bool {
 	// server accept the user): the primary, or a replica while there is no
 	// primary, so reads keep working through a primary outage.
 	sc, err := s.primaryConn()
-	if errors.Is(err, backend.ErrNoPrimary) {
+	if errors.Is(err, backend.ErrNoPrimary) || errors.Is(err, backend.ErrSplitBrain) {
 		if srv, ok := s.pickReplica(-1); ok {
 			sc, err = s.connTo(srv, false)
 		}
