@@ -269,6 +269,7 @@ func installTemplate(ctx context.Context, opt ClusterOptions, sqlText, datadir s
 		"--no-defaults",
 		"--auth-root-authentication-method=normal",
 		"--datadir=" + datadir,
+		"--tmpdir=" + filepath.Dir(datadir),
 		"--skip-test-db",
 		"--extra-file=" + initSQL,
 		// Passed through to the bootstrap mariadbd: InnoDB files are

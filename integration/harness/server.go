@@ -135,6 +135,10 @@ func (s *Server) args() []string {
 		"--bind-address=127.0.0.1",
 		"--socket=" + s.Socket,
 		"--pid-file=" + filepath.Join(s.Dir, "mariadbd.pid"),
+		// Each server gets its own tmpdir: servers sharing /tmp remove each
+		// other's internal temporary files (#sql-temptable-*) as leftovers,
+		// which fails or crashes queries now and then.
+		"--tmpdir=" + s.tmpDir(),
 		"--log-error=" + s.ErrorLog,
 		"--server-id=" + strconv.Itoa(s.ServerID),
 		// Every server can become primary after a failover, so all of them
@@ -299,4 +303,11 @@ func (s *Server) Stop(ctx context.Context) error {
 		proc.kill()
 		return fmt.Errorf("%s: graceful shutdown did not finish: %w", s.Name, ctx.Err())
 	}
+}
+
+// tmpDir is the server's own temporary directory, created on demand.
+func (s *Server) tmpDir() string {
+	d := filepath.Join(s.Dir, "tmp")
+	_ = os.MkdirAll(d, 0o700)
+	return d
 }
