@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Server is one configured database server.
@@ -90,6 +92,10 @@ func (c *Cluster) Servers() []*Server {
 // ErrNoPrimary says no server can take writes.
 var ErrNoPrimary = errors.New("no primary server is available: no healthy server has read_only=OFF")
 
+// shunAfterDialFailures is how many connects in a row may fail before a
+// server is shunned without waiting for its next check.
+const shunAfterDialFailures = 3
+
 // ErrSplitBrain says the servers disagree on which is the primary.
 var ErrSplitBrain = errors.New("split brain")
 
@@ -108,7 +114,7 @@ func (c *Cluster) Primary() (*Server, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.probing {
-		if len(c.servers) == 0 {
+		if len(c.servers) == 0 || c.servers[0].adminStatus.Load() != int32(StatusOnline) {
 			return nil, ErrNoPrimary
 		}
 		return c.servers[0], nil
@@ -117,7 +123,7 @@ func (c *Cluster) Primary() (*Server, error) {
 		return nil, fmt.Errorf("%w, writes are refused until one primary remains: %s", ErrSplitBrain, why)
 	}
 	for _, s := range c.servers {
-		if s.Healthy() && s.Role() == RolePrimary {
+		if s.Status() == StatusOnline && s.Role() == RolePrimary {
 			return s, nil
 		}
 	}
@@ -129,8 +135,10 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.probing {
-		if len(c.servers) > 1 {
-			dst = append(dst, c.servers[1:]...)
+		for _, s := range c.servers[min(1, len(c.servers)):] {
+			if s.adminStatus.Load() == int32(StatusOnline) {
+				dst = append(dst, s)
+			}
 		}
 		return dst
 	}
@@ -149,8 +157,15 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	conn, err := Dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)
+		var me *mysql.MyError
+		if !errors.As(err, &me) && srv.dialFailures.Add(1) == shunAfterDialFailures && c.probing && srv.healthy.Swap(false) {
+			// The server cannot be reached: stop sending it new work now
+			// rather than at its next check, which readmits it.
+			c.event("server_down", srv.Name, "repeated connection errors: "+err.Error())
+		}
 		return nil, err
 	}
+	srv.dialFailures.Store(0)
 	srv.ConnsOpened.Add(1)
 	c.version.Store(conn.ServerVersion)
 	return conn, nil

@@ -379,6 +379,10 @@ type serverState struct {
 	replicating atomic.Bool
 	lagMs       atomic.Int64
 	source      atomic.Pointer[string] // what a replica replicates from
+	adminStatus atomic.Int32           // an operator's Status setting
+	// dialFailures counts consecutive failed connects for clients; enough
+	// of them shun the server before its next check.
+	dialFailures atomic.Int32
 	// Outstanding counts statements running on the server through this
 	// proxy, for least-outstanding balancing.
 	Outstanding atomic.Int64
@@ -387,9 +391,9 @@ type serverState struct {
 // Role is the server's role as last probed.
 func (s *Server) Role() Role { return Role(s.role.Load()) }
 
-// Readable reports whether the server may serve reads now: a healthy
+// Readable reports whether the server may serve reads now: an ONLINE
 // replica whose replication runs with known lag within its limit.
-func (s *Server) Readable() bool { return s.Healthy() && s.readable.Load() }
+func (s *Server) Readable() bool { return s.Status() == StatusOnline && s.readable.Load() }
 
 // Lag is the replication lag last measured; false when unknown.
 func (s *Server) Lag() (time.Duration, bool) {
@@ -434,4 +438,95 @@ func (c *Cluster) Events() []Event {
 	c.evMu.Lock()
 	defer c.evMu.Unlock()
 	return append([]Event(nil), c.events...)
+}
+
+// Status is a server's administrative and health state, as ProxySQL names
+// them.
+type Status int32
+
+const (
+	// StatusOnline takes new statements.
+	StatusOnline Status = iota
+	// StatusShunned fails its checks or connections; it takes nothing new
+	// until a check passes again.
+	StatusShunned
+	// StatusOfflineSoft is drained by an operator: no new statements, but
+	// transactions and sessions already on it finish there.
+	StatusOfflineSoft
+	// StatusOfflineHard is taken out by an operator: its connections close
+	// at their next use and nothing new goes to it.
+	StatusOfflineHard
+)
+
+func (st Status) String() string {
+	switch st {
+	case StatusShunned:
+		return "SHUNNED"
+	case StatusOfflineSoft:
+		return "OFFLINE_SOFT"
+	case StatusOfflineHard:
+		return "OFFLINE_HARD"
+	}
+	return "ONLINE"
+}
+
+// Status is the server's state now: an operator's OFFLINE_* setting, else
+// SHUNNED while its checks fail, else ONLINE.
+func (s *Server) Status() Status {
+	if st := Status(s.adminStatus.Load()); st == StatusOfflineSoft || st == StatusOfflineHard {
+		return st
+	}
+	if !s.healthy.Load() {
+		return StatusShunned
+	}
+	return StatusOnline
+}
+
+// SetServerStatus applies an operator's setting: StatusOnline (back to what
+// the checks say), StatusOfflineSoft or StatusOfflineHard.
+func (c *Cluster) SetServerStatus(name string, st Status) error {
+	for _, s := range c.Servers() {
+		if s.Name == name {
+			if st == StatusShunned {
+				return fmt.Errorf("SHUNNED is set by the health checks, not by hand")
+			}
+			if old := Status(s.adminStatus.Swap(int32(st))); old != st {
+				c.event("status", s.Name, st.String())
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no server named %q", name)
+}
+
+// ServerView is a snapshot of one server for the admin and HTTP views.
+type ServerView struct {
+	Name, Address string
+	Role          Role
+	Status        Status
+	Readable      bool
+	Replicating   bool
+	Lag           time.Duration
+	LagKnown      bool
+	Why           string // what keeps a replica out of the read pool
+	LastError     string
+	Outstanding   int64
+}
+
+// Snapshot describes every server as last checked.
+func (c *Cluster) Snapshot() []ServerView {
+	var out []ServerView
+	for _, s := range c.Servers() {
+		v := ServerView{Name: s.Name, Address: s.Address, Role: s.Role(), Status: s.Status(),
+			Readable: s.Readable(), Replicating: s.replicating.Load(), Outstanding: s.Outstanding.Load()}
+		v.Lag, v.LagKnown = s.Lag()
+		if w := s.why.Load(); w != nil {
+			v.Why = *w
+		}
+		if err := s.LastError(); err != nil {
+			v.LastError = err.Error()
+		}
+		out = append(out, v)
+	}
+	return out
 }

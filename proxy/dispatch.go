@@ -328,6 +328,17 @@ func (s *session) targetVerified(t router.Target, exclude int) (*serverConn, err
 }
 
 func (s *session) resolve(t router.Target, exclude int, verify bool) (*serverConn, error) {
+	for _, sc := range s.conns {
+		if sc.conn.Server.Status() == backend.StatusOfflineHard {
+			// Taken out by an operator: its connections close now.
+			held := sc == s.current
+			s.dropConn(sc)
+			if held {
+				return nil, errSessionStateLost
+			}
+			break
+		}
+	}
 	switch t {
 	case router.Stay:
 		if s.current != nil {
