@@ -192,13 +192,23 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	}
 	_ = cn.SetDeadline(time.Now().Add(opt.Timeout))
 	defer cn.SetDeadline(time.Time{})
-	rows, err := cn.Query("SELECT @@read_only")
+	// MariaDB names its GTID positions differently from MySQL 8.
+	rows, err := cn.Query("SELECT @@read_only, @@gtid_current_pos")
+	var me *mysql.MyError
+	if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
+		rows, err = cn.Query("SELECT @@read_only, @@gtid_executed")
+	}
 	if err != nil {
 		return cn, err
 	}
-	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {
+	if len(rows) != 1 || len(rows[0]) != 2 || rows[0][0] == nil {
 		return cn, errors.New("unexpected answer to SELECT @@read_only")
 	}
+	gtid := ""
+	if rows[0][1] != nil {
+		gtid = *rows[0][1]
+	}
+	s.gtid.Store(&gtid)
 	role := RolePrimary
 	if *rows[0][0] != "0" {
 		role = RoleReplica
@@ -220,7 +230,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		}
 	}
 	if role == RoleReplica {
-		opt.Logger.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs)
+		opt.Logger.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs, "gtid", gtid)
 	}
 	if old := Role(s.role.Swap(int32(role))); old != role && old != RoleUnknown {
 		opt.Logger.Warn("server changed role", "server", s.Name, "from", old.String(), "to", role.String())
@@ -380,6 +390,7 @@ type serverState struct {
 	lagMs       atomic.Int64
 	source      atomic.Pointer[string] // what a replica replicates from
 	adminStatus atomic.Int32           // an operator's Status setting
+	gtid        atomic.Pointer[string] // GTID position as last checked
 	// dialFailures counts consecutive failed connects for clients; enough
 	// of them shun the server before its next check.
 	dialFailures atomic.Int32
@@ -509,6 +520,7 @@ type ServerView struct {
 	Lag           time.Duration
 	LagKnown      bool
 	Why           string // what keeps a replica out of the read pool
+	GTID          string // gtid_current_pos (MariaDB) or gtid_executed (MySQL)
 	LastError     string
 	Outstanding   int64
 }
@@ -522,6 +534,9 @@ func (c *Cluster) Snapshot() []ServerView {
 		v.Lag, v.LagKnown = s.Lag()
 		if w := s.why.Load(); w != nil {
 			v.Why = *w
+		}
+		if g := s.gtid.Load(); g != nil {
+			v.GTID = *g
 		}
 		if err := s.LastError(); err != nil {
 			v.LastError = err.Error()

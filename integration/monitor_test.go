@@ -214,6 +214,9 @@ func TestHeartbeatMeasuresLag(t *testing.T) {
 	sort.Ints(samples)
 	lag = samples[len(samples)/2]
 	t.Logf("heartbeat lag with a 2 s MASTER_DELAY: median %d ms of %v", lag, samples)
+	if !regexp.MustCompile(`msg="replica checked" server=` + r0.Name + ` .* gtid=\d+-\d+-\d+`).MatchString(p.Logs()) {
+		t.Errorf("the replica's GTID position was not read")
+	}
 	if lag < 1500 || lag > 2500 {
 		t.Fatalf("heartbeat lag %d ms, want within 500 ms of 2000", lag)
 	}
