@@ -47,6 +47,8 @@ type Cluster struct {
 	servers []*Server
 	probing bool
 
+	readers ReaderPool
+
 	evMu   sync.Mutex
 	events []Event
 	// splitBrain says why writes are refused, when the servers disagree on
@@ -154,6 +156,7 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	opt.Timeout = c.opt.ConnectTimeout
 	opt.TLS = c.opt.TLS
+	opt.Readers = &c.readers
 	conn, err := Dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)

@@ -44,6 +44,8 @@ type DialOptions struct {
 	Capabilities uint32
 	TLS          *tls.Config
 	Timeout      time.Duration
+	// Readers lends read buffers; nil gives each response its own.
+	Readers *ReaderPool
 }
 
 // Capabilities the proxy never asks a server for: compression and TLS are
@@ -107,11 +109,29 @@ type Conn struct {
 	prepOrder []string
 	// lastColumns are the column names of the last Query's result.
 	lastColumns []string
+	readers     *ReaderPool
 }
 
-// readerPool holds the read buffers of server connections: a connection only
-// needs one while a response is being read, so idle connections hold none.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+// ReaderPool holds the read buffers of server connections: a connection
+// only needs one while a response is being read, so idle connections hold
+// none. A Cluster owns one and hands it to the connections it opens.
+type ReaderPool struct{ p sync.Pool }
+
+func (rp *ReaderPool) get() *bufio.Reader {
+	if rp != nil {
+		if br, ok := rp.p.Get().(*bufio.Reader); ok {
+			return br
+		}
+	}
+	return bufio.NewReaderSize(nil, 32<<10)
+}
+
+func (rp *ReaderPool) put(br *bufio.Reader) {
+	br.Reset(nil)
+	if rp != nil {
+		rp.p.Put(br)
+	}
+}
 
 // Dial opens a connection to addr and logs in as opt.Creds.
 func Dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
@@ -125,7 +145,7 @@ func Dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to server %s (%s): %w", srv.Name, srv.Address, err)
 	}
-	c := &Conn{nc: nc, Server: srv, Created: time.Now()}
+	c := &Conn{nc: nc, Server: srv, Created: time.Now(), readers: opt.Readers}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
@@ -451,7 +471,7 @@ func (c *Conn) writePacket(withHeader []byte, seq uint8) error {
 // acquireReader attaches a pooled read buffer for the duration of a response.
 func (c *Conn) acquireReader() {
 	if c.br == nil {
-		c.br = readerPool.Get().(*bufio.Reader)
+		c.br = c.readers.get()
 		c.br.Reset(c.nc)
 	}
 }
@@ -461,8 +481,7 @@ func (c *Conn) acquireReader() {
 func (c *Conn) ReleaseReader() {
 	c.LastUsed = time.Now()
 	if c.br != nil && c.br.Buffered() == 0 {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
+		c.readers.put(c.br)
 		c.br = nil
 	}
 }
@@ -507,8 +526,7 @@ func (c *Conn) Close() error {
 		_, _ = c.nc.Write([]byte{1, 0, 0, 0, mysql.COM_QUIT})
 	}
 	if c.br != nil {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
+		c.readers.put(c.br)
 		c.br = nil
 	}
 	return c.nc.Close()

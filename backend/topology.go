@@ -181,6 +181,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	if cn == nil || cn.Broken() {
 		var err error
 		cn, err = Dial(ctx, s, DialOptions{
+			Readers: &c.readers,
 			Creds:   Credentials{User: opt.User, Plain: opt.Password, HasPassword: opt.Password != ""},
 			Timeout: opt.Timeout,
 			TLS:     c.opt.TLS,

@@ -18,6 +18,7 @@ import (
 
 	"switchyard/backend"
 	"switchyard/router"
+	"switchyard/wire"
 )
 
 // Options configure a Server.
@@ -86,6 +87,7 @@ type Server struct {
 	sha2Cache      sha2Cache
 	key            keyOnce
 	writers        writerPool
+	deflates       wire.DeflatePool
 	cmdBufs        bufPool
 
 	// userConns counts sessions per user, for users[].max_connections.

@@ -201,7 +201,7 @@ func (s *session) handshake() bool {
 	}
 	if s.caps&mysql.CLIENT_COMPRESS != 0 && s.br.Buffered() == 0 {
 		// Everything after the login's OK travels in compressed frames.
-		cw := wire.NewCompressed(s.conn, s.srv.opt.MaxPacketSize+wire.MaxPayload)
+		cw := wire.NewCompressed(s.conn, s.srv.opt.MaxPacketSize+wire.MaxPayload, &s.srv.deflates)
 		s.br.Reset(cw)
 		s.out = cw
 	} else {

@@ -23,8 +23,9 @@ const minCompressLength = 50
 // compressed frames: Read yields the client's packets, Write frames what
 // the proxy sends. Read and Write are used by one goroutine at a time.
 type Compressed struct {
-	rw  io.ReadWriter
-	seq uint8 // the next frame's sequence id
+	rw       io.ReadWriter
+	deflates *DeflatePool
+	seq      uint8 // the next frame's sequence id
 
 	pending []byte // inflated bytes not yet read
 	frame   []byte
@@ -36,14 +37,29 @@ type Compressed struct {
 }
 
 // NewCompressed wraps rw; limit bounds a frame's uncompressed size, so a
-// hostile length cannot make the proxy allocate.
-func NewCompressed(rw io.ReadWriter, limit int) *Compressed {
-	return &Compressed{rw: rw, limit: limit}
+// hostile length cannot make the proxy allocate. deflates may be nil.
+func NewCompressed(rw io.ReadWriter, limit int, deflates *DeflatePool) *Compressed {
+	return &Compressed{rw: rw, limit: limit, deflates: deflates}
 }
 
-// zlibWriters pools deflate state, which is large (hundreds of KB), so that
-// only sessions writing at this moment hold one.
-var zlibWriters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
+// DeflatePool lends deflate state, which is large (hundreds of KB), so that
+// only sessions writing at this moment hold one. Its zero value is ready.
+type DeflatePool struct{ p sync.Pool }
+
+func (d *DeflatePool) get() *zlib.Writer {
+	if d != nil {
+		if zw, ok := d.p.Get().(*zlib.Writer); ok {
+			return zw
+		}
+	}
+	return zlib.NewWriter(nil)
+}
+
+func (d *DeflatePool) put(zw *zlib.Writer) {
+	if d != nil {
+		d.p.Put(zw)
+	}
+}
 
 func (c *Compressed) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
@@ -116,13 +132,13 @@ func (c *Compressed) writeFrame(p []byte) error {
 	c.out.Write(make([]byte, CompressedHeaderSize))
 	rawLen := 0
 	if len(p) >= minCompressLength {
-		zw := zlibWriters.Get().(*zlib.Writer)
+		zw := c.deflates.get()
 		zw.Reset(&c.out)
 		_, err := zw.Write(p)
 		if err == nil {
 			err = zw.Close()
 		}
-		zlibWriters.Put(zw)
+		c.deflates.put(zw)
 		if err != nil {
 			return err
 		}
