@@ -217,6 +217,9 @@ func (p *Pool) Reap(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Close closes every idle connection, for shutdown.
+func (p *Pool) Close() { p.closeAll() }
+
 func (p *Pool) closeAll() {
 	p.mu.Lock()
 	var all []*Conn

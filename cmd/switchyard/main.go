@@ -247,6 +247,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 			err := srv.Shutdown(ctx)
 			cancel()
+			srv.Pool().Close() // say goodbye to the servers instead of vanishing
 			if errors.Is(err, context.DeadlineExceeded) {
 				log.Warn("shutdown timeout reached; closed the remaining sessions")
 			}
