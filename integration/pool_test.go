@@ -227,6 +227,23 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
+// scanConcurrently runs q from n goroutines at once, scanning one integer,
+// and returns their errors.
+func scanConcurrently(db *sql.DB, n int, q string) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var x int
+			errs[i] = db.QueryRow(q).Scan(&x)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 func TestServerConnectionCapQueuesThenFails(t *testing.T) {
 	var servers string
 	for _, s := range cluster.Servers() {
@@ -242,20 +259,9 @@ func TestServerConnectionCapQueuesThenFails(t *testing.T) {
 	stop := make(chan struct{})
 	peakCh := make(chan map[string]int)
 	go func() { peakCh <- maxServerSessions(t, stop) }()
-	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var x int
-			errs <- db.QueryRow("SELECT SLEEP(0.2)").Scan(&x)
-		}()
-	}
-	wg.Wait()
+	errs := scanConcurrently(db, 6, "SELECT SLEEP(0.2)")
 	close(stop)
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		if err != nil {
 			t.Fatalf("queued read: %v", err)
 		}
@@ -271,19 +277,8 @@ func TestServerConnectionCapQueuesThenFails(t *testing.T) {
 	p2 := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "servers:\n" + servers + "limits:\n  connect_timeout: 300ms\n"})
 	db2 := appDB(t, p2, "")
 	db2.SetMaxOpenConns(4)
-	errs = make(chan error, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var x int
-			errs <- db2.QueryRow("SELECT SLEEP(1)").Scan(&x)
-		}()
-	}
-	wg.Wait()
-	close(errs)
 	full := 0
-	for err := range errs {
+	for _, err := range scanConcurrently(db2, 4, "SELECT SLEEP(1)") {
 		if err != nil {
 			assertMySQLError(t, err, 1040, "08004")
 			full++
