@@ -169,6 +169,10 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 		return nil, err
 	}
 	srv.dialFailures.Store(0)
+	if err := conn.TrackGTID(); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	srv.ConnsOpened.Add(1)
 	c.version.Store(conn.ServerVersion)
 	return conn, nil

@@ -110,6 +110,7 @@ type Conn struct {
 	// lastColumns are the column names of the last Query's result.
 	lastColumns []string
 	readers     *ReaderPool
+	trackGTID   bool // the session tracks last_gtid
 }
 
 // ReaderPool holds the read buffers of server connections: a connection

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -184,8 +185,27 @@ func (c *Conn) Command(cmd byte, payload string) error {
 	}
 	if cmd == mysql.COM_RESET_CONNECTION {
 		c.ForgetPrepared()
+		if c.trackGTID {
+			// The reset put session_track_system_variables back.
+			return c.TrackGTID()
+		}
 	}
 	return nil
+}
+
+// TrackGTID asks the server to report each transaction's GTID in its OK
+// packets (MariaDB's last_gtid session tracker), which read-your-writes
+// uses. A server without the tracker is left as it is.
+func (c *Conn) TrackGTID() error {
+	err := c.Exec("SET SESSION session_track_system_variables = CONCAT_WS(',', @@session_track_system_variables, 'last_gtid')")
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return nil // not MariaDB, or too old: no GTIDs, reads after writes use the primary
+	}
+	if err == nil {
+		c.trackGTID = true
+	}
+	return err
 }
 
 // maxPreparedPerConn bounds the statements the proxy keeps prepared on one

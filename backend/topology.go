@@ -407,6 +407,14 @@ func (s *Server) Role() Role { return Role(s.role.Load()) }
 // replica whose replication runs with known lag within its limit.
 func (s *Server) Readable() bool { return s.Status() == StatusOnline && s.readable.Load() }
 
+// GTID is the server's GTID position as last checked.
+func (s *Server) GTID() string {
+	if g := s.gtid.Load(); g != nil {
+		return *g
+	}
+	return ""
+}
+
 // Lag is the replication lag last measured; false when unknown.
 func (s *Server) Lag() (time.Duration, bool) {
 	ms := s.lagMs.Load()

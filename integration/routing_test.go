@@ -376,3 +376,35 @@ func TestFallbackToPrimaryAndWeights(t *testing.T) {
 			cluster.Replicas[0].Name, d, cluster.Replicas[1].Name)
 	}
 }
+
+// TestReadYourWritesByGTID: after a write, a session's reads go to the
+// primary only until the replicas report (through the monitor) that they
+// have applied the session's GTID; then they spread over the replicas again,
+// and always see the write.
+func TestReadYourWritesByGTID(t *testing.T) {
+	setupRoutingTable(t)
+	enableUserStats(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "monitor:\n  interval: 200ms\n"})
+	db := appDB(t, p, "interpolateParams=true")
+	db.SetMaxOpenConns(1)
+	marker := fmt.Sprintf("g%d", time.Now().UnixNano()%1e9)
+	if _, err := db.Exec("UPDATE route_t SET v = ? WHERE id = 2", marker); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := db.QueryRow("SELECT v FROM route_t WHERE id = 2").Scan(&v); err != nil || v != marker {
+		t.Fatalf("read right after the write: %q (%v), want %q", v, err, marker)
+	}
+	// Once the monitor has seen the replicas apply the write, reads spread
+	// over them again, still seeing it.
+	eventually(t, 10*time.Second, "reads to return to the replicas after the write", func() bool {
+		before := selectCounts(t)
+		for range 10 {
+			if err := db.QueryRow("SELECT v FROM route_t WHERE id = 2").Scan(&v); err != nil || v != marker {
+				t.Fatalf("read after the write: %q (%v), want %q", v, err, marker)
+			}
+		}
+		d := delta(selectCounts(t), before)
+		return d[cluster.Primary.Name] == 0
+	})
+}

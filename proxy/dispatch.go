@@ -170,12 +170,17 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, bool
 		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s (query rule %q)", d.Err.Message, d.Err.Rule))
 		return d, false
 	}
+	s.needGTID = ""
 	if d.Target == router.Replica && d.Reason == router.ByClass && s.hasWritten && s.srv.routing.ReadYourWrites == conf.RYWSession {
 		// Read-your-writes: a replica may not have applied this session's
-		// writes yet, so its reads stay on the primary. A hint or a rule
-		// that asks for a replica is the user's explicit choice and wins,
-		// and with no usable primary a replica's answer beats an error.
-		if _, err := s.srv.cluster.Primary(); err == nil {
+		// writes yet. When the session's last GTID is known, a replica
+		// whose position covers it may serve the read; otherwise the read
+		// goes to the primary. A hint or a rule that asks for a replica is
+		// the user's explicit choice and wins, and with no usable primary a
+		// replica's answer beats an error.
+		if s.lastGTID != "" {
+			s.needGTID = s.lastGTID
+		} else if _, err := s.srv.cluster.Primary(); err == nil {
 			d.Target = router.Primary
 		}
 	}
@@ -222,6 +227,9 @@ func (s *session) runRouted(class *router.Class, d router.Decision, buf []byte, 
 		return nil, res, s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
+	if res.gtid != "" {
+		s.lastGTID = res.gtid
+	}
 	return sc, res, nil
 }
 
@@ -365,7 +373,9 @@ func (s *session) resolve(t router.Target, exclude int, verify bool) (*serverCon
 			}
 			exclude = srv.ID
 		}
-		if !s.srv.routing.FallbackToPrimary {
+		// A read waiting for the session's own write goes to the primary
+		// whatever fallback_to_primary says: that is read-your-writes.
+		if !s.srv.routing.FallbackToPrimary && s.needGTID == "" {
 			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
 		}
 	}
@@ -381,7 +391,11 @@ func (s *session) pickReplica(exclude int) (*backend.Server, bool) {
 	s.replicaBuf = s.srv.cluster.Replicas(s.replicaBuf[:0])
 	s.candBuf = s.candBuf[:0]
 	for _, r := range s.replicaBuf {
-		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight, Outstanding: r.Outstanding.Load()})
+		w := r.Weight
+		if s.needGTID != "" && !wire.GTIDCovers(r.GTID(), s.needGTID) {
+			w = 0 // has not applied this session's last write yet
+		}
+		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: w, Outstanding: r.Outstanding.Load()})
 	}
 	i, ok := s.srv.balancer.Pick(s.candBuf, exclude)
 	if !ok {
@@ -417,7 +431,8 @@ type exchangeResult struct {
 	ok        bool // the response did not end with an error
 	wrote     bool // some of the response reached the client
 	status    uint16
-	hasStatus bool // status holds the server's flags after the command
+	hasStatus bool   // status holds the server's flags after the command
+	gtid      string // the GTID of a transaction the command committed
 }
 
 // send writes a command to sc.
@@ -460,7 +475,7 @@ func (s *session) exchange(sc *serverConn, buf []byte, shape respShape) (exchang
 		}
 	}
 	s.srv.writers.put(bw)
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, status: f.status, hasStatus: f.hasStatus}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, status: f.status, hasStatus: f.hasStatus, gtid: f.gtid}
 	if err != nil {
 		sc.conn.MarkBroken()
 		return res, err

@@ -69,6 +69,8 @@ type forwarder struct {
 	// did not ask for it, so OK packets are rewritten for the client.
 	stripTrack bool
 	okBuf      []byte
+	// gtid is the last GTID the server reported in this response.
+	gtid string
 	// failed is set when the response ended with an ERR packet.
 	failed bool
 	// onPrepareOK, when set, may rewrite the OK packet of a prepare
@@ -188,6 +190,11 @@ func (f *forwarder) forward(shape respShape) error {
 // passOK passes an OK packet (payload p, length n), rewritten when the
 // client did not negotiate session tracking.
 func (f *forwarder) passOK(p []byte, n int) error {
+	if len(p) == n {
+		if g, ok := wire.LastGTID(p); ok {
+			f.gtid = g
+		}
+	}
 	if !f.stripTrack || n >= wire.MaxPayload || len(p) != n {
 		return f.pass(n)
 	}

@@ -82,8 +82,12 @@ type session struct {
 	loginSchema   string
 	autocommitOff bool
 	// hasWritten: the session has changed data, so read-your-writes keeps
-	// its reads off the replicas.
+	// its reads off replicas that may not have it. lastGTID is the GTID of
+	// its last write, when the server reports it; needGTID is what the
+	// statement being routed needs a replica to have applied.
 	hasWritten bool
+	lastGTID   string
+	needGTID   string
 	status     uint16
 	// Scratch for picking a replica without allocating.
 	replicaBuf []*backend.Server

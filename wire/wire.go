@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -315,4 +317,93 @@ func StripSessionTrack(dst, p []byte) ([]byte, error) {
 	// (mysqlnd, libmariadb) read it so.
 	dst = AppendLenenc(dst, uint64(len(info)))
 	return append(dst, info...), nil
+}
+
+// sessionTrackSystemVariables is the session-state entry type that carries
+// a changed system variable (name and value), such as last_gtid.
+const sessionTrackSystemVariables = 0
+
+// LastGTID returns the last_gtid a server reported in an OK packet's
+// session-state information, if there is one.
+func LastGTID(p []byte) (string, bool) {
+	if len(p) < 1 {
+		return "", false
+	}
+	pos := 1
+	for range 2 { // affected rows, last insert id
+		_, n, err := Lenenc(p[pos:])
+		if err != nil {
+			return "", false
+		}
+		pos += n
+	}
+	if len(p) < pos+4 {
+		return "", false
+	}
+	status := uint16(p[pos]) | uint16(p[pos+1])<<8
+	pos += 4
+	if status&mysql.SERVER_SESSION_STATE_CHANGED == 0 || pos >= len(p) {
+		return "", false
+	}
+	_, n, err := LenencString(p[pos:]) // info
+	if err != nil {
+		return "", false
+	}
+	pos += n
+	state, _, err := LenencString(p[pos:])
+	if err != nil {
+		return "", false
+	}
+	for len(state) > 0 {
+		typ := state[0]
+		data, n, err := LenencString(state[1:])
+		if err != nil {
+			return "", false
+		}
+		state = state[1+n:]
+		if typ != sessionTrackSystemVariables {
+			continue
+		}
+		name, n, err := LenencString(data)
+		if err != nil {
+			return "", false
+		}
+		value, _, err := LenencString(data[n:])
+		if err != nil {
+			return "", false
+		}
+		if string(name) == "last_gtid" && len(value) > 0 {
+			return string(value), true
+		}
+	}
+	return "", false
+}
+
+// GTIDCovers reports whether a MariaDB GTID position ("D-S-N,D-S-N,...")
+// includes the transaction gtid ("D-S-N"): the position's entry for the
+// same replication domain has reached its sequence number.
+func GTIDCovers(pos, gtid string) bool {
+	dom, seq, ok := splitGTID(gtid)
+	if !ok {
+		return false
+	}
+	for pos != "" {
+		var entry string
+		entry, pos, _ = strings.Cut(pos, ",")
+		d, s, ok := splitGTID(strings.TrimSpace(entry))
+		if ok && d == dom {
+			return s >= seq
+		}
+	}
+	return false
+}
+
+func splitGTID(g string) (domain string, seq uint64, ok bool) {
+	d, rest, ok1 := strings.Cut(g, "-")
+	_, n, ok2 := strings.Cut(rest, "-")
+	if !ok1 || !ok2 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseUint(n, 10, 64)
+	return d, v, err == nil
 }

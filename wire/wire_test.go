@@ -98,6 +98,8 @@ func FuzzDecoders(f *testing.F) {
 		_, _, _ = LenencString(b)
 		_ = IsEOFPacket(b, len(b))
 		_, _ = StripSessionTrack(nil, b)
+		_, _ = LastGTID(b)
+		_ = GTIDCovers(string(b), string(b))
 		_, _, _ = ReadPacket(bufio.NewReader(bytes.NewReader(b)), nil, 1<<20)
 	})
 }
@@ -128,5 +130,42 @@ func TestStripSessionTrack(t *testing.T) {
 	}
 	if _, err := StripSessionTrack(nil, []byte{OKHeader, 0xfc}); err == nil {
 		t.Fatal("truncated OK accepted")
+	}
+}
+
+func TestLastGTIDAndCoverage(t *testing.T) {
+	status := mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_SESSION_STATE_CHANGED
+	sysvar := AppendLenenc(nil, 9)
+	sysvar = append(sysvar, "last_gtid"...)
+	sysvar = AppendLenenc(sysvar, 7)
+	sysvar = append(sysvar, "0-1-123"...)
+	entry := append([]byte{0}, AppendLenenc(nil, uint64(len(sysvar)))...)
+	entry = append(entry, sysvar...)
+	schema := []byte{1, 5, 4, 's', 'h', 'o', 'p'} // a schema change entry first
+	state := append(schema, entry...)
+	p := []byte{OKHeader, 1, 0, byte(status), byte(status >> 8), 0, 0, 0}
+	p = AppendLenenc(p, uint64(len(state)))
+	p = append(p, state...)
+	if g, ok := LastGTID(p); !ok || g != "0-1-123" {
+		t.Fatalf("LastGTID = %q, %v", g, ok)
+	}
+	if _, ok := LastGTID(AppendOK(nil, 0, 0, 2, 0)); ok {
+		t.Fatal("GTID found in an OK without session state")
+	}
+	for _, tc := range []struct {
+		pos, gtid string
+		want      bool
+	}{
+		{"0-1-123", "0-1-123", true},
+		{"0-2-200", "0-1-123", true},
+		{"0-1-122", "0-1-123", false},
+		{"1-1-500,0-1-130", "0-1-123", true},
+		{"1-1-500", "0-1-123", false},
+		{"", "0-1-1", false},
+		{"0-1-5", "garbage", false},
+	} {
+		if got := GTIDCovers(tc.pos, tc.gtid); got != tc.want {
+			t.Errorf("GTIDCovers(%q, %q) = %v", tc.pos, tc.gtid, got)
+		}
 	}
 }
