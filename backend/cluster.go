@@ -70,8 +70,8 @@ type ServerSpec struct {
 	MaxReplicationLag time.Duration
 }
 
-// NewCluster builds a cluster over specs. Roles are not configured: until the
-// topology monitor exists, the first server is taken as the primary.
+// NewCluster builds a cluster over specs. Roles are not configured: the
+// probe discovers them (see SetProbing for running without one).
 func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	c := &Cluster{opt: opt}
 	for i, s := range specs {

@@ -44,8 +44,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	cluster, err = harness.StartCluster(ctx, harness.ClusterOptions{
-		// Room for the many-clients tests: every client session holds a
-		// server connection until pooling arrives.
+		// Room for the many-clients tests, and for the tests that run
+		// with pool.multiplexing off.
 		ExtraArgs: []string{"--max-connections=3000"},
 	})
 	if err != nil {

@@ -69,8 +69,8 @@ func TestPlainReadsSpreadOverReplicas(t *testing.T) {
 	setupRoutingTable(t)
 	enableUserStats(t)
 	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
-	// Text protocol: binary prepared statements pin a session to the
-	// primary until pooling can re-prepare them on any server.
+	// Text protocol here; TestPreparedStatementsUnderMultiplexing covers
+	// binary prepared statements.
 	db := appDB(t, p, "interpolateParams=true")
 	db.SetMaxOpenConns(4)
 	before := selectCounts(t)
