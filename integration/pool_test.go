@@ -480,3 +480,41 @@ func TestPinsEndWithTheirState(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiplexingOff: with pool.multiplexing false every session keeps its
+// own server connection, as a plain connection-per-client proxy.
+func TestMultiplexingOff(t *testing.T) {
+	setupRoutingTable(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "pool:\n  multiplexing: false\n"})
+	before := serverConnections(t, cluster.AppUser)
+	db := appDB(t, p, "")
+	db.SetMaxIdleConns(10)
+	ctx := context.Background()
+	var conns []*sql.Conn
+	for i := range 10 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No pinning state: with multiplexing on, these sessions would
+		// hold no server connection between statements.
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("SET time_zone = '+0%d:00'", i)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if n := serverConnections(t, cluster.AppUser); n < before+10 {
+		t.Fatalf("%d sessions on the primary with 10 clients and multiplexing off, want at least %d", n, before+10)
+	}
+	for i, c := range conns {
+		var tz string
+		if err := c.QueryRowContext(ctx, "SELECT @@time_zone").Scan(&tz); err != nil || tz != fmt.Sprintf("+0%d:00", i) {
+			t.Fatalf("client %d sees time_zone %q (%v)", i, tz, err)
+		}
+		c.Close()
+	}
+	db.Close()
+	eventually(t, 10*time.Second, "the sessions' server connections to close", func() bool {
+		return serverConnections(t, cluster.AppUser) <= before
+	})
+}
