@@ -538,3 +538,41 @@ func TestGracefulShutdownLetsTransactionFinish(t *testing.T) {
 		t.Fatalf("committed rows on the primary: %d (%v), want 2", n, err)
 	}
 }
+
+// TestBackendTLS runs a MariaDB server that has TLS on and a proxy with
+// backend_tls verifying its certificate: the proxy's server sessions are
+// encrypted.
+func TestBackendTLS(t *testing.T) {
+	cert, key := writeCert(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := harness.StartCluster(ctx, harness.ClusterOptions{
+		Replicas:  -1,
+		ExtraArgs: []string{"--ssl-cert=" + cert, "--ssl-key=" + key, "--ssl-ca=" + cert},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	p, err := harness.StartProxy(ctx2, harness.ProxyOptions{Binary: binary, Cluster: c, LogLevel: "info",
+		ExtraYAML: fmt.Sprintf("backend_tls:\n  ca_file: %s\n  verify: true\n", cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	db, err := sql.Open("mysql", p.DSN(c.AppUser, c.AppPassword, c.Database, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var name, cipher string
+	if err := db.QueryRow("SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil {
+		t.Fatalf("query through a TLS server connection: %v\n%s", err, p.LogTail(20))
+	}
+	if cipher == "" {
+		t.Fatal("the proxy's server session is not encrypted")
+	}
+	t.Logf("server session cipher: %s", cipher)
+}
