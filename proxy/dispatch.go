@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -134,6 +135,12 @@ func (s *session) onSessionConn(buf []byte, shape respShape) (*serverConn, excha
 func (s *session) query(buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
 	class := s.classify(sql)
+	if class.Kind == router.Admin && strings.HasPrefix(class.DigestText, "kill ") {
+		// Connection ids differ between the proxy and the servers: passed
+		// on, KILL would end whichever server session has that number.
+		s.sendError(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard does not forward KILL: the connection ids clients see are the proxy's, not the servers'"))
+		return nil
+	}
 	d, ok := s.decide(&class, sql)
 	if !ok {
 		return nil
