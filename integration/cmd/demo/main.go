@@ -108,7 +108,8 @@ Connect through the proxy:
   mariadb -h %s -P %s -u %s -p%s %s
 
 Writes and transactions go to the primary, plain reads to the replicas
-(see it with: /* switchyard:route=replica */ SELECT @@server_id).
+(see it with: /* switchyard:route=replica */ SELECT @@server_id; the mariadb
+client strips comments unless started with --comments).
 The admin interface (%s) and the HTTP endpoint (%s) are
 configured but not built yet.
 
