@@ -1,5 +1,13 @@
-// Package backend owns the database servers: their addresses, connections to
-// them and, as the project grows, pools, health monitoring and failover.
+// Package backend owns the database servers: their settings and state, the
+// connections to them (login, the proxy's own queries, session-state
+// replay), the shared pool, and the monitor that discovers roles, health and
+// replication lag. Failover will live here too.
+//
+// Files: cluster.go (the set of servers, roles for routing, state changes
+// and their log), server.go (one server), conn.go and auth.go (a server
+// connection and its login), query.go (the proxy's own commands), state.go
+// (session-state replay), pool.go (shared idle connections), monitor.go
+// (health, role and lag checks), gtid/ (GTID arithmetic).
 package backend
 
 import (
@@ -7,6 +15,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,35 +23,20 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// Server is one configured database server.
-type Server struct {
-	// ID is the server's position in the config, stable for its lifetime.
-	ID                int
-	Name              string
-	Address           string
-	Weight            int
-	MaxConnections    int
-	MaxReplicationLag time.Duration
-	// slots holds a token per open client connection when MaxConnections
-	// caps them.
-	slots chan struct{}
-
-	// Counters the admin and metrics views read.
-	ConnsOpened atomic.Int64
-	ConnErrors  atomic.Int64
-
-	serverState
-}
-
-// Options configure a Cluster.
+// Options configure a Cluster. The zero value is usable.
 type Options struct {
+	// ConnectTimeout bounds dialing and logging in to a server, and the
+	// wait for a free connection at servers[].max_connections. 0: 5s.
 	ConnectTimeout time.Duration
-	TLS            *tls.Config
+	// TLS, when set, encrypts every server connection (backend_tls).
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // Cluster is the set of servers behind the proxy.
 type Cluster struct {
 	opt     Options
+	log     *slog.Logger
 	mu      sync.RWMutex
 	servers []*Server
 	probing bool
@@ -71,9 +65,15 @@ type ServerSpec struct {
 }
 
 // NewCluster builds a cluster over specs. Roles are not configured: the
-// probe discovers them (see SetProbing for running without one).
+// monitor discovers them (see SetProbing for running without one).
 func NewCluster(specs []ServerSpec, opt Options) *Cluster {
-	c := &Cluster{opt: opt}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.ConnectTimeout <= 0 {
+		opt.ConnectTimeout = 5 * time.Second
+	}
+	c := &Cluster{opt: opt, log: opt.Logger}
 	for i, s := range specs {
 		srv := &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag}
 		if s.MaxConnections > 0 {
@@ -91,19 +91,31 @@ func (c *Cluster) Servers() []*Server {
 	return append([]*Server(nil), c.servers...)
 }
 
+// Server returns the server called name, or nil.
+func (c *Cluster) Server(name string) *Server {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range c.servers {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // ErrNoPrimary says no server can take writes.
 var ErrNoPrimary = errors.New("no primary server is available: no healthy server has read_only=OFF")
+
+// ErrSplitBrain says the servers disagree on which is the primary.
+var ErrSplitBrain = errors.New("split brain")
 
 // shunAfterDialFailures is how many connects in a row may fail before a
 // server is shunned without waiting for its next check.
 const shunAfterDialFailures = 3
 
-// ErrSplitBrain says the servers disagree on which is the primary.
-var ErrSplitBrain = errors.New("split brain")
-
-// SetProbing tells the cluster whether roles come from probes. Without
-// probes (no monitor account configured) the first server is taken as the
-// primary and the others as replicas, all assumed healthy.
+// SetProbing tells the cluster whether roles come from the monitor.
+// Without it (no monitor account configured) the first server is taken as
+// the primary and the others as replicas, all assumed healthy.
 func (c *Cluster) SetProbing(on bool) {
 	c.mu.Lock()
 	c.probing = on
@@ -152,7 +164,8 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 	return dst
 }
 
-// Connect opens a connection to srv with the cluster's timeouts and TLS.
+// Connect opens a client connection to srv with the cluster's timeouts and
+// TLS. Repeated failures to reach a server shun it before its next check.
 func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	opt.Timeout = c.opt.ConnectTimeout
 	opt.TLS = c.opt.TLS
@@ -161,10 +174,10 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	if err != nil {
 		srv.ConnErrors.Add(1)
 		var me *mysql.MyError
-		if !errors.As(err, &me) && srv.dialFailures.Add(1) == shunAfterDialFailures && c.probing && srv.healthy.Swap(false) {
+		if !errors.As(err, &me) && srv.dialFailures.Add(1) == shunAfterDialFailures && c.isProbing() {
 			// The server cannot be reached: stop sending it new work now
 			// rather than at its next check, which readmits it.
-			c.event("server_down", srv.Name, "repeated connection errors: "+err.Error())
+			c.setHealthy(srv, false, fmt.Errorf("%d connections in a row failed: %w", shunAfterDialFailures, err))
 		}
 		return nil, err
 	}
@@ -173,54 +186,164 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 		conn.Close()
 		return nil, err
 	}
+	if !srv.track(conn) {
+		conn.Close()
+		return nil, fmt.Errorf("server %s was taken %s", srv.Name, StatusOfflineHard)
+	}
 	srv.ConnsOpened.Add(1)
-	c.version.Store(conn.ServerVersion)
+	c.version.Store(conn.ServerVersion())
 	return conn, nil
+}
+
+func (c *Cluster) isProbing() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.probing
 }
 
 // ConnectTimeout is how long opening a connection, or waiting for a free
 // one, may take.
-func (c *Cluster) ConnectTimeout() time.Duration {
-	if c.opt.ConnectTimeout <= 0 {
-		return 5 * time.Second
-	}
-	return c.opt.ConnectTimeout
-}
-
-// ErrServerFull says every connection servers[].max_connections allows is
-// in use and none came free in time.
-type ErrServerFull struct {
-	Server string
-	Max    int
-	Waited time.Duration
-}
-
-func (e *ErrServerFull) Error() string {
-	return fmt.Sprintf("all %d connections to server %s (servers[].max_connections) are in use; waited %v for one", e.Max, e.Server, e.Waited)
-}
-
-// tryTakeSlot reserves one of srv's connection slots if one is free.
-func (s *Server) tryTakeSlot() bool {
-	if s.slots == nil {
-		return true
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) releaseSlot() {
-	if s.slots != nil {
-		<-s.slots
-	}
-}
+func (c *Cluster) ConnectTimeout() time.Duration { return c.opt.ConnectTimeout }
 
 // ServerVersion is the version string the servers report, once one has been
 // reached; clients see it as the proxy's own.
 func (c *Cluster) ServerVersion() (string, bool) {
 	v, ok := c.version.Load().(string)
 	return v, ok
+}
+
+// SetServerStatus applies an operator's setting: StatusOnline (back to what
+// the checks say), StatusOfflineSoft (drain) or StatusOfflineHard (its
+// client connections close now).
+func (c *Cluster) SetServerStatus(name string, st Status) error {
+	if st == StatusShunned {
+		return fmt.Errorf("SHUNNED is set by the health checks, not by hand")
+	}
+	s := c.Server(name)
+	if s == nil {
+		return fmt.Errorf("no server named %q", name)
+	}
+	if old := Status(s.adminStatus.Swap(int32(st))); old != st {
+		detail := st.String()
+		if st == StatusOfflineHard {
+			detail = fmt.Sprintf("%s: closed %d client connections", st, s.abortConns())
+		}
+		c.changed(slog.LevelWarn, "status", s, detail, "server status set by an operator")
+	}
+	return nil
+}
+
+// Snapshot describes every server as last checked.
+func (c *Cluster) Snapshot() []ServerView {
+	var out []ServerView
+	for _, s := range c.Servers() {
+		out = append(out, s.view())
+	}
+	return out
+}
+
+// The state changes of servers. Each is made by one function that swaps
+// the value and, only when it changed, logs once and records an event:
+// whoever notices a change first (the monitor, a failed connect) reports it.
+
+// setHealthy records whether s answers; err says why not.
+func (c *Cluster) setHealthy(s *Server, ok bool, err error) {
+	if err != nil {
+		s.lastErr.Store(&probeErr{err})
+	} else {
+		s.lastErr.Store(&probeErr{})
+	}
+	first := !s.checked.Swap(true)
+	switch was := s.healthy.Swap(ok); {
+	case (was || first) && !ok:
+		c.changed(slog.LevelWarn, "server_down", s, err.Error(), "server is down; no new statements go to it")
+	case !was && ok:
+		c.changed(slog.LevelInfo, "server_up", s, s.Role().String(), "server is up")
+	}
+}
+
+// setRole records the role s was seen in.
+func (c *Cluster) setRole(s *Server, role Role) {
+	if old := Role(s.role.Swap(int32(role))); old != role && old != RoleUnknown {
+		c.changed(slog.LevelWarn, "role", s, fmt.Sprintf("%s -> %s", old, role), "server changed role")
+	}
+}
+
+// setReadable records whether s may serve reads; why says what keeps it out.
+func (c *Cluster) setReadable(s *Server, ok bool, why string) {
+	switch was := s.readable.Swap(ok); {
+	case was && !ok:
+		c.changed(slog.LevelWarn, "replica_out", s, why, "replica leaves the read pool")
+	case !was && ok:
+		c.changed(slog.LevelInfo, "replica_in", s, "", "replica serves reads")
+	}
+	if why != "" {
+		s.why.Store(&why)
+	} else {
+		s.why.Store(nil)
+	}
+}
+
+// setSplitBrain records why the servers disagree on the primary, or "".
+func (c *Cluster) setSplitBrain(why string) {
+	old := c.splitBrain.Load()
+	switch {
+	case why != "" && (old == nil || *old != why):
+		c.splitBrain.Store(&why)
+		c.changed(slog.LevelError, "split_brain", nil, why, "split brain: writes are refused until one primary remains")
+	case why == "" && old != nil:
+		c.splitBrain.Store(nil)
+		c.changed(slog.LevelInfo, "split_brain_resolved", nil, "", "split brain resolved: writes accepted again")
+	}
+}
+
+// SplitBrain returns why the servers disagree on the primary, or "".
+func (c *Cluster) SplitBrain() string {
+	if why := c.splitBrain.Load(); why != nil {
+		return *why
+	}
+	return ""
+}
+
+// changed logs a state change once and keeps it as an event.
+func (c *Cluster) changed(level slog.Level, kind string, s *Server, detail, msg string) {
+	attrs := []any{"event", kind}
+	name := ""
+	if s != nil {
+		name = s.Name
+		attrs = append(attrs, "server", s.Name, "addr", s.Address)
+	}
+	if detail != "" {
+		attrs = append(attrs, "detail", detail)
+	}
+	c.log.Log(context.Background(), level, msg, attrs...)
+	c.event(kind, name, detail)
+}
+
+// Event is a change in the topology: a server going down or up, changing
+// role, leaving or rejoining the read pool, an operator's status change.
+type Event struct {
+	Time   time.Time
+	Kind   string
+	Server string
+	Detail string
+}
+
+// maxEvents bounds the events kept.
+const maxEvents = 1000
+
+func (c *Cluster) event(kind, server, detail string) {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	if len(c.events) >= maxEvents {
+		c.events = append(c.events[:0], c.events[len(c.events)-maxEvents/2:]...)
+	}
+	c.events = append(c.events, Event{Time: time.Now(), Kind: kind, Server: server, Detail: detail})
+}
+
+// Events returns the recorded topology events, oldest first.
+func (c *Cluster) Events() []Event {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	return append([]Event(nil), c.events...)
 }

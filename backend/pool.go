@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"hash/fnv"
 	"sync"
 	"time"
 )
@@ -17,23 +16,67 @@ type PoolKey struct {
 	Capabilities uint32
 }
 
-// PoolOptions configure a Pool.
+// KeyOf is the pool a session that dials with opt draws from.
+func KeyOf(opt DialOptions) PoolKey {
+	return PoolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: ServerCapabilities(opt.Capabilities)}
+}
+
+// PoolOptions configure a Pool. Their zero values are the config defaults.
 type PoolOptions struct {
 	// MaxIdlePerServer bounds the idle connections kept per server; a
-	// returned connection beyond it is closed.
+	// returned connection beyond it is closed. 0: 64; negative: keep none.
 	MaxIdlePerServer int
-	// IdleTimeout closes connections idle this long (0: never).
+	// IdleTimeout closes connections idle this long. 0: 5 minutes;
+	// negative: never.
 	IdleTimeout time.Duration
-	// MaxLifetime closes connections this old when they are returned (0: never).
+	// MaxLifetime closes connections this old when they are returned.
+	// 0: an hour; negative: never.
 	MaxLifetime time.Duration
 }
 
+func (o PoolOptions) withDefaults() PoolOptions {
+	if o.MaxIdlePerServer == 0 {
+		o.MaxIdlePerServer = 64
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = time.Hour
+	}
+	return o
+}
+
+// A Dialer opens client connections to servers: the Cluster.
+type Dialer interface {
+	Connect(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error)
+	// ConnectTimeout also bounds the wait for a free connection when a
+	// server is at servers[].max_connections.
+	ConnectTimeout() time.Duration
+}
+
+// Request says what connection a session wants from Acquire.
+type Request struct {
+	Dial DialOptions
+	// State is the session state the caller will bring the connection to:
+	// a connection that carries it already is preferred.
+	State SessionState
+	// Verify checks a pooled connection for a server-side close even if it
+	// was used just now (a retry after a failure).
+	Verify bool
+}
+
+// IdleCheckAfter is how long a connection may sit unused before it is
+// checked for a server-side close before use.
+const IdleCheckAfter = time.Second
+
 // Pool keeps idle server connections for reuse by any session with the
 // same PoolKey. A connection in the pool is at a packet boundary, holds no
-// transaction, and records the session state it carries (Conn.State) so the
-// next user can tell whether it must reset it.
+// transaction, and records the session state it carries, so the next user
+// can tell whether it must reset it.
 type Pool struct {
 	opt  PoolOptions
+	dial Dialer
 	mu   sync.Mutex
 	idle map[*Server][]*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
@@ -41,40 +84,40 @@ type Pool struct {
 	returned map[*Server]chan struct{}
 }
 
-// NewPool returns an empty pool.
-func NewPool(opt PoolOptions) *Pool {
-	return &Pool{opt: opt, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
+// NewPool returns an empty pool that opens connections with dial.
+func NewPool(opt PoolOptions, dial Dialer) *Pool {
+	return &Pool{opt: opt.withDefaults(), dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
 }
 
-// Acquire returns a connection to srv for key: an idle one (preferring
-// state), else a new one if servers[].max_connections allows, else, after
-// closing an idle connection of another key to free its slot, or waiting up
-// to the cluster's connect timeout for one to come back. alive vets a pooled
-// connection before it is handed out.
-func (p *Pool) Acquire(ctx context.Context, cl *Cluster, srv *Server, key PoolKey, state uint64, opt DialOptions, alive func(*Conn) bool) (*Conn, error) {
-	wait := cl.ConnectTimeout()
+// Acquire returns a connection to srv for req: an idle one (preferring one
+// in req.State), else a new one if servers[].max_connections allows, else,
+// after closing an idle connection of another key to free its slot, or
+// waiting up to the connect timeout for one to come back.
+func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
+	key := KeyOf(req.Dial)
 	var timer *time.Timer
 	for {
 		for {
-			c := p.Get(srv, key, state)
+			c := p.take(srv, key, req.State.Hash())
 			if c == nil {
 				break
 			}
-			if alive(c) {
+			if p.usable(c, req.Verify) {
 				return c, nil
 			}
 			c.Close()
 		}
-		if srv.tryTakeSlot() || p.EvictIdle(srv) && srv.tryTakeSlot() {
-			return p.dial(ctx, cl, srv, key, opt)
+		if srv.tryTakeSlot() || p.evictIdle(srv) && srv.tryTakeSlot() {
+			return p.open(ctx, srv, key, req.Dial)
 		}
+		wait := p.dial.ConnectTimeout()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		select {
 		case srv.slots <- struct{}{}:
-			return p.dial(ctx, cl, srv, key, opt)
+			return p.open(ctx, srv, key, req.Dial)
 		case <-p.returnedChan(srv):
 		case <-timer.C:
 			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections, Waited: wait}
@@ -84,15 +127,24 @@ func (p *Pool) Acquire(ctx context.Context, cl *Cluster, srv *Server, key PoolKe
 	}
 }
 
-// dial opens a connection for which a slot is already taken.
-func (p *Pool) dial(ctx context.Context, cl *Cluster, srv *Server, key PoolKey, opt DialOptions) (*Conn, error) {
-	c, err := cl.Connect(ctx, srv, opt)
+// usable vets an idle connection before it is handed out: one idle for a
+// while, or any when verify is set, is checked for a server-side close.
+func (p *Pool) usable(c *Conn, verify bool) bool {
+	if c.Broken() {
+		return false
+	}
+	return (!verify && time.Since(c.lastUsed) <= IdleCheckAfter) || c.Alive()
+}
+
+// open dials a connection for which a slot is already taken.
+func (p *Pool) open(ctx context.Context, srv *Server, key PoolKey, opt DialOptions) (*Conn, error) {
+	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
 		return nil, err
 	}
 	c.slot = srv.slots != nil
-	c.Key = key
+	c.key = key
 	return c, nil
 }
 
@@ -107,20 +159,20 @@ func (p *Pool) returnedChan(srv *Server) chan struct{} {
 	return ch
 }
 
-// Get takes an idle connection to srv for key, preferring one whose session
-// state fingerprint equals state, so that nothing needs replaying. It
-// returns nil when there is none.
-func (p *Pool) Get(srv *Server, key PoolKey, state uint64) *Conn {
+// take removes an idle connection to srv for key, preferring one whose
+// session state fingerprint equals state, so that nothing needs replaying.
+// It returns nil when there is none.
+func (p *Pool) take(srv *Server, key PoolKey, state uint64) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := p.idle[srv]
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		if c.Key != key {
+		if c.key != key {
 			continue
 		}
-		if c.StateHash == state {
+		if c.state.hash == state {
 			best = i
 			break
 		}
@@ -136,32 +188,34 @@ func (p *Pool) Get(srv *Server, key PoolKey, state uint64) *Conn {
 	return c
 }
 
-// Put returns a connection for reuse, or closes it when it is broken, too
-// old, or the server already has enough idle connections.
-func (p *Pool) Put(c *Conn) {
-	if c.broken || (p.opt.MaxLifetime > 0 && time.Since(c.Created) > p.opt.MaxLifetime) {
+// Release gives a connection back for reuse, or closes it when it is
+// broken, too old, or the server already has enough idle connections.
+func (p *Pool) Release(c *Conn) {
+	c.ReleaseReader()
+	if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
+		c.srv.Status() == StatusOfflineHard {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
-	list := p.idle[c.Server]
+	list := p.idle[c.srv]
 	if len(list) >= p.opt.MaxIdlePerServer {
 		p.mu.Unlock()
 		c.Close()
 		return
 	}
-	p.idle[c.Server] = append(list, c)
-	if ch := p.returned[c.Server]; ch != nil {
+	p.idle[c.srv] = append(list, c)
+	if ch := p.returned[c.srv]; ch != nil {
 		close(ch)
-		delete(p.returned, c.Server)
+		delete(p.returned, c.srv)
 	}
 	p.mu.Unlock()
 }
 
-// EvictIdle closes the least recently used idle connection to srv, to free
+// evictIdle closes the least recently used idle connection to srv, to free
 // its slot for a session that needs another pool key. It reports whether
 // there was one.
-func (p *Pool) EvictIdle(srv *Server) bool {
+func (p *Pool) evictIdle(srv *Server) bool {
 	p.mu.Lock()
 	list := p.idle[srv]
 	if len(list) == 0 {
@@ -182,76 +236,48 @@ func (p *Pool) Idle(srv *Server) int {
 	return len(p.idle[srv])
 }
 
-// Reap closes connections idle longer than the idle timeout, every
-// interval, until ctx ends.
-func (p *Pool) Reap(ctx context.Context, interval time.Duration) {
+// Reap closes connections idle longer than the idle timeout until ctx
+// ends, then closes every idle connection.
+func (p *Pool) Reap(ctx context.Context) {
 	if p.opt.IdleTimeout <= 0 {
+		<-ctx.Done()
+		p.Close()
 		return
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(p.opt.IdleTimeout/2+time.Second, 30*time.Second))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			p.closeAll()
+			p.Close()
 			return
 		case <-t.C:
 		}
-		var stale []*Conn
-		p.mu.Lock()
-		for srv, list := range p.idle {
-			kept := list[:0]
-			for _, c := range list {
-				if time.Since(c.LastUsed) > p.opt.IdleTimeout {
-					stale = append(stale, c)
-				} else {
-					kept = append(kept, c)
-				}
-			}
-			p.idle[srv] = kept
-		}
-		p.mu.Unlock()
-		for _, c := range stale {
-			c.Close()
-		}
+		p.closeWhere(func(c *Conn) bool { return time.Since(c.lastUsed) > p.opt.IdleTimeout })
 	}
 }
 
 // Close closes every idle connection, for shutdown.
-func (p *Pool) Close() { p.closeAll() }
+func (p *Pool) Close() { p.closeWhere(func(*Conn) bool { return true }) }
 
-func (p *Pool) closeAll() {
+// closeWhere closes the idle connections drop selects; the sockets are
+// closed after the lock is let go.
+func (p *Pool) closeWhere(drop func(*Conn) bool) {
+	var stale []*Conn
 	p.mu.Lock()
-	var all []*Conn
 	for srv, list := range p.idle {
-		all = append(all, list...)
-		delete(p.idle, srv)
+		kept := list[:0]
+		for _, c := range list {
+			if drop(c) {
+				stale = append(stale, c)
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		p.idle[srv] = kept
 	}
 	p.mu.Unlock()
-	for _, c := range all {
+	for _, c := range stale {
 		c.Close()
 	}
-}
-
-// StateEntry is a command that changed session state (SET, USE,
-// COM_INIT_DB, COM_SET_OPTION), kept so it can be replayed on another
-// connection.
-type StateEntry struct {
-	Cmd     byte
-	Payload string
-}
-
-// HashState fingerprints a state log, so the pool can prefer connections
-// that already carry a session's state.
-func HashState(log []StateEntry) uint64 {
-	if len(log) == 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	for _, e := range log {
-		h.Write([]byte{e.Cmd})
-		h.Write([]byte(e.Payload))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
 }

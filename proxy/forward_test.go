@@ -31,7 +31,7 @@ func colDef(name string) []byte {
 
 func eofPkt(status uint16) []byte { return []byte{0xfe, 0, 0, byte(status), byte(status >> 8)} }
 
-func okPkt(status uint16) []byte { return wire.AppendOK(nil, 0, 0, status, 0) }
+func okPkt(status uint16) []byte { return wire.AppendOK(nil, wire.OK{Status: status}) }
 
 func okEOF(status uint16) []byte {
 	p := okPkt(status)
@@ -48,7 +48,7 @@ func row(vals ...string) []byte {
 	return p
 }
 
-func runForward(t *testing.T, shape respShape, deprecateEOF bool, in []byte, bufSize int) (out []byte, f *forwarder, err error) {
+func runForward(t *testing.T, shape wire.Shape, deprecateEOF bool, in []byte, bufSize int) (out []byte, f *forwarder, err error) {
 	t.Helper()
 	var buf bytes.Buffer
 	bw := bufio.NewWriterSize(&buf, 64)
@@ -63,33 +63,33 @@ func TestForwardResponses(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), wire.MaxPayload+5) // a row that spans two packets
 	cases := []struct {
 		name    string
-		shape   respShape
+		shape   wire.Shape
 		eof     bool
 		resp    []byte
 		status  uint16
 		trailer []byte // bytes after the response that must stay unread
 	}{
-		{"ok", shapeResult, false, stream(okPkt(2)), 2, nil},
-		{"error", shapeResult, false, stream(wire.AppendErr(nil, mysql.NewError(1146, "no table"))), 0, nil},
-		{"resultset classic EOF", shapeResult, false,
+		{"ok", wire.ShapeResult, false, stream(okPkt(2)), 2, nil},
+		{"error", wire.ShapeResult, false, stream(wire.AppendErr(nil, mysql.NewError(1146, "no table"))), 0, nil},
+		{"resultset classic EOF", wire.ShapeResult, false,
 			stream([]byte{2}, colDef("a"), colDef("b"), eofPkt(2), row("1", "x"), row("2", "y"), eofPkt(0x22)), 0x22, nil},
-		{"resultset deprecate EOF", shapeResult, true,
+		{"resultset deprecate EOF", wire.ShapeResult, true,
 			stream([]byte{1}, colDef("a"), row("1"), okEOF(0x02)), 2, nil},
-		{"multi results", shapeResult, false,
+		{"multi results", wire.ShapeResult, false,
 			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), okPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)), 2, nil},
-		{"error mid rows", shapeResult, false,
+		{"error mid rows", wire.ShapeResult, false,
 			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), wire.AppendErr(nil, mysql.NewError(1317, "interrupted"))), 0, nil},
-		{"cursor", shapeResult, false,
+		{"cursor", wire.ShapeResult, false,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)), mysql.SERVER_STATUS_CURSOR_EXISTS, nil},
-		{"row starting with 0xfe across packets", shapeResult, true,
+		{"row starting with 0xfe across packets", wire.ShapeResult, true,
 			stream([]byte{1}, colDef("a"), append([]byte{0xfe, 5, 0, 0, 1, 0, 0, 0, 0}, big[:wire.MaxPayload-9+5]...), okEOF(2)), 2, nil},
-		{"field list", shapeFieldList, false, stream(colDef("a"), colDef("b"), eofPkt(2)), 2, nil},
-		{"prepare", shapePrepare, false,
+		{"field list", wire.ShapeFieldList, false, stream(colDef("a"), colDef("b"), eofPkt(2)), 2, nil},
+		{"prepare", wire.ShapePrepare, false,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}, colDef("?"), colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)), 0, nil},
-		{"prepare deprecate EOF", shapePrepare, true,
+		{"prepare deprecate EOF", wire.ShapePrepare, true,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), 0, nil},
-		{"fetch", shapeRows, false, stream(row("1"), row("2"), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
-		{"one packet", shapeOne, false, stream([]byte("Uptime: 5  Threads: 1")), 0, nil},
+		{"fetch", wire.ShapeRows, false, stream(row("1"), row("2"), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
+		{"one packet", wire.ShapeOne, false, stream([]byte("Uptime: 5  Threads: 1")), 0, nil},
 	}
 	for _, tc := range cases {
 		for _, size := range []int{16, 4096} {
@@ -102,8 +102,8 @@ func TestForwardResponses(t *testing.T) {
 			if !bytes.Equal(out, tc.resp) {
 				t.Errorf("%s (buffer %d): forwarded %d bytes, want the %d bytes of the response exactly", tc.name, size, len(out), len(tc.resp))
 			}
-			if f.status != tc.status {
-				t.Errorf("%s: status %#x, want %#x", tc.name, f.status, tc.status)
+			if st, _ := f.status(); st != tc.status {
+				t.Errorf("%s: status %#x, want %#x", tc.name, st, tc.status)
 			}
 			if rest, _ := f.br.Peek(3); !bytes.Equal(rest, []byte{9, 9, 9}) {
 				t.Errorf("%s: read past the end of the response", tc.name)
@@ -120,23 +120,23 @@ func TestForwardConvertsEOFForDeprecateEOFClients(t *testing.T) {
 	more := mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_AUTOCOMMIT
 	cases := []struct {
 		name  string
-		shape respShape
+		shape wire.Shape
 		in    []byte
 		want  []byte
 	}{
-		{"resultset", shapeResult,
+		{"resultset", wire.ShapeResult,
 			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), row("2"), []byte{0xfe, 1, 0, 0x22, 0}),
 			stream([]byte{1}, colDef("a"), row("1"), row("2"), []byte{0xfe, 0, 0, 0x22, 0, 1, 0})},
-		{"two result sets", shapeResult,
+		{"two result sets", wire.ShapeResult,
 			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)),
 			stream([]byte{1}, colDef("a"), row("1"), []byte{0xfe, 0, 0, byte(more), 0, 0, 0}, []byte{1}, colDef("b"), []byte{0xfe, 0, 0, 2, 0, 0, 0})},
-		{"prepare", shapePrepare,
+		{"prepare", wire.ShapePrepare,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)),
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a"))},
-		{"cursor", shapeResult,
+		{"cursor", wire.ShapeResult,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)),
 			stream([]byte{1}, colDef("a"), []byte{0xfe, 0, 0, byte(mysql.SERVER_STATUS_CURSOR_EXISTS), 0, 0, 0})},
-		{"set option", shapeOne, stream(eofPkt(2)), stream([]byte{0xfe, 0, 0, 2, 0, 0, 0})},
+		{"set option", wire.ShapeOne, stream(eofPkt(2)), stream([]byte{0xfe, 0, 0, 2, 0, 0, 0})},
 	}
 	for _, tc := range cases {
 		var out bytes.Buffer
@@ -159,7 +159,7 @@ func TestForwardStripsSessionTrackForClientsWithout(t *testing.T) {
 	var out bytes.Buffer
 	bw := bufio.NewWriterSize(&out, 64)
 	f := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 64), bw: bw, stripTrack: true}
-	if err := f.forward(shapeResult); err != nil {
+	if err := f.forward(wire.ShapeResult); err != nil {
 		t.Fatal(err)
 	}
 	bw.Flush()
@@ -172,7 +172,7 @@ func TestForwardStripsSessionTrackForClientsWithout(t *testing.T) {
 func TestForwardTruncatedResponseFails(t *testing.T) {
 	full := stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), eofPkt(2))
 	for cut := 0; cut < len(full); cut++ {
-		_, f, err := runForward(t, shapeResult, false, full[:cut], 4096)
+		_, f, err := runForward(t, wire.ShapeResult, false, full[:cut], 4096)
 		if err == nil {
 			t.Fatalf("cut at %d: no error for a truncated response", cut)
 		}
@@ -192,6 +192,6 @@ func FuzzForward(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
 		var out bytes.Buffer
 		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, serverEOF: shape&0x40 != 0, stripTrack: shape&0x80 != 0}
-		_ = fw.forward(respShape(shape % 5))
+		_ = fw.forward(wire.Shape(shape % 5))
 	})
 }

@@ -1,17 +1,9 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"net"
-	"os"
-	"runtime/debug"
+	"strings"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -20,387 +12,330 @@ import (
 	"switchyard/wire"
 )
 
-var errTooManyFiles = syscall.EMFILE
-
-// clientReadBuffer is small on purpose: an idle session holds it while it
-// waits for the next command. Short statements (a point select is ~70
-// bytes) arrive in one read; longer ones are read straight into the command
-// buffer. 1 KiB cost idle sessions about 0.6 KB of RSS each for no gain on
-// the benchmarks.
-const clientReadBuffer = 512
-
-// session is one client connection. All its fields are owned by the one
-// goroutine that runs it, except those marked atomic.
+// session is the data path's Session: one client's state and its commands.
+// All its fields are owned by the connection's goroutine, except txOpen
+// and the aborter, which other goroutines read or trigger.
 type session struct {
-	srv  *Server
-	id   uint64
-	conn net.Conn
-	br   *bufio.Reader
-	// out is where bytes to the client go: the connection, or the
-	// compressed framing on top of it once the client asked for it.
-	out        io.Writer
-	log        *slog.Logger
-	clientAddr string
-	tls        bool
+	srv *Server
+	c   *ClientConn
+	// st is everything the session knows of itself, as one value.
+	st sessionState
+	// conns are the server connections the session holds now.
+	conns connSet
+	// inUse lets another goroutine close those connections (shutdown,
+	// OFFLINE_HARD, KILL).
+	inUse aborter
+	// txOpen mirrors st.inTx for Busy.
+	txOpen atomic.Bool
+	// pinCounted: this session is counted in the server's pinned sessions.
+	pinCounted bool
 
-	salt    []byte
-	user    string
-	userCfg *User
-	// countedUser is the account whose max_connections this session counts
-	// against, once logged in.
-	countedUser *User
-	creds       backend.Credentials
-	caps        uint32
-	collation   uint8
-	schema      string
-
-	// seq is the sequence id the next packet to the client carries.
-	seq uint8
-
-	// The session's server connections (see conns.go): by server, the one
-	// the session is held on (transaction or pin), and the one its last
-	// statement ran on.
-	conns   []*serverConn
-	current *serverConn
-	last    *serverConn
-	// stmts are the client's prepared statements by the ids the proxy gave
-	// out; pendingStmt is the one being prepared.
-	stmts         map[uint32]*clientStmt
-	nextStmtID    uint32
+	// pendingStmt is the statement being prepared, with the id it gets.
 	pendingStmt   *clientStmt
 	pendingStmtID uint32
-
-	stateLog  []stateEntry
-	stateHash uint64
-	// holdLast keeps the last statement's connection until the next
-	// statement, which may read its outcome (LAST_INSERT_ID, FOUND_ROWS).
-	holdLast bool
-	pinned   string         // a reason the session is pinned, "" when free
-	pins     map[string]int // every pin reason, counted
-	// loginSchema is the schema new server connections start in; schema is
-	// the current one, which USE and COM_INIT_DB change.
-	loginSchema   string
-	autocommitOff bool
-	// hasWritten: the session has changed data, so read-your-writes keeps
-	// its reads off replicas that may not have it. lastGTID is the GTID of
-	// its last write, when the server reports it; needGTID is what the
-	// statement being routed needs a replica to have applied.
-	hasWritten bool
-	lastGTID   string
-	needGTID   string
-	status     uint16
 	// Scratch for picking a replica without allocating.
 	replicaBuf []*backend.Server
 	candBuf    []router.Candidate
-	// oversized is the unread payload of a packet over the size limit, and
-	// oversizedMore whether continuation packets follow it.
-	oversized     int
-	oversizedMore bool
-
-	// idle is true while the session waits for a command; inTx while the
-	// server reports an open transaction. Shutdown reads both.
-	idle atomic.Bool
-	inTx atomic.Bool
 }
 
-func newSession(srv *Server, id uint64, nc net.Conn) *session {
-	s := &session{
-		srv:        srv,
-		id:         id,
-		conn:       nc,
-		out:        nc,
-		clientAddr: nc.RemoteAddr().String(),
-	}
-	return s
+// sessionState is a session's state as a value: a change of user saves it
+// by assignment and restores it the same way if the change fails.
+type sessionState struct {
+	// schema is the current schema, which USE and COM_INIT_DB change; the
+	// login's schema (ClientConn.Login) is where new connections start.
+	schema string
+	// replay is the state every connection must carry before it runs the
+	// session's statements (SET, USE, ...).
+	replay backend.SessionState
+	// pins count the state that holds the session on its connection.
+	pins          router.Pins
+	autocommitOff bool
+	// inTx: the server reports an open transaction.
+	inTx bool
+	// holdLast keeps the last statement's connection until the next
+	// statement, which may read its outcome (LAST_INSERT_ID, FOUND_ROWS).
+	holdLast bool
+	// hasWritten: the session has changed data, so read-your-writes keeps
+	// its reads off replicas that may not have it; lastGTID is the GTID of
+	// its last write, when the server reports it.
+	hasWritten bool
+	lastGTID   string
+	// stmts are the client's prepared statements by the ids the proxy
+	// gave out. A change of user replaces the map, never edits it.
+	stmts      map[uint32]*clientStmt
+	nextStmtID uint32
 }
 
-// logger returns the session's logger, built on first use: most sessions
-// never log, and an idle session should not carry one.
-func (s *session) logger() *slog.Logger {
-	if s.log == nil {
-		s.log = s.srv.log.With("session", s.id, "client", s.clientAddr, "user", s.user)
-	}
-	return s.log
+// Busy reports whether the session is inside a transaction.
+func (s *session) Busy() bool { return s.txOpen.Load() }
+
+// Abort closes the server connections the session is using.
+func (s *session) Abort() { s.inUse.abort() }
+
+// Close ends the session's use of its server connections: clean ones go
+// back to the pool, those holding a transaction or pinned state are closed.
+func (s *session) Close() {
+	s.closeConns()
+	s.st.pins = router.Pins{}
+	s.countPinned()
 }
 
-func (s *session) id32() uint32 { return uint32(s.id) }
-
-// run logs the client in and then serves its commands. A panic ends this
-// session only. The command loop runs on a goroutine of its own, started
-// after login: login needs a deep stack (crypto, TLS) that an idle session
-// would otherwise keep for its whole life, and idle sessions are most of them.
-func (s *session) run(done func()) {
-	loop := false
-	defer func() {
-		if r := recover(); r != nil {
-			s.logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
-		}
-		if !loop {
-			s.close()
-			done()
-		}
-	}()
-	if !s.handshake() {
-		return
-	}
-	loop = true
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				s.logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
-			}
-			s.close()
-			done()
-		}()
-		s.loop()
-	}()
-}
-
-// handshake runs the connection phase up to the OK packet; false means the
-// session is over.
-func (s *session) handshake() bool {
-	s.br = bufio.NewReaderSize(s.conn, clientReadBuffer)
-	if max := s.srv.opt.MaxClientConnections; max > 0 && s.srv.clients.Load() > int64(max) {
-		e := wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max)
-		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 128), e), 0)
-		s.logger().Warn("refused client: too many connections", "limit", max)
-		return false
-	}
-	if t := s.srv.opt.HandshakeTimeout; t > 0 {
-		_ = s.conn.SetDeadline(time.Now().Add(t))
-	}
-	if err := s.login(); err != nil {
-		s.logLoginError(err)
-		return false
-	}
-	s.loginSchema = s.schema
-	// The login is checked on a server (does the schema exist, does the
-	// server accept the user): the primary, or a replica while there is no
-	// primary, so reads keep working through a primary outage.
-	sc, err := s.primaryConn()
-	if errors.Is(err, backend.ErrNoPrimary) || errors.Is(err, backend.ErrSplitBrain) {
-		if srv, ok := s.pickReplica(-1); ok {
-			sc, err = s.connTo(srv, false)
-		}
-	}
-	if err != nil {
-		var me *mysql.MyError
-		var full *backend.ErrServerFull
-		switch {
-		case errors.As(err, &me):
-		case errors.As(err, &full):
-			me = proxyError(err)
-		default:
-			me = wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard cannot reach a server for user %q: %v; check the servers and the proxy log", s.user, err)
-		}
-		_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(me.Message)), me), s.seq)
-		s.logger().Warn("login failed at the server", "err", err)
-		return false
-	}
-	_ = s.conn.SetDeadline(time.Time{})
-	s.status = sc.conn.Status
-	ok := wire.AppendOK(make([]byte, 4, 16), 0, 0, s.status, 0)
-	if err := s.writePacket(ok, s.seq); err != nil {
-		return false
-	}
-	if s.caps&mysql.CLIENT_COMPRESS != 0 && s.br.Buffered() == 0 {
-		// Everything after the login's OK travels in compressed frames.
-		cw := wire.NewCompressed(s.conn, s.srv.opt.MaxPacketSize+wire.MaxPayload, &s.srv.deflates)
-		s.br.Reset(cw)
-		s.out = cw
-	} else {
-		s.caps &^= mysql.CLIENT_COMPRESS
-	}
+// Command runs one client command.
+func (s *session) Command(ctx context.Context, buf []byte) error {
+	err := s.command(ctx, buf)
 	s.releaseIdle()
-	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logger().Debug("client logged in", "schema", s.schema, "tls", s.tls)
-	}
-	return true
-}
-
-func (s *session) logLoginError(err error) {
-	var le *loginError
-	switch {
-	case errors.As(err, &le):
-		s.logger().Info("login refused", "code", le.Code, "msg", le.Message)
-	case isDisconnect(err):
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.logger().Info("client did not finish the handshake in time; closed", "timeout", s.srv.opt.HandshakeTimeout)
-	default:
-		s.logger().Info("login failed", "err", err)
-	}
-}
-
-// schemaName is the session's current schema, for query rules.
-func (s *session) schemaName() string { return s.schema }
-
-// loop reads and runs commands until the client leaves or the session ends.
-func (s *session) loop() {
-	for {
-		s.idle.Store(true)
-		if t := s.srv.opt.IdleTimeout; t > 0 {
-			_ = s.conn.SetReadDeadline(time.Now().Add(t))
-		}
-		if s.srv.closing.Load() && !s.inTx.Load() {
-			return
-		}
-		buf, err := s.readCommand()
-		s.idle.Store(false)
-		if err != nil {
-			s.srv.cmdBufs.put(buf)
-			s.logReadError(err)
-			return
-		}
-		if len(buf) <= wire.HeaderSize {
-			// An empty command is a protocol error, as on a real server.
-			s.sendError(wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Empty command packet"))
-			s.srv.cmdBufs.put(buf)
-			continue
-		}
-		err = s.dispatch(buf)
-		s.srv.cmdBufs.put(buf)
-		if err == nil {
-			s.releaseIdle()
-		}
-		if err != nil {
-			if !errors.Is(err, errQuit) {
-				s.logCommandError(err)
-			}
-			return
-		}
-	}
-}
-
-var errQuit = errors.New("client quit")
-
-func (s *session) logReadError(err error) {
-	switch {
-	case isDisconnect(err):
-	case errors.Is(err, wire.ErrTooLarge):
-		// Read the rest of the packet first: a client still writing it
-		// would otherwise get a reset instead of the error.
-		s.discardOversized()
-		s.sendError(mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE))
-		s.logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", s.srv.opt.MaxPacketSize)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		if !s.srv.closing.Load() {
-			s.logger().Info("closed idle client", "idle_timeout", s.srv.opt.IdleTimeout)
-		}
-	default:
-		s.logger().Info("client read failed", "err", err)
-	}
-}
-
-func (s *session) logCommandError(err error) {
-	if isDisconnect(err) {
-		return
-	}
-	s.logger().Warn("session ended", "err", err)
-}
-
-// isDisconnect is true for the ordinary ways a peer goes away, which are
-// not worth a log line.
-func isDisconnect(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed)
-}
-
-// discardOversized drops the rest of a packet that exceeded
-// limits.max_packet_size, bounded in bytes and time.
-func (s *session) discardOversized() {
-	_ = s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	budget := int64(1 << 30)
-	rest, more := s.oversized, s.oversizedMore
-	for budget > 0 {
-		n, err := io.CopyN(io.Discard, s.br, min(int64(rest), budget))
-		budget -= n
-		if err != nil || !more {
-			return
-		}
-		var hdr [wire.HeaderSize]byte
-		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
-			return
-		}
-		rest = wire.PayloadLen(hdr[:])
-		more = rest == wire.MaxPayload
-	}
-}
-
-// readCommand reads one command into a pooled buffer with 4 bytes of room
-// before the payload, so that it can be sent on to a server in one write
-// after the header is filled in. The buffer is taken only once a header has
-// arrived: an idle session holds none.
-func (s *session) readCommand() ([]byte, error) {
-	var hdr [wire.HeaderSize]byte
-	if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
-		return nil, err
-	}
-	limit := s.srv.opt.MaxPacketSize
-	buf := s.srv.cmdBufs.get()
-	for {
-		n := wire.PayloadLen(hdr[:])
-		s.seq = hdr[3] + 1
-		if len(buf)-wire.HeaderSize+n > limit {
-			s.oversized, s.oversizedMore = n, n == wire.MaxPayload
-			return buf, wire.ErrTooLarge
-		}
-		start := len(buf)
-		if cap(buf)-start < n {
-			nb := make([]byte, start+n)
-			copy(nb, buf)
-			buf = nb
-		} else {
-			buf = buf[:start+n]
-		}
-		if _, err := io.ReadFull(s.br, buf[start:]); err != nil {
-			return buf, noEOF(err)
-		}
-		if n < wire.MaxPayload {
-			return buf, nil
-		}
-		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
-			return buf, noEOF(err)
-		}
-	}
-}
-
-// writePacket sends a payload that has 4 bytes of header room in front.
-func (s *session) writePacket(p []byte, seq uint8) error {
-	wire.PutHeader(p, len(p)-wire.HeaderSize, seq)
-	_, err := s.out.Write(p)
 	return err
 }
 
-// sendError answers the current command with an error from the proxy itself.
-func (s *session) sendError(e *mysql.MyError) {
-	_ = s.writePacket(wire.AppendErr(make([]byte, 4, 64+len(e.Message)), e), s.seq)
-}
-
-func (s *session) sendOK() error {
-	return s.writePacket(wire.AppendOK(make([]byte, 4, 16), 0, 0, s.status, 0), s.seq)
-}
-
-// closeIfIdle ends a session that waits for a command outside a transaction;
-// used by shutdown. The read deadline wakes the session's blocked read; a
-// session between commands sees the closing flag itself.
-func (s *session) closeIfIdle() {
-	if s.idle.Load() && !s.inTx.Load() {
-		_ = s.conn.SetReadDeadline(time.Now())
+func (s *session) command(ctx context.Context, buf []byte) error {
+	p := buf[wire.HeaderSize:]
+	switch cmd := p[0]; cmd {
+	case mysql.COM_QUIT:
+		return errQuit
+	case mysql.COM_QUERY:
+		return s.query(ctx, buf)
+	case mysql.COM_PING:
+		// The proxy answers for itself: a ping checks that the client's
+		// connection works, and servers are checked on use.
+		return s.c.WriteOK()
+	case mysql.COM_INIT_DB:
+		sc, ok, err := s.onSessionConn(ctx, buf, wire.ShapeOne)
+		if err == nil && ok {
+			s.st.schema = string(p[1:])
+			s.logState(sc, cmd, s.st.schema)
+		}
+		return err
+	case mysql.COM_SET_OPTION:
+		sc, ok, err := s.onSessionConn(ctx, buf, wire.ShapeOne)
+		if err == nil && ok {
+			s.logState(sc, cmd, string(p[1:]))
+		}
+		return err
+	case mysql.COM_FIELD_LIST:
+		_, _, err := s.onSessionConn(ctx, buf, wire.ShapeFieldList)
+		return err
+	case mysql.COM_STATISTICS:
+		_, _, err := s.onSessionConn(ctx, buf, wire.ShapeOne)
+		return err
+	case mysql.COM_RESET_CONNECTION:
+		return s.resetConnection(ctx, buf)
+	case mysql.COM_STMT_PREPARE:
+		return s.prepareStmt(ctx, buf)
+	case mysql.COM_STMT_EXECUTE:
+		return s.executeStmt(ctx, buf)
+	case mysql.COM_STMT_FETCH:
+		return s.stmtOnHeldConn(ctx, buf, wire.ShapeRows, false)
+	case mysql.COM_STMT_RESET:
+		return s.stmtOnHeldConn(ctx, buf, wire.ShapeOne, false)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		return s.stmtOnHeldConn(ctx, buf, wire.ShapeOne, true)
+	case mysql.COM_STMT_CLOSE:
+		s.closeStmt(p)
+		return nil
+	case mysql.COM_CHANGE_USER:
+		return s.changeUser(ctx, p)
+	default:
+		return wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command %d: switchyard does not forward it", cmd)
 	}
 }
 
-// abort closes the session from outside its goroutine.
-func (s *session) abort() {
-	_ = s.conn.Close()
+// query routes and runs one COM_QUERY.
+func (s *session) query(ctx context.Context, buf []byte) error {
+	sql := string(buf[wire.HeaderSize+1:])
+	class := s.classify(sql)
+	if class.Kind == router.Admin && strings.HasPrefix(class.DigestText, "kill ") {
+		// Connection ids differ between the proxy and the servers: passed
+		// on, KILL would end whichever server session has that number.
+		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard does not forward KILL: the connection ids clients see are the proxy's, not the servers'")
+	}
+	d, err := s.decide(&class, sql)
+	if err != nil {
+		return err
+	}
+	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
+	if err != nil || sc == nil {
+		return err
+	}
+	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql)
+	return nil
 }
 
-func (s *session) close() {
-	defer s.clearPins()
-	if s.countedUser != nil {
-		s.srv.releaseUserSlot(s.countedUser)
-		s.countedUser = nil
+// apply updates the session with what a statement that ran on sc changed
+// (router.EffectsOf). sql is its text, for replay.
+func (s *session) apply(sc *backend.Conn, e router.Effects, sql string) {
+	s.st.holdLast = e.HoldLast
+	s.st.hasWritten = s.st.hasWritten || e.Wrote
+	if e.Replay {
+		s.logState(sc, mysql.COM_QUERY, sql)
+		if e.Schema != "" {
+			s.st.schema = e.Schema
+		}
 	}
-	s.closeConns()
-	_ = s.conn.Close()
+	s.pin(sc, e.Pin)
+	s.unpin(e.Unpin)
+	if e.Autocommit != nil {
+		s.st.autocommitOff = !*e.Autocommit
+	}
+}
+
+// after updates the session from the status a command's response ended
+// with on sc.
+func (s *session) after(sc *backend.Conn, res exchangeResult) {
+	s.conns.last = sc
+	if !res.hasStatus {
+		return
+	}
+	s.c.SetStatus(res.status)
+	s.setInTx(res.status&mysql.SERVER_STATUS_IN_TRANS != 0)
+	switch {
+	case s.st.inTx:
+		s.conns.held = sc
+	case !s.st.pins.Any():
+		s.conns.held = nil
+	}
+	if res.ok {
+		// Every connection of the session has replayed its SETs, so the
+		// flags of whichever ran the statement tell the session's mode.
+		s.st.autocommitOff = res.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0
+	}
+}
+
+func (s *session) setInTx(on bool) {
+	s.st.inTx = on
+	s.txOpen.Store(on)
+}
+
+// logState records a successful state-changing command, which sc has
+// already run. A session whose state changed too often to replay is pinned
+// to its connection instead.
+func (s *session) logState(sc *backend.Conn, cmd byte, args string) {
+	next, ok := s.st.replay.With(cmd, args)
+	if !ok {
+		s.pin(sc, router.PinStateOverflow)
+		return
+	}
+	s.st.replay = next
+	sc.Ran(next) // sc has run every entry
+}
+
+// pin keeps the session on sc for reason, counted: the connection carries
+// state that is not in the replay log. Some reasons end (unpin) when the
+// client drops that state; the others last as long as the session.
+func (s *session) pin(sc *backend.Conn, reason router.Pin) {
+	if reason == router.NoPin {
+		return
+	}
+	if !s.st.pins.Any() {
+		s.c.Logger().Debug("session pinned to its server connection", "reason", reason.String(), "server", sc.Server().Name)
+	}
+	s.st.pins.Add(reason)
+	s.conns.held = sc
+	s.countPinned()
+}
+
+// unpin drops one count of reason. When no reason is left the session is
+// free to move between connections again.
+func (s *session) unpin(reason router.Pin) {
+	if !s.st.pins.Remove(reason) || s.st.pins.Any() {
+		return
+	}
+	if !s.st.inTx {
+		s.conns.held = nil
+	}
+	s.countPinned()
+	s.c.Logger().Debug("session no longer pinned", "reason", reason.String())
+}
+
+// countPinned keeps the server's count of pinned sessions in step with
+// this session's pins, however they changed (pin, unpin, reset, a change
+// of user restoring saved state).
+func (s *session) countPinned() {
+	switch pinned := s.st.pins.Any(); {
+	case pinned && !s.pinCounted:
+		s.srv.pinnedSessions.Add(1)
+	case !pinned && s.pinCounted:
+		s.srv.pinnedSessions.Add(-1)
+	default:
+		return
+	}
+	s.pinCounted = !s.pinCounted
+}
+
+// resetState forgets session state after COM_RESET_CONNECTION or a change
+// of user: the servers have dropped it too. hasWritten stays: the
+// session's earlier writes may still be on their way to the replicas.
+func (s *session) resetState() {
+	s.st = sessionState{schema: s.st.schema, hasWritten: s.st.hasWritten, lastGTID: s.st.lastGTID}
+	s.setInTx(false)
+	for _, sc := range s.conns.list {
+		sc.ForgetState()
+	}
+	s.conns.held = nil
+	s.countPinned()
+}
+
+// resetConnection runs COM_RESET_CONNECTION on every server connection of
+// the session, since each holds part of its state, and answers with the
+// response of the one the session is on.
+func (s *session) resetConnection(ctx context.Context, buf []byte) error {
+	main, err := s.sessionConn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sc := range append([]*backend.Conn(nil), s.conns.list...) {
+		if sc == main {
+			continue
+		}
+		if err := sc.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
+			s.dropConn(sc)
+		}
+	}
+	res, err := s.exchange(main, buf, wire.ShapeOne)
+	if err != nil {
+		return s.exchangeFailed(main, res, err)
+	}
+	s.after(main, res)
+	if res.ok {
+		main.ForgetPrepared()
+		s.resetState()
+	}
+	return nil
+}
+
+// changeUser handles COM_CHANGE_USER: it authenticates the new user against
+// the proxy's accounts and moves the session to fresh server connections
+// logged in as that user, so no state of the previous user survives. A
+// refused change leaves the session as it was, logged in as the previous
+// user, as MariaDB does.
+func (s *session) changeUser(ctx context.Context, p []byte) error {
+	cu, err := wire.ParseChangeUser(p, s.c.Capabilities())
+	if err != nil {
+		return endSessionTelling(errBadHandshake)
+	}
+	login, err := s.c.changeUser(cu)
+	if err != nil {
+		return err
+	}
+	// The old connections close only once the new login worked.
+	saved, savedConns, savedLogin := s.st, s.conns, s.c.login
+	s.conns = connSet{}
+	s.c.login = login
+	s.st.schema = login.Schema
+	s.resetState()
+	sc, err := s.primaryConn(ctx)
+	if err != nil {
+		s.closeConns()
+		s.st, s.conns, s.c.login = saved, savedConns, savedLogin
+		s.setInTx(s.st.inTx)
+		s.countPinned()
+		s.c.abandonLogin(login)
+		return err
+	}
+	for _, old := range savedConns.list {
+		s.inUse.remove(old)
+		_ = old.Close()
+	}
+	s.c.commitLogin(login)
+	s.c.SetStatus(sc.Status())
+	return s.c.WriteOK()
 }

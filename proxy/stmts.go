@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"errors"
+	"context"
 	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/backend"
 	"switchyard/router"
 	"switchyard/wire"
 )
@@ -31,223 +32,170 @@ type clientStmt struct {
 	cursorOpen, longData bool
 }
 
-// stmtExecuteHeader is statement id (4), flags (1) and iteration count (4).
-const stmtExecuteHeader = 9
-
-// cursorFlags are the COM_STMT_EXECUTE flags that open a cursor, whose rows
-// are fetched later from the same connection.
-const cursorFlags = 0x07
-
 // prepareStmt handles COM_STMT_PREPARE: the statement is classified and
 // prepared where it would run, and the client gets a proxy statement id.
-func (s *session) prepareStmt(buf []byte) error {
+func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
 	class := s.classify(sql)
-	d, ok := s.decide(&class, sql)
-	if !ok {
-		return nil
+	d, err := s.decide(&class, sql)
+	if err != nil {
+		return err
 	}
-	s.nextStmtID++
-	id := s.nextStmtID
+	s.st.nextStmtID++
+	id := s.st.nextStmtID
 	st := &clientStmt{sql: sql, class: class}
 	s.pendingStmt, s.pendingStmtID = st, id
-	sc, res, err := s.runRouted(&class, d, buf, shapePrepare, nil)
+	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapePrepare, nil)
 	s.pendingStmt = nil
 	if err != nil || sc == nil || !res.ok {
 		return err
 	}
-	if s.stmts == nil {
-		s.stmts = make(map[uint32]*clientStmt)
+	if s.st.stmts == nil {
+		s.st.stmts = make(map[uint32]*clientStmt)
 	}
-	s.stmts[id] = st
+	s.st.stmts[id] = st
 	return nil
 }
 
 // onPrepareOK is called by the forwarder with the first packet of a
 // successful prepare response: it records the server's statement id and
 // shows the client the proxy's.
-func (s *session) onPrepareOK(sc *serverConn, p []byte) {
+func (s *session) onPrepareOK(sc *backend.Conn, p []byte) {
 	st := s.pendingStmt
-	if st == nil || len(p) < 12 {
+	ok, err := wire.ParsePrepareOK(p)
+	if st == nil || err != nil {
 		return
 	}
-	serverID := uint32(p[1]) | uint32(p[2])<<8 | uint32(p[3])<<16 | uint32(p[4])<<24
-	st.numParams = int(p[7]) | int(p[8])<<8
-	sc.conn.RememberPrepared(st.sql, serverID)
-	id := s.pendingStmtID
-	p[1], p[2], p[3], p[4] = byte(id), byte(id>>8), byte(id>>16), byte(id>>24)
+	st.numParams = int(ok.Params)
+	sc.RememberPrepared(st.sql, ok.StatementID)
+	wire.SetPrepareOKStatementID(p, s.pendingStmtID)
 }
 
-// stmtFor returns the client statement a command names, or answers the
-// client with the error a server gives for an unknown statement.
-func (s *session) stmtFor(buf []byte) (*clientStmt, uint32, bool) {
-	p := buf[wire.HeaderSize+1:]
-	if len(p) < 4 {
-		s.sendError(mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET))
-		return nil, 0, false
+// stmtFor returns the client statement a command names, or the error a
+// server gives for an unknown statement.
+func (s *session) stmtFor(p []byte, command string) (*clientStmt, error) {
+	id, err := wire.StmtID(p)
+	if err != nil {
+		return nil, mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET)
 	}
-	id := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
-	st := s.stmts[id]
+	st := s.st.stmts[id]
 	if st == nil {
-		s.sendError(mysql.NewDefaultError(mysql.ER_UNKNOWN_STMT_HANDLER, 4, fmt.Sprint(id), "mysqld_stmt_execute"))
-		return nil, id, false
+		return nil, mysql.NewDefaultError(mysql.ER_UNKNOWN_STMT_HANDLER, 4, fmt.Sprint(id), command)
 	}
-	return st, id, true
+	return st, nil
 }
 
 // executeStmt handles COM_STMT_EXECUTE: it is routed like the statement's
 // text would be, prepared on the chosen connection if needed, and sent with
 // that connection's statement id.
-func (s *session) executeStmt(buf []byte) error {
-	st, _, ok := s.stmtFor(buf)
-	if !ok {
-		return nil
-	}
-	payload := buf[wire.HeaderSize+1:]
-	if len(payload) < stmtExecuteHeader {
-		s.sendError(mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET))
-		return nil
-	}
-	types, err := boundTypes(payload, st.numParams)
+func (s *session) executeStmt(ctx context.Context, buf []byte) error {
+	p := buf[wire.HeaderSize:]
+	st, err := s.stmtFor(p, "mysqld_stmt_execute")
 	if err != nil {
-		s.sendError(mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET))
-		return nil
+		return err
+	}
+	flags, err := wire.ExecuteFlags(p)
+	if err != nil {
+		return mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET)
+	}
+	types, err := wire.ExecuteBoundTypes(p, st.numParams)
+	if err != nil {
+		return mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET)
 	}
 	if types != nil {
 		st.types = append(st.types[:0], types...)
 	}
-	cursor := payload[4]&cursorFlags != 0
+	cursor := flags&wire.CursorFlags != 0
 	class := st.class
-	d, ok := s.decide(&class, st.sql)
-	if !ok {
-		return nil
+	d, err := s.decide(&class, st.sql)
+	if err != nil {
+		return err
 	}
 	if cursor {
-		// A cursor's rows are fetched later from the same connection.
-		d.Target = router.Primary
-		if s.current != nil {
-			d.Target = router.Stay
-		}
+		d = router.ForCursor(d, s.conns.held != nil)
 	}
 	var out []byte
-	prepare := func(sc *serverConn) ([]byte, error) {
-		serverID, err := sc.conn.Prepared(st.sql)
+	prepare := func(sc *backend.Conn) ([]byte, error) {
+		serverID, err := sc.Prepared(st.sql)
 		if err != nil {
 			return nil, err
 		}
-		out, err = rewriteExecute(out[:0], payload, serverID, st.numParams, st.types)
+		out, err = wire.AppendExecute(append(out[:0], make([]byte, wire.HeaderSize)...), p, serverID, st.numParams, st.types)
 		return out, err
 	}
-	sc, res, err := s.runRouted(&class, d, nil, shapeResult, prepare)
+	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ShapeResult, prepare)
 	if err != nil || sc == nil {
 		return err
 	}
-	s.track(sc, &class, "", res)
+	s.apply(sc, router.EffectsOf(&class, res.ok, true), "")
 	if st.longData {
 		// The execution consumed the long data.
 		st.longData = false
-		s.unpin(pinLongData)
+		s.unpin(router.PinLongData)
 	}
 	if st.cursorOpen {
 		// A new execution closes the statement's previous cursor.
 		st.cursorOpen = false
-		s.unpin(pinCursor)
+		s.unpin(router.PinCursor)
 	}
 	if cursor && res.ok && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 		st.cursorOpen = true
-		s.pin(sc, pinCursor)
+		s.pin(sc, router.PinCursor)
 	}
 	return nil
 }
 
-// boundTypes returns the parameter types an execution carries, or nil when
-// it relies on earlier ones (new-params-bound flag 0).
-func boundTypes(p []byte, numParams int) ([]byte, error) {
-	if numParams == 0 {
-		return nil, nil
+// stmtCommandName is the name servers give a statement command in their
+// errors.
+func stmtCommandName(cmd byte) string {
+	switch cmd {
+	case mysql.COM_STMT_FETCH:
+		return "mysqld_stmt_fetch"
+	case mysql.COM_STMT_RESET:
+		return "mysqld_stmt_reset"
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		return "mysqld_stmt_send_long_data"
 	}
-	pos := stmtExecuteHeader + (numParams+7)/8
-	if len(p) < pos+1 {
-		return nil, wire.ErrMalformed
-	}
-	if p[pos] != 1 {
-		return nil, nil
-	}
-	if len(p) < pos+1+2*numParams {
-		return nil, wire.ErrMalformed
-	}
-	return p[pos+1 : pos+1+2*numParams], nil
+	return "mysqld_stmt_execute"
 }
-
-// rewriteExecute builds, in dst with 4 bytes of header room, the
-// COM_STMT_EXECUTE for server statement id: the client's execution with
-// its id replaced and the parameter types always bound.
-func rewriteExecute(dst, p []byte, id uint32, numParams int, types []byte) ([]byte, error) {
-	if len(p) < stmtExecuteHeader {
-		return nil, wire.ErrMalformed
-	}
-	dst = append(dst[:0], 0, 0, 0, 0, mysql.COM_STMT_EXECUTE, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
-	dst = append(dst, p[4:stmtExecuteHeader]...)
-	if numParams == 0 {
-		return append(dst, p[stmtExecuteHeader:]...), nil
-	}
-	pos := stmtExecuteHeader + (numParams+7)/8
-	if len(p) < pos+1 {
-		return nil, wire.ErrMalformed
-	}
-	dst = append(dst, p[stmtExecuteHeader:pos]...) // NULL bitmap
-	values := p[pos+1:]
-	if p[pos] == 1 {
-		if len(values) < 2*numParams {
-			return nil, wire.ErrMalformed
-		}
-		values = values[2*numParams:]
-	}
-	if len(types) != 2*numParams {
-		return nil, errNoParamTypes
-	}
-	dst = append(dst, 1)
-	dst = append(dst, types...)
-	return append(dst, values...), nil
-}
-
-var errNoParamTypes = errors.New("execution without parameter types, and none sent before")
 
 // stmtOnHeldConn runs COM_STMT_FETCH, COM_STMT_RESET or
 // COM_STMT_SEND_LONG_DATA, which act on server-side statement state, on the
 // connection the session is held on, rewriting the statement id.
-func (s *session) stmtOnHeldConn(buf []byte, shape respShape, noResponse bool) error {
-	st, _, ok := s.stmtFor(buf)
-	if !ok {
-		return nil
-	}
-	sc, err := s.sessionConn()
-	if err != nil {
-		if !noResponse {
-			s.sendError(proxyError(err))
-		}
-		return nil
-	}
-	serverID, err := sc.conn.Prepared(st.sql)
+// COM_STMT_SEND_LONG_DATA has no response, not even an error.
+func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Shape, noResponse bool) error {
+	p := buf[wire.HeaderSize:]
+	cmd := p[0]
+	st, err := s.stmtFor(p, stmtCommandName(cmd))
 	if err != nil {
 		if noResponse {
 			return nil
 		}
-		_, _, err = s.prepareFailed(sc, err)
 		return err
 	}
-	p := buf[wire.HeaderSize+1:]
-	out := make([]byte, 0, len(buf))
-	out = append(out, 0, 0, 0, 0, buf[wire.HeaderSize], byte(serverID), byte(serverID>>8), byte(serverID>>16), byte(serverID>>24))
-	out = append(out, p[4:]...)
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		if noResponse {
+			return nil
+		}
+		return err
+	}
+	serverID, err := sc.Prepared(st.sql)
+	if err != nil {
+		if noResponse {
+			return nil
+		}
+		return s.prepareFailed(sc, err)
+	}
+	out := wire.AppendStmtCommand(make([]byte, wire.HeaderSize, len(buf)), p, serverID)
 	if noResponse {
 		// Long data waits on that connection for the execution.
 		if !st.longData {
 			st.longData = true
-			s.pin(sc, pinLongData)
+			s.pin(sc, router.PinLongData)
 		}
-		if err := s.send(sc, out); err != nil {
-			return s.serverLost(sc, err, false)
+		if err := sc.Write(wire.FrameCommand(out)); err != nil {
+			return s.serverLost(sc, err, true)
 		}
 		return nil
 	}
@@ -256,37 +204,33 @@ func (s *session) stmtOnHeldConn(buf []byte, shape respShape, noResponse bool) e
 		return s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
-	cmd := buf[wire.HeaderSize]
 	if st.cursorOpen && (cmd == mysql.COM_STMT_RESET || res.hasStatus && res.status&mysql.SERVER_STATUS_LAST_ROW_SEND != 0) {
 		// The cursor is closed, or has returned its last row.
 		st.cursorOpen = false
-		s.unpin(pinCursor)
+		s.unpin(router.PinCursor)
 	}
 	if st.longData && cmd == mysql.COM_STMT_RESET {
 		st.longData = false
-		s.unpin(pinLongData)
+		s.unpin(router.PinLongData)
 	}
 	return nil
 }
 
-// closeStmt forgets a client statement (COM_STMT_CLOSE). The statement
-// stays prepared on the connections that have it, for the next client that
-// needs it; its cursor or long data, if any, no longer pin the session.
-func (s *session) closeStmt(buf []byte) {
-	p := buf[wire.HeaderSize+1:]
-	if len(p) < 4 {
-		return
-	}
-	id := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
-	st := s.stmts[id]
-	if st == nil {
+// closeStmt forgets a client statement (COM_STMT_CLOSE, which has no
+// response). The statement stays prepared on the connections that have it,
+// for the next client that needs it; its cursor or long data, if any, no
+// longer pin the session.
+func (s *session) closeStmt(p []byte) {
+	id, err := wire.StmtID(p)
+	st := s.st.stmts[id]
+	if err != nil || st == nil {
 		return
 	}
 	if st.cursorOpen {
-		s.unpin(pinCursor)
+		s.unpin(router.PinCursor)
 	}
 	if st.longData {
-		s.unpin(pinLongData)
+		s.unpin(router.PinLongData)
 	}
-	delete(s.stmts, id)
+	delete(s.st.stmts, id)
 }

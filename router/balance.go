@@ -13,6 +13,7 @@ type Candidate struct {
 	ID          int   // the proxy's server id; Pick's exclude refers to it
 	Weight      int   // 0: never chosen
 	Outstanding int64 // statements in flight on it
+	GTID        string // its GTID position, for RequireGTID
 }
 
 // Balancer picks a replica for routing.balance. It is safe for concurrent

@@ -20,6 +20,10 @@ type Session struct {
 	// HasServer: the session still holds the connection its previous
 	// statement ran on, so FOUND_ROWS() or SHOW WARNINGS can go there.
 	HasServer bool
+	// HasWritten: the session has changed data; LastGTID is the GTID of
+	// its last write when the server reported one (see ReadYourWrites).
+	HasWritten bool
+	LastGTID   string
 }
 
 // Reason says which rule of Decide chose the target; a metrics label.
@@ -35,9 +39,12 @@ const (
 	ByHint                       // a /* switchyard:route=... */ comment
 	ByRule                       // a query rule's route
 	ByReadsPrimary               // reads: primary for this user
+	ByReadYourWrites             // a read after the session's write, which replicas may lack
+	ByCursor                     // an execution that opens a cursor, fetched later from the same connection
 )
 
-var reasonNames = [...]string{"class", "rule_error", "transaction", "pin", "autocommit", "previous", "hint", "rule", "reads_primary"}
+var reasonNames = [...]string{"class", "rule_error", "transaction", "pin", "autocommit", "previous", "hint", "rule",
+	"reads_primary", "read_your_writes", "cursor"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -54,6 +61,9 @@ type Decision struct {
 	// Overridden: a hint or rule asked for a replica, but the statement
 	// writes or changes session state, so it goes to the primary.
 	Overridden bool
+	// NeedGTID, for a replica read: only a replica whose GTID position
+	// covers it may serve the read (see ReadYourWrites, RequireGTID).
+	NeedGTID string
 }
 
 // RuleError is the answer to a statement an error rule rejected.

@@ -1,26 +1,30 @@
 // Package router decides where a client statement runs: it classifies SQL
 // with the TiDB parser (plus a token scan for MariaDB syntax the parser
-// rejects), applies query rules and hints, and picks a replica.
+// rejects), applies query rules and hints, picks a replica, and says what a
+// statement that ran changes in its session.
 //
 // It is pure: no I/O, no goroutines, no package-level mutable state. The
-// proxy calls it once per statement and keeps the session state itself:
+// proxy keeps each session's state and asks the router, once per
+// statement:
 //
 //	cache := router.NewCache(10000)          // one per process, shared
 //	rules, err := router.NewRules(cfg.QueryRules)
 //	bal, err := router.NewBalancer(cfg.Routing.Balance)
 //
-//	cl := router.NewClassifier(cache)         // one per client session
+//	cl := router.NewClassifier(cache)         // a parser: not safe for concurrent use, so borrowed per statement
 //	c := cl.Classify(sql)
 //	rule, _ := rules.Match(sql, c.DigestText, user, schema)
 //	d := router.Decide(&c, sess, reads, rule) // reads: user's reads, else routing.reads
-//	// d.Err: answer with it. d.Target: Primary, Replica (bal.Pick over the
-//	// eligible replicas) or Stay (the session's server).
+//	d = router.ReadYourWrites(d, sess, cfg.Routing.ReadYourWrites, primaryUp)
+//	// d.Err: answer with it. d.Target: Primary, Replica or Stay (the
+//	// session's server). For a replica: fill Candidates, RequireGTID(cands,
+//	// d.NeedGTID), then bal.Pick; none left: FallbackToPrimary(d, ...).
+//	// A failed replica read: RetryElsewhere. A cursor: ForCursor.
 //
-// After running the statement the proxy updates its session from the class:
-// EndsTx then StartsTx (and autocommit=0 opens a transaction with the first
-// statement), Autocommit, Schema, and pins: CreatesTempTable, SetsUserVar,
-// UsesLock, LockTables, Prepare hold the session on its connection;
-// DropsTempTable, UnlockTables, RELEASE_ALL_LOCKS may release it. A
-// CalcFoundRows read should keep its connection for the next statement, which
-// is likely to be SELECT FOUND_ROWS() (Decide sends UsesFoundRows to Stay).
+// After the statement ran, EffectsOf(&c, ok, prepared) says what changed in
+// the session: a connection to hold until the next statement, a write that
+// read-your-writes must see, pins (temporary tables, user variables, locks,
+// LOCK TABLES, text PREPARE) and their release, state to replay on other
+// connections (SET, USE), autocommit. The server's status flags after the
+// statement say whether a transaction is open.
 package router

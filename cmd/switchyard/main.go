@@ -183,20 +183,35 @@ func proxyUsers(cfg *conf.Config) []proxy.User {
 	return users
 }
 
+// noneIfZero turns the config's "0 means none" into the proxy's "negative
+// means none" (its zero values are the config defaults).
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) error {
 	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
 		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag})
 	}
-	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS})
-	ctx, stopProbe := context.WithCancel(context.Background())
-	defer stopProbe()
+	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log})
+	maxIdle := cfg.Pool.MaxIdlePerServer
+	if maxIdle == 0 {
+		maxIdle = -1 // keep none
+	}
+	pool := backend.NewPool(backend.PoolOptions{MaxIdlePerServer: maxIdle, IdleTimeout: noneIfZero(cfg.Pool.IdleTimeout),
+		MaxLifetime: noneIfZero(cfg.Pool.MaxLifetime)}, cluster)
+	ctx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
 	if cfg.Monitor.User != "" {
 		// Roles come from the servers themselves; the first check runs
 		// before clients are accepted so they find the primary known.
 		probe := backend.ProbeOptions{User: cfg.Monitor.User, Password: cfg.Monitor.Password,
 			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, MaxReplicationLag: cfg.Monitor.MaxReplicationLag,
-			HeartbeatTable: cfg.Monitor.HeartbeatTable, Logger: log}
+			HeartbeatTable: cfg.Monitor.HeartbeatTable}
 		cluster.SetProbing(true)
 		cluster.ProbeOnce(ctx, probe)
 		go cluster.Probe(ctx, probe)
@@ -204,25 +219,31 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
 	}
 	srv, err := proxy.NewServer(proxy.Options{
-		Multiplexing: cfg.Pool.Multiplexing,
-		Pool: backend.PoolOptions{MaxIdlePerServer: cfg.Pool.MaxIdlePerServer, IdleTimeout: cfg.Pool.IdleTimeout,
-			MaxLifetime: cfg.Pool.MaxLifetime},
-		Routing:              proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance, FallbackToPrimary: cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
-		Rules:                rt.rules,
-		Users:                proxyUsers(cfg),
-		TLS:                  rt.clientTLS,
-		RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
-		HandshakeTimeout:     cfg.Limits.HandshakeTimeout,
-		IdleTimeout:          cfg.Limits.ClientIdleTimeout,
-		MaxPacketSize:        int(cfg.Limits.MaxPacketSize),
-		MaxClientConnections: cfg.Limits.MaxClientConnections,
-		Cluster:              cluster,
-		Logger:               log,
+		ListenerOptions: proxy.ListenerOptions{
+			Users:                proxyUsers(cfg),
+			TLS:                  rt.clientTLS,
+			RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
+			HandshakeTimeout:     cfg.Limits.HandshakeTimeout,
+			IdleTimeout:          noneIfZero(cfg.Limits.ClientIdleTimeout),
+			MaxPacketSize:        int(cfg.Limits.MaxPacketSize),
+			MaxClientConnections: cfg.Limits.MaxClientConnections,
+			Logger:               log,
+		},
+		Servers:             cluster,
+		Pool:                pool,
+		DisableMultiplexing: !cfg.Pool.Multiplexing,
+		Routing: proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
+			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
+		Rules: rt.rules,
 	})
 	if err != nil {
 		return err
 	}
-	go srv.Pool().Reap(ctx, min(cfg.Pool.IdleTimeout/2+time.Second, 30*time.Second))
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		pool.Reap(ctx) // closes the idle connections when ctx ends
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen.MySQL)
 	if err != nil {
 		return fmt.Errorf("listen.mysql: %w", err)
@@ -244,13 +265,15 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 				continue
 			}
 			log.Info("shutting down: waiting for running statements and open transactions", "signal", sig.String(), "timeout", cfg.Limits.ShutdownTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
-			err := srv.Shutdown(ctx)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
+			err := srv.Shutdown(sctx)
 			cancel()
-			srv.Pool().Close() // say goodbye to the servers instead of vanishing
 			if errors.Is(err, context.DeadlineExceeded) {
-				log.Warn("shutdown timeout reached; closed the remaining sessions")
+				log.Warn("shutdown timeout reached; closed the remaining sessions and their statements")
 			}
+			// Say goodbye to the servers instead of vanishing.
+			stopBackground()
+			<-reaped
 			log.Info("switchyard stopped")
 			return nil
 		}

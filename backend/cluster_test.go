@@ -7,7 +7,7 @@ import (
 )
 
 func testCluster() *Cluster {
-	c := NewCluster([]ServerSpec{{Name: "db1", Address: "127.0.0.1:1"}, {Name: "db2", Address: "127.0.0.1:2"}, {Name: "db3", Address: "127.0.0.1:3"}}, Options{})
+	c := NewCluster([]ServerSpec{{Name: "db1", Address: "127.0.0.1:1"}, {Name: "db2", Address: "127.0.0.1:2"}, {Name: "db3", Address: "127.0.0.1:3"}}, Options{Logger: discardLogger()})
 	c.SetProbing(true)
 	for i, s := range c.Servers() {
 		s.healthy.Store(true)
@@ -80,12 +80,12 @@ func TestOperatorStatusesAndShunning(t *testing.T) {
 
 func TestSplitBrainDetection(t *testing.T) {
 	c := testCluster()
-	c.checkSplitBrain(c.Servers(), discardLogger())
+	c.checkSplitBrain(c.Servers())
 	if c.SplitBrain() != "" {
 		t.Fatalf("split brain reported for a sane cluster: %s", c.SplitBrain())
 	}
 	c.Servers()[1].role.Store(int32(RolePrimary))
-	c.checkSplitBrain(c.Servers(), discardLogger())
+	c.checkSplitBrain(c.Servers())
 	if c.SplitBrain() == "" {
 		t.Fatal("two writable servers not reported")
 	}
@@ -98,12 +98,12 @@ func TestSplitBrainDetection(t *testing.T) {
 	c.Servers()[2].source.Store(&b)
 	c.Servers()[1].replicating.Store(true)
 	c.Servers()[2].replicating.Store(true)
-	c.checkSplitBrain(c.Servers(), discardLogger())
+	c.checkSplitBrain(c.Servers())
 	if c.SplitBrain() == "" {
 		t.Fatal("replicas following different sources not reported")
 	}
 	c.Servers()[2].source.Store(&a)
-	c.checkSplitBrain(c.Servers(), discardLogger())
+	c.checkSplitBrain(c.Servers())
 	if c.SplitBrain() != "" {
 		t.Fatalf("still reported after it was resolved: %s", c.SplitBrain())
 	}

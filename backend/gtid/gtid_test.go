@@ -1,0 +1,51 @@
+package gtid
+
+import "testing"
+
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		pos, gtid string
+		want      bool
+	}{
+		{"0-1-10", "0-1-10", true},
+		{"0-1-11", "0-1-10", true},
+		{"0-1-9", "0-1-10", false},
+		{"0-2-12", "0-1-10", true}, // another server id in the same domain
+		{"1-1-50,0-1-10", "0-1-10", true},
+		{"1-1-50, 0-1-9", "0-1-10", false},
+		{"1-1-50", "0-1-10", false}, // no entry for the domain
+		{"", "0-1-1", false},
+		{"0-1-10", "", false},
+		{"0-1-x", "0-1-1", false},
+		{"0-1-10", "garbage", false},
+	}
+	for _, tc := range tests {
+		if got := Covers(tc.pos, tc.gtid); got != tc.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tc.pos, tc.gtid, got, tc.want)
+		}
+	}
+}
+
+func TestParseRoundTrip(t *testing.T) {
+	g, ok := Parse(" 3-100-4294967296 ")
+	if !ok || g != (GTID{3, 100, 1 << 32}) || g.String() != "3-100-4294967296" {
+		t.Fatalf("Parse = %+v %v (%s)", g, ok, g)
+	}
+	for _, bad := range []string{"", "1", "1-2", "1-2-", "-1-2", "1-2-3-4x", "99999999999-1-1"} {
+		if _, ok := Parse(bad); ok {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzCovers(f *testing.F) {
+	f.Add("0-1-10,1-2-3", "0-1-9")
+	f.Fuzz(func(t *testing.T, pos, g string) {
+		_ = Covers(pos, g)
+		if p, ok := Parse(g); ok {
+			if q, ok := Parse(p.String()); !ok || q != p {
+				t.Fatalf("round trip of %q: %+v", g, q)
+			}
+		}
+	})
+}

@@ -1,0 +1,251 @@
+package backend
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is one configured database server: its settings, what the monitor
+// last saw of it, and the client connections open to it.
+type Server struct {
+	// ID is the server's position in the config, stable for its lifetime.
+	ID                int
+	Name              string
+	Address           string
+	Weight            int
+	MaxConnections    int
+	MaxReplicationLag time.Duration
+	// slots holds a token per open client connection when MaxConnections
+	// caps them.
+	slots chan struct{}
+
+	// Counters the admin and metrics views read.
+	ConnsOpened atomic.Int64
+	ConnErrors  atomic.Int64
+	// Outstanding counts statements running on the server through this
+	// proxy, for least-outstanding balancing.
+	Outstanding atomic.Int64
+
+	role    atomic.Int32
+	healthy atomic.Bool
+	checked atomic.Bool // healthy has been set once: a first failure is news
+	lastErr atomic.Pointer[probeErr]
+	// readable: a replica fit to serve reads (replicating, lag known and
+	// within the limit); why says what keeps a replica out.
+	readable    atomic.Bool
+	why         atomic.Pointer[string]
+	replicating atomic.Bool
+	lagMs       atomic.Int64
+	source      atomic.Pointer[string] // what a replica replicates from
+	adminStatus atomic.Int32           // an operator's Status setting
+	gtid        atomic.Pointer[string] // GTID position as last checked
+	// dialFailures counts consecutive failed connects for clients; enough
+	// of them shun the server before its next check.
+	dialFailures atomic.Int32
+
+	// conns are the client connections open to the server, so that an
+	// operator's OFFLINE_HARD can close them at once.
+	connMu sync.Mutex
+	conns  map[*Conn]struct{}
+}
+
+// track registers a client connection; false when the server was taken
+// OFFLINE_HARD, in which case the caller must not use it.
+func (s *Server) track(c *Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.Status() == StatusOfflineHard {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *Conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+}
+
+// abortConns closes every client connection to the server now, whoever
+// uses it. The sockets close after the lock is let go.
+func (s *Server) abortConns() int {
+	s.connMu.Lock()
+	all := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range all {
+		c.Abort()
+	}
+	return len(all)
+}
+
+// OpenConns is the number of client connections open to the server.
+func (s *Server) OpenConns() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return len(s.conns)
+}
+
+// tryTakeSlot reserves one of the server's connection slots if one is free.
+func (s *Server) tryTakeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) releaseSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
+}
+
+// ErrServerFull says every connection servers[].max_connections allows is
+// in use and none came free in time.
+type ErrServerFull struct {
+	Server string
+	Max    int
+	Waited time.Duration
+}
+
+func (e *ErrServerFull) Error() string {
+	return fmt.Sprintf("all %d connections to server %s (servers[].max_connections) are in use; waited %v for one", e.Max, e.Server, e.Waited)
+}
+
+// Role is what a server is in the replication topology, as last seen.
+type Role int32
+
+const (
+	RoleUnknown Role = iota
+	RolePrimary
+	RoleReplica
+)
+
+func (r Role) String() string {
+	switch r {
+	case RolePrimary:
+		return "primary"
+	case RoleReplica:
+		return "replica"
+	}
+	return "unknown"
+}
+
+// Status is a server's administrative and health state, as ProxySQL names
+// them.
+type Status int32
+
+const (
+	// StatusOnline takes new statements.
+	StatusOnline Status = iota
+	// StatusShunned fails its checks or connections; it takes nothing new
+	// until a check passes again.
+	StatusShunned
+	// StatusOfflineSoft is drained by an operator: no new statements, but
+	// transactions and sessions already on it finish there.
+	StatusOfflineSoft
+	// StatusOfflineHard is taken out by an operator: its client
+	// connections are closed at once and nothing new goes to it.
+	StatusOfflineHard
+)
+
+func (st Status) String() string {
+	switch st {
+	case StatusShunned:
+		return "SHUNNED"
+	case StatusOfflineSoft:
+		return "OFFLINE_SOFT"
+	case StatusOfflineHard:
+		return "OFFLINE_HARD"
+	}
+	return "ONLINE"
+}
+
+// Status is the server's state now: an operator's OFFLINE_* setting, else
+// SHUNNED while its checks fail, else ONLINE.
+func (s *Server) Status() Status {
+	if st := Status(s.adminStatus.Load()); st == StatusOfflineSoft || st == StatusOfflineHard {
+		return st
+	}
+	if !s.healthy.Load() {
+		return StatusShunned
+	}
+	return StatusOnline
+}
+
+// Role is the server's role as last probed.
+func (s *Server) Role() Role { return Role(s.role.Load()) }
+
+// Readable reports whether the server may serve reads now: an ONLINE
+// replica whose replication runs with known lag within its limit.
+func (s *Server) Readable() bool { return s.Status() == StatusOnline && s.readable.Load() }
+
+// GTID is the server's GTID position as last checked.
+func (s *Server) GTID() string {
+	if g := s.gtid.Load(); g != nil {
+		return *g
+	}
+	return ""
+}
+
+// Lag is the replication lag last measured; false when unknown.
+func (s *Server) Lag() (time.Duration, bool) {
+	ms := s.lagMs.Load()
+	return time.Duration(ms) * time.Millisecond, ms >= 0
+}
+
+// Healthy reports whether the last check of the server succeeded.
+func (s *Server) Healthy() bool { return s.healthy.Load() }
+
+// LastError is the error of the last failed check, or nil.
+func (s *Server) LastError() error {
+	if e := s.lastErr.Load(); e != nil {
+		return e.err
+	}
+	return nil
+}
+
+type probeErr struct{ err error }
+
+// ServerView is a snapshot of one server for the admin and HTTP views.
+type ServerView struct {
+	Name, Address string
+	Role          Role
+	Status        Status
+	Readable      bool
+	Replicating   bool
+	Lag           time.Duration
+	LagKnown      bool
+	Why           string // what keeps a replica out of the read pool
+	GTID          string // gtid_current_pos (MariaDB) or gtid_executed (MySQL)
+	LastError     string
+	Outstanding   int64
+	OpenConns     int
+}
+
+func (s *Server) view() ServerView {
+	v := ServerView{Name: s.Name, Address: s.Address, Role: s.Role(), Status: s.Status(),
+		Readable: s.Readable(), Replicating: s.replicating.Load(), Outstanding: s.Outstanding.Load(),
+		GTID: s.GTID(), OpenConns: s.OpenConns()}
+	v.Lag, v.LagKnown = s.Lag()
+	if w := s.why.Load(); w != nil {
+		v.Why = *w
+	}
+	if err := s.LastError(); err != nil {
+		v.LastError = err.Error()
+	}
+	return v
+}

@@ -1,0 +1,110 @@
+package backend
+
+import (
+	"hash/fnv"
+	"slices"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Session state replay. A client session's replayable state is the list of
+// commands that changed it (SET, SET NAMES, USE, COM_INIT_DB,
+// COM_SET_OPTION). Each server connection records which of those it has run;
+// before a connection runs anything for a session, Sync brings it to the
+// session's state: it replays the entries it lacks, or, when it carries
+// another session's state, resets itself (COM_RESET_CONNECTION) and replays
+// them all.
+
+// StateEntry is a command that changed session state, kept for replay.
+type StateEntry struct {
+	Cmd  byte
+	Args string
+}
+
+// MaxStateEntries bounds a session's replay log; a session that changes its
+// state more often than this cannot be replayed and must stay on its
+// connection instead.
+const MaxStateEntries = 64
+
+// SessionState is a session's replayable state. It is a value: entries are
+// never changed in place, so a copy is a snapshot that later changes do not
+// touch. The zero value is a fresh login's state.
+type SessionState struct {
+	entries []StateEntry
+	hash    uint64 // fingerprint of entries, so the pool can prefer a match
+}
+
+// With returns the state after one more state-changing command. A command
+// identical to an earlier one replaces it, so a client that repeats SET
+// NAMES per request does not grow the log; connections that ran the old
+// order replay it again when next used, which for SET and USE is harmless.
+// ok is false when the log is full: the state cannot be replayed.
+func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
+	e := StateEntry{Cmd: cmd, Args: args}
+	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old StateEntry) bool { return old == e })
+	if len(entries) >= MaxStateEntries {
+		return s, false
+	}
+	entries = append(entries, e)
+	return SessionState{entries: entries, hash: hashState(entries)}, true
+}
+
+// Len is the number of entries.
+func (s SessionState) Len() int { return len(s.entries) }
+
+// Hash fingerprints the state; equal states have equal hashes.
+func (s SessionState) Hash() uint64 { return s.hash }
+
+// extends reports whether s is what has already run of the longer state t.
+func (s SessionState) extends(t SessionState) bool {
+	return len(s.entries) <= len(t.entries) && slices.Equal(s.entries, t.entries[:len(s.entries)])
+}
+
+func hashState(entries []StateEntry) uint64 {
+	if len(entries) == 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	for _, e := range entries {
+		h.Write([]byte{e.Cmd})
+		h.Write([]byte(e.Args))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// Sync brings the connection to session state st for a session whose
+// connections log in to loginSchema. A command the server refuses (the
+// client already ran it successfully elsewhere) means this connection
+// cannot serve the session; the error says so.
+func (c *Conn) Sync(st SessionState, loginSchema string) error {
+	if c.state.hash == st.hash && len(c.state.entries) == len(st.entries) {
+		return nil
+	}
+	if !c.state.extends(st) {
+		// Another session's state: start from a clean login state.
+		if err := c.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
+			return err
+		}
+		if loginSchema != "" {
+			if err := c.Command(mysql.COM_INIT_DB, loginSchema); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range st.entries[len(c.state.entries):] {
+		if err := c.Command(e.Cmd, e.Args); err != nil {
+			return err
+		}
+	}
+	c.state = st
+	return nil
+}
+
+// Ran records that the connection carries st: the session's
+// state-changing command ran here, after every earlier entry.
+func (c *Conn) Ran(st SessionState) { c.state = st }
+
+// ForgetState records that the connection carries no session state, after
+// the server dropped it (COM_RESET_CONNECTION run for the client).
+func (c *Conn) ForgetState() { c.state = SessionState{} }

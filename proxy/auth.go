@@ -1,0 +1,408 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+	"switchyard/wire"
+)
+
+// The connection phase towards clients. The proxy writes its own instead of
+// using go-mysql's server.Conn: logging in to the servers as the client's
+// user needs the scramble and the client's auth response (to recover
+// SHA1(password) for users configured with only a password hash), which
+// go-mysql keeps private.
+
+// serverCaps are the capabilities the proxy offers clients. Each one is
+// either passed through to the server unchanged or handled by the proxy.
+const serverCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG |
+	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_NO_SCHEMA | mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES |
+	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE |
+	mysql.CLIENT_IGNORE_SIGPIPE | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION |
+	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
+	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
+	mysql.CLIENT_SESSION_TRACK | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS
+
+// defaultCollation is utf8mb4_general_ci, announced until the client names its own.
+const defaultCollation = 45
+
+// maxLoginPacket bounds the packets of the connection phase.
+const maxLoginPacket = 1 << 16
+
+var errBadHandshake = mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
+
+// loginError marks an error the client has already been told about.
+type loginError struct{ *mysql.MyError }
+
+func (ln *Listener) offeredCaps() uint32 {
+	if ln.opt.TLS != nil {
+		return serverCaps | mysql.CLIENT_SSL
+	}
+	return serverCaps
+}
+
+// newSalt returns a 20-byte scramble of printable bytes without NULs, since
+// some clients treat the scramble as a C string.
+func newSalt() []byte {
+	salt := make([]byte, 20)
+	_, _ = rand.Read(salt)
+	for i := range salt {
+		salt[i] = 33 + salt[i]%94
+	}
+	return salt
+}
+
+// readPacket reads a packet of the connection phase, which must carry the
+// next sequence id.
+func (c *ClientConn) readPacket() ([]byte, error) {
+	p, next, err := wire.ReadPacket(c.br, nil, maxLoginPacket, c.seq)
+	c.seq = next
+	return p, err
+}
+
+// authenticateLogin runs the connection phase: greeting, optional TLS
+// upgrade, user lookup and authentication. On success the client has been
+// sent nothing yet beyond the auth exchange: the listener sends OK once the
+// handler has opened the session, so that server-side errors (unknown
+// schema) reach the client at connect time, as with a real server.
+func (c *ClientConn) authenticateLogin() error {
+	ln := c.ln
+	c.salt = newSalt()
+	g := &wire.Greeting{ServerVersion: ln.opt.Version(), ConnectionID: c.id, Capabilities: ln.offeredCaps(),
+		Collation: defaultCollation, Status: mysql.SERVER_STATUS_AUTOCOMMIT, AuthData: c.salt, AuthPlugin: mysql.AUTH_NATIVE_PASSWORD}
+	if err := c.WritePacket(wire.AppendGreeting(make([]byte, wire.HeaderSize, 128), g)); err != nil {
+		return err
+	}
+	pkt, err := c.readPacket()
+	if err != nil {
+		return err
+	}
+	resp, err := wire.ParseHandshakeResponse(pkt)
+	if err != nil {
+		return c.fail(handshakeError(err))
+	}
+	if resp.SSLRequest {
+		if ln.opt.TLS == nil {
+			return c.fail(wire.Errorf(mysql.ER_HANDSHAKE_ERROR, "TLS was requested but switchyard has no tls: section configured"))
+		}
+		// The client may have sent its TLS hello right behind the request,
+		// into our read buffer: TLS must start with those bytes.
+		early, _ := c.br.Peek(c.br.Buffered())
+		tc := tls.Server(&prefixConn{Conn: c.nc, prefix: append([]byte(nil), early...)}, ln.opt.TLS)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+		c.nc, c.out, c.tls = tc, tc, true
+		c.br.Reset(tc)
+		if pkt, err = c.readPacket(); err != nil {
+			return err
+		}
+		if resp, err = wire.ParseHandshakeResponse(pkt); err != nil || resp.SSLRequest {
+			return c.fail(errBadHandshake)
+		}
+	}
+	c.login.User = &User{Name: resp.User} // for the log lines until the account is known
+	c.resetLogger()
+	u := ln.users().lookup(resp.User)
+	if err := c.checkTLS(resp.User, u); err != nil {
+		return c.fail(err)
+	}
+	creds, err := c.authenticate(u, resp.User, resp.AuthPlugin, resp.AuthData)
+	if err != nil {
+		return c.fail(err)
+	}
+	if !ln.takeUserSlot(u) {
+		return c.fail(mysql.NewDefaultError(mysql.ER_TOO_MANY_USER_CONNECTIONS, u.Name))
+	}
+	c.counted = u
+	c.caps = resp.Capabilities & ln.offeredCaps()
+	c.login = Login{User: u, Creds: creds, Schema: resp.Schema, Collation: resp.Collation}
+	if c.login.Schema == "" {
+		c.login.Schema = u.DefaultSchema
+	}
+	return nil
+}
+
+func handshakeError(err error) error {
+	if errors.Is(err, wire.ErrNoProtocol41) {
+		return wire.Errorf(mysql.ER_NOT_SUPPORTED_AUTH_MODE, "Client does not support the 4.1 protocol; upgrade the MySQL client")
+	}
+	return errBadHandshake
+}
+
+// checkTLS refuses a plain connection for an account that needs TLS.
+func (c *ClientConn) checkTLS(name string, u *User) error {
+	if u != nil && !c.tls && (c.ln.opt.RequireTLS || u.RequireTLS) {
+		return wire.Errorf(3159, "Connections using insecure transport are prohibited: user %q must connect with TLS", name)
+	}
+	return nil
+}
+
+// fail sends err to the client during login and returns it.
+func (c *ClientConn) fail(err error) error {
+	var me *mysql.MyError
+	if !errors.As(err, &me) {
+		me = wire.Errorf(mysql.ER_HANDSHAKE_ERROR, "%v", err)
+	}
+	_ = c.WriteError(me)
+	return &loginError{me}
+}
+
+// prefixConn reads prefix before the connection's own bytes.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *ClientConn) accessDenied(user string, usedPassword bool) *mysql.MyError {
+	yes := "NO"
+	if usedPassword {
+		yes = "YES"
+	}
+	host, _, _ := net.SplitHostPort(c.addr)
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, host, yes)
+}
+
+// authenticate checks the client's proof of the password for account u
+// (nil: unknown user name), switching the client to another plugin when
+// needed, and returns what the proxy needs to log in to servers as that
+// user. The packets exchanged continue the current sequence.
+func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData []byte) (backend.Credentials, error) {
+	creds := backend.Credentials{}
+	if u == nil {
+		return creds, c.accessDenied(name, len(authData) > 0)
+	}
+	creds.User = u.Name
+	creds.HasPassword = u.hasPassword()
+	want := u.AuthPlugin
+	if want == "" {
+		want = mysql.AUTH_NATIVE_PASSWORD
+	}
+	// A client that already answered for a plugin we support keeps it, as a
+	// server would let it; a hash-only user cannot be checked by a
+	// caching_sha2_password fast-path answer, so it is moved to native.
+	plugin := clientPlugin
+	if plugin == "" {
+		plugin = mysql.AUTH_NATIVE_PASSWORD
+	}
+	switch {
+	case plugin == want:
+	case plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && u.Password != "":
+	default:
+		plugin = want
+		if plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && u.Password == "" {
+			plugin = mysql.AUTH_NATIVE_PASSWORD
+		}
+		data, err := c.authSwitch(plugin)
+		if err != nil {
+			return creds, err
+		}
+		authData = data
+	}
+	empty := len(authData) == 0 || (len(authData) == 1 && authData[0] == 0)
+	if empty {
+		if u.hasPassword() {
+			return creds, c.accessDenied(u.Name, false)
+		}
+		return creds, nil
+	}
+	if !u.hasPassword() {
+		return creds, c.accessDenied(u.Name, true)
+	}
+	switch plugin {
+	case mysql.AUTH_NATIVE_PASSWORD:
+		stage1, ok := checkNative(authData, c.salt, u.stage2)
+		if !ok {
+			return creds, c.accessDenied(u.Name, true)
+		}
+		creds.Stage1 = stage1
+		creds.Plain = u.Password
+		return creds, nil
+	case mysql.AUTH_CACHING_SHA2_PASSWORD:
+		return c.cachingSha2(u, authData)
+	}
+	return creds, c.accessDenied(u.Name, true)
+}
+
+// checkNative verifies a mysql_native_password answer against SHA1(SHA1(pw))
+// and returns SHA1(pw), which the answer reveals to whoever knows the hash.
+func checkNative(answer, salt, stage2 []byte) ([]byte, bool) {
+	if len(answer) != sha1.Size || len(stage2) != sha1.Size {
+		return nil, false
+	}
+	h := sha1.New()
+	h.Write(salt)
+	h.Write(stage2)
+	stage1 := h.Sum(nil)
+	for i := range stage1 {
+		stage1[i] ^= answer[i]
+	}
+	got := sha1.Sum(stage1)
+	return stage1, subtle.ConstantTimeCompare(got[:], stage2) == 1
+}
+
+// authSwitch asks the client to answer again for plugin with our scramble.
+func (c *ClientConn) authSwitch(plugin string) ([]byte, error) {
+	p := wire.AppendAuthSwitchRequest(make([]byte, wire.HeaderSize, 64), wire.AuthSwitchRequest{Plugin: plugin, Data: c.salt})
+	if err := c.WritePacket(p); err != nil {
+		return nil, err
+	}
+	return c.readPacket()
+}
+
+// writeAuthMoreData sends an AuthMoreData packet.
+func (c *ClientConn) writeAuthMoreData(data ...byte) error {
+	return c.WritePacket(wire.AppendAuthMoreData(make([]byte, wire.HeaderSize, wire.HeaderSize+1+len(data)), data))
+}
+
+// cachingSha2 runs caching_sha2_password as MySQL does: a fast answer is
+// accepted only when this user has completed a full login (over TLS, or with
+// the RSA key) since the proxy started or the password changed; otherwise
+// the client is asked for the password itself.
+func (c *ClientConn) cachingSha2(u *User, answer []byte) (backend.Credentials, error) {
+	creds := backend.Credentials{User: u.Name, HasPassword: true}
+	if e, ok := c.ln.sha2Cache.get(u); ok && checkSha2Fast(e.sha2, c.salt, answer) {
+		if err := c.writeAuthMoreData(wire.CachingSha2FastAuthOK); err != nil {
+			return creds, err
+		}
+		creds.Plain, creds.Stage1 = e.plain, e.stage1
+		return creds, nil
+	}
+	if err := c.writeAuthMoreData(wire.CachingSha2FullAuth); err != nil {
+		return creds, err
+	}
+	data, err := c.readPacket()
+	if err != nil {
+		return creds, err
+	}
+	var plain []byte
+	if c.tls {
+		plain = bytes.TrimSuffix(data, []byte{0})
+	} else {
+		key, err := c.ln.key.get()
+		if err != nil {
+			return creds, err
+		}
+		if len(data) == 1 && data[0] == wire.CachingSha2RequestPublicKey {
+			pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+			if err != nil {
+				return creds, err
+			}
+			if err := c.writeAuthMoreData(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})...); err != nil {
+				return creds, err
+			}
+			if data, err = c.readPacket(); err != nil {
+				return creds, err
+			}
+		}
+		dec, err := rsa.DecryptOAEP(sha1.New(), rand.Reader, key, data, nil)
+		if err != nil {
+			return creds, c.accessDenied(u.Name, true)
+		}
+		for i := range dec {
+			dec[i] ^= c.salt[i%len(c.salt)]
+		}
+		plain = bytes.TrimSuffix(dec, []byte{0})
+	}
+	if !u.matchesPlain(plain) {
+		return creds, c.accessDenied(u.Name, true)
+	}
+	st1 := sha1.Sum(plain)
+	creds.Plain, creds.Stage1 = string(plain), st1[:]
+	c.ln.sha2Cache.put(u, creds.Plain, creds.Stage1)
+	return creds, nil
+}
+
+// checkSha2Fast verifies XOR(SHA256(pw), SHA256(SHA256(SHA256(pw)), salt))
+// against the cached SHA256(SHA256(pw)).
+func checkSha2Fast(sha2, salt, answer []byte) bool {
+	if len(answer) != sha256.Size {
+		return false
+	}
+	h := sha256.New()
+	h.Write(sha2)
+	h.Write(salt)
+	m := h.Sum(nil)
+	for i := range m {
+		m[i] ^= answer[i]
+	}
+	got := sha256.Sum256(m)
+	return subtle.ConstantTimeCompare(got[:], sha2) == 1
+}
+
+// changeUser re-runs authentication for COM_CHANGE_USER: the account is
+// looked up, TLS required where configured, the client's answer checked
+// against the login's scramble (with an auth switch when needed), and its
+// connection counted against the new account. The connection stays logged
+// in as before on any error; only a broken exchange with the client is
+// returned wrapped by endSession.
+func (c *ClientConn) changeUser(cu *wire.ChangeUser) (Login, error) {
+	u := c.ln.users().lookup(cu.User)
+	if err := c.checkTLS(cu.User, u); err != nil {
+		return Login{}, err
+	}
+	creds, err := c.authenticate(u, cu.User, cu.AuthPlugin, cu.AuthData)
+	if err != nil {
+		var me *mysql.MyError
+		if !errors.As(err, &me) {
+			return Login{}, endSession(err)
+		}
+		c.Logger().Info("change user refused", "to_user", cu.User, "code", me.Code)
+		return Login{}, me
+	}
+	if u != c.counted {
+		if !c.ln.takeUserSlot(u) {
+			return Login{}, mysql.NewDefaultError(mysql.ER_TOO_MANY_USER_CONNECTIONS, u.Name)
+		}
+	}
+	l := Login{User: u, Creds: creds, Schema: cu.Schema, Collation: c.login.Collation}
+	if l.Schema == "" {
+		l.Schema = u.DefaultSchema
+	}
+	if cu.Collation != 0 {
+		l.Collation = cu.Collation
+	}
+	return l, nil
+}
+
+// commitLogin makes l the connection's login after a change of user that
+// worked; its previous account's slot is released. abandonLogin gives back
+// the slot changeUser took for l when the change failed later.
+func (c *ClientConn) commitLogin(l Login) {
+	if l.User != c.counted {
+		if c.counted != nil {
+			c.ln.releaseUserSlot(c.counted)
+		}
+		c.counted = l.User
+	}
+	c.login = l
+	c.resetLogger()
+}
+
+func (c *ClientConn) abandonLogin(l Login) {
+	if l.User != c.counted {
+		c.ln.releaseUserSlot(l.User)
+	}
+}

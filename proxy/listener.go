@@ -1,0 +1,528 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/wire"
+)
+
+// A Listener accepts MySQL-protocol clients, logs them in against its
+// accounts and runs each connection's command loop, handing the commands
+// to its Handler. The proxy's data path is one Listener with the session
+// handler (see Server); the admin interface is another with its own.
+//
+// Each connection runs on one goroutine with a context derived from the
+// listener's: cancelling it (forced shutdown, a KILL) closes the client's
+// socket and aborts the server connections its session is using, so a
+// statement blocked on a server cannot hold the connection open.
+
+// A Handler serves the clients of a Listener once they have logged in.
+type Handler interface {
+	// Open is called once a client has proved who it is, before it is told
+	// so: it returns what serves the connection's commands, or an error
+	// the client gets instead of the login's OK.
+	Open(ctx context.Context, c *ClientConn) (Session, error)
+}
+
+// A Session serves the commands of one client connection, one at a time,
+// on the connection's goroutine (in the style of Vitess's Handler: the
+// listener owns the connection, the session what the commands mean).
+type Session interface {
+	// Command runs one command. buf holds its payload, command byte
+	// first, after wire.HeaderSize bytes of room for forwarding it. The
+	// session answers through the ClientConn; an error it returns instead
+	// is sent to the client as an ERR packet (clientError) and the
+	// connection goes on, unless it is errQuit or made with endSession.
+	Command(ctx context.Context, buf []byte) error
+	// Busy reports, from any goroutine, whether the session is inside a
+	// transaction: a graceful shutdown lets it finish.
+	Busy() bool
+	// Abort closes the server connections the session is using, from any
+	// goroutine.
+	Abort()
+	// Close releases what the session holds, once, after its last command.
+	Close()
+}
+
+// ListenerOptions configure a Listener. The zero value is the config's
+// defaults; a negative timeout means none.
+type ListenerOptions struct {
+	Users []User
+	// TLS enables client-side TLS; RequireTLS refuses clients that do not
+	// upgrade.
+	TLS        *tls.Config
+	RequireTLS bool
+	// RSAKey is used for caching_sha2_password on connections without TLS;
+	// nil means the TLS certificate's key if it is RSA, else one generated
+	// on first use.
+	RSAKey *rsa.PrivateKey
+	// Version is the server version clients are told; nil: a MariaDB 10.11
+	// version string.
+	Version func() string
+
+	HandshakeTimeout     time.Duration // 0: 10s
+	IdleTimeout          time.Duration // 0: 8h
+	MaxPacketSize        int           // 0: 64 MiB
+	MaxClientConnections int           // 0: 10000
+	Logger               *slog.Logger
+}
+
+func (o ListenerOptions) withDefaults() ListenerOptions {
+	o.HandshakeTimeout = durationDefault(o.HandshakeTimeout, 10*time.Second)
+	o.IdleTimeout = durationDefault(o.IdleTimeout, 8*time.Hour)
+	if o.MaxPacketSize <= 0 {
+		o.MaxPacketSize = 64 << 20
+	}
+	if o.MaxClientConnections <= 0 {
+		o.MaxClientConnections = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Version == nil {
+		o.Version = func() string { return defaultVersion }
+	}
+	return o
+}
+
+// durationDefault applies the zero-means-default, negative-means-none rule.
+func durationDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// defaultVersion is announced until a server has been reached and told its own.
+const defaultVersion = "5.5.5-10.11.0-MariaDB-switchyard"
+
+// Listener accepts client connections and runs them.
+type Listener struct {
+	opt     ListenerOptions
+	handler Handler
+	log     *slog.Logger
+
+	userTab   atomic.Pointer[userTable]
+	sha2Cache sha2Cache
+	key       keyOnce
+	writers   writerPool
+	deflates  wire.DeflatePool
+	cmdBufs   bufPool
+
+	// userConns counts connections per user, for users[].max_connections.
+	userMu    sync.Mutex
+	userConns map[string]int
+
+	// ctx ends when shutdown gives up waiting: every connection's context
+	// derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	nextID  atomic.Uint32
+	mu      sync.Mutex // guards conns, lns and closing
+	conns   map[uint32]*conn
+	lns     []net.Listener
+	closing bool
+	wg      sync.WaitGroup
+	clients atomic.Int64
+}
+
+// conn is a connection the listener runs: the client side and, once
+// logged in, its session.
+type conn struct {
+	*ClientConn
+	cancel context.CancelFunc
+	sess   atomic.Pointer[sessionBox]
+}
+
+type sessionBox struct{ Session }
+
+// NewListener returns a listener that is not yet accepting.
+func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
+	opt = opt.withDefaults()
+	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint32]*conn), userConns: make(map[string]int)}
+	ln.ctx, ln.cancel = context.WithCancel(context.Background())
+	ln.key.key = opt.RSAKey
+	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
+		if k, ok := opt.TLS.Certificates[0].PrivateKey.(*rsa.PrivateKey); ok {
+			ln.key.key = k
+		}
+	}
+	if err := ln.SetUsers(opt.Users); err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
+
+// SetUsers replaces the accounts; connections already logged in keep theirs.
+func (ln *Listener) SetUsers(users []User) error {
+	t, err := newUserTable(users)
+	if err != nil {
+		return err
+	}
+	ln.userTab.Store(t)
+	return nil
+}
+
+func (ln *Listener) users() *userTable { return ln.userTab.Load() }
+
+// takeUserSlot counts a connection for u, or reports false when u already
+// has users[].max_connections of them.
+func (ln *Listener) takeUserSlot(u *User) bool {
+	ln.userMu.Lock()
+	defer ln.userMu.Unlock()
+	if u.MaxConnections > 0 && ln.userConns[u.Name] >= u.MaxConnections {
+		return false
+	}
+	ln.userConns[u.Name]++
+	return true
+}
+
+func (ln *Listener) releaseUserSlot(u *User) {
+	ln.userMu.Lock()
+	defer ln.userMu.Unlock()
+	if ln.userConns[u.Name] <= 1 {
+		delete(ln.userConns, u.Name)
+	} else {
+		ln.userConns[u.Name]--
+	}
+}
+
+var errTooManyFiles = syscall.EMFILE
+
+// Serve accepts connections on l until Shutdown or a listener error.
+func (ln *Listener) Serve(l net.Listener) error {
+	ln.mu.Lock()
+	if ln.closing {
+		ln.mu.Unlock()
+		l.Close()
+		return net.ErrClosed
+	}
+	ln.lns = append(ln.lns, l)
+	ln.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if ln.isClosing() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of file descriptors and the like: back off instead
+				// of spinning, as net/http does.
+				delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+				ln.log.Warn("accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		ln.start(nc)
+	}
+}
+
+func (ln *Listener) isClosing() bool {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.closing
+}
+
+// start registers a new connection and runs it. Registration happens under
+// the lock that shutdown takes to set the closing flag, so no connection
+// slips in after shutdown has looked.
+func (ln *Listener) start(nc net.Conn) {
+	id := ln.nextID.Add(1)
+	ctx, cancel := context.WithCancel(ln.ctx)
+	c := &conn{ClientConn: newClientConn(ln, id, nc), cancel: cancel}
+	ln.mu.Lock()
+	if ln.closing {
+		ln.mu.Unlock()
+		cancel()
+		nc.Close()
+		return
+	}
+	ln.conns[id] = c
+	ln.wg.Add(1)
+	ln.mu.Unlock()
+	ln.clients.Add(1)
+	// The closer: however the context ends, the client's socket closes
+	// and the session's server connections are aborted, which wakes the
+	// connection's goroutine wherever it is blocked.
+	stop := context.AfterFunc(ctx, func() {
+		c.close()
+		if b := c.sess.Load(); b != nil {
+			b.Abort()
+		}
+	})
+	go c.run(ctx, func() {
+		stop()
+		cancel()
+		ln.mu.Lock()
+		delete(ln.conns, id)
+		ln.mu.Unlock()
+		ln.clients.Add(-1)
+		ln.wg.Done()
+	})
+}
+
+// run logs the client in and then serves its commands. A panic ends this
+// connection only. The command loop runs on a goroutine of its own, started
+// after login: login needs a deep stack (crypto, TLS) that an idle
+// connection would otherwise keep for its whole life, and idle connections
+// are most of them.
+func (c *conn) run(ctx context.Context, done func()) {
+	loop := false
+	defer func() {
+		if r := recover(); r != nil {
+			c.Logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
+		}
+		if !loop {
+			c.finish()
+			done()
+		}
+	}()
+	sess := c.handshake(ctx)
+	if sess == nil {
+		return
+	}
+	loop = true
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.Logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
+			}
+			c.finish()
+			done()
+		}()
+		c.loop(ctx, sess)
+	}()
+}
+
+// finish closes the session, if any, and the client connection.
+func (c *conn) finish() {
+	if b := c.sess.Load(); b != nil {
+		b.Close()
+	}
+	if c.counted != nil {
+		c.ln.releaseUserSlot(c.counted)
+		c.counted = nil
+	}
+	c.close()
+}
+
+// handshake runs the connection phase up to the OK packet; nil means the
+// connection is over.
+func (c *conn) handshake(ctx context.Context) Session {
+	ln := c.ln
+	c.br = newClientReader(c.nc)
+	if max := ln.opt.MaxClientConnections; ln.clients.Load() > int64(max) {
+		_ = c.WriteError(wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max))
+		c.Logger().Warn("refused client: too many connections", "limit", max)
+		return nil
+	}
+	if t := ln.opt.HandshakeTimeout; t > 0 {
+		_ = c.nc.SetDeadline(time.Now().Add(t))
+	}
+	if err := c.authenticateLogin(); err != nil {
+		c.logLoginError(err)
+		return nil
+	}
+	sess, err := ln.handler.Open(ctx, c.ClientConn)
+	if err != nil {
+		_ = c.WriteError(err)
+		c.Logger().Warn("login failed at the server", "err", err)
+		return nil
+	}
+	c.sess.Store(&sessionBox{sess})
+	if ctx.Err() != nil {
+		return nil // cancelled while opening: the closer may have missed it
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	if err := c.WriteOK(); err != nil {
+		return nil
+	}
+	if c.caps&mysql.CLIENT_COMPRESS != 0 && c.br.Buffered() == 0 {
+		// Everything after the login's OK travels in compressed frames.
+		cw := wire.NewCompressed(c.nc, ln.opt.MaxPacketSize+wire.MaxPayload, &ln.deflates)
+		c.br.Reset(cw)
+		c.out = cw
+	} else {
+		c.caps &^= mysql.CLIENT_COMPRESS
+	}
+	if ln.log.Enabled(ctx, slog.LevelDebug) {
+		c.Logger().Debug("client logged in", "schema", c.login.Schema, "tls", c.tls)
+	}
+	return sess
+}
+
+func (c *conn) logLoginError(err error) {
+	var le *loginError
+	switch {
+	case errors.As(err, &le):
+		c.Logger().Info("login refused", "code", le.Code, "msg", le.Message)
+	case isDisconnect(err):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.Logger().Info("client did not finish the handshake in time; closed", "timeout", c.ln.opt.HandshakeTimeout)
+	default:
+		c.Logger().Info("login failed", "err", err)
+	}
+}
+
+// loop reads and runs commands until the client leaves or the connection
+// ends.
+func (c *conn) loop(ctx context.Context, sess Session) {
+	ln := c.ln
+	for {
+		c.idle.Store(true)
+		if t := ln.opt.IdleTimeout; t > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(t))
+		}
+		if ln.isClosing() && !sess.Busy() {
+			return
+		}
+		buf, err := c.readCommand()
+		c.idle.Store(false)
+		if err != nil {
+			ln.cmdBufs.put(buf)
+			c.readFailed(err)
+			return
+		}
+		if len(buf) == wire.HeaderSize {
+			// An empty command is a protocol error, as on a real server.
+			err = wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Empty command packet")
+		} else {
+			err = sess.Command(ctx, buf)
+		}
+		ln.cmdBufs.put(buf)
+		if !c.commandDone(err) {
+			return
+		}
+	}
+}
+
+// commandDone acts on what a command returned: nothing to do, an error to
+// send, or the end of the session. It reports whether the session goes on.
+func (c *conn) commandDone(err error) bool {
+	var end *sessionEnd
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errQuit):
+		return false
+	case errors.As(err, &end):
+		if end.tell {
+			_ = c.WriteError(end.err)
+		}
+		if !isDisconnect(err) {
+			c.Logger().Warn("session ended", "err", err)
+		}
+		return false
+	}
+	if werr := c.WriteError(err); werr != nil {
+		return false
+	}
+	return true
+}
+
+func (c *conn) readFailed(err error) {
+	switch {
+	case isDisconnect(err):
+	case errors.Is(err, wire.ErrTooLarge):
+		c.discardOversized()
+		_ = c.WriteError(err)
+		c.Logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", c.ln.opt.MaxPacketSize)
+	case errors.Is(err, wire.ErrSequence):
+		_ = c.WriteError(err)
+		c.Logger().Warn("closed client: packets out of order", "err", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if !c.ln.isClosing() {
+			c.Logger().Info("closed idle client", "idle_timeout", c.ln.opt.IdleTimeout)
+		}
+	default:
+		c.Logger().Info("client read failed", "err", err)
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets running
+// statements and open transactions finish until ctx ends, then cancels
+// every connection's context, which closes what is left, and waits for
+// the connections' goroutines.
+func (ln *Listener) Shutdown(ctx context.Context) error {
+	ln.mu.Lock()
+	ln.closing = true
+	lns := ln.lns
+	ln.lns = nil
+	ln.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
+	done := make(chan struct{})
+	go func() { ln.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ln.closeIdle()
+		select {
+		case <-done:
+			ln.cancel()
+			return nil
+		case <-ctx.Done():
+			ln.cancel()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// snapshot returns the open connections; what is done with them happens
+// after the lock is let go.
+func (ln *Listener) snapshot() []*conn {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	out := make([]*conn, 0, len(ln.conns))
+	for _, c := range ln.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// closeIdle wakes connections that wait for a command outside a
+// transaction; they see the closing flag and end. One between commands sees
+// it itself.
+func (ln *Listener) closeIdle() {
+	for _, c := range ln.snapshot() {
+		if !c.idle.Load() {
+			continue
+		}
+		if b := c.sess.Load(); b != nil && b.Busy() {
+			continue
+		}
+		_ = c.raw.SetReadDeadline(time.Now())
+	}
+}
+
+// Connections returns the number of open client connections.
+func (ln *Listener) Connections() int {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return len(ln.conns)
+}

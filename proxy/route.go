@@ -1,0 +1,304 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+	"switchyard/router"
+	"switchyard/wire"
+)
+
+// Routing a statement and running it. The router decides (it is pure);
+// the session applies: it resolves the decision to a server connection,
+// sends the command, relays the response, and retries a failed replica
+// read elsewhere when the router allows it.
+
+// classify reads a statement with a borrowed classifier: an idle session
+// should not hold a parser.
+func (s *session) classify(sql string) router.Class {
+	cl := s.srv.classifiers.Get().(*router.Classifier)
+	class := cl.Classify(sql)
+	s.srv.classifiers.Put(cl)
+	if class.Unparsed {
+		s.srv.unparsed.Add(1)
+	}
+	return class
+}
+
+// decide routes a classified statement; an error rule's match comes back
+// as the error to send.
+func (s *session) decide(class *router.Class, sql string) (router.Decision, error) {
+	var rule *router.Rule
+	if rules := s.srv.rules.Load(); rules != nil {
+		rule, _ = rules.Match(sql, class.DigestText, s.c.login.User.Name, s.st.schema)
+	}
+	rs := s.routerState()
+	d := router.Decide(class, rs, s.reads(), rule)
+	if d.Err != nil {
+		return d, d.Err
+	}
+	d = router.ReadYourWrites(d, rs, s.srv.opt.Routing.ReadYourWrites, func() bool {
+		_, err := s.srv.servers.Primary()
+		return err == nil
+	})
+	return d, nil
+}
+
+// routerState is the session as the router sees it.
+func (s *session) routerState() router.Session {
+	held := s.conns.held
+	if held == nil {
+		held = s.conns.last
+	}
+	return router.Session{
+		InTx:          s.st.inTx,
+		AutocommitOff: s.st.autocommitOff,
+		Pinned:        s.st.pins.Any(),
+		OnReplica:     held != nil && held.Server().Role() == backend.RoleReplica,
+		HasServer:     s.conns.last != nil,
+		HasWritten:    s.st.hasWritten,
+		LastGTID:      s.st.lastGTID,
+	}
+}
+
+// reads is the user's effective routing.reads.
+func (s *session) reads() string {
+	if u := s.c.login.User; u != nil && u.Reads != "" {
+		return u.Reads
+	}
+	return s.srv.opt.Routing.Reads
+}
+
+// exchangeResult is what the proxy learned from relaying one response.
+type exchangeResult struct {
+	ok        bool // the response did not end with an error
+	wrote     bool // some of the response reached the client
+	status    uint16
+	hasStatus bool   // status holds the server's flags after the command
+	gtid      string // the GTID of a transaction the command committed
+}
+
+// runRouted runs a command on the server the decision names and relays the
+// response; a read that fails on a replica before the client saw anything
+// runs once more elsewhere (router.RetryElsewhere). prepare, when set,
+// readies the command for the chosen connection and returns what to send.
+// A nil connection with a nil error means the client was answered.
+func (s *session) runRouted(ctx context.Context, class *router.Class, d router.Decision, buf []byte, shape wire.Shape, prepare func(*backend.Conn) ([]byte, error)) (*backend.Conn, exchangeResult, error) {
+	var res exchangeResult
+	sc, err := s.resolve(ctx, d, -1, false)
+	if err != nil {
+		return nil, res, err
+	}
+	send := buf
+	if prepare != nil {
+		if send, err = prepare(sc); err != nil {
+			return nil, res, s.prepareFailed(sc, err)
+		}
+	}
+	res, err = s.exchange(sc, send, shape)
+	if err != nil && !isClientErr(err) && router.RetryElsewhere(d, class, res.wrote) {
+		// The replica failed before the client saw anything: run the
+		// read once more elsewhere, which the client never notices.
+		failed := sc.Server()
+		s.c.Logger().Info("read failed on a replica; retrying on another server", "server", failed.Name, "err", err)
+		s.dropConn(sc)
+		if sc, err = s.resolve(ctx, d, failed.ID, true); err != nil {
+			return nil, res, err
+		}
+		if prepare != nil {
+			if send, err = prepare(sc); err != nil {
+				return nil, res, s.prepareFailed(sc, err)
+			}
+		}
+		res, err = s.exchange(sc, send, shape)
+	}
+	if err != nil {
+		return nil, res, s.exchangeFailed(sc, res, err)
+	}
+	s.after(sc, res)
+	if res.gtid != "" {
+		s.st.lastGTID = res.gtid
+	}
+	return sc, res, nil
+}
+
+// prepareFailed is what becomes of a command whose preparation on sc
+// failed: a server error goes to the client as it is; a broken connection
+// ends the session.
+func (s *session) prepareFailed(sc *backend.Conn, err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return me
+	}
+	if sc.Broken() {
+		return s.serverLost(sc, err, false)
+	}
+	return err
+}
+
+// resolve turns a routing decision into a server connection. exclude is
+// the id of a server not to pick (a replica that just failed), or -1;
+// verify checks the connection for a server-side close before use.
+func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, verify bool) (*backend.Conn, error) {
+	for _, sc := range s.conns.list {
+		if sc.Broken() || sc.Server().Status() == backend.StatusOfflineHard {
+			// Closed under the session (an operator's OFFLINE_HARD, a
+			// dead server): state held there is gone.
+			held := sc == s.conns.held
+			s.dropConn(sc)
+			if held {
+				return nil, errSessionStateLost
+			}
+			break
+		}
+	}
+	switch d.Target {
+	case router.Stay:
+		if s.conns.held != nil {
+			return s.conns.held, nil
+		}
+		if s.conns.last != nil {
+			return s.conns.last, nil
+		}
+		return s.primaryConn(ctx)
+	case router.Replica:
+		for {
+			srv, ok := s.pickReplica(d, exclude)
+			if !ok {
+				break
+			}
+			sc, err := s.connTo(ctx, srv, verify)
+			if err == nil {
+				return sc, nil
+			}
+			s.c.Logger().Info("replica unreachable; trying another", "server", srv.Name, "err", err)
+			if exclude, ok = router.NextReplica(exclude, srv.ID); !ok {
+				break
+			}
+		}
+		if !router.FallbackToPrimary(d, !s.srv.opt.Routing.NoFallbackToPrimary) {
+			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
+		}
+	}
+	p, err := s.srv.servers.Primary()
+	if err != nil {
+		return nil, err
+	}
+	return s.connTo(ctx, p, verify)
+}
+
+// pickReplica chooses a replica for a read per routing.balance, among
+// those that have applied what the decision needs.
+func (s *session) pickReplica(d router.Decision, exclude int) (*backend.Server, bool) {
+	s.replicaBuf = s.srv.servers.Replicas(s.replicaBuf[:0])
+	s.candBuf = s.candBuf[:0]
+	for _, r := range s.replicaBuf {
+		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight, Outstanding: r.Outstanding.Load(), GTID: r.GTID()})
+	}
+	router.RequireGTID(s.candBuf, d.NeedGTID)
+	i, ok := s.srv.balancer.Pick(s.candBuf, exclude)
+	if !ok {
+		return nil, false
+	}
+	return s.replicaBuf[i], true
+}
+
+// onSessionConn runs a command that is not routed on sessionConn and
+// relays the response; ok says it succeeded.
+func (s *session) onSessionConn(ctx context.Context, buf []byte, shape wire.Shape) (*backend.Conn, bool, error) {
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := s.exchange(sc, buf, shape)
+	if err != nil {
+		return sc, false, s.exchangeFailed(sc, res, err)
+	}
+	s.after(sc, res)
+	s.st.holdLast = false
+	return sc, res.ok, nil
+}
+
+// exchange sends a command on sc and relays the server's response.
+func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exchangeResult, error) {
+	srv := sc.Server()
+	srv.Outstanding.Add(1)
+	defer srv.Outstanding.Add(-1)
+	if err := sc.Write(wire.FrameCommand(buf)); err != nil {
+		return exchangeResult{}, errServerRead{err}
+	}
+	bw := s.c.responseWriter()
+	f := forwarder{
+		br:        sc.Reader(),
+		bw:        bw,
+		cr:        s.c.br,
+		be:        sc,
+		eof:       s.c.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		serverEOF: sc.Capabilities()&mysql.CLIENT_DEPRECATE_EOF == 0,
+		stripTrack: sc.Capabilities()&mysql.CLIENT_SESSION_TRACK != 0 &&
+			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
+	}
+	if shape == wire.ShapePrepare && s.pendingStmt != nil {
+		f.onPrepareOK = func(p []byte) { s.onPrepareOK(sc, p) }
+	}
+	err := f.forward(shape)
+	if err == nil {
+		if err = bw.Flush(); err != nil {
+			err = errClientWrite{err}
+		}
+	}
+	s.c.putResponseWriter(bw)
+	s.c.seq = f.seq - f.shift
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid}
+	res.status, res.hasStatus = f.status()
+	if err != nil {
+		sc.MarkBroken()
+		return res, err
+	}
+	sc.ReleaseReader()
+	return res, nil
+}
+
+// exchangeFailed handles a failed exchange: a vanished client ends the
+// session; a failed server connection ends it too, after telling the
+// client if it has seen nothing of the response yet.
+func (s *session) exchangeFailed(sc *backend.Conn, res exchangeResult, err error) error {
+	if isClientErr(err) {
+		// The server connection is somewhere inside a result: it was
+		// marked broken and closes with the session.
+		return endSession(err)
+	}
+	return s.serverLost(sc, err, res.wrote)
+}
+
+// serverLost ends the session after one of its server connections broke,
+// as the client's connection would end if it talked to the server itself:
+// whether the statement ran is unknown, so the proxy must not go on as if
+// nothing happened.
+func (s *session) serverLost(sc *backend.Conn, err error, wroteSome bool) error {
+	name := sc.Server().Name
+	sc.MarkBroken()
+	err = fmt.Errorf("server %s: %w", name, err)
+	if wroteSome {
+		return endSession(err)
+	}
+	return &sessionEnd{tell: true, err: lostServer{name: name, err: err}}
+}
+
+// lostServer is what a client is told when the server connection running
+// its statement broke before any of the answer reached it.
+type lostServer struct {
+	name string
+	err  error
+}
+
+func (e lostServer) Error() string { return e.err.Error() }
+func (e lostServer) Unwrap() error { return e.err }
+func (e lostServer) MyError() *mysql.MyError {
+	return wire.Errorf(mysql.ER_UNKNOWN_ERROR,
+		"switchyard lost the connection to server %s during the statement; it may or may not have run. Reconnect and check", e.name)
+}

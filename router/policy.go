@@ -1,0 +1,226 @@
+package router
+
+import (
+	"switchyard/backend/gtid"
+	"switchyard/conf"
+)
+
+// Routing policy beyond Decide: read-your-writes, cursors, fallback to the
+// primary, replica eligibility by GTID, retries, and what a statement that
+// ran changes in its session. All pure; the proxy applies the results.
+
+// ReadYourWrites adjusts a read that Decide sent to a replica by its class
+// alone, for a session that has written: a replica may not have applied
+// the session's writes yet. When the session's last GTID is known, a
+// replica whose position covers it may serve the read (Decision.NeedGTID);
+// otherwise the read goes to the primary. A hint or a rule that asks for a
+// replica is the user's explicit choice and wins, and with no usable
+// primary a replica's answer beats an error. mode is routing.read_your_writes
+// ("" is the default, session); primaryUp is asked only when it matters.
+func ReadYourWrites(d Decision, s Session, mode string, primaryUp func() bool) Decision {
+	if d.Target != Replica || d.Reason != ByClass || !s.HasWritten || mode == conf.RYWOff {
+		return d
+	}
+	if s.LastGTID != "" {
+		d.NeedGTID = s.LastGTID
+		return d
+	}
+	if primaryUp() {
+		d.Target, d.Reason = Primary, ByReadYourWrites
+	}
+	return d
+}
+
+// ForCursor routes an execution that opens a cursor: its rows are fetched
+// later from the same connection, so it runs where the session is held
+// (held), else on the primary.
+func ForCursor(d Decision, held bool) Decision {
+	if d.Err != nil {
+		return d
+	}
+	d.Reason, d.NeedGTID = ByCursor, ""
+	if held {
+		d.Target = Stay
+	} else {
+		d.Target = Primary
+	}
+	return d
+}
+
+// FallbackToPrimary says whether a read that no replica can serve goes to
+// the primary: when routing.fallback_to_primary allows it, and always for a
+// read waiting for the session's own write (that is read-your-writes).
+func FallbackToPrimary(d Decision, fallback bool) bool {
+	return fallback || d.NeedGTID != ""
+}
+
+// RequireGTID takes out of the candidates, by setting their weight to 0,
+// the replicas whose GTID position does not cover need: they have not
+// applied the session's last write yet. need "" leaves them all.
+func RequireGTID(cands []Candidate, need string) {
+	if need == "" {
+		return
+	}
+	for i := range cands {
+		if !gtid.Covers(cands[i].GTID, need) {
+			cands[i].Weight = 0
+		}
+	}
+}
+
+// RetryElsewhere says whether a statement whose server connection failed
+// runs once more on another server, unseen by the client: a read routed to
+// a replica that changes nothing there, of which no byte reached the
+// client. The retry excludes the failed server and verifies its connection
+// before use.
+func RetryElsewhere(d Decision, c *Class, wroteToClient bool) bool {
+	return d.Target == Replica && !wroteToClient && c.ReplicaSafe()
+}
+
+// NextReplica is the policy for a replica that cannot be reached when a
+// read needs it: try one other replica, excluding the failed one, and no
+// more. exclude is the server already excluded (-1: none); it returns the
+// exclusion for the next pick, or false to stop trying replicas.
+func NextReplica(exclude, failed int) (int, bool) {
+	if exclude >= 0 {
+		return exclude, false
+	}
+	return failed, true
+}
+
+// Pin is a reason a session is held on its server connection: state that
+// lives there and cannot be replayed elsewhere.
+type Pin uint8
+
+const (
+	NoPin Pin = iota
+	PinMultiStatementState
+	PinUserVar
+	PinTempTable
+	PinLock
+	PinLockTables
+	PinPrepare
+	PinPreparedSet
+	PinCursor
+	PinLongData
+	PinStateOverflow
+	NumPins
+)
+
+var pinNames = [NumPins]string{"", "multi-statement that changes session state", "user variable",
+	"temporary table", "lock", "LOCK TABLES", "prepared statement (text protocol)",
+	"session state set by a prepared statement", "cursor", "prepared statement long data",
+	"session state changed too often to replay"}
+
+func (p Pin) String() string {
+	if p < NumPins {
+		return pinNames[p]
+	}
+	return "pin?"
+}
+
+// Pins counts a session's pins by reason. It is a value, so a session's
+// state can be saved and restored by assignment.
+type Pins [NumPins]uint16
+
+// Add counts one more pin for p.
+func (ps *Pins) Add(p Pin) {
+	if p != NoPin {
+		ps[p]++
+	}
+}
+
+// Remove drops one count of p; false when p held nothing.
+func (ps *Pins) Remove(p Pin) bool {
+	if p == NoPin || ps[p] == 0 {
+		return false
+	}
+	ps[p]--
+	return true
+}
+
+// Any reports whether the session is pinned.
+func (ps *Pins) Any() bool { return ps.Reason() != NoPin }
+
+// Reason is one reason the session is pinned, for logs and views.
+func (ps *Pins) Reason() Pin {
+	for p := Pin(1); p < NumPins; p++ {
+		if ps[p] > 0 {
+			return p
+		}
+	}
+	return NoPin
+}
+
+// Effects is what a statement that ran changes in its session.
+type Effects struct {
+	// HoldLast: keep the connection it ran on until the next statement,
+	// which may read its outcome (LAST_INSERT_ID, FOUND_ROWS).
+	HoldLast bool
+	// Wrote: it changed data, so read-your-writes applies to later reads.
+	Wrote bool
+	// Pin: state now lives on the connection it ran on.
+	Pin Pin
+	// Unpin: state the session was pinned for is gone.
+	Unpin Pin
+	// Replay: it changed session state that every other connection must
+	// replay before it serves the session (SET, SET NAMES, USE).
+	Replay bool
+	// Schema is the session's schema after a USE; "" when unchanged.
+	Schema string
+	// Autocommit is what it set autocommit to, or nil.
+	Autocommit *bool
+}
+
+// EffectsOf says what statement c changes in its session once it ran. ok:
+// it succeeded (a failed statement changes nothing beyond HoldLast).
+// prepared: it ran as a prepared statement, whose values are not in its
+// text, so state it sets cannot be replayed from the text.
+func EffectsOf(c *Class, ok, prepared bool) Effects {
+	e := Effects{HoldLast: c.Kind == Write || c.CalcFoundRows}
+	if !ok {
+		return e
+	}
+	switch c.Kind {
+	case DDL:
+		// Temporary tables are not replicated: nothing to wait for.
+		e.Wrote = !(c.CreatesTempTable || c.DropsTempTable)
+	case Write, Call, XA, Execute, Admin, Other:
+		e.Wrote = true
+	case Read:
+		e.Wrote = c.SideEffects || c.StoredFunc
+	}
+	stateKind := c.Kind == Set || c.Kind == Use
+	switch {
+	case c.Statements > 1 && (stateKind || c.SetsUserVar || c.Autocommit != nil):
+		e.Pin = PinMultiStatementState
+	case c.SetsUserVar:
+		e.Pin = PinUserVar
+	case c.CreatesTempTable:
+		e.Pin = PinTempTable
+	case c.UsesLock:
+		e.Pin = PinLock
+	case c.Kind == LockTables:
+		e.Pin = PinLockTables
+	case c.Kind == Prepare:
+		e.Pin = PinPrepare
+	case stateKind && prepared:
+		e.Pin = PinPreparedSet
+	case stateKind:
+		e.Replay = true
+		if c.Kind == Use {
+			e.Schema = c.Schema
+		}
+	}
+	// State whose end the proxy can see releases its pin.
+	switch {
+	case c.DropsTempTable:
+		e.Unpin = PinTempTable
+	case c.Kind == UnlockTables:
+		e.Unpin = PinLockTables
+	case c.Kind == Deallocate:
+		e.Unpin = PinPrepare
+	}
+	e.Autocommit = c.Autocommit
+	return e
+}

@@ -1,0 +1,296 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Shape is what the response to a command looks like on the wire.
+type Shape uint8
+
+const (
+	// ShapeResult answers COM_QUERY and COM_STMT_EXECUTE: result sets, OK,
+	// ERR or a LOCAL INFILE request, several while the status says more
+	// results exist.
+	ShapeResult Shape = iota
+	// ShapeOne is exactly one packet: OK, ERR, EOF or a string (COM_PING,
+	// COM_INIT_DB, COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION).
+	ShapeOne
+	// ShapeFieldList answers COM_FIELD_LIST: column definitions until EOF,
+	// or ERR.
+	ShapeFieldList
+	// ShapePrepare answers COM_STMT_PREPARE: a prepare OK with parameter
+	// and column definitions, or ERR.
+	ShapePrepare
+	// ShapeRows answers COM_STMT_FETCH: rows until EOF, or ERR.
+	ShapeRows
+)
+
+// Kind is what one packet of a response is.
+type Kind uint8
+
+const (
+	KindOK  Kind = iota + 1 // an OK packet; the response ends unless more results exist
+	KindErr                 // an ERR packet; the response ends
+	// KindEOF ends rows, a field list, a one-packet response, or column
+	// definitions when a cursor was opened: a classic EOF, or an OK with
+	// header 0xfe from a peer that negotiated CLIENT_DEPRECATE_EOF.
+	KindEOF
+	// KindDefsEOF is the classic EOF after column or parameter definitions,
+	// which a CLIENT_DEPRECATE_EOF peer never sends.
+	KindDefsEOF
+	KindInfile      // a LOCAL INFILE request: the client's file, then the server's OK or ERR follow
+	KindColumnCount // the first packet of a result set
+	KindColumnDef
+	KindParamDef
+	KindRow
+	KindPrepareOK
+	KindOther // a one-packet response that is none of the above (COM_STATISTICS's text)
+)
+
+// maxColumns is more columns than any server sends in one result set
+// (MariaDB and MySQL stop at 4096 per table, 65535 per result set).
+const maxColumns = 1 << 16
+
+type walkState uint8
+
+const (
+	stFirst walkState = iota // the first packet of a result, or of the next one
+	stColumns
+	stColumnsEOF
+	stRows
+	stOne
+	stFieldList
+	stPrepareOK
+	stParams
+	stParamsEOF
+	stPrepareColumns
+	stPrepareColumnsEOF
+	stDone
+)
+
+// A Walker follows a server's response to one command, one logical packet
+// at a time, and says what each packet is and when the response ends. It
+// decodes only what the grammar needs: OK and EOF status flags, the column
+// count, and the prepare OK's counts. Its zero value walks a ShapeResult
+// response from a peer that sends classic EOF packets.
+type Walker struct {
+	shape        Shape
+	deprecateEOF bool
+	state        walkState
+	left         int // definitions still to come in this block
+	prepared     PrepareOK
+	status       uint16
+	hasStatus    bool
+}
+
+// Reset readies w for the response to a new command. deprecateEOF says the
+// sending side negotiated CLIENT_DEPRECATE_EOF.
+func (w *Walker) Reset(shape Shape, deprecateEOF bool) {
+	*w = Walker{shape: shape, deprecateEOF: deprecateEOF}
+	switch shape {
+	case ShapeOne:
+		w.state = stOne
+	case ShapeFieldList:
+		w.state = stFieldList
+	case ShapePrepare:
+		w.state = stPrepareOK
+	case ShapeRows:
+		w.state = stRows
+	}
+}
+
+// Done reports whether the response has ended.
+func (w *Walker) Done() bool { return w.state == stDone }
+
+// Status returns the server status flags of the last packet that ended the
+// response or a result in it (OK, or EOF after rows), and whether there was
+// one: prepare and statistics responses carry none, and a response that
+// ended in an error has only what an earlier result in it said.
+func (w *Walker) Status() (uint16, bool) { return w.status, w.hasStatus }
+
+// PrepareOK is the decoded first packet of a successful prepare response.
+func (w *Walker) PrepareOK() PrepareOK { return w.prepared }
+
+func (w *Walker) setStatus(st uint16) { w.status, w.hasStatus = st, true }
+
+// Next classifies the next logical packet of the response. p is its
+// payload, or as much of its start as the caller holds: OK, EOF and prepare
+// OK packets are decoded only when whole. n is the payload length of its
+// first physical packet, which tells an EOF from a row that starts with
+// 0xfe. An error means the server's bytes do not follow the grammar.
+func (w *Walker) Next(p []byte, n int) (Kind, error) {
+	if n == 0 || len(p) == 0 {
+		return 0, fmt.Errorf("%w: empty packet in a response", ErrMalformed)
+	}
+	isEOF := IsEOFPacket(p, n)
+	isErr := p[0] == ErrHeader && n < MaxPayload
+	switch w.state {
+	case stFirst:
+		switch {
+		case p[0] == OKHeader:
+			ok, err := ParseOK(p)
+			if err != nil {
+				return 0, err
+			}
+			w.setStatus(ok.Status)
+			if ok.Status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
+				w.state = stDone
+			}
+			return KindOK, nil
+		case isErr:
+			w.state = stDone
+			return KindErr, nil
+		case p[0] == InfileHeader && n < MaxPayload:
+			return KindInfile, nil // the server's OK or ERR comes next
+		}
+		cols, _, err := Lenenc(p)
+		if err != nil || cols == 0 || cols > maxColumns {
+			return 0, fmt.Errorf("%w: bad column count", ErrMalformed)
+		}
+		w.state, w.left = stColumns, int(cols)
+		return KindColumnCount, nil
+	case stColumns:
+		w.countDefinition(stColumnsEOF, stRows)
+		return KindColumnDef, nil
+	case stColumnsEOF:
+		if !isEOF {
+			return 0, fmt.Errorf("%w: no EOF after column definitions", ErrMalformed)
+		}
+		st, err := EOFStatus(p)
+		if err != nil {
+			return 0, err
+		}
+		if st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+			// A cursor was opened: rows come later through COM_STMT_FETCH,
+			// and this EOF ends the response.
+			w.setStatus(st)
+			w.state = stDone
+			return KindEOF, nil
+		}
+		w.state = stRows
+		return KindDefsEOF, nil
+	case stRows:
+		switch {
+		case isErr:
+			w.state = stDone
+			return KindErr, nil
+		case isEOF:
+			st, err := EOFStatus(p)
+			if err != nil {
+				return 0, err
+			}
+			w.setStatus(st)
+			w.state = stDone
+			if w.shape == ShapeResult && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+				w.state = stFirst
+			}
+			return KindEOF, nil
+		}
+		return KindRow, nil
+	case stOne:
+		w.state = stDone
+		switch {
+		case p[0] == OKHeader:
+			if ok, err := ParseOK(p); err == nil {
+				w.setStatus(ok.Status)
+			}
+			return KindOK, nil
+		case isErr:
+			return KindErr, nil
+		case isEOF && IsClassicEOF(p):
+			e, _ := ParseEOF(p)
+			w.setStatus(e.Status)
+			return KindEOF, nil
+		case isEOF && w.deprecateEOF:
+			// COM_SET_OPTION's EOF, sent as an OK with header 0xfe.
+			if st, err := EOFStatus(p); err == nil {
+				w.setStatus(st)
+				return KindEOF, nil
+			}
+		}
+		return KindOther, nil
+	case stFieldList:
+		switch {
+		case isErr:
+			w.state = stDone
+			return KindErr, nil
+		case isEOF:
+			st, err := EOFStatus(p)
+			if err != nil {
+				return 0, err
+			}
+			w.setStatus(st)
+			w.state = stDone
+			return KindEOF, nil
+		}
+		return KindColumnDef, nil
+	case stPrepareOK:
+		w.state = stDone
+		switch {
+		case isErr:
+			return KindErr, nil
+		case p[0] != OKHeader:
+			return KindOther, nil
+		}
+		ok, err := ParsePrepareOK(p)
+		if err != nil {
+			return 0, err
+		}
+		w.prepared = ok
+		w.nextPrepareBlock(int(ok.Params), stParams)
+		return KindPrepareOK, nil
+	case stParams:
+		if w.left--; w.left == 0 {
+			if w.deprecateEOF {
+				w.nextPrepareBlock(int(w.prepared.Columns), stPrepareColumns)
+			} else {
+				w.state = stParamsEOF
+			}
+		}
+		return KindParamDef, nil
+	case stParamsEOF:
+		if !isEOF {
+			return 0, fmt.Errorf("%w: no EOF after parameter definitions", ErrMalformed)
+		}
+		w.nextPrepareBlock(int(w.prepared.Columns), stPrepareColumns)
+		return KindDefsEOF, nil
+	case stPrepareColumns:
+		w.countDefinition(stPrepareColumnsEOF, stDone)
+		return KindColumnDef, nil
+	case stPrepareColumnsEOF:
+		if !isEOF {
+			return 0, fmt.Errorf("%w: no EOF after column definitions", ErrMalformed)
+		}
+		w.state = stDone
+		return KindDefsEOF, nil
+	}
+	return 0, fmt.Errorf("%w: packet after the end of the response", ErrMalformed)
+}
+
+// countDefinition counts one column definition of a block; after the last,
+// the walker expects the EOF that ends the block (eofState), or, from a peer
+// that sends none, what follows it (next).
+func (w *Walker) countDefinition(eofState, next walkState) {
+	if w.left--; w.left == 0 {
+		w.state = eofState
+		if w.deprecateEOF {
+			w.state = next
+		}
+	}
+}
+
+// nextPrepareBlock moves to a block of count definitions in state st, or
+// past it when it is empty: parameters are followed by columns, columns end
+// the response.
+func (w *Walker) nextPrepareBlock(count int, st walkState) {
+	switch {
+	case count > 0:
+		w.state, w.left = st, count
+	case st == stParams:
+		w.nextPrepareBlock(int(w.prepared.Columns), stPrepareColumns)
+	default:
+		w.state = stDone
+	}
+}
