@@ -28,15 +28,18 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/switchyard
 
+# Unit packages run under the race detector; the integration tests run
+# against real MariaDB servers and must not be skipped here.
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 15m $$($(GO) list ./... | grep -v /integration)
+	SWITCHYARD_REQUIRE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m ./integration/...
 
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /integration)
 
 integration: deps build
-	$(GO) test -count=1 -timeout 30m -v ./integration/...
+	SWITCHYARD_REQUIRE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -v ./integration/...
 
 # Short runs of every fuzz target; set FUZZTIME for longer ones.
 fuzz:

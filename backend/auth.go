@@ -38,7 +38,7 @@ func (c *Conn) login(opt DialOptions) error {
 	if g.Capabilities&requiredCaps != requiredCaps {
 		return fmt.Errorf("server lacks protocol 4.1 capabilities (%#x)", g.Capabilities)
 	}
-	caps := ServerCapabilities(opt.Capabilities) & g.Capabilities
+	caps := serverCapabilities(opt.Capabilities) & g.Capabilities
 	caps |= mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA & g.Capabilities
 	if opt.Schema != "" {
 		caps |= mysql.CLIENT_CONNECT_WITH_DB
@@ -46,7 +46,7 @@ func (c *Conn) login(opt DialOptions) error {
 		caps &^= mysql.CLIENT_CONNECT_WITH_DB
 	}
 	resp := &wire.HandshakeResponse{Capabilities: caps, MaxPacketSize: maxPacketHint, Collation: opt.Collation}
-	if opt.TLS != nil {
+	if opt.tls != nil {
 		if g.Capabilities&mysql.CLIENT_SSL == 0 {
 			return fmt.Errorf("backend_tls is configured but server %s does not offer TLS", c.srv.Name)
 		}
@@ -56,7 +56,7 @@ func (c *Conn) login(opt DialOptions) error {
 			return err
 		}
 		seq++
-		cfg := opt.TLS.Clone()
+		cfg := opt.tls.Clone()
 		if cfg.ServerName == "" {
 			host, _, _ := net.SplitHostPort(c.srv.Address)
 			cfg.ServerName = host
@@ -207,7 +207,7 @@ func scramble(plugin string, salt []byte, creds Credentials) ([]byte, error) {
 			s := sha1.Sum([]byte(creds.Plain))
 			stage1 = s[:]
 		}
-		return NativeScramble(salt, stage1), nil
+		return nativeScramble(salt, stage1), nil
 	case mysql.AUTH_CACHING_SHA2_PASSWORD:
 		if creds.Plain == "" {
 			return nil, fmt.Errorf("server asks for caching_sha2_password for %q, but the proxy only knows a mysql_native_password hash", creds.User)
@@ -219,9 +219,9 @@ func scramble(plugin string, salt []byte, creds Credentials) ([]byte, error) {
 	return nil, fmt.Errorf("server asks for authentication plugin %q, which the proxy does not support", plugin)
 }
 
-// NativeScramble is SHA1(password) XOR SHA1(salt + SHA1(SHA1(password))):
+// nativeScramble is SHA1(password) XOR SHA1(salt + SHA1(SHA1(password))):
 // the mysql_native_password answer, computed from SHA1(password) alone.
-func NativeScramble(salt, stage1 []byte) []byte {
+func nativeScramble(salt, stage1 []byte) []byte {
 	stage2 := sha1.Sum(stage1)
 	h := sha1.New()
 	h.Write(salt)

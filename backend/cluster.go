@@ -41,7 +41,7 @@ type Cluster struct {
 	servers []*Server
 	probing bool
 
-	readers ReaderPool
+	readers readerPool
 
 	evMu   sync.Mutex
 	events []Event
@@ -167,10 +167,10 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 // Connect opens a client connection to srv with the cluster's timeouts and
 // TLS. Repeated failures to reach a server shun it before its next check.
 func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
-	opt.Timeout = c.opt.ConnectTimeout
-	opt.TLS = c.opt.TLS
-	opt.Readers = &c.readers
-	conn, err := Dial(ctx, srv, opt)
+	opt.timeout = c.opt.ConnectTimeout
+	opt.tls = c.opt.TLS
+	opt.readers = &c.readers
+	conn, err := dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)
 		var me *mysql.MyError
@@ -182,7 +182,7 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 		return nil, err
 	}
 	srv.dialFailures.Store(0)
-	if err := conn.TrackGTID(); err != nil {
+	if err := conn.trackLastGTID(); err != nil {
 		conn.Close()
 		return nil, err
 	}

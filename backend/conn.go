@@ -38,10 +38,12 @@ type DialOptions struct {
 	// subset that both the server and the proxy's forwarding support, so that
 	// packets can pass through unchanged.
 	Capabilities uint32
-	TLS          *tls.Config
-	Timeout      time.Duration
-	// Readers lends read buffers; nil gives each response its own.
-	Readers *ReaderPool
+
+	// Set by the Cluster: TLS towards the server, the login's time limit,
+	// and where read buffers are borrowed (nil: each response its own).
+	tls     *tls.Config
+	timeout time.Duration
+	readers *readerPool
 }
 
 // Capabilities the proxy never asks a server for: compression and TLS are
@@ -51,7 +53,7 @@ const strippedCaps = mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_CON
 	mysql.CLIENT_QUERY_ATTRIBUTES | mysql.CLIENT_SSL_VERIFY_SERVER_CERT | mysql.CLIENT_REMEMBER_OPTIONS |
 	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
 
-// ServerCapabilities are the client capabilities that matter to a server
+// serverCapabilities are the client capabilities that matter to a server
 // connection: the ones it is opened with. Sessions whose capabilities agree
 // on these may share connections.
 // Session tracking is always asked for: the proxy reads the session state
@@ -61,7 +63,7 @@ const strippedCaps = mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_CON
 // CLIENT_DEPRECATE_EOF is never asked for: the proxy converts classic EOF
 // packets for clients that negotiated it, so clients with and without it
 // share server connections.
-func ServerCapabilities(client uint32) uint32 {
+func serverCapabilities(client uint32) uint32 {
 	return (client | requiredCaps | mysql.CLIENT_SESSION_TRACK) &^ (strippedCaps | mysql.CLIENT_DEPRECATE_EOF)
 }
 
@@ -96,22 +98,22 @@ type Conn struct {
 	created  time.Time
 	// key is the pool the connection belongs to; state the session state
 	// it carries.
-	key   PoolKey
+	key   poolKey
 	state SessionState
 	// prepared maps statement text to the server's statement id on this
 	// connection; prepOrder is their preparation order, for eviction.
 	prepared  map[string]uint32
 	prepOrder []string
-	readers   *ReaderPool
+	readers   *readerPool
 	trackGTID bool // the session tracks last_gtid
 }
 
-// ReaderPool holds the read buffers of server connections: a connection
+// readerPool holds the read buffers of server connections: a connection
 // only needs one while a response is being read, so idle connections hold
 // none. A Cluster owns one and hands it to the connections it opens.
-type ReaderPool struct{ p sync.Pool }
+type readerPool struct{ p sync.Pool }
 
-func (rp *ReaderPool) get() *bufio.Reader {
+func (rp *readerPool) get() *bufio.Reader {
 	if rp != nil {
 		if br, ok := rp.p.Get().(*bufio.Reader); ok {
 			return br
@@ -120,19 +122,19 @@ func (rp *ReaderPool) get() *bufio.Reader {
 	return bufio.NewReaderSize(nil, 32<<10)
 }
 
-func (rp *ReaderPool) put(br *bufio.Reader) {
+func (rp *readerPool) put(br *bufio.Reader) {
 	br.Reset(nil)
 	if rp != nil {
 		rp.p.Put(br)
 	}
 }
 
-// Dial opens a connection to srv and logs in as opt.Creds. A server's own
+// dial opens a connection to srv and logs in as opt.Creds. A server's own
 // refusal comes back as *mysql.MyError.
-func Dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
-	if opt.Timeout > 0 {
+func dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
+	if opt.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opt.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, opt.timeout)
 		defer cancel()
 	}
 	var d net.Dialer
@@ -140,7 +142,7 @@ func Dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to server %s (%s): %w", srv.Name, srv.Address, err)
 	}
-	c := &Conn{nc: nc, srv: srv, created: time.Now(), readers: opt.Readers}
+	c := &Conn{nc: nc, srv: srv, created: time.Now(), readers: opt.readers}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}

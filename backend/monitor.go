@@ -141,11 +141,11 @@ func (c *Cluster) checkSplitBrain(servers []*Server) {
 func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt ProbeOptions) (*Conn, error) {
 	if cn == nil || cn.Broken() {
 		var err error
-		cn, err = Dial(ctx, s, DialOptions{
-			Readers: &c.readers,
+		cn, err = dial(ctx, s, DialOptions{
+			readers: &c.readers,
 			Creds:   Credentials{User: opt.User, Plain: opt.Password, HasPassword: opt.Password != ""},
-			Timeout: opt.Timeout,
-			TLS:     c.opt.TLS,
+			timeout: opt.Timeout,
+			tls:     c.opt.TLS,
 		})
 		if err != nil {
 			return nil, err

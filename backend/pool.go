@@ -6,19 +6,19 @@ import (
 	"time"
 )
 
-// PoolKey says which sessions may share a server connection: the same
+// poolKey says which sessions may share a server connection: the same
 // login (user and schema) and the same negotiated packet formats. Sessions
 // whose keys differ never see each other's connections.
-type PoolKey struct {
+type poolKey struct {
 	User         string
 	Schema       string
 	Collation    uint8
 	Capabilities uint32
 }
 
-// KeyOf is the pool a session that dials with opt draws from.
-func KeyOf(opt DialOptions) PoolKey {
-	return PoolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: ServerCapabilities(opt.Capabilities)}
+// keyOf is the pool a session that dials with opt draws from.
+func keyOf(opt DialOptions) poolKey {
+	return poolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: serverCapabilities(opt.Capabilities)}
 }
 
 // PoolOptions configure a Pool. Their zero values are the config defaults.
@@ -71,7 +71,7 @@ type Request struct {
 const IdleCheckAfter = time.Second
 
 // Pool keeps idle server connections for reuse by any session with the
-// same PoolKey. A connection in the pool is at a packet boundary, holds no
+// same poolKey. A connection in the pool is at a packet boundary, holds no
 // transaction, and records the session state it carries, so the next user
 // can tell whether it must reset it.
 type Pool struct {
@@ -94,11 +94,11 @@ func NewPool(opt PoolOptions, dial Dialer) *Pool {
 // after closing an idle connection of another key to free its slot, or
 // waiting up to the connect timeout for one to come back.
 func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
-	key := KeyOf(req.Dial)
+	key := keyOf(req.Dial)
 	var timer *time.Timer
 	for {
 		for {
-			c := p.take(srv, key, req.State.Hash())
+			c := p.take(srv, key, req.State.hash)
 			if c == nil {
 				break
 			}
@@ -137,7 +137,7 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 }
 
 // open dials a connection for which a slot is already taken.
-func (p *Pool) open(ctx context.Context, srv *Server, key PoolKey, opt DialOptions) (*Conn, error) {
+func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptions) (*Conn, error) {
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
@@ -162,7 +162,7 @@ func (p *Pool) returnedChan(srv *Server) chan struct{} {
 // take removes an idle connection to srv for key, preferring one whose
 // session state fingerprint equals state, so that nothing needs replaying.
 // It returns nil when there is none.
-func (p *Pool) take(srv *Server, key PoolKey, state uint64) *Conn {
+func (p *Pool) take(srv *Server, key poolKey, state uint64) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := p.idle[srv]
@@ -229,8 +229,8 @@ func (p *Pool) evictIdle(srv *Server) bool {
 	return true
 }
 
-// Idle returns the number of idle connections to srv.
-func (p *Pool) Idle(srv *Server) int {
+// idleCount returns the number of idle connections to srv.
+func (p *Pool) idleCount(srv *Server) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle[srv])

@@ -86,16 +86,16 @@ func (c *Conn) Command(cmd byte, args string) error {
 		c.state = SessionState{}
 		if c.trackGTID {
 			// The reset put session_track_system_variables back.
-			return c.TrackGTID()
+			return c.trackLastGTID()
 		}
 	}
 	return nil
 }
 
-// TrackGTID asks the server to report each transaction's GTID in its OK
+// trackLastGTID asks the server to report each transaction's GTID in its OK
 // packets (MariaDB's last_gtid session tracker), which read-your-writes
 // uses. A server without the tracker is left as it is.
-func (c *Conn) TrackGTID() error {
+func (c *Conn) trackLastGTID() error {
 	err := c.Exec("SET SESSION session_track_system_variables = CONCAT_WS(',', @@session_track_system_variables, 'last_gtid')")
 	var me *mysql.MyError
 	if errors.As(err, &me) {

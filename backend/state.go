@@ -15,22 +15,22 @@ import (
 // another session's state, resets itself (COM_RESET_CONNECTION) and replays
 // them all.
 
-// StateEntry is a command that changed session state, kept for replay.
-type StateEntry struct {
+// stateEntry is a command that changed session state, kept for replay.
+type stateEntry struct {
 	Cmd  byte
 	Args string
 }
 
-// MaxStateEntries bounds a session's replay log; a session that changes its
+// maxStateEntries bounds a session's replay log; a session that changes its
 // state more often than this cannot be replayed and must stay on its
 // connection instead.
-const MaxStateEntries = 64
+const maxStateEntries = 64
 
 // SessionState is a session's replayable state. It is a value: entries are
 // never changed in place, so a copy is a snapshot that later changes do not
 // touch. The zero value is a fresh login's state.
 type SessionState struct {
-	entries []StateEntry
+	entries []stateEntry
 	hash    uint64 // fingerprint of entries, so the pool can prefer a match
 }
 
@@ -40,27 +40,22 @@ type SessionState struct {
 // order replay it again when next used, which for SET and USE is harmless.
 // ok is false when the log is full: the state cannot be replayed.
 func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
-	e := StateEntry{Cmd: cmd, Args: args}
-	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old StateEntry) bool { return old == e })
-	if len(entries) >= MaxStateEntries {
+	e := stateEntry{Cmd: cmd, Args: args}
+	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old stateEntry) bool { return old == e })
+	if len(entries) >= maxStateEntries {
 		return s, false
 	}
 	entries = append(entries, e)
 	return SessionState{entries: entries, hash: hashState(entries)}, true
 }
 
-// Len is the number of entries.
-func (s SessionState) Len() int { return len(s.entries) }
-
-// Hash fingerprints the state; equal states have equal hashes.
-func (s SessionState) Hash() uint64 { return s.hash }
 
 // extends reports whether s is what has already run of the longer state t.
 func (s SessionState) extends(t SessionState) bool {
 	return len(s.entries) <= len(t.entries) && slices.Equal(s.entries, t.entries[:len(s.entries)])
 }
 
-func hashState(entries []StateEntry) uint64 {
+func hashState(entries []stateEntry) uint64 {
 	if len(entries) == 0 {
 		return 0
 	}

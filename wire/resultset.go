@@ -181,6 +181,7 @@ func ReadTextResult(r *bufio.Reader, deprecateEOF bool, limit int) (*TextResult,
 			return nil, fmt.Errorf("%w: LOCAL INFILE request to the proxy's own query", ErrMalformed)
 		case KindColumnCount:
 			res.Columns, res.Rows = res.Columns[:0], nil
+			res.AffectedRows, res.LastInsertID = 0, 0
 		case KindColumnDef:
 			c, err := ParseColumnDef(buf)
 			if err != nil {

@@ -115,6 +115,22 @@ func FindMariadbd() (string, error) {
 	return findBinary("mariadbd", "/usr/sbin/mariadbd")
 }
 
+// RequireEnv is the environment variable that makes a missing MariaDB a
+// failure instead of a skip. `make test` and CI set it: a skipped
+// integration test there would look green while testing nothing.
+const RequireEnv = "SWITCHYARD_REQUIRE_INTEGRATION"
+
+// Missing says why the integration tests cannot run on this machine, or
+// "" when they can. required reports whether RequireEnv asks them to run
+// regardless, in which case a reason is a failure, not a skip.
+func Missing() (reason string, required bool) {
+	required = os.Getenv(RequireEnv) != ""
+	if _, err := FindMariadbd(); err != nil {
+		return err.Error(), required
+	}
+	return "", required
+}
+
 func findBinary(name, fallback string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
