@@ -152,10 +152,9 @@ func (c *Conn) sha2FullAuth(salt []byte, creds Credentials, seq uint8) (uint8, e
 		return 0, fmt.Errorf("server %s wants the plain password for caching_sha2_password full authentication of %q, but the proxy only knows its hash", c.srv.Name, creds.User)
 	}
 	if _, isTLS := c.nc.(*tls.Conn); isTLS {
-		pw := append([]byte(creds.Plain), 0)
-		return seq + 1, c.writePacket(append(make([]byte, wire.HeaderSize, wire.HeaderSize+len(pw)), pw...), seq)
+		return seq + 1, c.writePacket(wire.AppendClearPassword(make([]byte, wire.HeaderSize, wire.HeaderSize+len(creds.Plain)+1), creds.Plain), seq)
 	}
-	if err := c.writePacket([]byte{0, 0, 0, 0, wire.CachingSha2RequestPublicKey}, seq); err != nil {
+	if err := c.writePacket(wire.AppendPublicKeyRequest(make([]byte, wire.HeaderSize, wire.HeaderSize+1)), seq); err != nil {
 		return 0, err
 	}
 	keyPkt, next, err := wire.ReadPacket(c.br, nil, maxServerPacket, seq+1)

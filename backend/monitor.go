@@ -89,17 +89,16 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 			}()
 			cn, err := c.probeServer(ctx, s, cn, opt)
 			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
-				if cn != nil {
-					cn.Close()
-				}
 				delete(conns, s)
-				c.setHealthy(s, false, err)
-				return
+			} else {
+				conns[s] = cn
 			}
-			conns[s] = cn
-			c.setHealthy(s, true, nil)
+			mu.Unlock()
+			if err != nil && cn != nil {
+				cn.Close()
+			}
+			c.setHealthy(s, err == nil, err)
 		}()
 	}
 	wg.Wait()

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -299,13 +298,13 @@ func (c *ClientConn) cachingSha2(u *User, answer []byte) (backend.Credentials, e
 	}
 	var plain []byte
 	if c.tls {
-		plain = bytes.TrimSuffix(data, []byte{0})
+		plain = wire.ParseClearPassword(data)
 	} else {
 		key, err := c.ln.key.get()
 		if err != nil {
 			return creds, err
 		}
-		if len(data) == 1 && data[0] == wire.CachingSha2RequestPublicKey {
+		if wire.IsPublicKeyRequest(data) {
 			pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 			if err != nil {
 				return creds, err
@@ -324,7 +323,7 @@ func (c *ClientConn) cachingSha2(u *User, answer []byte) (backend.Credentials, e
 		for i := range dec {
 			dec[i] ^= c.salt[i%len(c.salt)]
 		}
-		plain = bytes.TrimSuffix(dec, []byte{0})
+		plain = wire.ParseClearPassword(dec) // the decrypted password is NUL-terminated too
 	}
 	if !u.matchesPlain(plain) {
 		return creds, c.accessDenied(u.Name, true)

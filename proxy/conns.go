@@ -23,16 +23,22 @@ import (
 // variables, temporary tables, locks, prepared statements) pins the session
 // to its connection instead.
 
-// connSet is the server connections a session holds: at most one per
-// server, the one it is held on (transaction or pin), and the one its last
-// statement ran on. A plain value, so a change of user can set it aside.
+// connSet is the server connections a session has borrowed: at most one
+// per server, the one it is held on (transaction or pin), and the one its
+// last statement ran on. It is a value apart from the pool and the aborter
+// it shares, so a change of user can set it aside and bring it back.
 type connSet struct {
-	list []*backend.Conn
-	held *backend.Conn
-	last *backend.Conn
+	pool  Pool
+	inUse *aborter
+	list  []*backend.Conn
+	held  *backend.Conn
+	last  *backend.Conn
 }
 
-// forServer is the session's connection to srv, or nil.
+// fresh is an empty set that borrows from the same pool.
+func (cs *connSet) fresh() connSet { return connSet{pool: cs.pool, inUse: cs.inUse} }
+
+// forServer is the set's connection to srv, or nil.
 func (cs *connSet) forServer(srv *backend.Server) *backend.Conn {
 	for _, sc := range cs.list {
 		if sc.Server() == srv {
@@ -42,7 +48,21 @@ func (cs *connSet) forServer(srv *backend.Server) *backend.Conn {
 	return nil
 }
 
-// forget removes sc from the set.
+// borrow returns the set's connection to srv, or borrows one from the pool.
+func (cs *connSet) borrow(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error) {
+	if sc := cs.forServer(srv); sc != nil {
+		return sc, nil
+	}
+	sc, err := cs.pool.Acquire(ctx, srv, req)
+	if err != nil {
+		return nil, err
+	}
+	cs.list = append(cs.list, sc)
+	cs.inUse.add(sc)
+	return sc, nil
+}
+
+// forget takes sc out of the set without closing or returning it.
 func (cs *connSet) forget(sc *backend.Conn) {
 	cs.list = slices.DeleteFunc(cs.list, func(c *backend.Conn) bool { return c == sc })
 	if cs.held == sc {
@@ -51,6 +71,47 @@ func (cs *connSet) forget(sc *backend.Conn) {
 	if cs.last == sc {
 		cs.last = nil
 	}
+	cs.inUse.remove(sc)
+}
+
+// release gives sc back to the pool (which closes it if it is broken).
+func (cs *connSet) release(sc *backend.Conn) {
+	cs.forget(sc)
+	cs.pool.Release(sc)
+}
+
+// drop closes sc: it carries state no other session may see, or is broken.
+func (cs *connSet) drop(sc *backend.Conn) {
+	cs.forget(sc)
+	_ = sc.Close()
+}
+
+// releaseIdle gives back every connection but the held one, and the last
+// one when keepLast is set.
+func (cs *connSet) releaseIdle(keepLast bool) {
+	for i := 0; i < len(cs.list); {
+		sc := cs.list[i]
+		if sc == cs.held || (sc == cs.last && keepLast) {
+			i++
+			continue
+		}
+		cs.release(sc)
+	}
+}
+
+// closeAll ends the use of every connection: clean ones go back to the
+// pool; with dirty set (a transaction or pinned state), or for one still in
+// a transaction, they are closed.
+func (cs *connSet) closeAll(dirty bool) {
+	for len(cs.list) > 0 {
+		sc := cs.list[len(cs.list)-1]
+		if dirty || sc.Broken() || sc.Status()&mysql.SERVER_STATUS_IN_TRANS != 0 {
+			cs.drop(sc)
+		} else {
+			cs.release(sc)
+		}
+	}
+	*cs = cs.fresh()
 }
 
 // aborter lets another goroutine close the server connections a session
@@ -95,43 +156,34 @@ func (a *aborter) abort() {
 
 var errSessionStateLost = errors.New("the server closed the connection that held this session's transaction or session state; reconnect")
 
-// dialOptions is how the session's new server connections log in.
-func (s *session) dialOptions() backend.DialOptions {
-	l := s.c.login
-	return backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps}
-}
-
 // connTo returns a connection to srv for the session, from those it holds,
 // the pool, or a new one, brought to the session's state. verify checks a
 // connection for a server-side close even if it was used just now.
 func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) (*backend.Conn, error) {
-	sc := s.conns.forServer(srv)
-	if sc != nil && (verify || time.Since(sc.LastUsed()) > backend.IdleCheckAfter) && !sc.Alive() {
-		s.c.Logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)
-		held := sc == s.conns.held
-		s.dropConn(sc)
-		if held {
-			// State lived on that connection and is gone: the client must
-			// learn it, as it would from the server itself.
-			return nil, errSessionStateLost
+	if sc := s.conns.forServer(srv); sc != nil {
+		stale := (verify || time.Since(sc.LastUsed()) > backend.IdleCheckAfter) && !sc.Alive()
+		if stale || sc.Broken() {
+			held := sc == s.conns.held
+			s.conns.drop(sc)
+			if held {
+				// State lived on that connection and is gone: the client
+				// must learn it, as it would from the server itself.
+				return nil, errSessionStateLost
+			}
+			s.c.Logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)
 		}
-		sc = nil
 	}
-	if sc != nil && sc.Broken() {
-		s.dropConn(sc)
-		sc = nil
+	l := s.c.login
+	sc, err := s.conns.borrow(ctx, srv, backend.Request{
+		Dial:   backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps},
+		State:  s.st.replay,
+		Verify: verify,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if sc == nil {
-		be, err := s.srv.pool.Acquire(ctx, srv, backend.Request{Dial: s.dialOptions(), State: s.st.replay, Verify: verify})
-		if err != nil {
-			return nil, err
-		}
-		sc = be
-		s.conns.list = append(s.conns.list, sc)
-		s.inUse.add(sc)
-	}
-	if err := sc.Sync(s.st.replay, s.c.login.Schema); err != nil {
-		s.dropConn(sc)
+	if err := sc.Sync(s.st.replay, l.Schema); err != nil {
+		s.conns.drop(sc)
 		return nil, fmt.Errorf("bringing session state to server %s: %w", srv.Name, err)
 	}
 	return sc, nil
@@ -141,43 +193,15 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 // need to keep: all but the one a transaction or pin holds, and the last
 // one while the next statement may read its outcome.
 func (s *session) releaseIdle() {
-	if !s.srv.multiplexing() || len(s.conns.list) == 0 {
-		return
+	if s.srv.multiplexing() {
+		s.conns.releaseIdle(s.st.holdLast)
 	}
-	for i := 0; i < len(s.conns.list); {
-		sc := s.conns.list[i]
-		if sc == s.conns.held || (sc == s.conns.last && s.st.holdLast) {
-			i++
-			continue
-		}
-		s.conns.forget(sc)
-		s.inUse.remove(sc)
-		s.srv.pool.Release(sc)
-	}
-}
-
-// dropConn closes a connection and forgets it.
-func (s *session) dropConn(sc *backend.Conn) {
-	s.conns.forget(sc)
-	s.inUse.remove(sc)
-	_ = sc.Close()
 }
 
 // closeConns ends the session's use of its connections: clean ones go back
 // to the pool, those holding a transaction or pinned state are closed.
 func (s *session) closeConns() {
-	dirty := s.st.inTx || s.st.pins.Any() || !s.srv.multiplexing()
-	for len(s.conns.list) > 0 {
-		sc := s.conns.list[len(s.conns.list)-1]
-		if dirty || sc.Broken() || sc.Status()&mysql.SERVER_STATUS_IN_TRANS != 0 {
-			s.dropConn(sc)
-			continue
-		}
-		s.conns.forget(sc)
-		s.inUse.remove(sc)
-		s.srv.pool.Release(sc)
-	}
-	s.conns = connSet{}
+	s.conns.closeAll(s.st.inTx || s.st.pins.Any() || !s.srv.multiplexing())
 }
 
 // primaryConn returns the session's connection to the primary.

@@ -49,8 +49,8 @@ type forwarder struct {
 	// failed is set when the response ended with an ERR packet.
 	failed bool
 	// onPrepareOK, when set, may rewrite the first packet of a successful
-	// prepare response in place before it is passed on.
-	onPrepareOK func(p []byte)
+	// prepare response (p, decoded as ok) in place before it is passed on.
+	onPrepareOK func(p []byte, ok wire.PrepareOK)
 }
 
 // forward relays the whole response to one command of the given shape.
@@ -88,7 +88,7 @@ func (f *forwarder) forward(shape wire.Shape) error {
 			}
 		case wire.KindPrepareOK:
 			if f.onPrepareOK != nil && n == len(p) {
-				f.onPrepareOK(p)
+				f.onPrepareOK(p, f.w.PrepareOK())
 			}
 			err = f.pass(n)
 		default:

@@ -25,9 +25,10 @@ import (
 // handler (see Server); the admin interface is another with its own.
 //
 // Each connection runs on one goroutine with a context derived from the
-// listener's: cancelling it (forced shutdown, a KILL) closes the client's
-// socket and aborts the server connections its session is using, so a
-// statement blocked on a server cannot hold the connection open.
+// listener's. Killing a connection (shutdown's timeout, later KILL)
+// cancels that context, closes the client's socket and aborts the server
+// connections its session is using, so a statement blocked on a server
+// cannot hold the connection open.
 
 // A Handler serves the clients of a Listener once they have logged in.
 type Handler interface {
@@ -153,6 +154,19 @@ type conn struct {
 
 type sessionBox struct{ Session }
 
+// kill ends the connection from any goroutine: its context is cancelled,
+// its socket closed and its session's server connections aborted, which
+// wakes its goroutine wherever it is blocked. (An AfterFunc on the context
+// would do the same for every way a context can end, but costs an idle
+// connection a few hundred bytes.)
+func (c *conn) kill() {
+	c.cancel()
+	c.close()
+	if b := c.sess.Load(); b != nil {
+		b.Abort()
+	}
+}
+
 // NewListener returns a listener that is not yet accepting.
 func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	opt = opt.withDefaults()
@@ -263,17 +277,7 @@ func (ln *Listener) start(nc net.Conn) {
 	ln.wg.Add(1)
 	ln.mu.Unlock()
 	ln.clients.Add(1)
-	// The closer: however the context ends, the client's socket closes
-	// and the session's server connections are aborted, which wakes the
-	// connection's goroutine wherever it is blocked.
-	stop := context.AfterFunc(ctx, func() {
-		c.close()
-		if b := c.sess.Load(); b != nil {
-			b.Abort()
-		}
-	})
 	go c.run(ctx, func() {
-		stop()
 		cancel()
 		ln.mu.Lock()
 		delete(ln.conns, id)
@@ -353,7 +357,7 @@ func (c *conn) handshake(ctx context.Context) Session {
 	}
 	c.sess.Store(&sessionBox{sess})
 	if ctx.Err() != nil {
-		return nil // cancelled while opening: the closer may have missed it
+		return nil // killed while opening, before kill could see the session
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	if err := c.WriteOK(); err != nil {
@@ -486,6 +490,9 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			ln.cancel()
+			for _, c := range ln.snapshot() {
+				c.kill()
+			}
 			<-done
 			return ctx.Err()
 		case <-tick.C:

@@ -105,7 +105,7 @@ func (s *session) runRouted(ctx context.Context, class *router.Class, d router.D
 		// read once more elsewhere, which the client never notices.
 		failed := sc.Server()
 		s.c.Logger().Info("read failed on a replica; retrying on another server", "server", failed.Name, "err", err)
-		s.dropConn(sc)
+		s.conns.drop(sc)
 		if sc, err = s.resolve(ctx, d, failed.ID, true); err != nil {
 			return nil, res, err
 		}
@@ -149,7 +149,7 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 			// Closed under the session (an operator's OFFLINE_HARD, a
 			// dead server): state held there is gone.
 			held := sc == s.conns.held
-			s.dropConn(sc)
+			s.conns.drop(sc)
 			if held {
 				return nil, errSessionStateLost
 			}
@@ -243,7 +243,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
-		f.onPrepareOK = func(p []byte) { s.onPrepareOK(sc, p) }
+		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }
 	}
 	err := f.forward(shape)
 	if err == nil {

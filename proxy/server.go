@@ -126,6 +126,7 @@ func (s *Server) multiplexing() bool { return !s.opt.DisableMultiplexing }
 // reads keep working through a primary outage.
 func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	sess := &session{srv: s, c: c}
+	sess.conns = connSet{pool: s.pool, inUse: &sess.inUse}
 	sess.st.schema = c.login.Schema
 	sc, err := sess.primaryConn(ctx)
 	if errors.Is(err, backend.ErrNoPrimary) || errors.Is(err, backend.ErrSplitBrain) {

@@ -20,10 +20,9 @@ type session struct {
 	c   *ClientConn
 	// st is everything the session knows of itself, as one value.
 	st sessionState
-	// conns are the server connections the session holds now.
+	// conns are the server connections the session holds now; inUse lets
+	// another goroutine close them (shutdown, later KILL).
 	conns connSet
-	// inUse lets another goroutine close those connections (shutdown,
-	// OFFLINE_HARD, KILL).
 	inUse aborter
 	// txOpen mirrors st.inTx for Busy.
 	txOpen atomic.Bool
@@ -287,7 +286,7 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 			continue
 		}
 		if err := sc.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
-			s.dropConn(sc)
+			s.conns.drop(sc)
 		}
 	}
 	res, err := s.exchange(main, buf, wire.ShapeOne)
@@ -318,7 +317,7 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 	}
 	// The old connections close only once the new login worked.
 	saved, savedConns, savedLogin := s.st, s.conns, s.c.login
-	s.conns = connSet{}
+	s.conns = s.conns.fresh()
 	s.c.login = login
 	s.st.schema = login.Schema
 	s.resetState()
@@ -331,10 +330,7 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 		s.c.abandonLogin(login)
 		return err
 	}
-	for _, old := range savedConns.list {
-		s.inUse.remove(old)
-		_ = old.Close()
-	}
+	savedConns.closeAll(true)
 	s.c.commitLogin(login)
 	s.c.SetStatus(sc.Status())
 	return s.c.WriteOK()

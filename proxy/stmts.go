@@ -60,10 +60,9 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 // onPrepareOK is called by the forwarder with the first packet of a
 // successful prepare response: it records the server's statement id and
 // shows the client the proxy's.
-func (s *session) onPrepareOK(sc *backend.Conn, p []byte) {
+func (s *session) onPrepareOK(sc *backend.Conn, p []byte, ok wire.PrepareOK) {
 	st := s.pendingStmt
-	ok, err := wire.ParsePrepareOK(p)
-	if st == nil || err != nil {
+	if st == nil {
 		return
 	}
 	st.numParams = int(ok.Params)

@@ -236,6 +236,23 @@ const (
 	CachingSha2FullAuth = 0x04
 )
 
+// The client's packets in caching_sha2_password's full authentication: the
+// password in the clear (over TLS), NUL-terminated; or, without TLS, a
+// request for the server's RSA public key, then the password encrypted
+// with it (see mysql.EncryptPassword), which is opaque bytes.
+
+// AppendClearPassword appends the cleartext password packet.
+func AppendClearPassword(b []byte, password string) []byte { return appendNulString(b, password) }
+
+// ParseClearPassword returns the password of a cleartext password packet.
+func ParseClearPassword(p []byte) []byte { return bytes.TrimSuffix(p, []byte{0}) }
+
+// AppendPublicKeyRequest appends a client's request for the public key.
+func AppendPublicKeyRequest(b []byte) []byte { return append(b, CachingSha2RequestPublicKey) }
+
+// IsPublicKeyRequest tells a client's request for the public key.
+func IsPublicKeyRequest(p []byte) bool { return len(p) == 1 && p[0] == CachingSha2RequestPublicKey }
+
 // IsAuthMoreData tells an AuthMoreData packet among the login packets.
 func IsAuthMoreData(p []byte) bool { return len(p) > 0 && p[0] == AuthMoreDataHeader }
 

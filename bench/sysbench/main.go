@@ -35,9 +35,13 @@ type config struct {
 	duration, warmup, settle               time.Duration
 	threads                                []int
 	psMode, out, test                      string
-	// gomaxprocs, when set, adds a fourth target: switchyard run with the
+	// gomaxprocs, when set, adds a target: switchyard run with the
 	// GOMAXPROCS environment variable set to it.
 	gomaxprocs string
+	// baseline, when set, adds a target: another switchyard binary (an
+	// earlier commit's), so a change is measured against what it changed
+	// in the same interleaved rounds.
+	baseline string
 }
 
 // target is one way to reach the replica; pid is nil for the replica itself,
@@ -160,6 +164,14 @@ func run() int {
 		defer p2.Stop()
 		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.PID})
 	}
+	if cfg.baseline != "" {
+		p3, err := harness.StartProxy(startCtx, harness.ProxyOptions{Binary: cfg.baseline, Cluster: cluster, LogLevel: "warn"})
+		if err != nil {
+			return fail(fmt.Errorf("baseline %s: %w", cfg.baseline, err))
+		}
+		defer p3.Stop()
+		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.PID})
+	}
 
 	if cfg.warmup > 0 {
 		for _, t := range targets {
@@ -196,16 +208,21 @@ func run() int {
 
 	var idle []string
 	if cfg.idleClients > 0 {
-		idle = append(idle, idleLine("switchyard", func() (idlerss.Result, error) {
-			p, err := harness.StartProxy(ctx, harness.ProxyOptions{
-				Binary: bin, Cluster: cluster, LogLevel: "warn",
-			})
-			if err != nil {
-				return idlerss.Result{}, err
+		// A fresh switchyard process of the given binary each.
+		switchyardIdle := func(binary string) func() (idlerss.Result, error) {
+			return func() (idlerss.Result, error) {
+				p, err := harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn"})
+				if err != nil {
+					return idlerss.Result{}, err
+				}
+				defer p.Stop()
+				return measureIdle(ctx, cfg, p.Addr(), p.PID(), cluster)
 			}
-			defer p.Stop()
-			return measureIdle(ctx, cfg, p.Addr(), p.PID(), cluster)
-		}))
+		}
+		idle = append(idle, idleLine("switchyard", switchyardIdle(bin)))
+		if cfg.baseline != "" {
+			idle = append(idle, idleLine("switchyard-baseline", switchyardIdle(cfg.baseline)))
+		}
 		idle = append(idle, idleLine("HAProxy (context only: two sockets and buffers per client)", func() (idlerss.Result, error) {
 			h, err := startHAProxy(ctx, tmp, "haproxy-idle", replica.Addr())
 			if err != nil {
@@ -244,6 +261,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&threads, "threads", "8,64", "comma-separated sysbench thread counts")
 	flag.StringVar(&cfg.psMode, "ps-mode", "disable", "sysbench --db-ps-mode: disable (plain COM_QUERY) or auto (prepared statements)")
 	flag.StringVar(&cfg.gomaxprocs, "gomaxprocs", "", "also measure switchyard run with GOMAXPROCS set to this")
+	flag.StringVar(&cfg.baseline, "baseline", "", "also measure this switchyard binary (e.g. built from an earlier commit) in the same rounds")
 	flag.StringVar(&cfg.test, "test", "oltp_point_select", "sysbench test: oltp_point_select, oltp_read_only, ...")
 	flag.IntVar(&cfg.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&cfg.tableSize, "table-size", 10000, "rows per table")
@@ -594,6 +612,9 @@ func report(cfg config, results []result, idle []string, m machine) string {
 		if cfg.gomaxprocs != "" {
 			names = append(names, "switchyard-gomaxprocs"+cfg.gomaxprocs)
 		}
+		if cfg.baseline != "" {
+			names = append(names, "switchyard-baseline")
+		}
 		for _, t := range names {
 			var qps, cpu []float64
 			var errs int64
@@ -619,6 +640,10 @@ func report(cfg config, results []result, idle []string, m machine) string {
 			p("\n%s / haproxy: QPS %s, CPU per query %s. %s / direct: QPS %s.\n", t,
 				num(med[t][0]/med["haproxy"][0], 2), num(med[t][1]/med["haproxy"][1], 2),
 				t, num(med[t][0]/med["direct"][0], 2))
+		}
+		if cfg.baseline != "" {
+			p("\nswitchyard / switchyard-baseline (%s): QPS %s, CPU per query %s.\n", cfg.baseline,
+				num(med["switchyard"][0]/med["switchyard-baseline"][0], 2), num(med["switchyard"][1]/med["switchyard-baseline"][1], 2))
 		}
 	}
 
