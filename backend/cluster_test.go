@@ -1,9 +1,17 @@
 package backend
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
+	"sync"
 	"testing"
+	"time"
+
+	"switchyard/conf"
 )
 
 func testCluster() *Cluster {
@@ -110,3 +118,98 @@ func TestSplitBrainDetection(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// logRecorder keeps the messages a slog logger wrote.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+func (h *logRecorder) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStateChangesLoggedOnce: a primary that dies under client traffic is
+// noticed first by failed connects, then by the monitor; it is logged down
+// once, whoever noticed first, and up once when it answers again.
+func TestStateChangesLoggedOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	rec := &logRecorder{}
+	c := NewCluster([]ServerSpec{{Name: "db1", Address: dead}}, Options{Logger: slog.New(rec), ConnectTimeout: time.Second})
+	c.SetProbing(true)
+	s := c.Servers()[0]
+	c.setHealthy(s, true, nil)
+	c.setRole(s, RolePrimary)
+	for range shunAfterDialFailures + 2 {
+		if _, err := c.Connect(context.Background(), s, DialOptions{}); err == nil {
+			t.Fatal("connected to a dead address")
+		}
+	}
+	if s.Status() != StatusShunned {
+		t.Fatalf("status %v after %d failed connects, want SHUNNED", s.Status(), shunAfterDialFailures+2)
+	}
+	c.setHealthy(s, false, errors.New("monitor: connection refused")) // the monitor's check
+	if n := rec.count("server is down; no new statements go to it"); n != 1 {
+		t.Fatalf("server down logged %d times, want once: %q", n, rec.msgs)
+	}
+	c.setHealthy(s, true, nil)
+	c.setHealthy(s, true, nil)
+	if n := rec.count("server is up"); n != 2 { // once at the start, once now
+		t.Fatalf("server up logged %d times, want twice: %q", n, rec.msgs)
+	}
+	kinds := []string{}
+	for _, e := range c.Events() {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"server_up", "server_down", "server_up"}; !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+}
+
+// TestFirstCheckFailureLogged: a server that is down from the start is
+// logged as down at its first check.
+func TestFirstCheckFailureLogged(t *testing.T) {
+	rec := &logRecorder{}
+	c := NewCluster([]ServerSpec{{Name: "db1", Address: "127.0.0.1:1"}}, Options{Logger: slog.New(rec)})
+	c.setHealthy(c.Servers()[0], false, errors.New("refused"))
+	c.setHealthy(c.Servers()[0], false, errors.New("refused"))
+	if n := rec.count("server is down; no new statements go to it"); n != 1 {
+		t.Fatalf("logged %d times, want once", n)
+	}
+}
+
+// TestZeroPoolOptionsAreConfigDefaults: a Pool from zero options keeps as
+// many idle connections, as long, as the config's defaults say.
+func TestZeroPoolOptionsAreConfigDefaults(t *testing.T) {
+	def := conf.Default().Pool
+	got := PoolOptions{}.withDefaults()
+	if got.MaxIdlePerServer != def.MaxIdlePerServer || got.IdleTimeout != def.IdleTimeout || got.MaxLifetime != def.MaxLifetime {
+		t.Errorf("zero PoolOptions: %+v; config defaults %+v", got, def)
+	}
+	if c := NewCluster(nil, Options{}); c.ConnectTimeout() != conf.Default().Limits.ConnectTimeout {
+		t.Errorf("zero cluster Options: connect timeout %v, config default %v", c.ConnectTimeout(), conf.Default().Limits.ConnectTimeout)
+	}
+}
