@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -318,6 +319,14 @@ func (c *Cluster) changed(level slog.Level, kind string, s *Server, detail, msg 
 	}
 	c.log.Log(context.Background(), level, msg, attrs...)
 	c.event(kind, name, detail)
+}
+
+// recovered, deferred in a background goroutine, logs a panic and ends the
+// goroutine there instead of the process.
+func (c *Cluster) recovered(task string) {
+	if r := recover(); r != nil {
+		c.log.Error("background task panicked", "task", task, "panic", r, "stack", string(debug.Stack()))
+	}
 }
 
 // Event is a change in the topology: a server going down or up, changing

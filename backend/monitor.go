@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,11 +81,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					c.log.Error("monitor check panicked; the monitor goes on", "server", s.Name, "panic", r, "stack", string(debug.Stack()))
-				}
-			}()
+			defer c.recovered("monitor check of " + s.Name)
 			cn, err := c.probeServer(ctx, s, cn, opt)
 			mu.Lock()
 			if err != nil {

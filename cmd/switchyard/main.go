@@ -77,12 +77,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *pprofAddr != "" {
-		go func() {
+		go background(context.Background(), logger, "pprof", func() {
 			logger.Info("pprof listening", "addr", *pprofAddr)
 			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
 				logger.Error("pprof stopped", "err", err)
 			}
-		}()
+		})
 	}
 	if err := serve(*configPath, cfg, rt, logger); err != nil {
 		logger.Error("switchyard stopped", "err", err)
@@ -183,6 +183,33 @@ func proxyUsers(cfg *conf.Config) []proxy.User {
 	return users
 }
 
+// background runs task until it returns or ctx ends. A panic in it is
+// logged and the task started again after a second, so a bug in a
+// background task neither takes the process down nor stops the task for
+// good.
+func background(ctx context.Context, log *slog.Logger, name string, task func()) {
+	for {
+		panicked := func() (panicked bool) {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error("background task panicked; restarting it", "task", name, "panic", r, "stack", string(debug.Stack()))
+					panicked = true
+				}
+			}()
+			task()
+			return false
+		}()
+		if !panicked {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // noneIfZero turns the config's "0 means none" into the proxy's "negative
 // means none" (its zero values are the config defaults).
 func noneIfZero(d time.Duration) time.Duration {
@@ -214,7 +241,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 			HeartbeatTable: cfg.Monitor.HeartbeatTable}
 		cluster.SetProbing(true)
 		cluster.ProbeOnce(ctx, probe)
-		go cluster.Probe(ctx, probe)
+		go background(ctx, log, "monitor", func() { cluster.Probe(ctx, probe) })
 	} else {
 		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
 	}
@@ -242,7 +269,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	reaped := make(chan struct{})
 	go func() {
 		defer close(reaped)
-		pool.Reap(ctx) // closes the idle connections when ctx ends
+		background(ctx, log, "pool reaper", func() { pool.Reap(ctx) }) // closes the idle connections when ctx ends
 	}()
 	ln, err := net.Listen("tcp", cfg.Listen.MySQL)
 	if err != nil {

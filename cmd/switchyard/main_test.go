@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -69,4 +72,33 @@ func TestVersionAndBadFlags(t *testing.T) {
 	if code := run([]string{"--no-such-flag"}, &out, &errOut); code != 2 {
 		t.Fatalf("unknown flag: exit %d", code)
 	}
+}
+
+// TestBackgroundRestartsAfterPanic: a background task that panics is logged
+// and started again, not lost and not fatal.
+func TestBackgroundRestartsAfterPanic(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	runs := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		background(context.Background(), log, "flaky", func() {
+			runs++
+			if runs == 1 {
+				panic("boom")
+			}
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("background did not return after the task's second run")
+	}
+	if runs != 2 || !strings.Contains(logs.String(), "background task panicked; restarting it") {
+		t.Fatalf("runs %d, log %q", runs, logs.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	background(ctx, log, "always panics", func() { panic("again") }) // returns: ctx is over
 }
