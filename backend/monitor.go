@@ -146,6 +146,12 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		}
 		c.version.Store(cn.ServerVersion())
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			cn.Abort() // nobody else will close it; it stopped at an unknown point
+			panic(r)
+		}
+	}()
 	_ = cn.SetDeadline(time.Now().Add(opt.Timeout))
 	defer cn.SetDeadline(time.Time{})
 	// MariaDB names its GTID positions differently from MySQL 8.

@@ -96,6 +96,7 @@ func NewPool(opt PoolOptions, dial Dialer) *Pool {
 func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
 	key := keyOf(req.Dial)
 	var timer *time.Timer
+	var returned chan struct{}
 	for {
 		for {
 			c := p.take(srv, key, req.State.hash)
@@ -110,6 +111,12 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 		if srv.tryTakeSlot() || p.evictIdle(srv) && srv.tryTakeSlot() {
 			return p.open(ctx, srv, key, req.Dial)
 		}
+		if returned == nil {
+			// Wait only once a release wakes us, after looking again: a
+			// connection released since the look above would not.
+			returned = p.returnedChan(srv)
+			continue
+		}
 		wait := p.dial.ConnectTimeout()
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -118,7 +125,8 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 		select {
 		case srv.slots <- struct{}{}:
 			return p.open(ctx, srv, key, req.Dial)
-		case <-p.returnedChan(srv):
+		case <-returned:
+			returned = nil
 		case <-timer.C:
 			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections, Waited: wait}
 		case <-ctx.Done():

@@ -72,6 +72,10 @@ func (c *Conn) Command(cmd byte, args string) error {
 	if err == nil {
 		kind, err = w.Next(p, len(p))
 	}
+	if err == nil && kind == wire.KindOther {
+		// Not an OK, EOF or ERR: whatever it starts is still unread.
+		err = wire.ErrMalformed
+	}
 	if err != nil {
 		return c.failed(err)
 	}

@@ -49,7 +49,6 @@ func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
 	return SessionState{entries: entries, hash: hashState(entries)}, true
 }
 
-
 // extends reports whether s is what has already run of the longer state t.
 func (s SessionState) extends(t SessionState) bool {
 	return len(s.entries) <= len(t.entries) && slices.Equal(s.entries, t.entries[:len(s.entries)])

@@ -10,9 +10,9 @@ import (
 
 // Candidate is an eligible replica as the proxy sees it at pick time.
 type Candidate struct {
-	ID          int   // the proxy's server id; Pick's exclude refers to it
-	Weight      int   // 0: never chosen
-	Outstanding int64 // statements in flight on it
+	ID          int    // the proxy's server id; Pick's exclude refers to it
+	Weight      int    // 0: never chosen
+	Outstanding int64  // statements in flight on it
 	GTID        string // its GTID position, for RequireGTID
 }
 

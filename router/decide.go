@@ -30,17 +30,17 @@ type Session struct {
 type Reason uint8
 
 const (
-	ByClass        Reason = iota // the statement's own route
-	ByRuleError                  // an error rule matched
-	ByTransaction                // an open transaction stays on its server
-	ByPin                        // session state holds the session on its server
-	ByAutocommit                 // autocommit=0: the statement opens a transaction
-	ByPrevious                   // it reads the previous statement's outcome
-	ByHint                       // a /* switchyard:route=... */ comment
-	ByRule                       // a query rule's route
-	ByReadsPrimary               // reads: primary for this user
-	ByReadYourWrites             // a read after the session's write, which replicas may lack
-	ByCursor                     // an execution that opens a cursor, fetched later from the same connection
+	ByClass          Reason = iota // the statement's own route
+	ByRuleError                    // an error rule matched
+	ByTransaction                  // an open transaction stays on its server
+	ByPin                          // session state holds the session on its server
+	ByAutocommit                   // autocommit=0: the statement opens a transaction
+	ByPrevious                     // it reads the previous statement's outcome
+	ByHint                         // a /* switchyard:route=... */ comment
+	ByRule                         // a query rule's route
+	ByReadsPrimary                 // reads: primary for this user
+	ByReadYourWrites               // a read after the session's write, which replicas may lack
+	ByCursor                       // an execution that opens a cursor, fetched later from the same connection
 )
 
 var reasonNames = [...]string{"class", "rule_error", "transaction", "pin", "autocommit", "previous", "hint", "rule",
