@@ -99,7 +99,7 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 	var returned chan struct{}
 	for {
 		for {
-			c := p.take(srv, key, req.State.hash)
+			c := p.take(srv, key, req.State)
 			if c == nil {
 				break
 			}
@@ -167,20 +167,21 @@ func (p *Pool) returnedChan(srv *Server) chan struct{} {
 	return ch
 }
 
-// take removes an idle connection to srv for key, preferring one whose
-// session state fingerprint equals state, so that nothing needs replaying.
-// It returns nil when there is none.
-func (p *Pool) take(srv *Server, key poolKey, state uint64) *Conn {
+// take removes an idle connection to srv for key, preferring one already
+// in state want, so that nothing needs replaying. It returns nil when there
+// is none. A session without a login schema never gets a connection that
+// another session moved into a schema: no reset can undo that.
+func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := p.idle[srv]
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		if c.key != key {
+		if c.key != key || key.Schema == "" && !c.state.servesNoSchema(want) {
 			continue
 		}
-		if c.state.hash == state {
+		if c.state.hash == want.hash {
 			best = i
 			break
 		}

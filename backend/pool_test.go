@@ -474,3 +474,35 @@ func TestPoolConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPoolNoSchemaSession: a session that logged in without a schema is
+// never handed a connection another session moved into a schema, since no
+// reset can undo that; a session whose state it already carries may have it.
+func TestPoolNoSchemaSession(t *testing.T) {
+	fake, _, srv, p := poolOver(t, PoolOptions{}, 0, 0)
+	noSchema := Request{Dial: DialOptions{Creds: appCreds}}
+	used, ok := SessionState{}.WithUse("USE other")
+	if !ok {
+		t.Fatal("WithUse refused")
+	}
+	cn := mustAcquire(t, p, srv, noSchema)
+	if err := cn.Exec("USE other"); err != nil {
+		t.Fatal(err)
+	}
+	cn.Ran(used)
+	p.Release(cn)
+	accepted := fake.Accepted()
+	fresh := mustAcquire(t, p, srv, noSchema)
+	if fresh == cn || fake.Accepted() == accepted {
+		t.Fatal("a session without a schema got the connection another session moved into one")
+	}
+	res, err := fresh.Query("SELECT DATABASE()")
+	if err != nil || res.Rows[0][0].Valid {
+		t.Fatalf("fresh connection in schema %+v (%v), want none", res, err)
+	}
+	withUse := noSchema
+	withUse.State = used
+	if again := mustAcquire(t, p, srv, withUse); again != cn {
+		t.Fatal("the session whose state the connection carries did not get it back")
+	}
+}

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"hash/fnv"
 	"slices"
 
@@ -32,6 +33,10 @@ const maxStateEntries = 64
 type SessionState struct {
 	entries []stateEntry
 	hash    uint64 // fingerprint of entries, so the pool can prefer a match
+	// schemaChanged: an entry selects a schema (USE, COM_INIT_DB). A
+	// reset keeps the current schema and no command unselects one, so a
+	// connection in this state cannot be brought back to "no schema".
+	schemaChanged bool
 }
 
 // With returns the state after one more state-changing command. A command
@@ -46,8 +51,27 @@ func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
 		return s, false
 	}
 	entries = append(entries, e)
-	return SessionState{entries: entries, hash: hashState(entries)}, true
+	return SessionState{entries: entries, hash: hashState(entries),
+		schemaChanged: s.schemaChanged || cmd == mysql.COM_INIT_DB}, true
 }
+
+// WithUse is With for a USE statement, which selects a schema like
+// COM_INIT_DB but is replayed as the text the client sent.
+func (s SessionState) WithUse(sql string) (next SessionState, ok bool) {
+	next, ok = s.With(mysql.COM_QUERY, sql)
+	next.schemaChanged = next.schemaChanged || ok
+	return next, ok
+}
+
+// servesNoSchema reports whether a connection in state s can serve a
+// session that logged in without a schema and is in state want: either it
+// never selected a schema, or want is where it is headed anyway.
+func (s SessionState) servesNoSchema(want SessionState) bool {
+	return !s.schemaChanged || s.extends(want)
+}
+
+// errSchemaStays says Sync cannot bring a connection back to "no schema".
+var errSchemaStays = errors.New("the connection has a schema selected, and a session without one cannot use it")
 
 // extends reports whether s is what has already run of the longer state t.
 func (s SessionState) extends(t SessionState) bool {
@@ -76,6 +100,9 @@ func (c *Conn) Sync(st SessionState, loginSchema string) error {
 		return nil
 	}
 	if !c.state.extends(st) {
+		if loginSchema == "" && !c.state.servesNoSchema(st) {
+			return errSchemaStays // the pool does not hand such connections out
+		}
 		// Another session's state: start from a clean login state.
 		if err := c.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
 			return err
