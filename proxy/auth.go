@@ -113,8 +113,7 @@ func (c *ClientConn) authenticateLogin() error {
 			return c.fail(errBadHandshake)
 		}
 	}
-	c.login.User = &User{Name: resp.User} // for the log lines until the account is known
-	c.resetLogger()
+	c.setUserName(resp.User)
 	u := ln.users().lookup(resp.User)
 	if err := c.checkTLS(resp.User, u); err != nil {
 		return c.fail(err)
@@ -397,7 +396,7 @@ func (c *ClientConn) commitLogin(l Login) {
 		c.counted = l.User
 	}
 	c.login = l
-	c.resetLogger()
+	c.setUserName(l.User.Name)
 }
 
 func (c *ClientConn) abandonLogin(l Login) {

@@ -47,11 +47,14 @@ type ClientConn struct {
 	// status is the server status the client was last told of.
 	status uint16
 	login  Login
+	// userName is the name the client gave, for log lines, also when it
+	// is no account.
+	userName string
 	// counted is the account whose users[].max_connections this
 	// connection counts against.
 	counted *User
 	salt    []byte
-	log    *slog.Logger
+	log     *slog.Logger
 
 	// oversized is what remains of a packet over the size limit.
 	oversized *wire.TooLargeError
@@ -100,17 +103,13 @@ func (c *ClientConn) Status() uint16 { return c.status }
 // never log, and an idle one should not carry one.
 func (c *ClientConn) Logger() *slog.Logger {
 	if c.log == nil {
-		user := ""
-		if c.login.User != nil {
-			user = c.login.User.Name
-		}
-		c.log = c.ln.log.With("session", c.id, "client", c.addr, "user", user)
+		c.log = c.ln.log.With("session", c.id, "client", c.addr, "user", c.userName)
 	}
 	return c.log
 }
 
-// resetLogger drops the logger, to be rebuilt with a new user name.
-func (c *ClientConn) resetLogger() { c.log = nil }
+// setUserName names the user in the connection's log lines from now on.
+func (c *ClientConn) setUserName(name string) { c.userName, c.log = name, nil }
 
 // readCommand reads one command into a pooled buffer with 4 bytes of room
 // before the payload, so that it can be sent on to a server in one write
@@ -125,8 +124,12 @@ func (c *ClientConn) readCommand() ([]byte, error) {
 	buf, next, err := wire.ReadPacket(c.br, buf, c.ln.opt.MaxPacketSize, 0)
 	c.seq = next
 	var tooLarge *wire.TooLargeError
-	if errors.As(err, &tooLarge) {
+	var outOfOrder *wire.SequenceError
+	switch {
+	case errors.As(err, &tooLarge):
 		c.oversized = tooLarge
+	case errors.As(err, &outOfOrder):
+		c.seq = outOfOrder.Got + 1 // so the client reads the error as the answer to what it sent
 	}
 	return buf, err
 }

@@ -167,8 +167,10 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 			s.conns.drop(sc)
 			if held {
 				// State lived on that connection and is gone: the client
-				// must learn it, as it would from the server itself.
-				return nil, errSessionStateLost
+				// must learn it, as it would from the server itself, and
+				// the session ends with it (going on would run the next
+				// statements without that state: a COMMIT would succeed).
+				return nil, endSessionTelling(errSessionStateLost)
 			}
 			s.c.Logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)
 		}

@@ -95,11 +95,16 @@ func (s *session) runRouted(ctx context.Context, class *router.Class, d router.D
 	}
 	send := buf
 	if prepare != nil {
-		if send, err = prepare(sc); err != nil {
+		// A connection that breaks while readying the command (a lazy
+		// prepare on a replica that died) is retried like one that
+		// breaks in the exchange.
+		if send, err = prepare(sc); err != nil && !(sc.Broken() && router.RetryElsewhere(d, class, false)) {
 			return nil, res, s.prepareFailed(sc, err)
 		}
 	}
-	res, err = s.exchange(sc, send, shape)
+	if err == nil {
+		res, err = s.exchange(sc, send, shape)
+	}
 	if err != nil && !isClientErr(err) && router.RetryElsewhere(d, class, res.wrote) {
 		// The replica failed before the client saw anything: run the
 		// read once more elsewhere, which the client never notices.
@@ -151,7 +156,7 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 			held := sc == s.conns.held
 			s.conns.drop(sc)
 			if held {
-				return nil, errSessionStateLost
+				return nil, endSessionTelling(errSessionStateLost) // see connTo
 			}
 			break
 		}

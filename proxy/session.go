@@ -164,11 +164,13 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 func (s *session) apply(sc *backend.Conn, e router.Effects, sql string) {
 	s.st.holdLast = e.HoldLast
 	s.st.hasWritten = s.st.hasWritten || e.Wrote
-	if e.Replay {
+	switch {
+	case e.Replay && e.Schema != "":
+		next, ok := s.st.replay.WithUse(sql)
+		s.record(sc, next, ok)
+		s.st.schema = e.Schema
+	case e.Replay:
 		s.logState(sc, mysql.COM_QUERY, sql)
-		if e.Schema != "" {
-			s.st.schema = e.Schema
-		}
 	}
 	s.pin(sc, e.Pin)
 	s.unpin(e.Unpin)
@@ -209,6 +211,12 @@ func (s *session) setInTx(on bool) {
 // to its connection instead.
 func (s *session) logState(sc *backend.Conn, cmd byte, args string) {
 	next, ok := s.st.replay.With(cmd, args)
+	s.record(sc, next, ok)
+}
+
+// record makes next the session's replayable state, which sc carries now;
+// !ok: it could not grow (too many entries), so the session is pinned.
+func (s *session) record(sc *backend.Conn, next backend.SessionState, ok bool) {
 	if !ok {
 		s.pin(sc, router.PinStateOverflow)
 		return
@@ -297,6 +305,18 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 	if res.ok {
 		main.ForgetPrepared()
 		s.resetState()
+		if s.st.schema != s.c.login.Schema {
+			// The reset kept the current schema (as MariaDB does): it is
+			// state the session's other connections must carry, and a
+			// connection back in the pool must not pass for one at the
+			// login schema.
+			s.logState(main, mysql.COM_INIT_DB, s.st.schema)
+			for _, sc := range append([]*backend.Conn(nil), s.conns.list...) {
+				if sc != main && sc.Sync(s.st.replay, s.c.login.Schema) != nil {
+					s.conns.drop(sc)
+				}
+			}
+		}
 	}
 	return nil
 }

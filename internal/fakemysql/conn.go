@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -424,20 +425,61 @@ func (c *Conn) fieldList(table string) {
 	c.writeEOF(c.status())
 }
 
-// sleep waits d, or less when the connection or the server is closed; it
-// reports whether it was cut short.
+// sleep waits d, or less when the connection is closed (by the server, or
+// by the client: checked every hangupCheck, as MariaDB checks a sleeping
+// connection now and then) or the server is closed; it reports whether it
+// was cut short. A client that hung up has its connection closed.
 func (c *Conn) sleep(d time.Duration) bool {
 	if d <= 0 {
 		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
+	tick := time.NewTicker(hangupCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.C:
+			return false
+		case <-c.done:
+			return true
+		case <-c.s.done:
+			return true
+		case <-tick.C:
+			if c.hungUp() {
+				c.close()
+				return true
+			}
+		}
+	}
+}
+
+// hangupCheck is how often a waiting statement checks for a client that
+// closed its connection.
+const hangupCheck = 10 * time.Millisecond
+
+// hungUp reports, without blocking or consuming anything, whether the
+// client closed its end of the connection (bytes it sent ahead are not a
+// hang-up; nor, over TLS, is a close_notify alert not yet followed by the
+// close itself).
+func (c *Conn) hungUp() bool {
+	if c.br.Buffered() > 0 {
 		return false
-	case <-c.done:
-		return true
-	case <-c.s.done:
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
 		return true
 	}
+	gone := false
+	var b [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = (rerr == nil && n == 0) || (rerr != nil && rerr != syscall.EAGAIN && rerr != syscall.EWOULDBLOCK)
+		return true
+	})
+	return err != nil || gone
 }

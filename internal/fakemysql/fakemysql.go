@@ -61,9 +61,9 @@
 //     SERVER_STATUS_LAST_ROW_SEND, and closes the cursor.
 //   - COM_SET_OPTION answers an EOF packet, or an OK packet with header 0xfe
 //     to a CLIENT_DEPRECATE_EOF client, as MariaDB's my_eof does.
-//   - COM_RESET_CONNECTION puts the schema back to the login schema (as
-//     specified for this fake); MariaDB's THD::change_user, which it runs,
-//     leaves the current schema alone.
+//   - COM_RESET_CONNECTION keeps the current schema, as MariaDB's
+//     THD::change_user, which it runs, does: it does not go back to the
+//     login schema.
 //   - A failed COM_CHANGE_USER leaves the session logged in as before.
 //   - MariaDB's executable comments (/*! ... */) are ignored like comments.
 package fakemysql
@@ -138,12 +138,18 @@ type Result struct {
 	// Err, when set, is sent as an ERR packet instead.
 	Err *mysql.MyError
 	// Delay is waited before answering; the wait ends early when the
-	// connection or the server is closed.
+	// connection is closed, by the server or by the client, or the server
+	// is closed.
 	Delay time.Duration
 	// Write says the statement counts as a write: it is refused on a
 	// read-only server, and gets a new GTID (at once, or at COMMIT inside a
 	// transaction), reported as last_gtid where that is tracked.
 	Write bool
+	// CloseAfter, when positive, makes the server send only the first
+	// CloseAfter packets of the answer to a COM_QUERY and then close the
+	// connection without a word, as a server that dies in the middle of a
+	// result set would.
+	CloseAfter int
 }
 
 // Command is one command the server received.

@@ -46,14 +46,32 @@ func (c *Conn) comQuery(q string) bool {
 		if i < len(stmts)-1 {
 			status |= mysql.SERVER_MORE_RESULTS_EXISTS
 		}
+		start := len(c.out)
 		if len(res.Columns) == 0 {
 			c.writeOK(res.AffectedRows, res.InsertID, status, res.Info)
 		} else {
 			c.writeTextResult(res, status)
 			c.state = c.state[:0]
 		}
+		if res.CloseAfter > 0 {
+			// Dies in the middle of the answer: what is queued before it,
+			// and the first packets of it, go out; then the connection ends.
+			c.out = c.out[:start+packetsLen(c.out[start:], res.CloseAfter)]
+			c.flush()
+			return false
+		}
 	}
 	return true
+}
+
+// packetsLen is the length of the first n packets in b (all of b when it
+// holds fewer).
+func packetsLen(b []byte, n int) int {
+	at := 0
+	for ; n > 0 && at+wire.HeaderSize <= len(b); n-- {
+		at = min(len(b), at+wire.HeaderSize+wire.PayloadLen(b[at:]))
+	}
+	return at
 }
 
 // eval runs one statement through Options.Handle and the built-ins, then

@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+	"switchyard/internal/fakemysql"
+	"switchyard/wire"
+)
+
+// preferReplica1 makes least-outstanding balancing pick replica1 first by
+// counting one statement in flight on replica2 (the balancer reads that
+// counter), until the test ends.
+func preferReplica1(t *testing.T, h *harness) {
+	h.backend(replica2Name).Outstanding.Add(1)
+	t.Cleanup(func() { h.backend(replica2Name).Outstanding.Add(-1) })
+}
+
+// TestReplicaFailsBeforeRead: a replica whose connections died (a crash:
+// the one idle in the pool too) fails a read before any byte of it reached
+// the client; the read runs again on the other replica, and the client
+// never notices. Likewise a prepared statement's execution, whether the
+// statement was prepared on the dead connection before or is prepared
+// there lazily now (the failure then comes in the prepare).
+func TestReplicaFailsBeforeRead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// read runs the read whose answer names the server.
+		read func(rc *rawClient, st wire.PrepareOK) string
+		// preparedOnPrimary: prepare the statement inside a transaction,
+		// so that replica1 has never seen it.
+		preparedOnPrimary bool
+	}{
+		{"text read", func(rc *rawClient, _ wire.PrepareOK) string { return rc.value("SELECT name FROM whoami") }, false},
+		{"execution", func(rc *rawClient, st wire.PrepareOK) string {
+			return binaryRows(rc.t, rc.execute(st.StatementID, 0, true, int64(1)))[0][0]
+		}, false},
+		{"execution with a lazy prepare", func(rc *rawClient, st wire.PrepareOK) string {
+			return binaryRows(rc.t, rc.execute(st.StatementID, 0, true, int64(1)))[0][0]
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{})
+			preferReplica1(t, h)
+			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+			if tc.preparedOnPrimary {
+				rc.mustOK(rc.query("BEGIN"))
+			}
+			st := rc.prepare("SELECT name FROM whoami WHERE id = ?")
+			if tc.preparedOnPrimary {
+				rc.mustOK(rc.query("COMMIT"))
+				if got := rc.value("SELECT name FROM whoami"); got != replica1Name {
+					t.Fatalf("read on %s", got)
+				}
+			} else if got := tc.read(rc, st); got != replica1Name {
+				t.Fatalf("read on %s", got)
+			}
+			// replica1 crashes and stays down.
+			f := h.fake(replica1Name)
+			f.SetDown(true)
+			f.KillConnections()
+			eventually(t, "replica1's connections to close", func() bool { return f.Conns() == 0 })
+			if got := tc.read(rc, st); got != replica2Name {
+				t.Fatalf("read after replica1 died on %s", got)
+			}
+			if h.logs.count("retrying on another server")+h.logs.count("replica unreachable") == 0 {
+				t.Fatal("no retry logged")
+			}
+			f.SetDown(false)
+		})
+	}
+}
+
+// TestServerDiesMidResult: once part of a result went to the client, an
+// error cannot be reported in the protocol: the proxy closes the client's
+// connection, and does not run the read again elsewhere.
+func TestServerDiesMidResult(t *testing.T) {
+	h := newHarness(t, harnessConfig{handle: func(server string, c *fakemysql.Conn, q string) *fakemysql.Result {
+		if q == "SELECT dies FROM midway" {
+			r := rowsResult([]string{"a", "b"}, []string{"1", "2"}, []string{"3", "4"})
+			r.CloseAfter = 3 // column count and definitions, no rows
+			return r
+		}
+		return nil
+	}})
+	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT dies FROM midway"))
+	got := rc.expectClosed()
+	for _, p := range got {
+		if p[0] == wire.ErrHeader {
+			t.Fatalf("an error inside a result: %v", wire.ParseErr(p))
+		}
+	}
+	if ran := h.ran("dies FROM midway"); len(ran) != 1 {
+		t.Fatalf("the read ran on %v", ran)
+	}
+}
+
+// TestServerDiesDuringTransactionStatement: the primary dies while a
+// statement of an open transaction runs: whether it committed anything is
+// unknown, and the client is told so before its connection closes.
+func TestServerDiesDuringTransactionStatement(t *testing.T) {
+	h := newHarness(t, harnessConfig{handle: func(server string, c *fakemysql.Conn, q string) *fakemysql.Result {
+		if strings.HasPrefix(q, "INSERT INTO slow") {
+			return &fakemysql.Result{Delay: time.Minute, Write: true} // cut short when the connection closes
+		}
+		return nil
+	}})
+	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	rc.mustOK(rc.query("BEGIN"))
+	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO slow VALUES (1)"))
+	eventually(t, "the statement to reach the primary", func() bool {
+		return slices.Contains(h.fake(primaryName).Queries(), "INSERT INTO slow VALUES (1)")
+	})
+	h.fake(primaryName).KillConnections()
+	e := errPacket(t, rc.expectClosed())
+	if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, "may or may not have run") {
+		t.Fatalf("error %v", e)
+	}
+}
+
+// TestHeldConnectionLost: the connection holding a session's transaction
+// or pinned state is closed under it between statements. An operator's
+// OFFLINE_HARD closes it at once; the next statement fails with an error
+// saying the session's state is gone, and the client's connection closes,
+// as it would had the client been connected to that server itself: the
+// session cannot go on without its state (a COMMIT would succeed for a
+// transaction that is gone). A connection killed on the server is found
+// broken by the next statement, whose error says it may not have run.
+// Neither runs the statement on another connection.
+func TestHeldConnectionLost(t *testing.T) {
+	for _, tc := range []struct{ name, hold string }{
+		{"OFFLINE_HARD during a transaction", "BEGIN"},
+		{"OFFLINE_HARD while pinned", "SET @x = 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{})
+			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+			rc.mustOK(rc.query(tc.hold))
+			rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+			h.setStatus(primaryName, backend.StatusOfflineHard)
+			eventually(t, "the held connection to close on the server", func() bool { return h.fake(primaryName).Conns() == 0 })
+			h.setStatus(primaryName, backend.StatusOnline) // back, but the state is gone
+			rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "COMMIT"))
+			e := errPacket(t, rc.expectClosed())
+			if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, errSessionStateLost.Error()) {
+				t.Fatalf("statement after OFFLINE_HARD: %v", e)
+			}
+			if got := h.ran("COMMIT"); len(got) != 0 {
+				t.Fatalf("the statement ran on %v", got)
+			}
+		})
+	}
+	t.Run("killed on the server", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{})
+		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+		rc.mustOK(rc.query("BEGIN"))
+		rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+		held, _ := h.connOf(primaryName, "INSERT INTO t VALUES (1)")
+		if !h.fake(primaryName).Kill(held) {
+			t.Fatal("no such connection")
+		}
+		rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO t VALUES (2)"))
+		e := errPacket(t, rc.expectClosed())
+		if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, "lost the connection") {
+			t.Fatalf("statement after the kill: %v", e)
+		}
+		if got := h.ran("VALUES (2)"); len(got) != 0 {
+			t.Fatalf("the statement ran on %v", got)
+		}
+	})
+}

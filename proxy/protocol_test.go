@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	driver "github.com/go-sql-driver/mysql"
+
+	"switchyard/backend"
+	"switchyard/wire"
+)
+
+// TestOversizedPacket: a command larger than MaxPacketSize gets ERR 1153
+// and the connection closes, after the proxy read (and dropped) the rest
+// of the packet, so that a client still sending it reads the error rather
+// than a connection reset.
+func TestOversizedPacket(t *testing.T) {
+	h := newHarness(t, harnessConfig{listener: ListenerOptions{MaxPacketSize: 64 << 10}})
+	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	// Bigger than the socket buffers on both sides: the write completes
+	// only if the proxy reads it.
+	payload := append([]byte{mysql.COM_QUERY}, strings.Repeat("x", 8<<20)...)
+	pkt, _ := wire.AppendPacket(nil, payload, 0)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := rc.tcp.Write(pkt)
+		wrote <- err
+	}()
+	rc.seq = 1
+	if e := wire.ParseErr(rc.read()); e.Code != mysql.ER_NET_PACKET_TOO_LARGE {
+		t.Fatalf("oversized command: %v", e)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("the packet was not drained: %v", err)
+	}
+	rc.expectClosed()
+}
+
+// TestProtocolErrors: packets out of order end the session with 1156; an
+// empty command or an unknown command byte is answered with 1047, and the
+// session goes on.
+func TestProtocolErrors(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	t.Run("sequence id", func(t *testing.T) {
+		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+		rc.seq = 3
+		rc.write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
+		// Which sequence id the error carries is left open: servers
+		// differ, and the connection ends anyway.
+		hdr := make([]byte, wire.HeaderSize)
+		if _, err := io.ReadFull(rc.br, hdr); err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, wire.PayloadLen(hdr))
+		if _, err := io.ReadFull(rc.br, p); err != nil {
+			t.Fatal(err)
+		}
+		if e := wire.ParseErr(p); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
+			t.Fatalf("command with sequence id 3: %v", e)
+		}
+		rc.seq = hdr[3] + 1
+		rc.expectClosed()
+	})
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+	}{
+		{"empty command", nil},
+		{"unknown command", []byte{0x7f, 1, 2}},
+		{"COM_BINLOG_DUMP", []byte{mysql.COM_BINLOG_DUMP}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+			rc.command(tc.payload)
+			if e := rc.mustErr(rc.response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
+				t.Fatalf("%s: %v", tc.name, e)
+			}
+			rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne))
+		})
+	}
+	t.Run("malformed compressed frame", func(t *testing.T) {
+		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: rawCaps | mysql.CLIENT_COMPRESS})
+		// A frame that says it is deflated and is not.
+		_, _ = rc.nc.Write([]byte{5, 0, 0, 0, 9, 0, 0, 'h', 'e', 'l', 'l', 'o'})
+		rc.compress = false // what comes back, if anything, is not worth decoding
+		_ = rc.tcp.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.ReadAll(rc.tcp); err != nil && !isDisconnect(err) {
+			t.Fatalf("read: %v", err)
+		}
+		eventually(t, "the log line", func() bool { return h.logs.count("client read failed") == 1 })
+	})
+}
+
+// TestIdleTimeout: a client idle longer than IdleTimeout is closed.
+func TestIdleTimeout(t *testing.T) {
+	h := newHarness(t, harnessConfig{listener: ListenerOptions{IdleTimeout: 200 * time.Millisecond}})
+	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	rc.expectClosed()
+	eventually(t, "the log line", func() bool { return h.logs.count("closed idle client") == 1 })
+}
+
+// TestLoadDataLocalInfile: the server's request for the client's file,
+// the file's packets (sequence ids continuing the client's) and the OK,
+// relayed between them; a client that numbers its packets wrong loses its
+// connection.
+func TestLoadDataLocalInfile(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	for _, caps := range []uint32{rawCaps, rawCaps | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS} {
+		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: caps})
+		rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
+		if p := rc.read(); p[0] != wire.InfileHeader || string(p[1:]) != "rows.csv" {
+			t.Fatalf("infile request %x", p)
+		}
+		rc.write([]byte("1,a\n2,b\n"))
+		rc.write([]byte("3,c\n"))
+		rc.write(nil)
+		resp := rc.response(wire.ShapeOne)
+		if ok := rc.mustOK(resp); ok.AffectedRows != 3 {
+			t.Fatalf("LOAD DATA: %+v", ok)
+		}
+		h.ranOn("LOAD DATA LOCAL INFILE", primaryName)
+	}
+	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
+	rc.read()
+	rc.seq = 7
+	rc.write([]byte("1,a\n"))
+	rc.expectClosed()
+
+	// go-sql-driver's LOCAL INFILE from a registered reader.
+	driver.RegisterReaderHandler("rows", func() io.Reader { return strings.NewReader("1\n2\n3\n4\n") })
+	defer driver.DeregisterReaderHandler("rows")
+	c := h.session(t, "app", "secret", "shop")
+	r := mustExec(t, c, "LOAD DATA LOCAL INFILE 'Reader::rows' INTO TABLE t")
+	if n, _ := r.RowsAffected(); n != 4 {
+		t.Fatalf("rows affected %d", n)
+	}
+}
+
+// TestLargeResults: a row bigger than the read and write buffers is
+// streamed through, for plain and compressed clients.
+func TestLargeResults(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	for _, caps := range []uint32{rawCaps, rawCaps | mysql.CLIENT_COMPRESS | mysql.CLIENT_DEPRECATE_EOF} {
+		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: caps})
+		if got := rc.value("SELECT b FROM big"); got != strings.Repeat("b", 100<<10) {
+			t.Fatalf("big row of %d bytes", len(got))
+		}
+		rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne))
+	}
+	c := h.session(t, "app", "secret", "shop", "compress=true")
+	if got := mustValue(t, c, "SELECT b FROM big"); len(got) != 100<<10 {
+		t.Fatalf("big row of %d bytes through go-sql-driver with compression", len(got))
+	}
+}
+
+// panicPool is a Pool whose Acquire panics while armed: a bug in a session
+// that must end that session only.
+type panicPool struct {
+	Pool
+	armed atomic.Bool
+}
+
+func (p *panicPool) Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error) {
+	if req.Dial.Creds.User == "bob" && p.armed.Load() {
+		panic("test panic in Acquire")
+	}
+	return p.Pool.Acquire(ctx, srv, req)
+}
+
+// TestSessionPanic: a panic in a session, at login or in a command, closes
+// that client's connection and nothing else.
+func TestSessionPanic(t *testing.T) {
+	pp := &panicPool{}
+	h := newHarness(t, harnessConfig{allowPanic: true, wrapPool: func(p Pool) Pool { pp.Pool = p; return pp }})
+	other := h.session(t, "app", "secret", "shop")
+	mustValue(t, other, "SELECT 1")
+
+	pp.armed.Store(true)
+	rc := h.dial(t)
+	rc.readGreeting()
+	rc.write(handshakeResponse(rawCaps, "bob", mysql.CalcNativePassword(rc.scramble, []byte("bobpw")), "", mysql.AUTH_NATIVE_PASSWORD))
+	rc.expectClosed()
+	if got := mustValue(t, other, "SELECT 'still here'"); got != "still here" {
+		t.Fatal(got)
+	}
+
+	pp.armed.Store(false)
+	bob := h.login(t, rawLogin{user: "bob", pass: "bobpw"})
+	pp.armed.Store(true)
+	bob.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT name FROM whoami"))
+	bob.expectClosed()
+	pp.armed.Store(false)
+	if got := mustValue(t, other, "SELECT 'still here'"); got != "still here" {
+		t.Fatal(got)
+	}
+	eventually(t, "the panics to be logged", func() bool { return h.logs.count("session panic") == 2 })
+}
+
+// TestDriverSmoke runs an ordinary application's statements through
+// go-sql-driver, with multi-statements and interpolated parameters, to
+// make sure the realistic path works end to end.
+func TestDriverSmoke(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	db := h.db(t, "app", "secret", "shop", "multiStatements=true", "interpolateParams=true")
+	ctx := testCtx(t)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (?)", 1); err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	if err := tx.QueryRowContext(ctx, "SELECT name FROM whoami WHERE id = ?", 1).Scan(&who); err != nil || who != primaryName {
+		t.Fatalf("read in a transaction on %s (%v)", who, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT 1; SELECT 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for {
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	rows.Close()
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("multi-statement results %v", got)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n sql.NullString
+	err = db.QueryRowContext(ctx, "SELECT nothing FROM nowhere").Scan(&n)
+	if errCode(err) != mysql.ER_PARSE_ERROR {
+		t.Fatalf("the server's error: %v", err)
+	}
+	if errors.Is(err, driver.ErrInvalidConn) {
+		t.Fatal("an error answer broke the connection")
+	}
+}
