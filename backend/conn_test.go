@@ -20,6 +20,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -429,7 +430,7 @@ func TestConnLifecycle(t *testing.T) {
 	if !fake.Kill(uint32(id)) {
 		t.Fatal("fake has no such connection")
 	}
-	waitFor(t, "Alive to notice the server closed the connection", func() bool { return !killed.Alive() })
+	mysqltest.Eventually(t, "Alive to notice the server closed the connection", func() bool { return !killed.Alive() })
 	if !killed.Broken() {
 		t.Error("a connection found dead is not marked broken")
 	}
@@ -442,7 +443,7 @@ func TestConnLifecycle(t *testing.T) {
 	fake.ResetLog()
 	closed.Close()
 	closed.Close() // twice is harmless
-	waitFor(t, "COM_QUIT", func() bool { return len(fake.Log()) > 0 })
+	mysqltest.Eventually(t, "COM_QUIT", func() bool { return len(fake.Log()) > 0 })
 	if got := fake.Log()[0]; got.Cmd != mysql.COM_QUIT || strconv.Itoa(int(got.ConnID)) != id2 {
 		t.Fatalf("server saw %+v, want COM_QUIT from connection %s", got, id2)
 	}
@@ -454,7 +455,7 @@ func TestConnLifecycle(t *testing.T) {
 		t.Fatal("an aborted connection is not broken")
 	}
 	aborted.Close()
-	waitFor(t, "the fake to drop the aborted connection", func() bool { return fake.Conns() == 0 })
+	mysqltest.Eventually(t, "the fake to drop the aborted connection", func() bool { return fake.Conns() == 0 })
 	if log := fake.Log(); len(log) != 0 {
 		t.Fatalf("aborted connection sent %v", commands(log))
 	}
@@ -489,7 +490,7 @@ func TestAliveUnaskedData(t *testing.T) {
 		t.Fatal("not Alive before anything unasked came")
 	}
 	close(send)
-	waitFor(t, "Alive to see the unasked packet", func() bool { return !cn.Alive() })
+	mysqltest.Eventually(t, "Alive to see the unasked packet", func() bool { return !cn.Alive() })
 	if !cn.Broken() {
 		t.Fatal("not marked broken")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 )
 
 // Cluster.Connect: client connections are tracked per server so that an
@@ -75,7 +76,7 @@ func TestOfflineHard(t *testing.T) {
 	busy := mustConnect(t, c, srv, appDial)
 	errc := make(chan error, 1)
 	go func() { _, err := busy.Query("SELECT blocked"); errc <- err }()
-	waitFor(t, "the statement to reach the server", func() bool {
+	mysqltest.Eventually(t, "the statement to reach the server", func() bool {
 		q := fake.Queries()
 		return len(q) > 0 && q[len(q)-1] == "SELECT blocked"
 	})
@@ -96,7 +97,7 @@ func TestOfflineHard(t *testing.T) {
 		t.Fatalf("broken idle %v busy %v, tracked %d", idle.Broken(), busy.Broken(), srv.OpenConns())
 	}
 	close(release)
-	waitFor(t, "the server to see both connections gone", func() bool { return fake.Conns() == 0 })
+	mysqltest.Eventually(t, "the server to see both connections gone", func() bool { return fake.Conns() == 0 })
 	if ev := c.Events(); len(ev) != 1 || ev[0].Kind != "status" || ev[0].Detail != "OFFLINE_HARD: closed 2 client connections" {
 		t.Fatalf("events %+v", ev)
 	}
@@ -107,7 +108,7 @@ func TestOfflineHard(t *testing.T) {
 	if srv.OpenConns() != 2 {
 		t.Fatalf("refused connection tracked: %d", srv.OpenConns())
 	}
-	waitFor(t, "the refused connection to be closed", func() bool { return fake.Conns() == 0 })
+	mysqltest.Eventually(t, "the refused connection to be closed", func() bool { return fake.Conns() == 0 })
 
 	if err := c.SetServerStatus("db1", StatusOnline); err != nil {
 		t.Fatal(err)

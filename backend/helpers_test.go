@@ -3,14 +3,7 @@ package backend
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -20,12 +13,14 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
-// Shared helpers of the backend tests: clusters over fake servers, polling,
-// a self-signed certificate, and a scripted server for the answers the fake
-// never gives (auth switches, malformed packets, a failing prepare).
+// Shared helpers of the backend tests (beyond internal/mysqltest's):
+// clusters over fake servers, the test certificate's configurations, and a
+// scripted server for the answers the fake never gives (auth switches,
+// malformed packets, a failing prepare).
 
 // appCreds log in as the fake's default application user.
 var appCreds = Credentials{User: "app", Plain: "secret", HasPassword: true}
@@ -76,19 +71,6 @@ func mustDial(t *testing.T, srv *Server, opt DialOptions) *Conn {
 // serverAt is a bare Server for dial, outside any cluster.
 func serverAt(addr string) *Server { return &Server{Name: "db1", Address: addr} }
 
-// waitFor polls cond until it holds, failing the test after 5 s: the tests
-// never assert how long something takes, only that it happens.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // connID is the fake server's id of the connection, from CONNECTION_ID().
 func connID(t *testing.T, cn *Conn) string {
 	t.Helper()
@@ -107,63 +89,19 @@ func commands(log []fakemysql.Command) []string {
 		if c.Cmd == mysql.COM_CONNECT {
 			continue
 		}
-		out = append(out, cmdName(c.Cmd)+" "+c.Arg)
+		out = append(out, mysqltest.CommandName(c.Cmd)+" "+c.Arg)
 	}
 	return out
 }
 
-func cmdName(cmd byte) string {
-	switch cmd {
-	case mysql.COM_QUERY:
-		return "QUERY"
-	case mysql.COM_INIT_DB:
-		return "INIT_DB"
-	case mysql.COM_RESET_CONNECTION:
-		return "RESET_CONNECTION"
-	case mysql.COM_SET_OPTION:
-		return "SET_OPTION"
-	case mysql.COM_STMT_PREPARE:
-		return "STMT_PREPARE"
-	case mysql.COM_STMT_CLOSE:
-		return "STMT_CLOSE"
-	case mysql.COM_QUIT:
-		return "QUIT"
-	}
-	return fmt.Sprintf("CMD_%#x", cmd)
-}
-
-// selfSignedTLS returns a server config with a fresh self-signed
-// certificate for 127.0.0.1 and a client config that trusts it.
+// selfSignedTLS returns the test certificate's server configuration and
+// a client configuration that trusts it and names no server: the backend
+// names it after the server's address.
 func selfSignedTLS(t *testing.T) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "fakemysql"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	client = &tls.Config{RootCAs: roots}
-	return server, client
+	c := mysqltest.Certificate()
+	c.Client.ServerName = ""
+	return c.Server, c.Client
 }
 
 // scripted is a server that answers each connection with a script: what

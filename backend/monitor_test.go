@@ -16,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 )
 
 // The monitor: roles from @@read_only, replication state and lag, the read
@@ -122,7 +123,7 @@ func TestProbeRolesAndReadPool(t *testing.T) {
 	}
 	// ProbeOnce leaves no connection behind.
 	for i, f := range fakes {
-		waitFor(t, "monitor connections closed on db"+strconv.Itoa(i+1), func() bool { return f.Conns() == 0 })
+		mysqltest.Eventually(t, "monitor connections closed on db"+strconv.Itoa(i+1), func() bool { return f.Conns() == 0 })
 	}
 }
 
@@ -479,7 +480,7 @@ func TestProbeStops(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "three rounds of checks", func() bool { return checks() >= 3 })
+	mysqltest.Eventually(t, "three rounds of checks", func() bool { return checks() >= 3 })
 	if primary.Accepted() != 1 || replica.Accepted() != 1 {
 		t.Fatalf("monitor dialed %d/%d times, want one connection per server kept", primary.Accepted(), replica.Accepted())
 	}
@@ -492,8 +493,8 @@ func TestProbeStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Probe still running after its context ended")
 	}
-	waitFor(t, "the monitor's connections to close", func() bool { return primary.Conns() == 0 && replica.Conns() == 0 })
-	waitFor(t, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= start })
+	mysqltest.Eventually(t, "the monitor's connections to close", func() bool { return primary.Conns() == 0 && replica.Conns() == 0 })
+	mysqltest.Eventually(t, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= start })
 }
 
 // panicky is a log handler that panics on one message: a bug in a check.
@@ -526,7 +527,7 @@ func TestProbePanicIsContained(t *testing.T) {
 	if p, err := c.Primary(); err != nil || p.Name != "db1" {
 		t.Fatalf("the primary's check did not complete: %v %v", p, err)
 	}
-	waitFor(t, "the panicking check's connection to close", func() bool { return replica.Conns() == 0 })
+	mysqltest.Eventually(t, "the panicking check's connection to close", func() bool { return replica.Conns() == 0 })
 
 	// Under Probe, a kept connection whose check panicked is not reused:
 	// the next round dials afresh and the server is not thought down.
@@ -549,5 +550,5 @@ func TestProbePanicIsContained(t *testing.T) {
 	if s := c.Servers()[1]; s.Status() != StatusOnline || conns[s] == kept || conns[s] == nil {
 		t.Fatalf("after a panicked check: status %v, connection replaced %v", s.Status(), conns[s] != kept)
 	}
-	waitFor(t, "one monitor connection on the replica", func() bool { return replica.Conns() == 1 })
+	mysqltest.Eventually(t, "one monitor connection on the replica", func() bool { return replica.Conns() == 1 })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 )
 
 // The shared pool of idle server connections: reuse, keys, limits, the
@@ -141,7 +142,7 @@ func TestPoolIdleLimits(t *testing.T) {
 			if p.idleCount(srv) != tc.wantIdle {
 				t.Fatalf("%d idle, want %d", p.idleCount(srv), tc.wantIdle)
 			}
-			waitFor(t, "the extra connections to close on the server", func() bool { return fake.Conns() == tc.wantIdle })
+			mysqltest.Eventually(t, "the extra connections to close on the server", func() bool { return fake.Conns() == tc.wantIdle })
 			if srv.OpenConns() != tc.wantIdle {
 				t.Fatalf("cluster tracks %d connections, want %d", srv.OpenConns(), tc.wantIdle)
 			}
@@ -158,7 +159,7 @@ func TestPoolReap(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { p.Reap(ctx); close(done) }()
-		waitFor(t, "the reaper to close the idle connection", func() bool { return p.idleCount(srv) == 0 && fake.Conns() == 0 })
+		mysqltest.Eventually(t, "the reaper to close the idle connection", func() bool { return p.idleCount(srv) == 0 && fake.Conns() == 0 })
 		cancel()
 		<-done
 	})
@@ -180,7 +181,7 @@ func TestPoolReap(t *testing.T) {
 			if p.idleCount(srv) != 0 {
 				t.Fatalf("%d idle connections left after Reap ended", p.idleCount(srv))
 			}
-			waitFor(t, "the server to see them closed", func() bool { return fake.Conns() == 0 })
+			mysqltest.Eventually(t, "the server to see them closed", func() bool { return fake.Conns() == 0 })
 		})
 	}
 }
@@ -194,7 +195,7 @@ func killPooled(t *testing.T, fake *fakemysql.Server, cn *Conn) {
 	if !fake.Kill(uint32(id)) {
 		t.Fatal("no such connection on the fake")
 	}
-	waitFor(t, "the fake to drop the killed connection", func() bool { return fake.Conns() == before-1 })
+	mysqltest.Eventually(t, "the fake to drop the killed connection", func() bool { return fake.Conns() == before-1 })
 }
 
 // TestPoolDetectsKilled: a connection the server closed while it sat idle
@@ -269,7 +270,7 @@ func TestMaxConnectionsWait(t *testing.T) {
 		}
 		got <- cn
 	}()
-	waitFor(t, "the second Acquire to wait", func() bool { return waitersOn(p, srv) })
+	mysqltest.Eventually(t, "the second Acquire to wait", func() bool { return waitersOn(p, srv) })
 	accepted := fake.Accepted()
 	p.Release(first)
 	select {
@@ -350,7 +351,7 @@ func TestMaxConnectionsCancel(t *testing.T) {
 		_, err := p.Acquire(ctx, srv, appReq())
 		errc <- err
 	}()
-	waitFor(t, "the Acquire to wait", func() bool { return waitersOn(p, srv) })
+	mysqltest.Eventually(t, "the Acquire to wait", func() bool { return waitersOn(p, srv) })
 	cancel()
 	select {
 	case err := <-errc:
@@ -378,7 +379,7 @@ func TestMaxConnectionsEvictsOtherKey(t *testing.T) {
 	if res, err := cn.Query("SELECT DATABASE()"); err != nil || res.Rows[0][0].String != "shop" {
 		t.Fatalf("new connection: %v %v", res, err)
 	}
-	waitFor(t, "one connection on the server", func() bool { return fake.Conns() == 1 })
+	mysqltest.Eventually(t, "one connection on the server", func() bool { return fake.Conns() == 1 })
 }
 
 // TestMaxConnectionsBrokenFreesSlot: a broken connection is closed on
@@ -394,7 +395,7 @@ func TestMaxConnectionsBrokenFreesSlot(t *testing.T) {
 		}
 		got <- cn
 	}()
-	waitFor(t, "the second Acquire to wait", func() bool { return waitersOn(p, srv) })
+	mysqltest.Eventually(t, "the second Acquire to wait", func() bool { return waitersOn(p, srv) })
 	broken.MarkBroken()
 	p.Release(broken)
 	if !broken.closed || p.idleCount(srv) != 0 {

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -195,9 +194,10 @@ func TestCommandWrongShape(t *testing.T) {
 	}
 }
 
-// setOption is COM_SET_OPTION's argument.
+// setOption is COM_SET_OPTION's argument: its payload after the command
+// byte.
 func setOption(opt uint16) string {
-	return string(binary.LittleEndian.AppendUint16(nil, opt))
+	return string(wire.AppendSetOption(nil, opt)[1:])
 }
 
 // TestCommand: the one-packet commands the proxy replays. COM_INIT_DB

@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 )
 
 // Session state replay: SessionState as a value, and Conn.Sync bringing a
@@ -38,7 +39,7 @@ var (
 func describe(entries ...stateEntry) []string {
 	var out []string
 	for _, e := range entries {
-		out = append(out, cmdName(e.Cmd)+" "+e.Args)
+		out = append(out, mysqltest.CommandName(e.Cmd)+" "+e.Args)
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -315,14 +314,9 @@ func (c *ClientConn) cachingSha2(u *User, answer []byte) (backend.Credentials, e
 				return creds, err
 			}
 		}
-		dec, err := rsa.DecryptOAEP(sha1.New(), rand.Reader, key, data, nil)
-		if err != nil {
+		if plain, err = wire.DecryptPassword(key, data, c.salt); err != nil {
 			return creds, c.accessDenied(u.Name, true)
 		}
-		for i := range dec {
-			dec[i] ^= c.salt[i%len(c.salt)]
-		}
-		plain = wire.ParseClearPassword(dec) // the decrypted password is NUL-terminated too
 	}
 	if !u.matchesPlain(plain) {
 		return creds, c.accessDenied(u.Name, true)

@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/conf"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -68,23 +69,23 @@ func capabilityScript(t *testing.T, h *harness, caps uint32) {
 		schema = "shop"
 	}
 	rc := h.dial(t)
-	if err := rc.login(rawLogin{user: "app", pass: "secret", schema: schema, caps: caps &^ mysql.CLIENT_SSL, tls: has(mysql.CLIENT_SSL)}); err != nil {
+	if err := rc.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: schema, Caps: caps &^ mysql.CLIENT_SSL, TLS: has(mysql.CLIENT_SSL)}); err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if want := caps; rc.caps != want {
-		t.Fatalf("negotiated %#x, asked for %#x", rc.caps, want)
+	if want := caps; rc.Caps != want {
+		t.Fatalf("negotiated %#x, asked for %#x", rc.Caps, want)
 	}
-	if rc.compress != has(mysql.CLIENT_COMPRESS) {
-		t.Fatalf("compression on: %v", rc.compress)
+	if rc.Compress != has(mysql.CLIENT_COMPRESS) {
+		t.Fatalf("compression on: %v", rc.Compress)
 	}
-	status := func(resp []rawPacket) uint16 { return terminatorStatus(t, resp[len(resp)-1].p) }
+	status := func(resp []mysqltest.Packet) uint16 { return mysqltest.Status(t, resp[len(resp)-1].Payload) }
 	// tracked says whether the OK packet ending resp carries session state.
-	tracked := func(resp []rawPacket) bool {
+	tracked := func(resp []mysqltest.Packet) bool {
 		return status(resp)&mysql.SERVER_SESSION_STATE_CHANGED != 0
 	}
 
 	// COM_PING is answered by the proxy.
-	if ok := rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne)); ok.Status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 {
+	if ok := rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne)); ok.Status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 {
 		t.Fatalf("ping status %#x", ok.Status)
 	}
 
@@ -93,11 +94,11 @@ func capabilityScript(t *testing.T, h *harness, caps uint32) {
 	if schema != "" {
 		want = schema
 	}
-	if got := rc.value("SELECT DATABASE()"); got != want {
+	if got := rc.Value("SELECT DATABASE()"); got != want {
 		t.Fatalf("DATABASE() = %s, want %s", got, want)
 	}
-	resp := rc.query("SELECT name FROM whoami")
-	who := rc.rows(resp)[0][0]
+	resp := rc.Query("SELECT name FROM whoami")
+	who := rc.Rows(resp)[0][0]
 	if who != replica1Name && who != replica2Name {
 		t.Fatalf("read answered by %s, want a replica", who)
 	}
@@ -108,15 +109,15 @@ func capabilityScript(t *testing.T, h *harness, caps uint32) {
 
 	// COM_INIT_DB runs on the primary; the server reports the schema
 	// change as session state, which only a tracking client sees.
-	resp = rc.cmd(mysql.COM_INIT_DB, "shop", wire.ShapeOne)
-	rc.mustOK(resp)
+	resp = rc.Cmd(mysql.COM_INIT_DB, "shop", wire.ShapeOne)
+	rc.MustOK(resp)
 	if tracked(resp) != has(mysql.CLIENT_SESSION_TRACK) {
 		t.Fatalf("COM_INIT_DB's OK: session state %v", tracked(resp))
 	}
 
 	// A write: primary, one row, its GTID as session state.
-	resp = rc.query("INSERT INTO t VALUES (1)")
-	if ok := rc.mustOK(resp); ok.AffectedRows != 1 || ok.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+	resp = rc.Query("INSERT INTO t VALUES (1)")
+	if ok := rc.MustOK(resp); ok.AffectedRows != 1 || ok.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		t.Fatalf("INSERT: %+v", ok)
 	}
 	if tracked(resp) != has(mysql.CLIENT_SESSION_TRACK) {
@@ -126,65 +127,66 @@ func capabilityScript(t *testing.T, h *harness, caps uint32) {
 
 	// Several results: a result set, an OK and a result set, each but the
 	// last saying more results exist.
-	resp = rc.query("SELECT 1; INSERT INTO t VALUES (2); SELECT 'x'")
+	resp = rc.Query("SELECT 1; INSERT INTO t VALUES (2); SELECT 'x'")
 	var ends []uint16
 	for _, rp := range resp {
-		if rp.kind == wire.KindOK || rp.kind == wire.KindEOF {
-			ends = append(ends, terminatorStatus(t, rp.p))
+		if rp.Kind == wire.KindOK || rp.Kind == wire.KindEOF {
+			ends = append(ends, mysqltest.Status(t, rp.Payload))
 		}
 	}
 	if len(ends) != 3 || ends[0]&mysql.SERVER_MORE_RESULTS_EXISTS == 0 || ends[1]&mysql.SERVER_MORE_RESULTS_EXISTS == 0 ||
 		ends[2]&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
 		t.Fatalf("multi-result terminators %#x", ends)
 	}
-	if rows := rc.rows(resp); fmt.Sprint(rows) != "[[1] [x]]" {
+	if rows := rc.Rows(resp); fmt.Sprint(rows) != "[[1] [x]]" {
 		t.Fatalf("multi-result rows %v", rows)
 	}
 	h.ranOn("INSERT INTO t VALUES (2)", primaryName)
 
 	// COM_FIELD_LIST: two definitions and the terminator.
-	resp = rc.cmd(mysql.COM_FIELD_LIST, "t\x00", wire.ShapeFieldList)
-	if len(resp) != 3 || resp[0].kind != wire.KindColumnDef || resp[2].kind != wire.KindEOF {
+	rc.Command(wire.AppendFieldList(nil, "t", ""))
+	resp = rc.Response(wire.ShapeFieldList)
+	if len(resp) != 3 || resp[0].Kind != wire.KindColumnDef || resp[2].Kind != wire.KindEOF {
 		t.Fatalf("field list: %v", resp)
 	}
 
 	// COM_SET_OPTION is answered with an EOF, converted for the client.
-	rc.command([]byte{mysql.COM_SET_OPTION, 0, 0})
-	if resp = rc.response(wire.ShapeOne); resp[0].kind != wire.KindEOF {
-		t.Fatalf("COM_SET_OPTION: %x", resp[0].p)
+	rc.Command(wire.AppendSetOption(nil, wire.MultiStatementsOn))
+	if resp = rc.Response(wire.ShapeOne); resp[0].Kind != wire.KindEOF {
+		t.Fatalf("COM_SET_OPTION: %x", resp[0].Payload)
 	}
 
 	// COM_STATISTICS: a string.
-	resp = rc.cmd(mysql.COM_STATISTICS, "", wire.ShapeOne)
-	if resp[0].kind != wire.KindOther || !strings.HasPrefix(string(resp[0].p), "Uptime:") {
-		t.Fatalf("COM_STATISTICS: %q", resp[0].p)
+	resp = rc.Cmd(mysql.COM_STATISTICS, "", wire.ShapeOne)
+	if resp[0].Kind != wire.KindOther || !strings.HasPrefix(string(resp[0].Payload), "Uptime:") {
+		t.Fatalf("COM_STATISTICS: %q", resp[0].Payload)
 	}
 
 	// A prepared statement, executed on a replica, then closed.
-	pok := rc.prepare("SELECT name FROM whoami WHERE id = ?")
+	pok := rc.Prepare("SELECT name FROM whoami WHERE id = ?")
 	if pok.StatementID != 1 || pok.Params != 1 || pok.Columns != 1 {
 		t.Fatalf("prepare OK %+v", pok)
 	}
-	resp = rc.execute(pok.StatementID, 0, true, int64(7))
-	rows := binaryRows(t, resp)
+	resp = rc.Execute(pok.StatementID, 0, true, int64(7))
+	rows := mysqltest.BinaryRows(t, resp)
 	if len(rows) != 1 || !slices.Contains([]string{replica1Name, replica2Name}, rows[0][0]) {
 		t.Fatalf("execution rows %v", rows)
 	}
 	h.ranOn("SELECT name FROM whoami WHERE id = 7", rows[0][0])
-	rc.command(stmtPacket(mysql.COM_STMT_CLOSE, pok.StatementID))
-	if e := rc.mustErr(rc.execute(pok.StatementID, 0, true, int64(7))); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+	rc.Command(wire.AppendStmtClose(nil, pok.StatementID))
+	if e := rc.MustErr(rc.Execute(pok.StatementID, 0, true, int64(7))); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 		t.Fatalf("execution after close: %v", e)
 	}
 
 	// COM_RESET_CONNECTION, then the session goes on.
-	rc.mustOK(rc.cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
-	if got := rc.value("SELECT 'after reset'"); got != "after reset" {
+	rc.MustOK(rc.Cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
+	if got := rc.Value("SELECT 'after reset'"); got != "after reset" {
 		t.Fatalf("after reset: %s", got)
 	}
 
 	// COM_QUIT: the proxy closes the connection without answering.
-	rc.command([]byte{mysql.COM_QUIT})
-	if got := rc.expectClosed(); len(got) != 0 {
+	rc.Command([]byte{mysql.COM_QUIT})
+	if got := rc.ExpectClosed(); len(got) != 0 {
 		t.Fatalf("answer to COM_QUIT: %x", got)
 	}
 }

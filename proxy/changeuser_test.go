@@ -6,29 +6,17 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"switchyard/wire"
+	"switchyard/internal/mysqltest"
 )
-
-// changeUser sends COM_CHANGE_USER answering for plugin (native when
-// empty) with the login's scramble, and follows the exchange to OK or ERR.
-func (rc *rawClient) changeUser(user, pass, schema, plugin string) error {
-	rc.t.Helper()
-	if plugin == "" {
-		plugin = mysql.AUTH_NATIVE_PASSWORD
-	}
-	rc.command(wire.AppendChangeUser(nil, &wire.ChangeUser{User: user, AuthData: authAnswer(plugin, rc.scramble, pass),
-		Schema: schema, Collation: 45, AuthPlugin: plugin}, rc.caps))
-	return rc.authResult(pass, nil)
-}
 
 // changeUserSession logs in as app, leaves state behind (a replayed SET,
 // a pinning user variable) and returns the client and the id of the
 // primary connection its state lives on.
-func changeUserSession(t *testing.T, h *harness) (*rawClient, uint32) {
+func changeUserSession(t *testing.T, h *harness) (*mysqltest.Client, uint32) {
 	t.Helper()
-	rc := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-	rc.mustOK(rc.query("SET sql_mode = 'ANSI'"))
-	rc.mustOK(rc.query("SET @x = 'app was here'"))
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+	rc.MustOK(rc.Query("SET sql_mode = 'ANSI'"))
+	rc.MustOK(rc.Query("SET @x = 'app was here'"))
 	h.waitPinned(t, 1)
 	id, ok := h.connOf(primaryName, "SET @x")
 	if !ok {
@@ -39,12 +27,12 @@ func changeUserSession(t *testing.T, h *harness) (*rawClient, uint32) {
 
 // stillApp checks a session whose change of user failed: still app, with
 // its state.
-func stillApp(t *testing.T, h *harness, rc *rawClient) {
+func stillApp(t *testing.T, h *harness, rc *mysqltest.Client) {
 	t.Helper()
-	if got := rc.value("SELECT USER()"); !strings.HasPrefix(got, "app@") {
+	if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "app@") {
 		t.Fatalf("after a refused change of user the server sees %s", got)
 	}
-	if got := rc.value("SELECT @x"); got != "app was here" {
+	if got := rc.Value("SELECT @x"); got != "app was here" {
 		t.Fatalf("@x = %s after a refused change of user", got)
 	}
 	h.waitPinned(t, 1)
@@ -68,23 +56,23 @@ func TestChangeUser(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc, oldConn := changeUserSession(t, h)
-		if err := rc.changeUser("bob", "bobpw", "other", ""); err != nil {
+		if err := rc.ChangeUser("bob", "bobpw", "other", ""); err != nil {
 			t.Fatal(err)
 		}
-		if got := rc.value("SELECT USER()"); !strings.HasPrefix(got, "bob@") {
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "bob@") {
 			t.Fatalf("server user %s", got)
 		}
-		if got := rc.value("SELECT @x"); got != "NULL" {
+		if got := rc.Value("SELECT @x"); got != "NULL" {
 			t.Fatalf("@x = %s: the old user's state survived", got)
 		}
-		if got := rc.value("SELECT @@sql_mode"); got == "ANSI" {
+		if got := rc.Value("SELECT @@sql_mode"); got == "ANSI" {
 			t.Fatal("the old user's sql_mode survived")
 		}
-		if got := rc.value("SELECT DATABASE()"); got != "other" {
+		if got := rc.Value("SELECT DATABASE()"); got != "other" {
 			t.Fatalf("schema %s, want the one named in COM_CHANGE_USER", got)
 		}
 		h.waitPinned(t, 0)
-		eventually(t, "the old user's connection to close", func() bool {
+		mysqltest.Eventually(t, "the old user's connection to close", func() bool {
 			log := h.connLog(primaryName, oldConn)
 			return log[len(log)-1] == "quit:"
 		})
@@ -92,29 +80,29 @@ func TestChangeUser(t *testing.T) {
 			t.Fatalf("slots: app %d, bob %d", h.userSlots("app"), h.userSlots("bob"))
 		}
 		// The same user again: a fresh session, counted once.
-		if err := rc.changeUser("bob", "bobpw", "", ""); err != nil {
+		if err := rc.ChangeUser("bob", "bobpw", "", ""); err != nil {
 			t.Fatal(err)
 		}
 		if h.userSlots("bob") != 1 {
 			t.Fatalf("bob counts %d connections", h.userSlots("bob"))
 		}
-		if got := rc.value("SELECT DATABASE()"); got != "NULL" {
+		if got := rc.Value("SELECT DATABASE()"); got != "NULL" {
 			t.Fatalf("schema %s after a change without one", got)
 		}
 	})
 	t.Run("inside a transaction", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		rc := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-		rc.mustOK(rc.query("BEGIN"))
-		rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+		rc.MustOK(rc.Query("BEGIN"))
+		rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
 		txConn, _ := h.connOf(primaryName, "INSERT")
-		if err := rc.changeUser("bob", "bobpw", "", ""); err != nil {
+		if err := rc.ChangeUser("bob", "bobpw", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if st := rc.mustOK(rc.query("INSERT INTO t VALUES (2)")); st.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+		if st := rc.MustOK(rc.Query("INSERT INTO t VALUES (2)")); st.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 			t.Fatal("still in a transaction after the change of user")
 		}
-		eventually(t, "the transaction's connection to close", func() bool {
+		mysqltest.Eventually(t, "the transaction's connection to close", func() bool {
 			log := h.connLog(primaryName, txConn)
 			return log[len(log)-1] == "quit:"
 		})
@@ -136,7 +124,7 @@ func TestChangeUser(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{})
 			rc, _ := changeUserSession(t, h)
-			wantErr(t, rc.changeUser(tc.user, tc.pass, tc.schema, tc.plugin), tc.code, tc.msg)
+			wantErr(t, rc.ChangeUser(tc.user, tc.pass, tc.schema, tc.plugin), tc.code, tc.msg)
 			stillApp(t, h, rc)
 			if n := h.userSlots(tc.user); n != 0 {
 				t.Fatalf("%s counts %d connections after a refused change", tc.user, n)
@@ -145,9 +133,9 @@ func TestChangeUser(t *testing.T) {
 	}
 	t.Run("max_connections of the new user", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		h.login(t, rawLogin{user: "limited", pass: "limpw"})
+		h.login(t, mysqltest.Login{User: "limited", Pass: "limpw"})
 		rc, _ := changeUserSession(t, h)
-		wantErr(t, rc.changeUser("limited", "limpw", "", ""), mysql.ER_TOO_MANY_USER_CONNECTIONS, "limited")
+		wantErr(t, rc.ChangeUser("limited", "limpw", "", ""), mysql.ER_TOO_MANY_USER_CONNECTIONS, "limited")
 		stillApp(t, h, rc)
 		if n := h.userSlots("limited"); n != 1 {
 			t.Fatalf("limited counts %d connections", n)
@@ -155,23 +143,23 @@ func TestChangeUser(t *testing.T) {
 	})
 	t.Run("auth switch", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-		if err := rc.changeUser("hashed", "hashpw", "", "client_ed25519"); err != nil {
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		if err := rc.ChangeUser("hashed", "hashpw", "", "client_ed25519"); err != nil {
 			t.Fatal(err)
 		}
-		if !rc.switched {
+		if !rc.Switched {
 			t.Fatal("no auth switch")
 		}
 		// The hash-only account's secret came from the switched answer.
-		if got := rc.value("SELECT USER()"); !strings.HasPrefix(got, "hashed@") {
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "hashed@") {
 			t.Fatalf("server user %s", got)
 		}
 	})
 	t.Run("malformed", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-		rc.command([]byte{mysql.COM_CHANGE_USER, 'b', 'o', 'b'}) // no NUL after the name
-		if e := errPacket(t, rc.expectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		rc.Command([]byte{mysql.COM_CHANGE_USER, 'b', 'o', 'b'}) // no NUL after the name
+		if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
 			t.Fatalf("malformed COM_CHANGE_USER: %v", e)
 		}
 	})

@@ -56,6 +56,8 @@ type ClientConn struct {
 	salt    []byte
 	log     *slog.Logger
 
+	// pending is the buffered response to the current command, if any.
+	pending *bufio.Writer
 	// oversized is what remains of a packet over the size limit.
 	oversized *wire.TooLargeError
 	// idle is true while the connection waits for a command; shutdown
@@ -151,7 +153,7 @@ func (c *ClientConn) discardOversized() {
 func (c *ClientConn) WritePacket(p []byte) error {
 	wire.PutHeader(p, len(p)-wire.HeaderSize, c.seq)
 	c.seq++
-	_, err := c.out.Write(p)
+	_, err := c.writer().Write(p)
 	return err
 }
 
@@ -176,16 +178,41 @@ func (c *ClientConn) WriteResult(r *wire.TextResult) error {
 	}
 	out, next := wire.AppendTextResult(nil, r, c.seq, c.caps)
 	c.seq = next
-	_, err := c.out.Write(out)
+	_, err := c.writer().Write(out)
 	return err
 }
 
-// writers lends a response write buffer to the connection for one
-// response, so an idle connection holds none and a response leaves in as
-// few writes as its size allows.
-func (c *ClientConn) responseWriter() *bufio.Writer { return c.ln.writers.get(c.out) }
+// responseWriter buffers the response to the current command: it leaves in
+// as few writes as its size allows, sent when the command is done (flush),
+// after the session has given back the server connections it no longer
+// needs, so a client that has its answer finds them free. The buffer is
+// lent for one command, so an idle connection holds none.
+func (c *ClientConn) responseWriter() *bufio.Writer {
+	if c.pending == nil {
+		c.pending = c.ln.writers.get(c.out)
+	}
+	return c.pending
+}
 
-func (c *ClientConn) putResponseWriter(bw *bufio.Writer) { c.ln.writers.put(bw) }
+// writer is where packets to the client go now: behind a buffered
+// response, if there is one, so that they keep their order.
+func (c *ClientConn) writer() io.Writer {
+	if c.pending != nil {
+		return c.pending
+	}
+	return c.out
+}
+
+// flush sends the buffered response, if any, and gives the buffer back.
+func (c *ClientConn) flush() error {
+	if c.pending == nil {
+		return nil
+	}
+	err := c.pending.Flush()
+	c.ln.writers.put(c.pending)
+	c.pending = nil
+	return err
+}
 
 // close closes the socket; safe from any goroutine.
 func (c *ClientConn) close() { _ = c.raw.Close() }

@@ -10,6 +10,7 @@ import (
 
 	"switchyard/backend"
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -31,30 +32,30 @@ func TestReplicaFailsBeforeRead(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// read runs the read whose answer names the server.
-		read func(rc *rawClient, st wire.PrepareOK) string
+		read func(rc *mysqltest.Client, st wire.PrepareOK) string
 		// preparedOnPrimary: prepare the statement inside a transaction,
 		// so that replica1 has never seen it.
 		preparedOnPrimary bool
 	}{
-		{"text read", func(rc *rawClient, _ wire.PrepareOK) string { return rc.value("SELECT name FROM whoami") }, false},
-		{"execution", func(rc *rawClient, st wire.PrepareOK) string {
-			return binaryRows(rc.t, rc.execute(st.StatementID, 0, true, int64(1)))[0][0]
+		{"text read", func(rc *mysqltest.Client, _ wire.PrepareOK) string { return rc.Value("SELECT name FROM whoami") }, false},
+		{"execution", func(rc *mysqltest.Client, st wire.PrepareOK) string {
+			return mysqltest.BinaryRows(rc.T, rc.Execute(st.StatementID, 0, true, int64(1)))[0][0]
 		}, false},
-		{"execution with a lazy prepare", func(rc *rawClient, st wire.PrepareOK) string {
-			return binaryRows(rc.t, rc.execute(st.StatementID, 0, true, int64(1)))[0][0]
+		{"execution with a lazy prepare", func(rc *mysqltest.Client, st wire.PrepareOK) string {
+			return mysqltest.BinaryRows(rc.T, rc.Execute(st.StatementID, 0, true, int64(1)))[0][0]
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{})
 			preferReplica1(t, h)
-			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
 			if tc.preparedOnPrimary {
-				rc.mustOK(rc.query("BEGIN"))
+				rc.MustOK(rc.Query("BEGIN"))
 			}
-			st := rc.prepare("SELECT name FROM whoami WHERE id = ?")
+			st := rc.Prepare("SELECT name FROM whoami WHERE id = ?")
 			if tc.preparedOnPrimary {
-				rc.mustOK(rc.query("COMMIT"))
-				if got := rc.value("SELECT name FROM whoami"); got != replica1Name {
+				rc.MustOK(rc.Query("COMMIT"))
+				if got := rc.Value("SELECT name FROM whoami"); got != replica1Name {
 					t.Fatalf("read on %s", got)
 				}
 			} else if got := tc.read(rc, st); got != replica1Name {
@@ -64,7 +65,7 @@ func TestReplicaFailsBeforeRead(t *testing.T) {
 			f := h.fake(replica1Name)
 			f.SetDown(true)
 			f.KillConnections()
-			eventually(t, "replica1's connections to close", func() bool { return f.Conns() == 0 })
+			mysqltest.Eventually(t, "replica1's connections to close", func() bool { return f.Conns() == 0 })
 			if got := tc.read(rc, st); got != replica2Name {
 				t.Fatalf("read after replica1 died on %s", got)
 			}
@@ -88,9 +89,9 @@ func TestServerDiesMidResult(t *testing.T) {
 		}
 		return nil
 	}})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT dies FROM midway"))
-	got := rc.expectClosed()
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT dies FROM midway"))
+	got := rc.ExpectClosed()
 	for _, p := range got {
 		if p[0] == wire.ErrHeader {
 			t.Fatalf("an error inside a result: %v", wire.ParseErr(p))
@@ -111,14 +112,14 @@ func TestServerDiesDuringTransactionStatement(t *testing.T) {
 		}
 		return nil
 	}})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.mustOK(rc.query("BEGIN"))
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO slow VALUES (1)"))
-	eventually(t, "the statement to reach the primary", func() bool {
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.MustOK(rc.Query("BEGIN"))
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO slow VALUES (1)"))
+	mysqltest.Eventually(t, "the statement to reach the primary", func() bool {
 		return slices.Contains(h.fake(primaryName).Queries(), "INSERT INTO slow VALUES (1)")
 	})
 	h.fake(primaryName).KillConnections()
-	e := errPacket(t, rc.expectClosed())
+	e := mysqltest.ErrPacket(t, rc.ExpectClosed())
 	if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, "may or may not have run") {
 		t.Fatalf("error %v", e)
 	}
@@ -140,14 +141,14 @@ func TestHeldConnectionLost(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{})
-			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-			rc.mustOK(rc.query(tc.hold))
-			rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+			rc.MustOK(rc.Query(tc.hold))
+			rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
 			h.setStatus(primaryName, backend.StatusOfflineHard)
-			eventually(t, "the held connection to close on the server", func() bool { return h.fake(primaryName).Conns() == 0 })
+			mysqltest.Eventually(t, "the held connection to close on the server", func() bool { return h.fake(primaryName).Conns() == 0 })
 			h.setStatus(primaryName, backend.StatusOnline) // back, but the state is gone
-			rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "COMMIT"))
-			e := errPacket(t, rc.expectClosed())
+			rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "COMMIT"))
+			e := mysqltest.ErrPacket(t, rc.ExpectClosed())
 			if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, errSessionStateLost.Error()) {
 				t.Fatalf("statement after OFFLINE_HARD: %v", e)
 			}
@@ -158,15 +159,15 @@ func TestHeldConnectionLost(t *testing.T) {
 	}
 	t.Run("killed on the server", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-		rc.mustOK(rc.query("BEGIN"))
-		rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		rc.MustOK(rc.Query("BEGIN"))
+		rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
 		held, _ := h.connOf(primaryName, "INSERT INTO t VALUES (1)")
 		if !h.fake(primaryName).Kill(held) {
 			t.Fatal("no such connection")
 		}
-		rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO t VALUES (2)"))
-		e := errPacket(t, rc.expectClosed())
+		rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO t VALUES (2)"))
+		e := mysqltest.ErrPacket(t, rc.ExpectClosed())
 		if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, "lost the connection") {
 			t.Fatalf("statement after the kill: %v", e)
 		}

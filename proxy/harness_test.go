@@ -10,20 +10,13 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +28,7 @@ import (
 	"switchyard/backend"
 	"switchyard/conf"
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 	"switchyard/router"
 )
 
@@ -115,7 +109,7 @@ type harness struct {
 // first out).
 func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
-	checkGoroutines(t) // first registered, so its check runs last
+	mysqltest.CheckGoroutines(t) // first registered, so its check runs last
 	h := &harness{t: t, cfg: cfg, logs: &logSink{}, serveDone: make(chan struct{})}
 	log := slog.New(h.logs)
 	for i, name := range fakeNames {
@@ -152,7 +146,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		lo.Users = testUsers
 	}
 	if lo.TLS == nil && !cfg.noTLS {
-		lo.TLS = testCert().server
+		lo.TLS = testCert().Server
 	}
 	lo.Logger = log
 	var rules *router.Rules
@@ -255,7 +249,8 @@ func (h *harness) connOf(name, text string) (uint32, bool) {
 }
 
 // connLog returns the commands one fake connection received, as
-// "cmd:arg" strings (cmd by name for the usual ones).
+// "cmd:arg" strings, cmd named as cmdName does ("query:SELECT 1",
+// "reset_connection:", "quit:").
 func (h *harness) connLog(name string, id uint32) []string {
 	var out []string
 	for _, c := range h.fake(name).Log() {
@@ -266,27 +261,8 @@ func (h *harness) connLog(name string, id uint32) []string {
 	return out
 }
 
-func cmdName(cmd byte) string {
-	switch cmd {
-	case mysql.COM_QUERY:
-		return "query"
-	case mysql.COM_INIT_DB:
-		return "init_db"
-	case mysql.COM_RESET_CONNECTION:
-		return "reset"
-	case mysql.COM_CONNECT:
-		return "connect"
-	case mysql.COM_QUIT:
-		return "quit"
-	case mysql.COM_STMT_PREPARE:
-		return "prepare"
-	case mysql.COM_STMT_EXECUTE:
-		return "execute"
-	case mysql.COM_CHANGE_USER:
-		return "change_user"
-	}
-	return fmt.Sprintf("cmd%d", cmd)
-}
+// cmdName is mysqltest.CommandName in lower case.
+func cmdName(cmd byte) string { return strings.ToLower(mysqltest.CommandName(cmd)) }
 
 // handler is the fakes' Options.Handle: the test's, then the statements the
 // fake does not know that the tests use.
@@ -338,7 +314,7 @@ func rowsResult(cols []string, rows ...[]string) *fakemysql.Result {
 // the response may be ahead of it.
 func (h *harness) waitPinned(t testing.TB, n int64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d pinned sessions", n), func() bool { return h.srv.pinnedSessions.Load() == n })
+	mysqltest.Eventually(t, fmt.Sprintf("%d pinned sessions", n), func() bool { return h.srv.pinnedSessions.Load() == n })
 }
 
 // shutdown runs the proxy's Shutdown with a timeout and returns its error.
@@ -380,7 +356,7 @@ func (h *harness) close() {
 	// of (it may have fewer: OFFLINE_HARD aborts idle connections, which
 	// the pool closes when it next looks), and once the pool is closed
 	// none may be left, on either side.
-	eventually(t, "the servers' connections to be the proxy's", func() bool {
+	mysqltest.Eventually(t, "the servers' connections to be the proxy's", func() bool {
 		for i, f := range h.fakes {
 			if f.Conns() > h.backend(fakeNames[i]).OpenConns() {
 				return false
@@ -413,36 +389,6 @@ func (h *harness) close() {
 	}
 	if t.Failed() {
 		t.Logf("proxy log:\n%s", h.logs.dump())
-	}
-}
-
-// checkGoroutines fails the test if goroutines started during it are still
-// running once its cleanups are done.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before the test, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
-// eventually polls cond until it holds, failing the test after a generous
-// deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -513,55 +459,40 @@ func (a *attrSink) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &attrSink{a.logSink, append(append([]slog.Attr(nil), a.attrs...), attrs...)}
 }
 
-// testCerts is a self-signed RSA certificate for 127.0.0.1, made once: the
+// testCert is the test certificate (mysqltest.Certificate), its client
+// configuration registered for go-sql-driver as "switchyard-test". The
 // listener uses its key for caching_sha2_password's RSA exchange too.
-type testCerts struct {
-	server, client *tls.Config
-	key            *rsa.PrivateKey
-}
-
-var (
-	certOnce sync.Once
-	certs    testCerts
-)
-
-func testCert() testCerts {
-	certOnce.Do(func() {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "switchyard-test"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			panic(err)
-		}
-		roots := x509.NewCertPool()
-		roots.AddCert(cert)
-		certs = testCerts{
-			server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-			client: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"},
-			key:    key,
-		}
-		if err := driver.RegisterTLSConfig("switchyard-test", certs.client.Clone()); err != nil {
+func testCert() mysqltest.Cert {
+	registerCert.Do(func() {
+		if err := driver.RegisterTLSConfig("switchyard-test", mysqltest.Certificate().Client); err != nil {
 			panic(err)
 		}
 	})
-	return certs
+	return mysqltest.Certificate()
+}
+
+var registerCert sync.Once
+
+// rawCaps are the capabilities a raw client asks for unless told otherwise.
+const rawCaps = mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH |
+	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_LONG_FLAG |
+	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_LOCAL_FILES
+
+// dial connects a raw client (mysqltest.Client) to the proxy without
+// logging in; it asks for rawCaps and trusts the test certificate.
+func (h *harness) dial(t testing.TB) *mysqltest.Client {
+	t.Helper()
+	return mysqltest.Dial(t, h.addr, rawCaps, testCert().Client)
+}
+
+// login dials and logs in, failing the test on a refusal.
+func (h *harness) login(t testing.TB, l mysqltest.Login) *mysqltest.Client {
+	t.Helper()
+	rc := h.dial(t)
+	if err := rc.Login(l); err != nil {
+		t.Fatalf("login as %s: %v", l.User, err)
+	}
+	return rc
 }
 
 // dsn is a go-sql-driver DSN for the proxy; params are extra DSN
@@ -635,27 +566,13 @@ func mustExec(t testing.TB, c *sql.Conn, q string, args ...any) sql.Result {
 // errCode returns the MySQL error number in err (go-sql-driver's or
 // go-mysql's error type), or 0.
 func errCode(err error) uint16 {
-	var de *driver.MySQLError
-	if errors.As(err, &de) {
-		return de.Number
-	}
-	var me *mysql.MyError
-	if errors.As(err, &me) {
-		return me.Code
-	}
-	return 0
+	code, _, _ := mysqltest.ServerError(err)
+	return code
 }
 
 func errState(err error) string {
-	var de *driver.MySQLError
-	if errors.As(err, &de) {
-		return string(de.SQLState[:])
-	}
-	var me *mysql.MyError
-	if errors.As(err, &me) {
-		return me.State
-	}
-	return ""
+	_, state, _ := mysqltest.ServerError(err)
+	return state
 }
 
 // wantErr fails the test unless err carries code (and, when given, a

@@ -415,6 +415,9 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 		} else {
 			err = sess.Command(ctx, buf)
 		}
+		if ferr := c.flush(); ferr != nil && err == nil {
+			err = endSession(errClientWrite{ferr})
+		}
 		ln.cmdBufs.put(buf)
 		if !c.commandDone(err) {
 			return

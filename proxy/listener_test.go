@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -84,7 +85,7 @@ func (s *testSession) Command(ctx context.Context, buf []byte) error {
 // newTestListener serves a Listener with the test handler on 127.0.0.1:0.
 func newTestListener(t *testing.T, opt ListenerOptions) (*Listener, *testHandler, *logSink, string) {
 	t.Helper()
-	checkGoroutines(t)
+	mysqltest.CheckGoroutines(t)
 	logs := &logSink{}
 	opt.Logger = slog.New(logs)
 	if opt.Users == nil {
@@ -118,72 +119,72 @@ func newTestListener(t *testing.T, opt ListenerOptions) (*Listener, *testHandler
 }
 
 // dialAddr is harness.dial for any address.
-func dialAddr(t testing.TB, addr string) *rawClient {
+func dialAddr(t testing.TB, addr string) *mysqltest.Client {
 	return (&harness{addr: addr}).dial(t)
 }
 
 func TestListenerWithOwnHandler(t *testing.T) {
-	ln, handler, logs, addr := newTestListener(t, ListenerOptions{TLS: testCert().server})
+	ln, handler, logs, addr := newTestListener(t, ListenerOptions{TLS: testCert().Server})
 
 	rc := dialAddr(t, addr)
-	if err := rc.login(rawLogin{user: "app", pass: "secret", schema: "shop", tls: true}); err != nil {
+	if err := rc.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: "shop", TLS: true}); err != nil {
 		t.Fatal(err)
 	}
-	if v := rc.greeting.ServerVersion; v != defaultVersion {
+	if v := rc.Greeting.ServerVersion; v != defaultVersion {
 		t.Fatalf("version %q without a Version option", v)
 	}
-	row := rc.rows(rc.query("whoami"))[0]
-	if row[2] != "true" || row[3] != "app" || row[4] != "shop" || row[5] != fmt.Sprint(rc.caps) || row[6] != fmt.Sprint(mysql.SERVER_STATUS_AUTOCOMMIT) {
-		t.Fatalf("what the connection knows: %q (negotiated %d)", row, rc.caps)
+	row := rc.Rows(rc.Query("whoami"))[0]
+	if row[2] != "true" || row[3] != "app" || row[4] != "shop" || row[5] != fmt.Sprint(rc.Caps) || row[6] != fmt.Sprint(mysql.SERVER_STATUS_AUTOCOMMIT) {
+		t.Fatalf("what the connection knows: %q (negotiated %d)", row, rc.Caps)
 	}
-	if e := rc.queryErr("fail"); e.Code != mysql.ER_UNKNOWN_ERROR || e.Message != "switchyard: a plain failure" {
+	if e := rc.QueryErr("fail"); e.Code != mysql.ER_UNKNOWN_ERROR || e.Message != "switchyard: a plain failure" {
 		t.Fatalf("a plain error: %v", e)
 	}
-	rc.mustOK(rc.query("goes on"))
+	rc.MustOK(rc.Query("goes on"))
 
 	// The handler refuses the login: the client gets its error, not OK.
 	refused := dialAddr(t, addr)
-	wantErr(t, refused.login(rawLogin{user: "app", pass: "secret", schema: "refused"}), mysql.ER_DBACCESS_DENIED_ERROR, "no access")
+	wantErr(t, refused.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: "refused"}), mysql.ER_DBACCESS_DENIED_ERROR, "no access")
 
 	// Errors made with endSession end the session, with or without a word.
 	quiet := dialAddr(t, addr)
-	if err := quiet.login(rawLogin{user: "app", pass: "secret"}); err != nil {
+	if err := quiet.Login(mysqltest.Login{User: "app", Pass: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	quiet.command(wire.AppendCommand(nil, mysql.COM_QUERY, "end"))
-	if got := quiet.expectClosed(); len(got) != 0 {
+	quiet.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "end"))
+	if got := quiet.ExpectClosed(); len(got) != 0 {
 		t.Fatalf("told %x", got)
 	}
 	told := dialAddr(t, addr)
-	if err := told.login(rawLogin{user: "app", pass: "secret"}); err != nil {
+	if err := told.Login(mysqltest.Login{User: "app", Pass: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	told.command(wire.AppendCommand(nil, mysql.COM_QUERY, "end telling"))
-	if e := errPacket(t, told.expectClosed()); e.Message != "ended, and told" {
+	told.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "end telling"))
+	if e := mysqltest.ErrPacket(t, told.ExpectClosed()); e.Message != "ended, and told" {
 		t.Fatalf("told %v", e)
 	}
 
 	// A panic ends its own connection only.
 	boom := dialAddr(t, addr)
-	if err := boom.login(rawLogin{user: "app", pass: "secret"}); err != nil {
+	if err := boom.Login(mysqltest.Login{User: "app", Pass: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	boom.command(wire.AppendCommand(nil, mysql.COM_QUERY, "panic"))
-	boom.expectClosed()
-	rc.mustOK(rc.query("still here"))
-	eventually(t, "the panic to be logged", func() bool { return logs.count("session panic") == 1 })
+	boom.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "panic"))
+	boom.ExpectClosed()
+	rc.MustOK(rc.Query("still here"))
+	mysqltest.Eventually(t, "the panic to be logged", func() bool { return logs.count("session panic") == 1 })
 
 	// A busy session keeps shutdown waiting until it is idle again.
-	rc.mustOK(rc.query("busy"))
+	rc.MustOK(rc.Query("busy"))
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		done <- ln.Shutdown(ctx)
 	}()
-	eventually(t, "shutdown to begin", ln.isClosing)
-	rc.mustOK(rc.query("idle"))
-	rc.expectClosed()
+	mysqltest.Eventually(t, "shutdown to begin", ln.isClosing)
+	rc.MustOK(rc.Query("idle"))
+	rc.ExpectClosed()
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -245,9 +246,9 @@ func TestListenerUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := dialAddr(t, addr)
-	wantErr(t, rc.login(rawLogin{user: "app", pass: "secret"}), mysql.ER_ACCESS_DENIED_ERROR, "")
+	wantErr(t, rc.Login(mysqltest.Login{User: "app", Pass: "secret"}), mysql.ER_ACCESS_DENIED_ERROR, "")
 	rc = dialAddr(t, addr)
-	if err := rc.login(rawLogin{user: "new", pass: "pw"}); err != nil {
+	if err := rc.Login(mysqltest.Login{User: "new", Pass: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -85,24 +86,24 @@ func TestLoginDriver(t *testing.T) {
 // forgets it.
 func TestLoginCachingSha2Paths(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	key := &testCert().key.PublicKey
+	key := &testCert().Key.PublicKey
 	steps := []struct {
 		name   string
-		login  rawLogin
+		login  mysqltest.Login
 		path   string
 		ok     bool
 		reload bool // replace the accounts first
 	}{
-		{"first login: full auth, client asks for the key", rawLogin{user: "sha", pass: "shapw"}, "full", true, false},
-		{"then fast", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
-		{"wrong password fast answer: full auth fails", rawLogin{user: "sha", pass: "nope", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "full", false, false},
-		{"after a reload: full again, key known", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, pubKey: key}, "full", true, true},
-		{"fast again", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
-		{"after a reload: full over TLS", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, tls: true}, "full", true, true},
-		{"wrong password over TLS", rawLogin{user: "sha", pass: "nope", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, tls: true}, "full", false, false},
-		{"fast after TLS", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
+		{"first login: full auth, client asks for the key", mysqltest.Login{User: "sha", Pass: "shapw"}, "full", true, false},
+		{"then fast", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
+		{"wrong password fast answer: full auth fails", mysqltest.Login{User: "sha", Pass: "nope", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "full", false, false},
+		{"after a reload: full again, key known", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, PubKey: key}, "full", true, true},
+		{"fast again", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
+		{"after a reload: full over TLS", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, TLS: true}, "full", true, true},
+		{"wrong password over TLS", mysqltest.Login{User: "sha", Pass: "nope", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD, TLS: true}, "full", false, false},
+		{"fast after TLS", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}, "fast", true, false},
 		// A native client of a caching_sha2 account is switched to it.
-		{"native client switched", rawLogin{user: "sha", pass: "shapw", plugin: mysql.AUTH_NATIVE_PASSWORD}, "fast", true, false},
+		{"native client switched", mysqltest.Login{User: "sha", Pass: "shapw", Plugin: mysql.AUTH_NATIVE_PASSWORD}, "fast", true, false},
 	}
 	for _, st := range steps {
 		if st.reload {
@@ -111,30 +112,30 @@ func TestLoginCachingSha2Paths(t *testing.T) {
 			}
 		}
 		rc := h.dial(t)
-		err := rc.login(st.login)
-		if rc.sha2Path != st.path || (err == nil) != st.ok {
-			t.Fatalf("%s: path %q, err %v; want path %q, ok %v", st.name, rc.sha2Path, err, st.path, st.ok)
+		err := rc.Login(st.login)
+		if rc.Sha2Path != st.path || (err == nil) != st.ok {
+			t.Fatalf("%s: path %q, err %v; want path %q, ok %v", st.name, rc.Sha2Path, err, st.path, st.ok)
 		}
 		if err != nil {
 			wantErr(t, err, mysql.ER_ACCESS_DENIED_ERROR, "")
 			continue
 		}
 		// The proxy logged in to a server with what it learned.
-		if got := rc.value("SELECT USER()"); !strings.HasPrefix(got, "sha@") {
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "sha@") {
 			t.Fatalf("%s: server user %s", st.name, got)
 		}
-		rc.nc.Close()
+		rc.Conn.Close()
 	}
 
 	// An RSA answer that does not decrypt is a wrong password.
 	rc := h.dial(t)
-	rc.readGreeting()
-	rc.write(handshakeResponse(rawCaps, "sha", mysql.CalcCachingSha2Password(rc.scramble, []byte("bad")), "", mysql.AUTH_CACHING_SHA2_PASSWORD))
-	if d, _ := wire.ParseAuthMoreData(rc.read()); len(d) != 1 || d[0] != wire.CachingSha2FullAuth {
+	rc.ReadGreeting()
+	rc.Write(handshakeResponse(rawCaps, "sha", mysql.CalcCachingSha2Password(rc.Scramble, []byte("bad")), "", mysql.AUTH_CACHING_SHA2_PASSWORD))
+	if d, _ := wire.ParseAuthMoreData(rc.Read()); len(d) != 1 || d[0] != wire.CachingSha2FullAuth {
 		t.Fatalf("want full authentication, got %x", d)
 	}
-	rc.write([]byte("not an RSA ciphertext"))
-	if e := wire.ParseErr(rc.read()); e.Code != mysql.ER_ACCESS_DENIED_ERROR {
+	rc.Write([]byte("not an RSA ciphertext"))
+	if e := wire.ParseErr(rc.Read()); e.Code != mysql.ER_ACCESS_DENIED_ERROR {
 		t.Fatalf("garbage RSA answer: %v", e)
 	}
 }
@@ -161,16 +162,16 @@ func TestLoginAuthSwitch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		rc := h.dial(t)
-		if err := rc.login(rawLogin{user: tc.user, pass: tc.pass, plugin: tc.plugin}); err != nil {
+		if err := rc.Login(mysqltest.Login{User: tc.user, Pass: tc.pass, Plugin: tc.plugin}); err != nil {
 			t.Fatalf("%s answering for %s: %v", tc.user, tc.plugin, err)
 		}
-		if rc.switched != tc.switched || rc.sha2Path != tc.sha2Path {
-			t.Fatalf("%s answering for %s: switched %v, caching_sha2 path %q", tc.user, tc.plugin, rc.switched, rc.sha2Path)
+		if rc.Switched != tc.switched || rc.Sha2Path != tc.sha2Path {
+			t.Fatalf("%s answering for %s: switched %v, caching_sha2 path %q", tc.user, tc.plugin, rc.Switched, rc.Sha2Path)
 		}
-		if got := rc.value("SELECT USER()"); !strings.HasPrefix(got, tc.user+"@") {
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, tc.user+"@") {
 			t.Fatalf("server user %s", got)
 		}
-		rc.nc.Close()
+		rc.Conn.Close()
 	}
 }
 
@@ -179,14 +180,14 @@ func TestLoginAuthSwitch(t *testing.T) {
 func TestLoginRequireTLS(t *testing.T) {
 	h := newHarness(t, harnessConfig{listener: ListenerOptions{RequireTLS: true}})
 	rc := h.dial(t)
-	err := rc.login(rawLogin{user: "app", pass: "secret"})
+	err := rc.Login(mysqltest.Login{User: "app", Pass: "secret"})
 	wantErr(t, err, 3159, "insecure transport")
-	rc.expectClosed()
-	rc = h.login(t, rawLogin{user: "app", pass: "secret", tls: true})
-	if got := rc.value("SELECT 'ok'"); got != "ok" {
+	rc.ExpectClosed()
+	rc = h.login(t, mysqltest.Login{User: "app", Pass: "secret", TLS: true})
+	if got := rc.Value("SELECT 'ok'"); got != "ok" {
 		t.Fatal(got)
 	}
-	if rc.compress {
+	if rc.Compress {
 		t.Fatal("compression without asking")
 	}
 }
@@ -196,33 +197,33 @@ func TestLoginRequireTLS(t *testing.T) {
 func TestLoginConnectionLimits(t *testing.T) {
 	t.Run("per user", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
-		first := h.login(t, rawLogin{user: "limited", pass: "limpw"})
+		first := h.login(t, mysqltest.Login{User: "limited", Pass: "limpw"})
 		rc := h.dial(t)
-		wantErr(t, rc.login(rawLogin{user: "limited", pass: "limpw"}), mysql.ER_TOO_MANY_USER_CONNECTIONS, "limited")
+		wantErr(t, rc.Login(mysqltest.Login{User: "limited", Pass: "limpw"}), mysql.ER_TOO_MANY_USER_CONNECTIONS, "limited")
 		// Other users are not limited by it.
-		h.login(t, rawLogin{user: "app", pass: "secret"})
-		first.command([]byte{mysql.COM_QUIT})
-		first.expectClosed()
-		eventually(t, "the slot to be given back", func() bool {
+		h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		first.Command([]byte{mysql.COM_QUIT})
+		first.ExpectClosed()
+		mysqltest.Eventually(t, "the slot to be given back", func() bool {
 			rc := h.dial(t)
-			err := rc.login(rawLogin{user: "limited", pass: "limpw"})
-			rc.nc.Close()
+			err := rc.Login(mysqltest.Login{User: "limited", Pass: "limpw"})
+			rc.Conn.Close()
 			return err == nil
 		})
 	})
 	t.Run("clients", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{listener: ListenerOptions{MaxClientConnections: 1}})
-		h.login(t, rawLogin{user: "app", pass: "secret"})
+		h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
 		rc := h.dial(t)
 		// Refused before the greeting.
-		p, err := rc.readPacket()
+		p, err := rc.ReadPacket()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if e := wire.ParseErr(p); e.Code != mysql.ER_CON_COUNT_ERROR {
 			t.Fatalf("second client: %v", e)
 		}
-		rc.expectClosed()
+		rc.ExpectClosed()
 	})
 }
 
@@ -232,13 +233,13 @@ func TestLoginConnectionLimits(t *testing.T) {
 func TestLoginServerFull(t *testing.T) {
 	h := newHarness(t, harnessConfig{connectTimeout: 300 * time.Millisecond,
 		spec: func(i int, s *backend.ServerSpec) { s.MaxConnections = 1 }})
-	holder := h.login(t, rawLogin{user: "app", pass: "secret"})
-	holder.mustOK(holder.query("BEGIN"))
+	holder := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	holder.MustOK(holder.Query("BEGIN"))
 	rc := h.dial(t)
-	wantErr(t, rc.login(rawLogin{user: "app", pass: "secret"}), mysql.ER_CON_COUNT_ERROR, "max_connections")
+	wantErr(t, rc.Login(mysqltest.Login{User: "app", Pass: "secret"}), mysql.ER_CON_COUNT_ERROR, "max_connections")
 	// And once the transaction ends, the connection is free again.
-	holder.mustOK(holder.query("COMMIT"))
-	h.login(t, rawLogin{user: "app", pass: "secret"})
+	holder.MustOK(holder.Query("COMMIT"))
+	h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
 }
 
 // TestLoginHandshakeCorners: what the listener does with clients that do
@@ -247,68 +248,68 @@ func TestLoginHandshakeCorners(t *testing.T) {
 	t.Run("handshake timeout", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{listener: ListenerOptions{HandshakeTimeout: 200 * time.Millisecond}})
 		rc := h.dial(t)
-		rc.readGreeting()
+		rc.ReadGreeting()
 		// Says nothing: dropped once the handshake timeout passes.
-		rc.expectClosed()
-		eventually(t, "the log line", func() bool { return h.logs.count("did not finish the handshake") == 1 })
+		rc.ExpectClosed()
+		mysqltest.Eventually(t, "the log line", func() bool { return h.logs.count("did not finish the handshake") == 1 })
 	})
 	t.Run("client without the 4.1 protocol", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.dial(t)
-		rc.readGreeting()
-		rc.write(handshakeResponse(mysql.CLIENT_LONG_PASSWORD, "app", nil, "", ""))
-		if e := errPacket(t, rc.expectClosed()); e.Code != mysql.ER_NOT_SUPPORTED_AUTH_MODE {
+		rc.ReadGreeting()
+		rc.Write(handshakeResponse(mysql.CLIENT_LONG_PASSWORD, "app", nil, "", ""))
+		if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_NOT_SUPPORTED_AUTH_MODE {
 			t.Fatalf("pre-4.1 client: %v", e)
 		}
 	})
 	t.Run("malformed handshake response", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.dial(t)
-		rc.readGreeting()
-		rc.write([]byte{1, 2, 3})
-		if e := errPacket(t, rc.expectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
+		rc.ReadGreeting()
+		rc.Write([]byte{1, 2, 3})
+		if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
 			t.Fatalf("malformed response: %v", e)
 		}
 	})
 	t.Run("SSL request without TLS configured", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{noTLS: true})
 		rc := h.dial(t)
-		g := rc.readGreeting()
+		g := rc.ReadGreeting()
 		if g.Capabilities&mysql.CLIENT_SSL != 0 {
 			t.Fatal("CLIENT_SSL offered without a TLS configuration")
 		}
-		rc.write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
-		if e := errPacket(t, rc.expectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR || !strings.Contains(e.Message, "TLS") {
+		rc.Write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
+		if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR || !strings.Contains(e.Message, "TLS") {
 			t.Fatalf("SSL request: %v", e)
 		}
 	})
 	t.Run("second SSL request inside TLS", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.dial(t)
-		rc.readGreeting()
-		rc.write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
-		if err := rc.upgradeTLS(); err != nil {
+		rc.ReadGreeting()
+		rc.Write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
+		if err := rc.UpgradeTLS(); err != nil {
 			t.Fatal(err)
 		}
-		rc.write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
-		if e := errPacket(t, rc.expectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
+		rc.Write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps | mysql.CLIENT_SSL, SSLRequest: true}))
+		if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_HANDSHAKE_ERROR {
 			t.Fatalf("second SSL request: %v", e)
 		}
 	})
 	t.Run("client leaves during login", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.dial(t)
-		rc.readGreeting()
-		rc.nc.Close()
-		eventually(t, "the connection to end", func() bool { return h.srv.Connections() == 0 })
+		rc.ReadGreeting()
+		rc.Conn.Close()
+		mysqltest.Eventually(t, "the connection to end", func() bool { return h.srv.Connections() == 0 })
 	})
 	t.Run("sequence id out of order during login", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.dial(t)
-		rc.readGreeting()
-		rc.seq = 5
-		rc.write(handshakeResponse(rawCaps, "app", nil, "", ""))
-		rc.expectClosed()
+		rc.ReadGreeting()
+		rc.Seq = 5
+		rc.Write(handshakeResponse(rawCaps, "app", nil, "", ""))
+		rc.ExpectClosed()
 	})
 }
 
@@ -323,7 +324,7 @@ func TestLoginServerDown(t *testing.T) {
 			f.SetDown(true)
 		}
 		rc := h.dial(t)
-		wantErr(t, rc.login(rawLogin{user: "app", pass: "secret"}), mysql.ER_UNKNOWN_ERROR, "cannot reach a server")
+		wantErr(t, rc.Login(mysqltest.Login{User: "app", Pass: "secret"}), mysql.ER_UNKNOWN_ERROR, "cannot reach a server")
 	})
 	t.Run("primary down", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{probing: true})

@@ -14,6 +14,7 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"switchyard/backend"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -23,24 +24,24 @@ import (
 // than a connection reset.
 func TestOversizedPacket(t *testing.T) {
 	h := newHarness(t, harnessConfig{listener: ListenerOptions{MaxPacketSize: 64 << 10}})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
 	// Bigger than the socket buffers on both sides: the write completes
 	// only if the proxy reads it.
 	payload := append([]byte{mysql.COM_QUERY}, strings.Repeat("x", 8<<20)...)
 	pkt, _ := wire.AppendPacket(nil, payload, 0)
 	wrote := make(chan error, 1)
 	go func() {
-		_, err := rc.tcp.Write(pkt)
+		_, err := rc.TCP.Write(pkt)
 		wrote <- err
 	}()
-	rc.seq = 1
-	if e := wire.ParseErr(rc.read()); e.Code != mysql.ER_NET_PACKET_TOO_LARGE {
+	rc.Seq = 1
+	if e := wire.ParseErr(rc.Read()); e.Code != mysql.ER_NET_PACKET_TOO_LARGE {
 		t.Fatalf("oversized command: %v", e)
 	}
 	if err := <-wrote; err != nil {
 		t.Fatalf("the packet was not drained: %v", err)
 	}
-	rc.expectClosed()
+	rc.ExpectClosed()
 }
 
 // TestProtocolErrors: packets out of order end the session with 1156; an
@@ -49,24 +50,24 @@ func TestOversizedPacket(t *testing.T) {
 func TestProtocolErrors(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	t.Run("sequence id", func(t *testing.T) {
-		rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-		rc.seq = 3
-		rc.write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		rc.Seq = 3
+		rc.Write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
 		// Which sequence id the error carries is left open: servers
 		// differ, and the connection ends anyway.
 		hdr := make([]byte, wire.HeaderSize)
-		if _, err := io.ReadFull(rc.br, hdr); err != nil {
+		if _, err := io.ReadFull(rc.Reader, hdr); err != nil {
 			t.Fatal(err)
 		}
 		p := make([]byte, wire.PayloadLen(hdr))
-		if _, err := io.ReadFull(rc.br, p); err != nil {
+		if _, err := io.ReadFull(rc.Reader, p); err != nil {
 			t.Fatal(err)
 		}
 		if e := wire.ParseErr(p); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
 			t.Fatalf("command with sequence id 3: %v", e)
 		}
-		rc.seq = hdr[3] + 1
-		rc.expectClosed()
+		rc.Seq = hdr[3] + 1
+		rc.ExpectClosed()
 	})
 	for _, tc := range []struct {
 		name    string
@@ -77,33 +78,33 @@ func TestProtocolErrors(t *testing.T) {
 		{"COM_BINLOG_DUMP", []byte{mysql.COM_BINLOG_DUMP}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-			rc.command(tc.payload)
-			if e := rc.mustErr(rc.response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+			rc.Command(tc.payload)
+			if e := rc.MustErr(rc.Response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
 				t.Fatalf("%s: %v", tc.name, e)
 			}
-			rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne))
+			rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne))
 		})
 	}
 	t.Run("malformed compressed frame", func(t *testing.T) {
-		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: rawCaps | mysql.CLIENT_COMPRESS})
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Caps: rawCaps | mysql.CLIENT_COMPRESS})
 		// A frame that says it is deflated and is not.
-		_, _ = rc.nc.Write([]byte{5, 0, 0, 0, 9, 0, 0, 'h', 'e', 'l', 'l', 'o'})
-		rc.compress = false // what comes back, if anything, is not worth decoding
-		_ = rc.tcp.SetReadDeadline(time.Now().Add(15 * time.Second))
-		if _, err := io.ReadAll(rc.tcp); err != nil && !isDisconnect(err) {
+		_, _ = rc.Conn.Write([]byte{5, 0, 0, 0, 9, 0, 0, 'h', 'e', 'l', 'l', 'o'})
+		rc.Compress = false // what comes back, if anything, is not worth decoding
+		_ = rc.TCP.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.ReadAll(rc.TCP); err != nil && !isDisconnect(err) {
 			t.Fatalf("read: %v", err)
 		}
-		eventually(t, "the log line", func() bool { return h.logs.count("client read failed") == 1 })
+		mysqltest.Eventually(t, "the log line", func() bool { return h.logs.count("client read failed") == 1 })
 	})
 }
 
 // TestIdleTimeout: a client idle longer than IdleTimeout is closed.
 func TestIdleTimeout(t *testing.T) {
 	h := newHarness(t, harnessConfig{listener: ListenerOptions{IdleTimeout: 200 * time.Millisecond}})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.expectClosed()
-	eventually(t, "the log line", func() bool { return h.logs.count("closed idle client") == 1 })
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.ExpectClosed()
+	mysqltest.Eventually(t, "the log line", func() bool { return h.logs.count("closed idle client") == 1 })
 }
 
 // TestLoadDataLocalInfile: the server's request for the client's file,
@@ -113,26 +114,26 @@ func TestIdleTimeout(t *testing.T) {
 func TestLoadDataLocalInfile(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	for _, caps := range []uint32{rawCaps, rawCaps | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS} {
-		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: caps})
-		rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
-		if p := rc.read(); p[0] != wire.InfileHeader || string(p[1:]) != "rows.csv" {
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Caps: caps})
+		rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
+		if p := rc.Read(); p[0] != wire.InfileHeader || string(p[1:]) != "rows.csv" {
 			t.Fatalf("infile request %x", p)
 		}
-		rc.write([]byte("1,a\n2,b\n"))
-		rc.write([]byte("3,c\n"))
-		rc.write(nil)
-		resp := rc.response(wire.ShapeOne)
-		if ok := rc.mustOK(resp); ok.AffectedRows != 3 {
+		rc.Write([]byte("1,a\n2,b\n"))
+		rc.Write([]byte("3,c\n"))
+		rc.Write(nil)
+		resp := rc.Response(wire.ShapeOne)
+		if ok := rc.MustOK(resp); ok.AffectedRows != 3 {
 			t.Fatalf("LOAD DATA: %+v", ok)
 		}
 		h.ranOn("LOAD DATA LOCAL INFILE", primaryName)
 	}
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
-	rc.read()
-	rc.seq = 7
-	rc.write([]byte("1,a\n"))
-	rc.expectClosed()
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t"))
+	rc.Read()
+	rc.Seq = 7
+	rc.Write([]byte("1,a\n"))
+	rc.ExpectClosed()
 
 	// go-sql-driver's LOCAL INFILE from a registered reader.
 	driver.RegisterReaderHandler("rows", func() io.Reader { return strings.NewReader("1\n2\n3\n4\n") })
@@ -149,11 +150,11 @@ func TestLoadDataLocalInfile(t *testing.T) {
 func TestLargeResults(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	for _, caps := range []uint32{rawCaps, rawCaps | mysql.CLIENT_COMPRESS | mysql.CLIENT_DEPRECATE_EOF} {
-		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: caps})
-		if got := rc.value("SELECT b FROM big"); got != strings.Repeat("b", 100<<10) {
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Caps: caps})
+		if got := rc.Value("SELECT b FROM big"); got != strings.Repeat("b", 100<<10) {
 			t.Fatalf("big row of %d bytes", len(got))
 		}
-		rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne))
+		rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne))
 	}
 	c := h.session(t, "app", "secret", "shop", "compress=true")
 	if got := mustValue(t, c, "SELECT b FROM big"); len(got) != 100<<10 {
@@ -185,23 +186,23 @@ func TestSessionPanic(t *testing.T) {
 
 	pp.armed.Store(true)
 	rc := h.dial(t)
-	rc.readGreeting()
-	rc.write(handshakeResponse(rawCaps, "bob", mysql.CalcNativePassword(rc.scramble, []byte("bobpw")), "", mysql.AUTH_NATIVE_PASSWORD))
-	rc.expectClosed()
+	rc.ReadGreeting()
+	rc.Write(handshakeResponse(rawCaps, "bob", mysql.CalcNativePassword(rc.Scramble, []byte("bobpw")), "", mysql.AUTH_NATIVE_PASSWORD))
+	rc.ExpectClosed()
 	if got := mustValue(t, other, "SELECT 'still here'"); got != "still here" {
 		t.Fatal(got)
 	}
 
 	pp.armed.Store(false)
-	bob := h.login(t, rawLogin{user: "bob", pass: "bobpw"})
+	bob := h.login(t, mysqltest.Login{User: "bob", Pass: "bobpw"})
 	pp.armed.Store(true)
-	bob.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT name FROM whoami"))
-	bob.expectClosed()
+	bob.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT name FROM whoami"))
+	bob.ExpectClosed()
 	pp.armed.Store(false)
 	if got := mustValue(t, other, "SELECT 'still here'"); got != "still here" {
 		t.Fatal(got)
 	}
-	eventually(t, "the panics to be logged", func() bool { return h.logs.count("session panic") == 2 })
+	mysqltest.Eventually(t, "the panics to be logged", func() bool { return h.logs.count("session panic") == 2 })
 }
 
 // TestDriverSmoke runs an ordinary application's statements through

@@ -250,13 +250,9 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }
 	}
+	// The response's last bytes wait in bw until the command is done (see
+	// ClientConn.responseWriter).
 	err := f.forward(shape)
-	if err == nil {
-		if err = bw.Flush(); err != nil {
-			err = errClientWrite{err}
-		}
-	}
-	s.c.putResponseWriter(bw)
 	s.c.seq = f.seq - f.shift
 	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid}
 	res.status, res.hasStatus = f.status()

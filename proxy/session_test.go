@@ -12,6 +12,7 @@ import (
 	"switchyard/backend"
 	"switchyard/conf"
 	"switchyard/internal/fakemysql"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -98,7 +99,7 @@ func TestPooledConnectionTakesThisSessionsState(t *testing.T) {
 		t.Fatalf("B did not reuse A's idle connection (%d, %d)", idA, idB)
 	}
 	log := h.connLog(replica1Name, idB)
-	a1, reset, set, b1 := logIndex(log, "a1"), logIndex(log, "reset:"), logIndex(log, "TRADITIONAL"), logIndex(log, "b1")
+	a1, reset, set, b1 := logIndex(log, "a1"), logIndex(log, "reset_connection:"), logIndex(log, "TRADITIONAL"), logIndex(log, "b1")
 	if !(a1 < reset && reset < set && set < b1) {
 		t.Fatalf("connection's commands: %q", log)
 	}
@@ -127,7 +128,7 @@ func TestPooledConnectionSchemaAfterReset(t *testing.T) {
 	// a's session ends; its connections (in schema other) go back to the
 	// pool before it is unregistered.
 	a.Close()
-	eventually(t, "a's session to end", func() bool { return h.srv.Connections() == 1 })
+	mysqltest.Eventually(t, "a's session to end", func() bool { return h.srv.Connections() == 1 })
 	if got := mustValue(t, b, "SELECT DATABASE() AS b1"); got != "NULL" {
 		t.Fatalf("a session without a schema runs in %s, another session's", got)
 	}
@@ -182,7 +183,7 @@ func TestPins(t *testing.T) {
 			if tc.unpin == "" {
 				c.Close()
 				h.waitPinned(t, 0)
-				eventually(t, "the pinned connection to be closed", func() bool {
+				mysqltest.Eventually(t, "the pinned connection to be closed", func() bool {
 					log := h.connLog(primaryName, pinnedOn)
 					return len(log) > 0 && log[len(log)-1] == "quit:"
 				})
@@ -223,7 +224,7 @@ func TestMultiplexing(t *testing.T) {
 				t.Fatal("A's connection closed while A is open")
 			}
 			a.Close()
-			eventually(t, "A's connection to close", func() bool {
+			mysqltest.Eventually(t, "A's connection to close", func() bool {
 				log := h.connLog(primaryName, idA)
 				return log[len(log)-1] == "quit:"
 			})
@@ -258,30 +259,30 @@ func TestResetConnection(t *testing.T) {
 		t.Run(fmt.Sprintf("multiplexing disabled=%v", noMux), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{noMux: noMux})
 			h.setStatus(replica2Name, backend.StatusOfflineSoft)
-			rc := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-			rc.mustOK(rc.query("SET sql_mode = 'ANSI'"))
-			if got := rc.value("SELECT @@sql_mode AS r1"); got != "ANSI" {
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+			rc.MustOK(rc.Query("SET sql_mode = 'ANSI'"))
+			if got := rc.Value("SELECT @@sql_mode AS r1"); got != "ANSI" {
 				t.Fatal(got)
 			}
-			rc.mustOK(rc.query("SET @x = 1"))
+			rc.MustOK(rc.Query("SET @x = 1"))
 			h.waitPinned(t, 1)
-			rc.mustOK(rc.cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
+			rc.MustOK(rc.Cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
 			h.waitPinned(t, 0)
 			primaryID, _ := h.connOf(primaryName, "SET @x")
-			if log := h.connLog(primaryName, primaryID); logIndex(log, "reset:") < 0 {
+			if log := h.connLog(primaryName, primaryID); logIndex(log, "reset_connection:") < 0 {
 				t.Fatalf("primary connection not reset: %q", log)
 			}
 			replicaID, _ := h.connOf(replica1Name, "r1")
-			replicaReset := logIndex(h.connLog(replica1Name, replicaID), "reset:") >= 0
+			replicaReset := logIndex(h.connLog(replica1Name, replicaID), "reset_connection:") >= 0
 			if replicaReset != noMux {
 				// With multiplexing the replica connection was back in the
 				// pool: not the session's to reset.
 				t.Fatalf("replica connection reset: %v", replicaReset)
 			}
-			if got := rc.value("SELECT @x"); got != "NULL" {
+			if got := rc.Value("SELECT @x"); got != "NULL" {
 				t.Fatalf("@x = %s after reset", got)
 			}
-			if got := rc.value("SELECT @@sql_mode AS r2"); got == "ANSI" {
+			if got := rc.Value("SELECT @@sql_mode AS r2"); got == "ANSI" {
 				t.Fatal("sql_mode survived the reset")
 			}
 			if n := strings.Count(strings.Join(h.fake(replica1Name).Queries(), "\n"), "SET sql_mode"); n != 1 {
@@ -299,16 +300,16 @@ func TestServerClosedIdleConnection(t *testing.T) {
 	for _, noMux := range []bool{false, true} {
 		t.Run(fmt.Sprintf("multiplexing disabled=%v", noMux), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{noMux: noMux})
-			rc := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-			rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
-			rc.value("SELECT 'next'") // ends the hold on the write's connection
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+			rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
+			rc.Value("SELECT 'next'") // ends the hold on the write's connection
 			before, _ := h.connOf(primaryName, "VALUES (1)")
 			h.fake(primaryName).KillConnections()
-			eventually(t, "the primary to close its connections", func() bool { return h.fake(primaryName).Conns() == 0 })
+			mysqltest.Eventually(t, "the primary to close its connections", func() bool { return h.fake(primaryName).Conns() == 0 })
 			// Connections used within backend.IdleCheckAfter are trusted
 			// without a check; wait so this one is checked.
 			time.Sleep(backend.IdleCheckAfter + 100*time.Millisecond)
-			if ok := rc.mustOK(rc.query("INSERT INTO t VALUES (2)")); ok.AffectedRows != 1 {
+			if ok := rc.MustOK(rc.Query("INSERT INTO t VALUES (2)")); ok.AffectedRows != 1 {
 				t.Fatalf("write after the close: %+v", ok)
 			}
 			if after, _ := h.connOf(primaryName, "VALUES (2)"); after == before {
@@ -326,25 +327,25 @@ func TestResetConnectionKeepsSchema(t *testing.T) {
 	for _, noMux := range []bool{false, true} {
 		t.Run(fmt.Sprintf("multiplexing disabled=%v", noMux), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{noMux: noMux})
-			a := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-			if got := a.value("SELECT DATABASE()"); got != "shop" { // a replica connection at the login schema
+			a := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+			if got := a.Value("SELECT DATABASE()"); got != "shop" { // a replica connection at the login schema
 				t.Fatal(got)
 			}
-			a.mustOK(a.query("USE other"))
-			a.mustOK(a.cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
+			a.MustOK(a.Query("USE other"))
+			a.MustOK(a.Cmd(mysql.COM_RESET_CONNECTION, "", wire.ShapeOne))
 			for range 2 {
-				if got := a.value("SELECT DATABASE()"); got != "other" {
+				if got := a.Value("SELECT DATABASE()"); got != "other" {
 					t.Fatalf("schema on a replica after the reset: %s", got)
 				}
-				if got := a.value("SELECT DATABASE() /* switchyard:route=primary */"); got != "other" {
+				if got := a.Value("SELECT DATABASE() /* switchyard:route=primary */"); got != "other" {
 					t.Fatalf("schema on the primary after the reset: %s", got)
 				}
 			}
-			b := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop"})
-			if got := b.value("SELECT DATABASE() /* switchyard:route=primary */"); got != "shop" {
+			b := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+			if got := b.Value("SELECT DATABASE() /* switchyard:route=primary */"); got != "shop" {
 				t.Fatalf("another session logged in to shop runs in %s", got)
 			}
-			if got := b.value("SELECT DATABASE()"); got != "shop" {
+			if got := b.Value("SELECT DATABASE()"); got != "shop" {
 				t.Fatalf("another session logged in to shop reads in %s", got)
 			}
 		})

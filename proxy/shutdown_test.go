@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -19,9 +20,9 @@ import (
 // the client's connection closes.
 func TestShutdownCutsRunningStatement(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(3600)"))
-	eventually(t, "the SLEEP to reach a replica", func() bool { return len(h.ran("SLEEP(3600)")) == 1 })
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(3600)"))
+	mysqltest.Eventually(t, "the SLEEP to reach a replica", func() bool { return len(h.ran("SLEEP(3600)")) == 1 })
 	const timeout = 300 * time.Millisecond
 	start := time.Now()
 	err := h.shutdown(timeout)
@@ -31,13 +32,13 @@ func TestShutdownCutsRunningStatement(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want the context's error", err)
 	}
-	for _, p := range rc.expectClosed() {
+	for _, p := range rc.ExpectClosed() {
 		if p[0] != wire.ErrHeader {
 			t.Fatalf("the cut statement answered %x", p)
 		}
 	}
 	f := h.fake(h.ran("SLEEP(3600)")[0])
-	eventually(t, "the server's statement to end", func() bool { return f.Conns() == 0 })
+	mysqltest.Eventually(t, "the server's statement to end", func() bool { return f.Conns() == 0 })
 }
 
 // TestShutdownLetsTransactionFinish: a transaction open at shutdown may
@@ -45,12 +46,12 @@ func TestShutdownCutsRunningStatement(t *testing.T) {
 // returns without cutting anything. No new client is accepted meanwhile.
 func TestShutdownLetsTransactionFinish(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	rc.mustOK(rc.query("BEGIN"))
-	rc.mustOK(rc.query("INSERT INTO t VALUES (1)"))
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	rc.MustOK(rc.Query("BEGIN"))
+	rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
 	done := make(chan error, 1)
 	go func() { done <- h.shutdown(20 * time.Second) }()
-	eventually(t, "shutdown to begin", h.srv.isClosing)
+	mysqltest.Eventually(t, "shutdown to begin", h.srv.isClosing)
 	if nc, err := net.Dial("tcp", h.addr); err == nil {
 		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := nc.Read(make([]byte, 1)); err == nil {
@@ -63,10 +64,10 @@ func TestShutdownLetsTransactionFinish(t *testing.T) {
 		t.Fatalf("Shutdown returned (%v) with a transaction open", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	if ok := rc.mustOK(rc.query("COMMIT")); ok.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+	if ok := rc.MustOK(rc.Query("COMMIT")); ok.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		t.Fatal("still in a transaction")
 	}
-	rc.expectClosed()
+	rc.ExpectClosed()
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -79,15 +80,15 @@ func TestShutdownLetsTransactionFinish(t *testing.T) {
 // outside a transaction are closed at once.
 func TestShutdownClosesIdleClients(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	plain := h.login(t, rawLogin{user: "app", pass: "secret"})
-	secure := h.login(t, rawLogin{user: "app", pass: "secret", tls: true, caps: rawCaps | mysql.CLIENT_COMPRESS})
+	plain := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	secure := h.login(t, mysqltest.Login{User: "app", Pass: "secret", TLS: true, Caps: rawCaps | mysql.CLIENT_COMPRESS})
 	c := h.session(t, "app", "secret", "shop")
 	mustValue(t, c, "SELECT 1")
 	if err := h.shutdown(20 * time.Second); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	plain.expectClosed()
-	secure.expectClosed()
+	plain.ExpectClosed()
+	secure.ExpectClosed()
 	// Serve after Shutdown refuses.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -28,20 +29,20 @@ func (h *harness) logged(name string, cmd byte, arg string) bool {
 func TestPreparedStatements(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	h.setStatus(replica2Name, backend.StatusOfflineSoft)
-	rc := h.login(t, rawLogin{user: "app", pass: "secret", schema: "shop", caps: rawCaps | mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_DEPRECATE_EOF})
-	rc.mustOK(rc.query("BEGIN"))
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop", Caps: rawCaps | mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_DEPRECATE_EOF})
+	rc.MustOK(rc.Query("BEGIN"))
 	// Prepared inside the transaction: on the primary.
-	sel := rc.prepare("SELECT name FROM whoami WHERE id = ?")
-	rc.mustOK(rc.query("COMMIT"))
+	sel := rc.Prepare("SELECT name FROM whoami WHERE id = ?")
+	rc.MustOK(rc.Query("COMMIT"))
 	if !h.logged(primaryName, mysql.COM_STMT_PREPARE, "FROM whoami") || h.logged(replica1Name, mysql.COM_STMT_PREPARE, "FROM whoami") {
 		t.Fatal("not prepared on the primary alone")
 	}
-	ins := rc.prepare("INSERT INTO t VALUES (?)")
+	ins := rc.Prepare("INSERT INTO t VALUES (?)")
 	if sel.StatementID != 1 || ins.StatementID != 2 {
 		t.Fatalf("proxy statement ids %d, %d", sel.StatementID, ins.StatementID)
 	}
 	// The execution is a read: replica1, prepared there first.
-	if rows := binaryRows(t, rc.execute(sel.StatementID, 0, true, int64(7))); len(rows) != 1 || rows[0][0] != replica1Name {
+	if rows := mysqltest.BinaryRows(t, rc.Execute(sel.StatementID, 0, true, int64(7))); len(rows) != 1 || rows[0][0] != replica1Name {
 		t.Fatalf("execution rows %v", rows)
 	}
 	if !h.logged(replica1Name, mysql.COM_STMT_PREPARE, "FROM whoami") {
@@ -49,7 +50,7 @@ func TestPreparedStatements(t *testing.T) {
 	}
 	h.ranOn("id = 7", replica1Name)
 	// Without types: the server connection reuses what it was sent.
-	if rows := binaryRows(t, rc.execute(sel.StatementID, 0, false, int64(8))); len(rows) != 1 {
+	if rows := mysqltest.BinaryRows(t, rc.Execute(sel.StatementID, 0, false, int64(8))); len(rows) != 1 {
 		t.Fatalf("rows %v", rows)
 	}
 	h.ranOn("id = 8", replica1Name)
@@ -57,19 +58,19 @@ func TestPreparedStatements(t *testing.T) {
 	// proxy binds the types it kept.
 	h.setStatus(replica1Name, backend.StatusOfflineSoft)
 	h.setStatus(replica2Name, backend.StatusOnline)
-	if rows := binaryRows(t, rc.execute(sel.StatementID, 0, false, int64(9))); len(rows) != 1 || rows[0][0] != replica2Name {
+	if rows := mysqltest.BinaryRows(t, rc.Execute(sel.StatementID, 0, false, int64(9))); len(rows) != 1 || rows[0][0] != replica2Name {
 		t.Fatalf("execution rows %v", rows)
 	}
 	h.ranOn("id = 9", replica2Name)
 	// The write goes to the primary.
-	if ok := rc.mustOK(rc.execute(ins.StatementID, 0, true, "v")); ok.AffectedRows != 1 {
+	if ok := rc.MustOK(rc.Execute(ins.StatementID, 0, true, "v")); ok.AffectedRows != 1 {
 		t.Fatalf("insert %+v", ok)
 	}
 	h.ranOn("INSERT INTO t VALUES ('v')", primaryName)
 	// A prepared SET changes state the proxy cannot replay from its text:
 	// the session is pinned.
-	set := rc.prepare("SET sql_mode = ?")
-	rc.mustOK(rc.execute(set.StatementID, 0, true, "ANSI"))
+	set := rc.Prepare("SET sql_mode = ?")
+	rc.MustOK(rc.Execute(set.StatementID, 0, true, "ANSI"))
 	h.waitPinned(t, 1)
 
 	// go-sql-driver prepares, executes and closes for a query with
@@ -86,16 +87,16 @@ func TestPreparedStatements(t *testing.T) {
 func TestCursor(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	for _, caps := range []uint32{rawCaps, rawCaps | mysql.CLIENT_DEPRECATE_EOF} {
-		rc := h.login(t, rawLogin{user: "app", pass: "secret", caps: caps})
-		st := rc.prepare("SELECT id FROM t3")
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Caps: caps})
+		st := rc.Prepare("SELECT id FROM t3")
 		open := func() {
 			t.Helper()
-			resp := rc.execute(st.StatementID, mysql.CURSOR_TYPE_READ_ONLY, true)
-			if terminatorStatus(t, resp[len(resp)-1].p)&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
+			resp := rc.Execute(st.StatementID, mysql.CURSOR_TYPE_READ_ONLY, true)
+			if mysqltest.Status(t, resp[len(resp)-1].Payload)&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
 				t.Fatal("no cursor opened")
 			}
 			for _, rp := range resp {
-				if rp.kind == wire.KindRow {
+				if rp.Kind == wire.KindRow {
 					t.Fatal("rows sent with the cursor's definitions")
 				}
 			}
@@ -105,14 +106,13 @@ func TestCursor(t *testing.T) {
 		h.ranOn("SELECT id FROM t3", primaryName)
 		var got []string
 		for {
-			rc.command(fetchPacket(st.StatementID, 1))
-			resp := rc.response(wire.ShapeRows)
+			resp := rc.Fetch(st.StatementID, 1)
 			for _, rp := range resp {
-				if rp.kind == wire.KindRow {
-					got = append(got, binaryRow(t, rp.p, 1)[0])
+				if rp.Kind == wire.KindRow {
+					got = append(got, mysqltest.BinaryRow(t, rp.Payload, 1)[0])
 				}
 			}
-			if terminatorStatus(t, resp[len(resp)-1].p)&mysql.SERVER_STATUS_LAST_ROW_SEND != 0 {
+			if mysqltest.Status(t, resp[len(resp)-1].Payload)&mysql.SERVER_STATUS_LAST_ROW_SEND != 0 {
 				break
 			}
 			h.waitPinned(t, 1)
@@ -123,15 +123,15 @@ func TestCursor(t *testing.T) {
 		h.waitPinned(t, 0)
 
 		open()
-		rc.mustOK(rc.cmd(mysql.COM_STMT_RESET, string(stmtPacket(0, st.StatementID)[1:]), wire.ShapeOne))
+		rc.Command(wire.AppendStmtReset(nil, st.StatementID))
+		rc.MustOK(rc.Response(wire.ShapeOne))
 		h.waitPinned(t, 0)
 
 		open()
 		open() // the second execution closes the first cursor: still one pin
-		rc.command(stmtPacket(mysql.COM_STMT_CLOSE, st.StatementID))
+		rc.Command(wire.AppendStmtClose(nil, st.StatementID))
 		h.waitPinned(t, 0)
-		rc.command(fetchPacket(st.StatementID, 1))
-		if e := rc.mustErr(rc.response(wire.ShapeRows)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER || !strings.Contains(e.Message, "mysqld_stmt_fetch") {
+		if e := rc.MustErr(rc.Fetch(st.StatementID, 1)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER || !strings.Contains(e.Message, "mysqld_stmt_fetch") {
 			t.Fatalf("fetch of a closed statement: %v", e)
 		}
 	}
@@ -142,37 +142,38 @@ func TestCursor(t *testing.T) {
 // (or COM_STMT_RESET or _CLOSE drops it).
 func TestLongData(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	st := rc.prepare("INSERT INTO t VALUES (?)")
-	rc.command(longDataPacket(st.StatementID, 0, "chunk1"))
-	rc.command(longDataPacket(st.StatementID, 0, "chunk2"))
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	st := rc.Prepare("INSERT INTO t VALUES (?)")
+	rc.Command(mysqltest.LongDataPacket(st.StatementID, 0, "chunk1"))
+	rc.Command(mysqltest.LongDataPacket(st.StatementID, 0, "chunk2"))
 	h.waitPinned(t, 1)
-	rc.mustOK(rc.execute(st.StatementID, 0, true, "ignored"))
+	rc.MustOK(rc.Execute(st.StatementID, 0, true, "ignored"))
 	h.ranOn("INSERT INTO t VALUES ('chunk1chunk2')", primaryName)
 	h.waitPinned(t, 0)
 
-	rc.command(longDataPacket(st.StatementID, 0, "dropped"))
+	rc.Command(mysqltest.LongDataPacket(st.StatementID, 0, "dropped"))
 	h.waitPinned(t, 1)
-	rc.mustOK(rc.cmd(mysql.COM_STMT_RESET, string(stmtPacket(0, st.StatementID)[1:]), wire.ShapeOne))
+	rc.Command(wire.AppendStmtReset(nil, st.StatementID))
+	rc.MustOK(rc.Response(wire.ShapeOne))
 	h.waitPinned(t, 0)
 
-	rc.command(longDataPacket(st.StatementID, 0, "dropped"))
+	rc.Command(mysqltest.LongDataPacket(st.StatementID, 0, "dropped"))
 	h.waitPinned(t, 1)
-	rc.command(stmtPacket(mysql.COM_STMT_CLOSE, st.StatementID))
+	rc.Command(wire.AppendStmtClose(nil, st.StatementID))
 	h.waitPinned(t, 0)
 
 	// For an unknown statement: no response either; the next command's
 	// answer is the first thing the client reads.
-	rc.command(longDataPacket(99, 0, "x"))
-	rc.mustOK(rc.cmd(mysql.COM_PING, "", wire.ShapeOne))
+	rc.Command(mysqltest.LongDataPacket(99, 0, "x"))
+	rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne))
 }
 
 // TestPreparedStatementErrors: what a server would answer for statement
 // ids it does not know and malformed executions, and the session goes on.
 func TestPreparedStatementErrors(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	rc := h.login(t, rawLogin{user: "app", pass: "secret"})
-	st := rc.prepare("SELECT name FROM whoami WHERE id = ?")
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	st := rc.Prepare("SELECT name FROM whoami WHERE id = ?")
 	cases := []struct {
 		name    string
 		payload []byte
@@ -180,29 +181,29 @@ func TestPreparedStatementErrors(t *testing.T) {
 		code    uint16
 		msg     string
 	}{
-		{"execute unknown id", executePacket(99, 0, true, int64(1)), wire.ShapeResult, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_execute"},
-		{"fetch unknown id", fetchPacket(99, 1), wire.ShapeRows, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_fetch"},
-		{"reset unknown id", stmtPacket(mysql.COM_STMT_RESET, 99), wire.ShapeOne, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_reset"},
+		{"execute unknown id", mysqltest.ExecutePacket(99, 0, true, int64(1)), wire.ShapeResult, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_execute"},
+		{"fetch unknown id", mysqltest.FetchPacket(99, 1), wire.ShapeRows, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_fetch"},
+		{"reset unknown id", wire.AppendStmtReset(nil, 99), wire.ShapeOne, mysql.ER_UNKNOWN_STMT_HANDLER, "mysqld_stmt_reset"},
 		{"execute without a statement id", []byte{mysql.COM_STMT_EXECUTE, 1}, wire.ShapeResult, mysql.ER_MALFORMED_PACKET, ""},
 		{"execute without flags", []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0}, wire.ShapeResult, mysql.ER_MALFORMED_PACKET, ""},
-		{"execute without its parameters", executePacket(1, 0, true), wire.ShapeResult, mysql.ER_MALFORMED_PACKET, ""},
-		{"execute without types, none bound before", executePacket(1, 0, false, int64(1)), wire.ShapeResult, mysql.ER_UNKNOWN_ERROR, "parameter types"},
+		{"execute without its parameters", mysqltest.ExecutePacket(1, 0, true), wire.ShapeResult, mysql.ER_MALFORMED_PACKET, ""},
+		{"execute without types, none bound before", mysqltest.ExecutePacket(1, 0, false, int64(1)), wire.ShapeResult, mysql.ER_UNKNOWN_ERROR, "parameter types"},
 	}
 	for _, tc := range cases {
-		rc.command(tc.payload)
-		e := rc.mustErr(rc.response(tc.shape))
+		rc.Command(tc.payload)
+		e := rc.MustErr(rc.Response(tc.shape))
 		if e.Code != tc.code || !strings.Contains(e.Message, tc.msg) {
 			t.Fatalf("%s: %v; want %d %q", tc.name, e, tc.code, tc.msg)
 		}
 	}
 	// The session goes on, and the statement works.
-	if rows := binaryRows(t, rc.execute(st.StatementID, 0, true, int64(1))); len(rows) != 1 {
+	if rows := mysqltest.BinaryRows(t, rc.Execute(st.StatementID, 0, true, int64(1))); len(rows) != 1 {
 		t.Fatalf("rows %v", rows)
 	}
 	// Closed, then executed: unknown.
-	rc.command(stmtPacket(mysql.COM_STMT_CLOSE, st.StatementID))
-	rc.command(stmtPacket(mysql.COM_STMT_CLOSE, 99)) // unknown: ignored, no answer
-	if e := rc.mustErr(rc.execute(st.StatementID, 0, true, int64(1))); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+	rc.Command(wire.AppendStmtClose(nil, st.StatementID))
+	rc.Command(wire.AppendStmtClose(nil, 99)) // unknown: ignored, no answer
+	if e := rc.MustErr(rc.Execute(st.StatementID, 0, true, int64(1))); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 		t.Fatalf("execution of a closed statement: %v", e)
 	}
 }

@@ -2,8 +2,11 @@ package wire
 
 import (
 	"bytes"
+	"database/sql"
+	"encoding/binary"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -27,6 +30,7 @@ func FuzzServerBytes(f *testing.F) {
 		}
 	}
 	f.Add(unhex(f, docVersionResult))
+	f.Add(unhex(f, docBinaryResult))
 	for _, g := range []string{docGreetingPlugin, docGreetingNoPlugin} {
 		framed, _ := AppendPacket(nil, unhex(f, g), 0)
 		f.Add(framed)
@@ -39,6 +43,11 @@ func FuzzServerBytes(f *testing.F) {
 		AppendAuthMoreData(nil, []byte{CachingSha2FullAuth}),
 		AppendPrepareOK(nil, PrepareOK{StatementID: 1, Columns: 1, Params: 2}),
 		{0xff, 0xff, 0xff, 1, 0xfe}, // a huge first packet
+		AppendBinaryRow(nil, binaryValues[:len(fuzzColumns)]),
+		AppendBinaryRow(nil, []Value{{Type: mysql.MYSQL_TYPE_VAR_STRING, Bytes: []byte("foobar")}, {Null: true}}),
+		AppendOKWithInfo(nil, OK{AffectedRows: 3}, "Records: 3  Deleted: 0  Skipped: 0  Warnings: 0"),
+		AppendOKWithState(nil, OK{}, "", AppendSchemaChange(nil, "shop")),
+		AppendFieldListColumn(nil, &colNote, sql.NullString{String: "none", Valid: true}),
 	} {
 		framed, _ := AppendPacket(nil, p, 1)
 		f.Add(framed)
@@ -146,6 +155,55 @@ func checkServerPayload(t *testing.T, p []byte) {
 	if ok, err := ParsePrepareOK(p); err == nil {
 		if ok2, err := ParsePrepareOK(AppendPrepareOK(nil, ok)); err != nil || ok2 != ok {
 			t.Fatalf("prepare OK %+v re-read as %+v, %v", ok, ok2, err)
+		}
+	}
+	if info, err := OKInfo(p); err == nil {
+		ok, _ := ParseOK(p)
+		if info2, err := OKInfo(AppendOKWithInfo(nil, ok, info)); err != nil || info2 != info {
+			t.Fatalf("OK info %q re-read as %q, %v", info, info2, err)
+		}
+	}
+	if schema, found := SchemaChange(p); found {
+		if s2, found := SchemaChange(AppendOKWithState(nil, OK{}, "", AppendSchemaChange(nil, schema))); !found || s2 != schema {
+			t.Fatalf("schema change %q re-read as %q, %v", schema, s2, found)
+		}
+	}
+	if n, err := ParseColumnCount(p); err == nil {
+		if n < 1 || n > maxColumns {
+			t.Fatalf("%d columns", n)
+		}
+		if n2, err := ParseColumnCount(AppendColumnCount(nil, n)); err != nil || n2 != n {
+			t.Fatalf("column count %d re-read as %d, %v", n, n2, err)
+		}
+	}
+	if c, def, err := ParseFieldListColumn(p); err == nil {
+		if c2, def2, err := ParseFieldListColumn(AppendFieldListColumn(nil, &c, def)); err != nil || c2 != c || def2 != def {
+			t.Fatalf("field list column %+v %+v re-read as %+v %+v, %v", c, def, c2, def2, err)
+		}
+	}
+	for _, cols := range [][]Column{fuzzColumns, {colStr}, {colStr, colUint}} {
+		if row, err := ParseBinaryRow(p, cols, nil); err == nil {
+			if len(row) != len(cols) {
+				t.Fatalf("row of %d values for %d columns", len(row), len(cols))
+			}
+			again := AppendBinaryRow(nil, row)
+			row2, err := ParseBinaryRow(again, cols, nil)
+			if err != nil || !sameValues(row2, row) || !bytes.Equal(AppendBinaryRow(nil, row2), again) {
+				t.Fatalf("binary row %+v re-read as %+v, %v", row, row2, err)
+			}
+		}
+	}
+	for _, c := range fuzzColumns {
+		unsigned := c.Flags&mysql.UNSIGNED_FLAG != 0
+		if v, n, err := ParseValue(p, c.Type, unsigned); err == nil {
+			if n > len(p) {
+				t.Fatalf("value of type %d used %d of %d bytes", c.Type, n, len(p))
+			}
+			again := AppendValue(nil, v)
+			v2, n2, err := ParseValue(again, c.Type, unsigned)
+			if err != nil || n2 != len(again) || !sameValue(v2, v) {
+				t.Fatalf("value %+v re-read as %+v, %v", v, v2, err)
+			}
 		}
 	}
 	if _, n, err := Lenenc(p); err == nil && (n > len(p) || (n != 1 && n != 3 && n != 4 && n != 9)) {
@@ -271,6 +329,12 @@ func FuzzClientBytes(f *testing.F) {
 	}
 	f.Add(nine, uint32(0), uint8(9))
 	f.Add(cat(mysql.COM_STMT_FETCH, le32(7), le32(100)), uint32(0), uint8(0))
+	f.Add(unhex(f, docExecute), uint32(0), uint8(1))
+	f.Add(AppendStmtExecute(nil, &StmtExecute{StatementID: 3, BindTypes: true, Params: binaryValues}), uint32(0), uint8(len(binaryValues)))
+	f.Add(AppendStmtExecute(nil, &StmtExecute{StatementID: 3, Params: binaryValues[:3], LongData: []bool{false, true}}), uint32(2), uint8(3))
+	f.Add(AppendStmtSendLongData(nil, StmtSendLongData{StatementID: 7, Param: 1, Data: []byte("chunk")}), uint32(0), uint8(0))
+	f.Add(AppendFieldList(nil, "users", "a%"), uint32(0), uint8(0))
+	f.Add(AppendSetOption(nil, MultiStatementsOff), uint32(0), uint8(0))
 
 	f.Fuzz(func(t *testing.T, in []byte, caps uint32, numParams uint8) {
 		if h, err := ParseHandshakeResponse(in); err == nil {
@@ -295,7 +359,54 @@ func FuzzClientBytes(f *testing.F) {
 			t.Fatalf("flags %#x", fl)
 		}
 
+		if fe, err := ParseStmtFetch(in); err == nil {
+			if fe2, err := ParseStmtFetch(AppendStmtFetch(nil, fe)); err != nil || fe2 != fe {
+				t.Fatalf("fetch %+v re-read as %+v, %v", fe, fe2, err)
+			}
+		}
+		if d, err := ParseStmtSendLongData(in); err == nil {
+			d2, err := ParseStmtSendLongData(AppendStmtSendLongData(nil, d))
+			if err != nil || d2.StatementID != d.StatementID || d2.Param != d.Param || !bytes.Equal(d2.Data, d.Data) {
+				t.Fatalf("long data %+v re-read as %+v, %v", d, d2, err)
+			}
+		}
+		if table, wildcard, err := ParseFieldList(in); err == nil && !strings.Contains(table, "\x00") {
+			if t2, w2, err := ParseFieldList(AppendFieldList(nil, table, wildcard)); err != nil || t2 != table || w2 != wildcard {
+				t.Fatalf("field list %q %q re-read as %q %q, %v", table, wildcard, t2, w2, err)
+			}
+		}
+		if opt, err := ParseSetOption(in); err == nil {
+			if opt2, err := ParseSetOption(AppendSetOption(nil, opt)); err != nil || opt2 != opt {
+				t.Fatalf("set option %d re-read as %d, %v", opt, opt2, err)
+			}
+		}
+
 		np := int(numParams)
+		// caps doubles as the parameters sent as long data.
+		longData := make([]bool, np)
+		for i := range longData {
+			longData[i] = caps&(1<<(i%32)) != 0
+		}
+		for _, types := range [][]byte{nil, bytes.Repeat([]byte{mysql.MYSQL_TYPE_LONGLONG, mysql.PARAM_UNSIGNED}, np)} {
+			e, err := ParseStmtExecute(in, np, types, longData)
+			if err != nil {
+				continue
+			}
+			if len(e.Params) != np || e.StatementID != binary.LittleEndian.Uint32(in[1:]) || e.Flags != in[5] {
+				t.Fatalf("execution %+v of % x", e, in)
+			}
+			again := AppendStmtExecute(nil, e)
+			e2, err := ParseStmtExecute(again, np, types, longData)
+			if err != nil || e2.StatementID != e.StatementID || e2.Flags != e.Flags || e2.BindTypes != e.BindTypes ||
+				!sameValues(e2.Params, e.Params) || !bytes.Equal(AppendStmtExecute(nil, e2), again) {
+				t.Fatalf("execution %+v re-read as %+v, %v", e, e2, err)
+			}
+			// What the proxy's rewrite reads of it agrees.
+			if bt, err := ExecuteBoundTypes(in, np); err != nil || (bt != nil) != e.BindTypes {
+				t.Fatalf("ExecuteBoundTypes: % x, %v; BindTypes %v", bt, err, e.BindTypes)
+			}
+		}
+
 		bound, errTypes := ExecuteBoundTypes(in, np)
 		if errTypes == nil && bound != nil && len(bound) != 2*np {
 			t.Fatalf("%d bytes of types for %d parameters", len(bound), np)
@@ -333,4 +444,19 @@ func FuzzClientBytes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzColumns are a result set's columns of every form the binary protocol
+// sends, to read fuzzer rows and values with.
+var fuzzColumns = []Column{
+	{Type: mysql.MYSQL_TYPE_TINY}, {Type: mysql.MYSQL_TYPE_TINY, Flags: mysql.UNSIGNED_FLAG},
+	{Type: mysql.MYSQL_TYPE_SHORT}, {Type: mysql.MYSQL_TYPE_YEAR, Flags: mysql.UNSIGNED_FLAG},
+	{Type: mysql.MYSQL_TYPE_INT24}, {Type: mysql.MYSQL_TYPE_LONG}, {Type: mysql.MYSQL_TYPE_LONGLONG},
+	{Type: mysql.MYSQL_TYPE_LONGLONG, Flags: mysql.UNSIGNED_FLAG}, {Type: mysql.MYSQL_TYPE_FLOAT},
+	{Type: mysql.MYSQL_TYPE_FLOAT}, {Type: mysql.MYSQL_TYPE_DOUBLE}, {Type: mysql.MYSQL_TYPE_DOUBLE},
+	{Type: mysql.MYSQL_TYPE_DATE}, {Type: mysql.MYSQL_TYPE_DATETIME}, {Type: mysql.MYSQL_TYPE_TIMESTAMP},
+	{Type: mysql.MYSQL_TYPE_NEWDATE}, {Type: mysql.MYSQL_TYPE_DATETIME}, {Type: mysql.MYSQL_TYPE_TIME},
+	{Type: mysql.MYSQL_TYPE_TIME}, {Type: mysql.MYSQL_TYPE_TIME}, {Type: mysql.MYSQL_TYPE_VAR_STRING},
+	{Type: mysql.MYSQL_TYPE_STRING}, {Type: mysql.MYSQL_TYPE_BLOB}, {Type: mysql.MYSQL_TYPE_NEWDECIMAL},
+	{Type: mysql.MYSQL_TYPE_JSON}, {Type: mysql.MYSQL_TYPE_BIT}, {Type: mysql.MYSQL_TYPE_NULL},
 }

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 
@@ -246,6 +248,23 @@ func AppendClearPassword(b []byte, password string) []byte { return appendNulStr
 
 // ParseClearPassword returns the password of a cleartext password packet.
 func ParseClearPassword(p []byte) []byte { return bytes.TrimSuffix(p, []byte{0}) }
+
+// DecryptPassword undoes what mysql.EncryptPassword does to the password a
+// client sends without TLS: RSA-OAEP (SHA-1) under the server's key of the
+// NUL-terminated password XORed with the scramble. The result has no NUL.
+func DecryptPassword(key *rsa.PrivateKey, data, scramble []byte) ([]byte, error) {
+	plain, err := rsa.DecryptOAEP(sha1.New(), nil, key, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(scramble) == 0 {
+		return nil, ErrMalformed
+	}
+	for i := range plain {
+		plain[i] ^= scramble[i%len(scramble)]
+	}
+	return ParseClearPassword(plain), nil
+}
 
 // AppendPublicKeyRequest appends a client's request for the public key.
 func AppendPublicKeyRequest(b []byte) []byte { return append(b, CachingSha2RequestPublicKey) }

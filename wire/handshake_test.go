@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"reflect"
 	"testing"
@@ -412,4 +414,37 @@ func TestAuthMoreData(t *testing.T) {
 		_, err := ParseAuthMoreData(p)
 		return err
 	})
+}
+
+func TestDecryptPassword(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pass := range []string{"secret", "", "a password longer than the twenty-byte scramble"} {
+		enc, err := mysql.EncryptPassword(pass, scramble, &key.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecryptPassword(key, enc, scramble); err != nil || string(got) != pass {
+			t.Errorf("DecryptPassword(EncryptPassword(%q)) = %q, %v", pass, got, err)
+		}
+		// Under another scramble it decrypts to something else.
+		if got, err := DecryptPassword(key, enc, []byte("another scramble....")); err == nil && string(got) == pass && pass != "" {
+			t.Errorf("%q decrypted under the wrong scramble", pass)
+		}
+	}
+	enc, _ := mysql.EncryptPassword("secret", scramble, &key.PublicKey)
+	for _, tc := range []struct {
+		name           string
+		data, scramble []byte
+	}{
+		{"not RSA", []byte("not an RSA ciphertext"), scramble},
+		{"cut", enc[:len(enc)-1], scramble},
+		{"no scramble", enc, nil},
+	} {
+		if got, err := DecryptPassword(key, tc.data, tc.scramble); err == nil {
+			t.Errorf("%s: decrypted to %q", tc.name, got)
+		}
+	}
 }

@@ -1,8 +1,10 @@
 // Package wire is the MySQL client/server protocol as both sides of the proxy
 // speak it: packet framing with sequence ids checked, and a parse/append
 // pair for every packet type the proxy reads or writes (handshake, auth
-// exchange, OK/ERR/EOF, column definitions, rows, prepared statements,
-// change user). A Walker follows a server's response to one command packet by
+// exchange, OK/ERR/EOF and session state, column definitions, text and
+// binary rows, prepared statements and their parameter values, change
+// user, ...), and for those that only the fake server of the unit tests
+// and their raw client handle. A Walker follows a server's response to one command packet by
 // packet without decoding rows, so the forwarder and the backend's own
 // queries share one reading of the grammar; TextResult encodes result sets
 // the proxy answers itself.

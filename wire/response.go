@@ -58,6 +58,29 @@ func AppendOK(b []byte, ok OK) []byte {
 	return appendOK(b, OKHeader, ok)
 }
 
+// AppendOKWithInfo appends an OK packet with an info string (such as
+// "Rows matched: 1  Changed: 1  Warnings: 0") and no session state. The
+// info is length-encoded, as servers send it (see StripSessionTrack).
+func AppendOKWithInfo(b []byte, ok OK, info string) []byte {
+	return AppendLenencString(AppendOK(b, ok), info)
+}
+
+// OKInfo returns the info string of an OK packet (header 0x00, or 0xfe in
+// place of EOF), with or without session state: "" when it has none.
+func OKInfo(p []byte) (string, error) {
+	info, err := okInfo(p)
+	return string(info), err
+}
+
+func okInfo(p []byte) ([]byte, error) {
+	_, pos, err := okFixed(p)
+	if err != nil || pos == len(p) {
+		return nil, err
+	}
+	info, _, err := LenencString(p[pos:])
+	return info, err
+}
+
 func appendOK(b []byte, header byte, ok OK) []byte {
 	b = append(b, header)
 	b = AppendLenenc(b, ok.AffectedRows)
@@ -184,16 +207,13 @@ func Errorf(code uint16, format string, args ...any) *mysql.MyError {
 // expects: the info string if any, no session state, and
 // SERVER_SESSION_STATE_CHANGED cleared. dst receives the new payload.
 func StripSessionTrack(dst, p []byte) ([]byte, error) {
-	ok, pos, err := okFixed(p)
+	ok, _, err := okFixed(p)
 	if err != nil {
 		return nil, err
 	}
 	dst = appendOK(dst[:0], p[0], OK{AffectedRows: ok.AffectedRows, LastInsertID: ok.LastInsertID,
 		Status: ok.Status &^ mysql.SERVER_SESSION_STATE_CHANGED, Warnings: ok.Warnings})
-	if pos == len(p) {
-		return dst, nil
-	}
-	info, _, err := LenencString(p[pos:])
+	info, err := okInfo(p)
 	if err != nil {
 		return nil, err
 	}
@@ -206,29 +226,69 @@ func StripSessionTrack(dst, p []byte) ([]byte, error) {
 	return AppendLenencString(dst, info), nil
 }
 
-// LastGTID returns the last_gtid a server reported in an OK packet's
-// session-state information, if there is one.
-func LastGTID(p []byte) (string, bool) {
+// sessionState returns the session-state information of an OK packet
+// (header 0x00, or 0xfe in place of EOF) whose status says it has some.
+func sessionState(p []byte) (reader, bool) {
 	ok, pos, err := okFixed(p)
 	if err != nil || ok.Status&mysql.SERVER_SESSION_STATE_CHANGED == 0 || pos >= len(p) {
-		return "", false
+		return reader{}, false
 	}
 	r := reader{b: p[pos:]}
 	r.lenencString() // info
 	state := reader{b: r.lenencString()}
-	if r.err != nil {
+	return state, r.err == nil
+}
+
+// stateEntry returns the data of the first session-state entry of type typ
+// in an OK packet for which found says yes.
+func stateEntry(p []byte, typ byte, found func(data *reader) bool) bool {
+	state, ok := sessionState(p)
+	for ok && !state.empty() && state.err == nil {
+		t := state.u8()
+		entry := reader{b: state.lenencString()}
+		if state.err == nil && t == typ && found(&entry) {
+			return true
+		}
+	}
+	return false
+}
+
+// LastGTID returns the last_gtid a server reported in an OK packet's
+// session-state information, if there is one.
+func LastGTID(p []byte) (string, bool) {
+	var gtid string
+	found := stateEntry(p, sessionTrackSystemVariables, func(entry *reader) bool {
+		name, value := entry.lenencString(), entry.lenencString()
+		gtid = string(value)
+		return entry.err == nil && string(name) == "last_gtid" && len(value) > 0
+	})
+	if !found {
 		return "", false
 	}
-	for !state.empty() && state.err == nil {
-		typ := state.u8()
-		entry := reader{b: state.lenencString()}
-		if typ != sessionTrackSystemVariables {
-			continue
-		}
-		name, value := entry.lenencString(), entry.lenencString()
-		if entry.err == nil && string(name) == "last_gtid" && len(value) > 0 {
-			return string(value), true
-		}
+	return gtid, true
+}
+
+// sessionTrackSchema is the session-state entry type of a change of the
+// current schema.
+const sessionTrackSchema = 1
+
+// AppendSchemaChange appends a session-state entry saying the current
+// schema changed to schema, for AppendOKWithState.
+func AppendSchemaChange(b []byte, schema string) []byte {
+	b = append(b, sessionTrackSchema)
+	return AppendLenencString(b, AppendLenencString(nil, schema))
+}
+
+// SchemaChange returns the schema an OK packet's session-state information
+// says is now current, if it says so.
+func SchemaChange(p []byte) (string, bool) {
+	var schema string
+	found := stateEntry(p, sessionTrackSchema, func(entry *reader) bool {
+		schema = string(entry.lenencString())
+		return entry.err == nil
+	})
+	if !found {
+		return "", false
 	}
-	return "", false
+	return schema, true
 }

@@ -330,3 +330,81 @@ func TestIsEOFPacket(t *testing.T) {
 		}
 	}
 }
+
+func TestSchemaChange(t *testing.T) {
+	// Byte for byte: type 1, the entry's length, then the schema,
+	// length-encoded.
+	entry := AppendSchemaChange(nil, "shop")
+	if want := []byte{1, 5, 4, 's', 'h', 'o', 'p'}; !bytes.Equal(entry, want) {
+		t.Fatalf("AppendSchemaChange = % x", entry)
+	}
+	ok := OK{Status: autocommit}
+	for _, tc := range []struct {
+		name, info string
+		state      []byte
+		want       string
+	}{
+		{"alone", "", entry, "shop"},
+		{"after a system variable", "", cat(AppendSystemVariable(nil, "autocommit", "ON"), entry), "shop"},
+		{"before last_gtid, with info", "Rows matched: 1", cat(entry, AppendSystemVariable(nil, "last_gtid", "0-1-1")), "shop"},
+		{"empty: no schema selected", "", AppendSchemaChange(nil, ""), ""},
+	} {
+		p := AppendOKWithState(nil, ok, tc.info, tc.state)
+		if got, found := SchemaChange(p); !found || got != tc.want {
+			t.Errorf("%s: SchemaChange = %q, %v", tc.name, got, found)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		p    []byte
+	}{
+		{"no session state", AppendOK(nil, ok)},
+		{"variables only", AppendOKWithState(nil, ok, "", AppendSystemVariable(nil, "autocommit", "ON"))},
+		{"state without the flag", cat(AppendOK(nil, ok), byte(0), AppendLenencString(nil, entry))},
+		{"schema cut inside the entry", AppendOKWithState(nil, ok, "", []byte{1, 3, 4, 's', 'h'})},
+		{"entry longer than the state", AppendOKWithState(nil, ok, "", []byte{1, 9, 4, 's'})},
+	} {
+		if got, found := SchemaChange(tc.p); found {
+			t.Errorf("%s: SchemaChange found %q", tc.name, got)
+		}
+	}
+	p := AppendOKWithState(nil, ok, "", entry)
+	checkPrefixes(t, "SchemaChange", []field{must(p)}, func(p []byte) error {
+		if _, found := SchemaChange(p); !found {
+			return errNotAccepted
+		}
+		return nil
+	})
+}
+
+func TestOKInfo(t *testing.T) {
+	const info = "Rows matched: 1  Changed: 1  Warnings: 0"
+	ok := OK{AffectedRows: 1, Status: autocommit}
+	p := AppendOKWithInfo(nil, ok, info)
+	if want := cat(AppendOK(nil, ok), byte(len(info)), info); !bytes.Equal(p, want) {
+		t.Fatalf("AppendOKWithInfo = % x", p)
+	}
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		want string
+	}{
+		{"info", p, info},
+		{"no info", AppendOK(nil, ok), ""},
+		{"empty info", AppendOKWithInfo(nil, ok, ""), ""},
+		{"info and session state", AppendOKWithState(nil, ok, info, AppendSchemaChange(nil, "shop")), info},
+		{"as EOF", cat(EOFHeader, p[1:]), info},
+	} {
+		got, err := OKInfo(tc.p)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: OKInfo = %q, %v", tc.name, got, err)
+		}
+		if o, err := ParseOK(tc.p); err != nil || o.AffectedRows != ok.AffectedRows || o.Status&^mysql.SERVER_SESSION_STATE_CHANGED != ok.Status {
+			t.Errorf("%s: ParseOK = %+v, %v", tc.name, o, err)
+		}
+	}
+	// A cut inside the fixed part or the info is malformed; the packet may
+	// end before the info.
+	checkPrefixes(t, "OKInfo", []field{must(p[:1]), must(p[1:2]), must(p[2:3]), must(p[3:5]), endOK(p[5:7]), must(p[7:])},
+		func(p []byte) error { _, err := OKInfo(p); return err })
+}

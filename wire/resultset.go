@@ -27,9 +27,15 @@ type Column struct {
 }
 
 // ParseColumnDef decodes a column definition. Default values that follow
-// in a COM_FIELD_LIST response are not decoded.
+// in a COM_FIELD_LIST response are not decoded (ParseFieldListColumn
+// does).
 func ParseColumnDef(p []byte) (Column, error) {
 	r := reader{b: p}
+	c := r.columnDef()
+	return c, r.err
+}
+
+func (r *reader) columnDef() Column {
 	var c Column
 	r.lenencString() // catalog, always "def"
 	c.Schema = string(r.lenencString())
@@ -46,7 +52,7 @@ func ParseColumnDef(p []byte) (Column, error) {
 	c.Flags = r.u16()
 	c.Decimals = r.u8()
 	r.u16() // filler
-	return c, r.err
+	return c
 }
 
 // AppendColumnDef appends a column definition.
@@ -65,6 +71,46 @@ func AppendColumnDef(b []byte, c *Column) []byte {
 	b = append(b, c.Decimals)
 	return append(b, 0, 0)
 }
+
+// ParseFieldListColumn decodes a column definition as COM_FIELD_LIST
+// answers with it: followed by the column's default value (not Valid for
+// NULL).
+func ParseFieldListColumn(p []byte) (Column, sql.NullString, error) {
+	r := reader{b: p}
+	c := r.columnDef()
+	var def sql.NullString
+	switch {
+	case r.err != nil:
+	case len(r.b) > 0 && r.b[0] == nullValue:
+		r.u8()
+	default:
+		def = sql.NullString{String: string(r.lenencString()), Valid: true}
+	}
+	if r.err != nil || !r.empty() {
+		return Column{}, sql.NullString{}, ErrMalformed
+	}
+	return c, def, nil
+}
+
+// AppendFieldListColumn appends a column definition as COM_FIELD_LIST
+// answers with it: followed by the column's default value, NULL when def
+// is not Valid.
+func AppendFieldListColumn(b []byte, c *Column, def sql.NullString) []byte {
+	return AppendTextRow(AppendColumnDef(b, c), []sql.NullString{def})
+}
+
+// ParseColumnCount decodes the first packet of a result set: its number of
+// columns, at least 1 and at most 65536. Bytes after it are not read.
+func ParseColumnCount(p []byte) (int, error) {
+	n, _, err := Lenenc(p)
+	if err != nil || n == 0 || n > maxColumns {
+		return 0, fmt.Errorf("%w: bad column count", ErrMalformed)
+	}
+	return int(n), nil
+}
+
+// AppendColumnCount appends the first packet of a result set of n columns.
+func AppendColumnCount(b []byte, n int) []byte { return AppendLenenc(b, uint64(n)) }
 
 // ParseTextRow decodes a text-protocol row into dst[:0]; SQL NULL has Valid
 // false. The strings are copies.
@@ -132,7 +178,7 @@ func AppendTextResult(dst []byte, r *TextResult, seq uint8, caps uint32) ([]byte
 		return AppendPacket(dst, p, seq)
 	}
 	deprecateEOF := caps&mysql.CLIENT_DEPRECATE_EOF != 0
-	dst, seq = AppendPacket(dst, AppendLenenc(p, uint64(len(r.Columns))), seq)
+	dst, seq = AppendPacket(dst, AppendColumnCount(p, len(r.Columns)), seq)
 	for i := range r.Columns {
 		dst, seq = AppendPacket(dst, AppendColumnDef(p[:0], &r.Columns[i]), seq)
 	}

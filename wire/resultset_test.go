@@ -269,3 +269,48 @@ func TestReadTextResultErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestColumnCount(t *testing.T) {
+	for _, n := range []int{1, 250, 251, 0xffff, 1 << 16} {
+		p := AppendColumnCount(nil, n)
+		if got, err := ParseColumnCount(p); err != nil || got != n {
+			t.Errorf("ParseColumnCount(AppendColumnCount(%d)) = %d, %v", n, got, err)
+		}
+	}
+	if got := AppendColumnCount(nil, 3); !bytes.Equal(got, []byte{3}) {
+		t.Fatalf("AppendColumnCount(3) = % x", got)
+	}
+	for _, bad := range [][]byte{nil, {0}, {0xfb}, {0xff}, {0xfc, 1}, AppendColumnCount(nil, 1<<16+1)} {
+		if n, err := ParseColumnCount(bad); err == nil {
+			t.Errorf("ParseColumnCount(% x) = %d", bad, n)
+		}
+	}
+}
+
+func TestFieldListColumn(t *testing.T) {
+	for _, def := range []sql.NullString{{}, {String: "none", Valid: true}, {String: "", Valid: true}} {
+		p := AppendFieldListColumn(nil, &colNote, def)
+		c, got, err := ParseFieldListColumn(p)
+		if err != nil || c != colNote || got != def {
+			t.Errorf("default %+v: %+v, %+v, %v", def, c, got, err)
+		}
+		// The default follows the definition ParseColumnDef reads.
+		if c, err := ParseColumnDef(p); err != nil || c != colNote {
+			t.Errorf("default %+v: ParseColumnDef = %+v, %v", def, c, err)
+		}
+	}
+	// NULL is 0xfb, as in a text row.
+	def := AppendColumnDef(nil, &colNote)
+	if got := AppendFieldListColumn(nil, &colNote, sql.NullString{}); !bytes.Equal(got, cat(def, byte(0xfb))) {
+		t.Fatalf("NULL default: % x", got)
+	}
+	for _, bad := range [][]byte{def, cat(def, byte(0xfb), byte(0)), cat(def, byte(5), "ab")} {
+		if _, _, err := ParseFieldListColumn(bad); err == nil {
+			t.Errorf("ParseFieldListColumn(% x) accepted", bad)
+		}
+	}
+	checkPrefixes(t, "ParseFieldListColumn", []field{must(def), must(AppendLenencString(nil, "none"))}, func(p []byte) error {
+		_, _, err := ParseFieldListColumn(p)
+		return err
+	})
+}

@@ -151,3 +151,169 @@ func AppendExecute(dst, p []byte, id uint32, numParams int, types []byte) ([]byt
 	dst = append(dst, types...)
 	return append(dst, values...), nil
 }
+
+// AppendStmtReset appends a COM_STMT_RESET payload.
+func AppendStmtReset(b []byte, id uint32) []byte {
+	return binary.LittleEndian.AppendUint32(append(b, mysql.COM_STMT_RESET), id)
+}
+
+// StmtExecute is a COM_STMT_EXECUTE with its parameter values decoded.
+// Bulk executions (MariaDB's iteration counts above 1) and query
+// attributes (CLIENT_QUERY_ATTRIBUTES) are not supported: the iteration
+// count is written as 1 and not read, and bytes after the last value are
+// not read.
+type StmtExecute struct {
+	StatementID uint32
+	// Flags: 0, or CursorFlags to open a cursor.
+	Flags byte
+	// Params are the parameter values, in order; NULL ones have Null set.
+	Params []Value
+	// BindTypes: the packet carries the parameters' types (new-params-bound
+	// flag 1), those of Params; without it the server uses the types of the
+	// last execution that carried some.
+	BindTypes bool
+	// LongData marks the parameters whose value came before in
+	// COM_STMT_SEND_LONG_DATA, which have none in this packet (nil: none).
+	LongData []bool
+}
+
+func (e *StmtExecute) longData(i int) bool { return i < len(e.LongData) && e.LongData[i] }
+
+// ParseStmtExecute decodes a COM_STMT_EXECUTE payload for a statement of
+// numParams parameters. types (2 bytes a parameter: the type, then 0x80 for
+// unsigned) are those bound last, used when the execution binds none;
+// longData marks the parameters sent with COM_STMT_SEND_LONG_DATA, whose
+// values come back with only their Type set. An execution that needs types
+// and has none fails with ErrNoParamTypes; parameters that are NULL or long
+// data need none. Bytes values alias p.
+func ParseStmtExecute(p []byte, numParams int, types []byte, longData []bool) (*StmtExecute, error) {
+	if len(p) < executeHeader || p[0] != mysql.COM_STMT_EXECUTE {
+		return nil, ErrMalformed
+	}
+	r := reader{b: p[1:]}
+	e := &StmtExecute{StatementID: r.u32(), Flags: r.u8(), LongData: longData}
+	r.u32() // iteration count
+	if numParams == 0 {
+		return e, nil
+	}
+	nulls := r.bytes(nullBitmapSize(numParams, 0))
+	if e.BindTypes = r.u8() != 0; e.BindTypes {
+		types = r.bytes(2 * numParams)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	haveTypes := len(types) == 2*numParams
+	e.Params = make([]Value, numParams)
+	for i := range e.Params {
+		v := &e.Params[i]
+		if haveTypes {
+			v.Type, v.Unsigned = types[2*i], types[2*i+1]&mysql.PARAM_UNSIGNED != 0
+		}
+		switch {
+		case isNull(nulls, i, 0):
+			v.Null = true
+		case e.longData(i):
+		case !haveTypes:
+			return nil, ErrNoParamTypes
+		default:
+			*v = r.value(v.Type, v.Unsigned)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return e, nil
+}
+
+// AppendStmtExecute appends a COM_STMT_EXECUTE payload for e: the NULL
+// bitmap, the types if e.BindTypes, then each value that is neither NULL
+// nor long data (AppendValue).
+func AppendStmtExecute(b []byte, e *StmtExecute) []byte {
+	b = append(b, mysql.COM_STMT_EXECUTE)
+	b = binary.LittleEndian.AppendUint32(b, e.StatementID)
+	b = append(b, e.Flags)
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	if len(e.Params) == 0 {
+		return b
+	}
+	at := len(b)
+	b = append(b, make([]byte, nullBitmapSize(len(e.Params), 0))...)
+	for i, v := range e.Params {
+		if v.Null {
+			setNull(b[at:], i, 0)
+		}
+	}
+	if !e.BindTypes {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		for _, v := range e.Params {
+			flag := byte(0)
+			if v.Unsigned {
+				flag = mysql.PARAM_UNSIGNED
+			}
+			b = append(b, v.Type, flag)
+		}
+	}
+	for i, v := range e.Params {
+		if !e.longData(i) {
+			b = AppendValue(b, v)
+		}
+	}
+	return b
+}
+
+// StmtFetch is a COM_STMT_FETCH: the next Rows rows of the cursor the
+// statement's last execution opened.
+type StmtFetch struct {
+	StatementID uint32
+	Rows        uint32
+}
+
+// stmtFetchSize is the size of a COM_STMT_FETCH payload.
+const stmtFetchSize = 9
+
+// ParseStmtFetch decodes a COM_STMT_FETCH payload. Bytes after the row
+// count are not read, as servers do not read them.
+func ParseStmtFetch(p []byte) (StmtFetch, error) {
+	if len(p) < stmtFetchSize || p[0] != mysql.COM_STMT_FETCH {
+		return StmtFetch{}, ErrMalformed
+	}
+	return StmtFetch{StatementID: binary.LittleEndian.Uint32(p[1:]), Rows: binary.LittleEndian.Uint32(p[5:])}, nil
+}
+
+// AppendStmtFetch appends a COM_STMT_FETCH payload.
+func AppendStmtFetch(b []byte, f StmtFetch) []byte {
+	b = binary.LittleEndian.AppendUint32(append(b, mysql.COM_STMT_FETCH), f.StatementID)
+	return binary.LittleEndian.AppendUint32(b, f.Rows)
+}
+
+// StmtSendLongData is a COM_STMT_SEND_LONG_DATA: a piece of parameter
+// Param's value (the pieces of one parameter are joined), which has no
+// response.
+type StmtSendLongData struct {
+	StatementID uint32
+	Param       uint16
+	Data        []byte
+}
+
+// longDataHeader is the command byte, statement id and parameter number.
+const longDataHeader = 7
+
+// ParseStmtSendLongData decodes a COM_STMT_SEND_LONG_DATA payload; Data
+// aliases p.
+func ParseStmtSendLongData(p []byte) (StmtSendLongData, error) {
+	if len(p) < longDataHeader || p[0] != mysql.COM_STMT_SEND_LONG_DATA {
+		return StmtSendLongData{}, ErrMalformed
+	}
+	return StmtSendLongData{StatementID: binary.LittleEndian.Uint32(p[1:]), Param: binary.LittleEndian.Uint16(p[5:]),
+		Data: p[longDataHeader:]}, nil
+}
+
+// AppendStmtSendLongData appends a COM_STMT_SEND_LONG_DATA payload.
+func AppendStmtSendLongData(b []byte, d StmtSendLongData) []byte {
+	b = binary.LittleEndian.AppendUint32(append(b, mysql.COM_STMT_SEND_LONG_DATA), d.StatementID)
+	b = binary.LittleEndian.AppendUint16(b, d.Param)
+	return append(b, d.Data...)
+}

@@ -217,3 +217,152 @@ func TestAppendExecute(t *testing.T) {
 		must(byte(0)), must(byte(1)), endOK(execTypes), cutOK(execValues),
 	}, func(p []byte) error { _, err := ExecuteBoundTypes(p, 2); return err })
 }
+
+// The protocol documentation's COM_STMT_EXECUTE: statement 1, no cursor,
+// one VARCHAR parameter "foo" with its type bound.
+const docExecute = `17 01 00 00 00 00 01 00 00 00 00 01 0f 00 03 66 6f 6f`
+
+func TestStmtExecuteDocumented(t *testing.T) {
+	e := &StmtExecute{StatementID: 1, BindTypes: true,
+		Params: []Value{{Type: mysql.MYSQL_TYPE_VARCHAR, Bytes: []byte("foo")}}}
+	want := unhex(t, docExecute)
+	if got := AppendStmtExecute(nil, e); !bytes.Equal(got, want) {
+		t.Fatalf("AppendStmtExecute = % x\nwant               % x", got, want)
+	}
+	got, err := ParseStmtExecute(want, 1, nil, nil)
+	if err != nil || got.StatementID != 1 || got.Flags != 0 || !got.BindTypes || !sameValues(got.Params, e.Params) {
+		t.Fatalf("ParseStmtExecute = %+v, %v", got, err)
+	}
+}
+
+func TestStmtExecute(t *testing.T) {
+	ab := Value{Type: mysql.MYSQL_TYPE_VAR_STRING, Bytes: []byte("ab")}
+	five := Value{Type: mysql.MYSQL_TYPE_LONGLONG, Int: 5}
+	nullStr := Value{Type: mysql.MYSQL_TYPE_VAR_STRING, Null: true}
+	for _, tc := range []struct {
+		name      string
+		p         []byte
+		numParams int
+		types     []byte // bound before
+		longData  []bool
+		want      StmtExecute
+		err       error
+	}{
+		// The executions of TestAppendExecute.
+		{"bound", execBound, 2, nil, nil, StmtExecute{StatementID: 7, BindTypes: true, Params: []Value{ab, five}}, nil},
+		{"unbound, types bound before", execUnbound, 2, execTypes, nil, StmtExecute{StatementID: 7, Params: []Value{ab, five}}, nil},
+		{"unbound, none bound before", execUnbound, 2, nil, nil, StmtExecute{}, ErrNoParamTypes},
+		{"unbound, types of the wrong size", execUnbound, 2, execTypes[:2], nil, StmtExecute{}, ErrNoParamTypes},
+		{"bound types win", execBound, 2, bytes.Repeat([]byte{mysql.MYSQL_TYPE_TINY, 0}, 2), nil,
+			StmtExecute{StatementID: 7, BindTypes: true, Params: []Value{ab, five}}, nil},
+		{"no parameters", execHead, 0, nil, nil, StmtExecute{StatementID: 7}, nil},
+		{"cursor, NULL second parameter", cat(mysql.COM_STMT_EXECUTE, le32(7), byte(CursorFlags), le32(1), []byte{0x02, 1}, execTypes, execValues[:3]),
+			2, nil, nil, StmtExecute{StatementID: 7, Flags: CursorFlags, BindTypes: true,
+				Params: []Value{ab, {Type: mysql.MYSQL_TYPE_LONGLONG, Null: true}}}, nil},
+		// NULL and long-data parameters need no types and have no value.
+		{"all NULL, no types", cat(execHead, []byte{0x03, 0}), 2, nil, nil,
+			StmtExecute{StatementID: 7, Params: []Value{{Null: true}, {Null: true}}}, nil},
+		{"long data", cat(execHead, []byte{0x00, 1}, execTypes, execValues[3:]), 2, nil, []bool{true},
+			StmtExecute{StatementID: 7, BindTypes: true, LongData: []bool{true}, Params: []Value{{Type: mysql.MYSQL_TYPE_VAR_STRING}, five}}, nil},
+		{"unsigned", cat(execHead, []byte{0x00, 1, mysql.MYSQL_TYPE_TINY, 0x80, mysql.MYSQL_TYPE_SHORT, 0x80}, []byte{0xff, 0xff, 0xff}), 2, nil, nil,
+			StmtExecute{StatementID: 7, BindTypes: true, Params: []Value{{Type: mysql.MYSQL_TYPE_TINY, Unsigned: true, Int: 255},
+				{Type: mysql.MYSQL_TYPE_SHORT, Unsigned: true, Int: 0xffff}}}, nil},
+		{"nine parameters", cat(execHead, []byte{0x00, 0x01, 1}, bytes.Repeat([]byte{mysql.MYSQL_TYPE_VAR_STRING, 0}, 9), bytes.Repeat([]byte{1, 'x'}, 8)), 9, nil, nil,
+			StmtExecute{StatementID: 7, BindTypes: true, Params: append(bytes9(Value{Type: mysql.MYSQL_TYPE_VAR_STRING, Bytes: []byte("x")})[:8], nullStr)}, nil},
+		{"not an execution", cat(mysql.COM_STMT_FETCH, le32(7), le32(1), byte(0)), 0, nil, nil, StmtExecute{}, ErrMalformed},
+		{"cut value", execBound[:len(execBound)-1], 2, nil, nil, StmtExecute{}, ErrMalformed},
+	} {
+		got, err := ParseStmtExecute(tc.p, tc.numParams, tc.types, tc.longData)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%s: err %v, want %v", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got.StatementID != tc.want.StatementID || got.Flags != tc.want.Flags || got.BindTypes != tc.want.BindTypes ||
+			!sameValues(got.Params, tc.want.Params) {
+			t.Errorf("%s: %+v, %v\nwant %+v", tc.name, got, err, tc.want)
+			continue
+		}
+		// Encoding what was decoded gives the packet back.
+		if again := AppendStmtExecute(nil, got); !bytes.Equal(again, tc.p) {
+			t.Errorf("%s: re-encoded as % x\nwant          % x", tc.name, again, tc.p)
+		}
+	}
+	// A bulk execution's iteration count is not read; it is written as 1.
+	bulk := bytes.Clone(execBound)
+	bulk[6] = 3
+	if got, err := ParseStmtExecute(bulk, 2, nil, nil); err != nil || !bytes.Equal(AppendStmtExecute(nil, got), execBound) {
+		t.Fatalf("iteration count 3: %+v, %v", got, err)
+	}
+	// Every cut of an execution is refused, but for the end of its header
+	// when it has no parameters.
+	parse := func(p []byte) error { _, err := ParseStmtExecute(p, 2, nil, nil); return err }
+	checkPrefixes(t, "ParseStmtExecute bound", []field{
+		must(execHead[:1]), must(execHead[1:5]), must(execHead[5:6]), must(execHead[6:10]),
+		must(byte(0)), must(byte(1)), must(execTypes), must(execValues[:3]), must(execValues[3:]),
+	}, parse)
+	checkPrefixes(t, "ParseStmtExecute unbound", []field{
+		must(execHead[:1]), must(execHead[1:5]), must(execHead[5:6]), must(execHead[6:10]),
+		must(byte(0)), must(byte(0)), must(execValues[:3]), must(execValues[3:]),
+	}, func(p []byte) error { _, err := ParseStmtExecute(p, 2, execTypes, nil); return err })
+	checkPrefixes(t, "ParseStmtExecute without parameters", []field{
+		must(execHead[:1]), must(execHead[1:5]), must(execHead[5:6]), must(execHead[6:10]),
+	}, func(p []byte) error { _, err := ParseStmtExecute(p, 0, nil, nil); return err })
+}
+
+func bytes9(v Value) []Value {
+	vs := make([]Value, 9)
+	for i := range vs {
+		vs[i] = v
+	}
+	return vs
+}
+
+func TestStmtFetch(t *testing.T) {
+	want := cat(mysql.COM_STMT_FETCH, le32(7), le32(100))
+	if got := AppendStmtFetch(nil, StmtFetch{StatementID: 7, Rows: 100}); !bytes.Equal(got, want) {
+		t.Fatalf("AppendStmtFetch = % x", got)
+	}
+	for _, f := range []StmtFetch{{}, {StatementID: 1<<32 - 1, Rows: 1<<32 - 1}, {StatementID: 3, Rows: 1}} {
+		if got, err := ParseStmtFetch(AppendStmtFetch(nil, f)); err != nil || got != f {
+			t.Errorf("ParseStmtFetch(AppendStmtFetch(%+v)) = %+v, %v", f, got, err)
+		}
+	}
+	if _, err := ParseStmtFetch(cat(mysql.COM_STMT_EXECUTE, le32(7), le32(100))); err == nil {
+		t.Fatal("an execution read as a fetch")
+	}
+	// Servers do not read past the row count.
+	if got, err := ParseStmtFetch(cat(want, "xyz")); err != nil || got.Rows != 100 {
+		t.Fatalf("with bytes after it: %+v, %v", got, err)
+	}
+	checkPrefixes(t, "ParseStmtFetch", []field{must(mysql.COM_STMT_FETCH), must(le32(7)), must(le32(100))}, func(p []byte) error {
+		_, err := ParseStmtFetch(p)
+		return err
+	})
+}
+
+func TestStmtSendLongData(t *testing.T) {
+	want := cat(mysql.COM_STMT_SEND_LONG_DATA, le32(7), le16(1), "a long value")
+	d := StmtSendLongData{StatementID: 7, Param: 1, Data: []byte("a long value")}
+	if got := AppendStmtSendLongData(nil, d); !bytes.Equal(got, want) {
+		t.Fatalf("AppendStmtSendLongData = % x", got)
+	}
+	for _, d := range []StmtSendLongData{d, {StatementID: 1, Param: 0xffff}, {Data: bytes.Repeat([]byte{0}, 1000)}} {
+		got, err := ParseStmtSendLongData(AppendStmtSendLongData(nil, d))
+		if err != nil || got.StatementID != d.StatementID || got.Param != d.Param || !bytes.Equal(got.Data, d.Data) {
+			t.Errorf("ParseStmtSendLongData(AppendStmtSendLongData(%+v)) = %+v, %v", d, got, err)
+		}
+	}
+	if _, err := ParseStmtSendLongData(cat(mysql.COM_STMT_FETCH, le32(7), le32(100))); err == nil {
+		t.Fatal("a fetch read as long data")
+	}
+	// The data may be empty; the header may not be cut.
+	checkPrefixes(t, "ParseStmtSendLongData", []field{must(mysql.COM_STMT_SEND_LONG_DATA), must(le32(7)), endOK(le16(1)), cutOK("data")}, func(p []byte) error {
+		_, err := ParseStmtSendLongData(p)
+		return err
+	})
+	if got := AppendStmtReset(nil, 0x01020304); !bytes.Equal(got, []byte{mysql.COM_STMT_RESET, 4, 3, 2, 1}) {
+		t.Fatalf("AppendStmtReset = % x", got)
+	}
+}

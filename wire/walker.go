@@ -145,11 +145,11 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		case p[0] == InfileHeader && n < MaxPayload:
 			return KindInfile, nil // the server's OK or ERR comes next
 		}
-		cols, _, err := Lenenc(p)
-		if err != nil || cols == 0 || cols > maxColumns {
-			return 0, fmt.Errorf("%w: bad column count", ErrMalformed)
+		cols, err := ParseColumnCount(p)
+		if err != nil {
+			return 0, err
 		}
-		w.state, w.left = stColumns, int(cols)
+		w.state, w.left = stColumns, cols
 		return KindColumnCount, nil
 	case stColumns:
 		w.countDefinition(stColumnsEOF, stRows)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -23,26 +24,26 @@ func TestRawCloseAfter(t *testing.T) {
 		return nil
 	}})
 	rc := loginRaw(t, s, rawCaps|mysql.CLIENT_MULTI_STATEMENTS, "app", "secret", "")
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 'first'; SELECT dies"))
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 'first'; SELECT dies"))
 	var w wire.Walker
 	w.Reset(wire.ShapeResult, false)
 	for i := 0; i < 5; i++ { // column count, definition, EOF, row, EOF (more results)
-		p := rc.read()
+		p := rc.Read()
 		if _, err := w.Next(p, len(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p := rc.read(); !bytes.Equal(p, []byte{1}) {
+	if p := rc.Read(); !bytes.Equal(p, []byte{1}) {
 		t.Fatalf("column count %x", p)
 	}
-	if _, err := wire.ParseColumnDef(rc.read()); err != nil {
+	if _, err := wire.ParseColumnDef(rc.Read()); err != nil {
 		t.Fatal(err)
 	}
-	rc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rc.br.ReadByte(); err != io.EOF {
+	rc.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.Reader.ReadByte(); err != io.EOF {
 		t.Fatalf("connection not closed after 2 packets: %v", err)
 	}
-	eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
+	mysqltest.Eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
 }
 
 func TestPacketsLen(t *testing.T) {
@@ -64,24 +65,24 @@ func TestPacketsLen(t *testing.T) {
 func TestRawHangupEndsSleep(t *testing.T) {
 	s := Start(t, Options{})
 	rc := loginRaw(t, s, rawCaps, "app", "secret", "")
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(100)"))
-	eventually(t, "the SLEEP", func() bool {
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(100)"))
+	mysqltest.Eventually(t, "the SLEEP", func() bool {
 		q := s.Queries()
 		return len(q) > 0 && q[len(q)-1] == "SELECT SLEEP(100)"
 	})
-	rc.nc.Close()
-	eventually(t, "the server to close the connection", func() bool { return s.Conns() == 0 })
+	rc.Conn.Close()
+	mysqltest.Eventually(t, "the server to close the connection", func() bool { return s.Conns() == 0 })
 
 	// A command sent behind the sleeping one waits its turn.
 	rc = loginRaw(t, s, rawCaps, "app", "secret", "")
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(0.1)"))
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(0.1)"))
 	ping, _ := wire.AppendPacket(nil, []byte{mysql.COM_PING}, 0)
-	if _, err := rc.nc.Write(ping); err != nil {
+	if _, err := rc.Conn.Write(ping); err != nil {
 		t.Fatal(err)
 	}
-	if got := joinRows(textRows(t, rc.response(wire.ShapeResult))); got != "0" {
+	if got := joinRows(mysqltest.TextRows(t, rc.Response(wire.ShapeResult))); got != "0" {
 		t.Fatalf("SLEEP cut short: %s", got)
 	}
-	rc.seq = 1
-	rc.okOf(rc.response(wire.ShapeOne))
+	rc.Seq = 1
+	rc.OKPacket(rc.Response(wire.ShapeOne))
 }

@@ -2,10 +2,8 @@ package fakemysql
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
@@ -181,9 +179,9 @@ func (c *Conn) authenticate(user string, resp []byte, plugin string) (*mysql.MyE
 	}
 	var clear []byte
 	if c.tls {
-		clear = bytes.TrimSuffix(p, []byte{0})
+		clear = wire.ParseClearPassword(p)
 	} else {
-		if len(p) == 1 && p[0] == wire.CachingSha2RequestPublicKey {
+		if wire.IsPublicKeyRequest(p) {
 			c.writePacket(wire.AppendAuthMoreData(nil, c.s.publicKeyPEM()))
 			if err := c.flush(); err != nil {
 				return nil, err
@@ -222,18 +220,14 @@ func (s *Server) publicKeyPEM() []byte {
 }
 
 // decryptPassword undoes what a caching_sha2_password client does without
-// TLS: RSA-OAEP (SHA-1) of the NUL-terminated password XORed with the
-// scramble. nil: not decryptable.
+// TLS (wire.DecryptPassword). nil: not decryptable.
 func (s *Server) decryptPassword(p, scramble []byte) []byte {
 	s.publicKeyPEM()
-	plain, err := rsa.DecryptOAEP(sha1.New(), nil, s.key, p, nil)
+	plain, err := wire.DecryptPassword(s.key, p, scramble)
 	if err != nil {
 		return nil
 	}
-	for i := range plain {
-		plain[i] ^= scramble[i%len(scramble)]
-	}
-	return bytes.TrimSuffix(plain, []byte{0})
+	return plain
 }
 
 // changeUser answers COM_CHANGE_USER: on success the session is reset for

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/internal/mysqltest"
 )
 
 // Tests with the go-mysql client package, which negotiates differently
@@ -48,7 +50,7 @@ func TestClientLogin(t *testing.T) {
 				c.Quit()
 			}
 			_, err := client.Connect(s.Addr(), "monitor", "nope", "", opts...)
-			code, state, _ := myErr(err)
+			code, state, _ := mysqltest.ServerError(err)
 			if code != mysql.ER_ACCESS_DENIED_ERROR || state != "28000" {
 				t.Fatalf("%s: wrong password: %v", plugin, err)
 			}
@@ -59,7 +61,8 @@ func TestClientLogin(t *testing.T) {
 }
 
 func TestClientTLS(t *testing.T) {
-	serverTLS, clientTLS := selfSignedTLS(t)
+	cert := mysqltest.Certificate()
+	serverTLS, clientTLS := cert.Server, cert.Client
 	for _, plugin := range []string{mysql.AUTH_NATIVE_PASSWORD, mysql.AUTH_CACHING_SHA2_PASSWORD} {
 		s := Start(t, Options{AuthPlugin: plugin, TLS: serverTLS})
 		c := connect(t, s, "app", "secret", "", func(c *client.Conn) error {

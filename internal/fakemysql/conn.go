@@ -3,7 +3,6 @@ package fakemysql
 import (
 	"bufio"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -224,13 +223,13 @@ func (c *Conn) status() uint16 {
 func (c *Conn) writeOK(affected, insertID uint64, status uint16, info string) {
 	ok := wire.OK{AffectedRows: affected, LastInsertID: insertID, Status: status}
 	var p []byte
-	if c.caps&mysql.CLIENT_SESSION_TRACK != 0 && len(c.state) > 0 {
+	switch {
+	case c.caps&mysql.CLIENT_SESSION_TRACK != 0 && len(c.state) > 0:
 		p = wire.AppendOKWithState(nil, ok, info, c.state)
-	} else {
+	case info != "":
+		p = wire.AppendOKWithInfo(nil, ok, info)
+	default:
 		p = wire.AppendOK(nil, ok)
-		if info != "" {
-			p = wire.AppendLenencString(p, info)
-		}
 	}
 	c.state = c.state[:0]
 	c.writePacket(p)
@@ -283,7 +282,7 @@ func (c *Conn) writeTextResult(r *Result, status uint16) {
 // after them unless the client negotiated CLIENT_DEPRECATE_EOF (or eof is
 // false: the caller sends its own).
 func (c *Conn) writeDefs(names []string, status uint16, eof bool) {
-	c.writePacket(wire.AppendLenenc(nil, uint64(len(names))))
+	c.writePacket(wire.AppendColumnCount(nil, len(names)))
 	cols := columnDefs(names)
 	for i := range cols {
 		c.writePacket(wire.AppendColumnDef(nil, &cols[i]))
@@ -307,17 +306,19 @@ func (c *Conn) command() bool {
 	case mysql.COM_QUERY, mysql.COM_INIT_DB, mysql.COM_STMT_PREPARE:
 		logArg = string(arg)
 	case mysql.COM_FIELD_LIST:
-		logArg, _, _ = strings.Cut(string(arg), "\x00")
+		logArg, _, _ = wire.ParseFieldList(p)
 	case mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET, mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
 		if id, err := wire.StmtID(p); err == nil {
 			logArg = strconv.FormatUint(uint64(id), 10)
 		}
 	case mysql.COM_SET_OPTION:
-		if len(arg) >= 2 {
-			logArg = strconv.Itoa(int(binary.LittleEndian.Uint16(arg)))
+		if opt, err := wire.ParseSetOption(p); err == nil {
+			logArg = strconv.Itoa(int(opt))
 		}
 	case mysql.COM_CHANGE_USER:
-		logArg, _, _ = strings.Cut(string(arg), "\x00")
+		if cu, err := wire.ParseChangeUser(p, c.caps); err == nil {
+			logArg = cu.User
+		}
 	}
 	if cmd != mysql.COM_STMT_EXECUTE { // logged with its parameters substituted
 		c.s.record(Command{ConnID: c.id, Cmd: cmd, Arg: logArg})
@@ -347,7 +348,7 @@ func (c *Conn) command() bool {
 		c.writePacket(fmt.Appendf(nil, "Uptime: %d  Threads: %d  Questions: %d  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: %.3f",
 			uptime, threads, q, float64(q)/float64(uptime)))
 	case mysql.COM_SET_OPTION:
-		c.setOption(arg)
+		c.setOption(p)
 	case mysql.COM_RESET_CONNECTION:
 		// MariaDB's reset (THD::change_user) keeps the current schema.
 		c.resetSession(c.schema)
@@ -388,15 +389,16 @@ func (c *Conn) resetSession(schema string) {
 	c.nextStmt = 0
 }
 
-func (c *Conn) setOption(arg []byte) {
-	if len(arg) < 2 {
-		c.writeErr(mysql.NewError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet."))
+func (c *Conn) setOption(p []byte) {
+	opt, err := wire.ParseSetOption(p)
+	if err != nil {
+		c.writeErr(malformed())
 		return
 	}
-	switch binary.LittleEndian.Uint16(arg) {
-	case 0: // MYSQL_OPTION_MULTI_STATEMENTS_ON
+	switch opt {
+	case wire.MultiStatementsOn:
 		c.caps |= mysql.CLIENT_MULTI_STATEMENTS
-	case 1: // MYSQL_OPTION_MULTI_STATEMENTS_OFF
+	case wire.MultiStatementsOff:
 		c.caps &^= mysql.CLIENT_MULTI_STATEMENTS
 	default:
 		c.writeErr(mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command"))
@@ -419,8 +421,7 @@ func (c *Conn) fieldList(table string) {
 			Type: mysql.MYSQL_TYPE_VAR_STRING},
 	}
 	for i := range cols {
-		p := wire.AppendColumnDef(nil, &cols[i])
-		c.writePacket(append(p, 0xfb)) // default value: NULL
+		c.writePacket(wire.AppendFieldListColumn(nil, &cols[i], sql.NullString{})) // default value: NULL
 	}
 	c.writeEOF(c.status())
 }

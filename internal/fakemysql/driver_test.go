@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"
+
+	"switchyard/internal/mysqltest"
 )
 
 // Tests with github.com/go-sql-driver/mysql, which negotiates
@@ -32,7 +34,7 @@ func TestDriverLoginNative(t *testing.T) {
 
 	bad := openDB(t, s, "app", "wrong", "", "")
 	err := bad.Ping()
-	code, state, msg := myErr(err)
+	code, state, msg := mysqltest.ServerError(err)
 	if code != mysql.ER_ACCESS_DENIED_ERROR || state != "28000" ||
 		msg != "Access denied for user 'app'@'127.0.0.1' (using password: YES)" {
 		t.Fatalf("wrong password: %v (%d %s %q)", err, code, state, msg)
@@ -67,7 +69,8 @@ func TestDriverCachingSha2(t *testing.T) {
 }
 
 func TestDriverTLS(t *testing.T) {
-	serverTLS, clientTLS := selfSignedTLS(t)
+	cert := mysqltest.Certificate()
+	serverTLS, clientTLS := cert.Server, cert.Client
 	if err := driver.RegisterTLSConfig("fakemysql", clientTLS); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func TestDriverQueries(t *testing.T) {
 	}
 
 	_, err = conn.ExecContext(ctx, "SELECT * FROM t")
-	code, state, msg := myErr(err)
+	code, state, msg := mysqltest.ServerError(err)
 	if code != mysql.ER_PARSE_ERROR || state != "42000" || !strings.Contains(msg, "near 'SELECT * FROM t'") {
 		t.Fatalf("unknown query: %v", err)
 	}
@@ -383,9 +386,9 @@ func TestDriverKillConnections(t *testing.T) {
 	if err := conn.PingContext(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "one connection", func() bool { return s.Conns() == 1 })
+	mysqltest.Eventually(t, "one connection", func() bool { return s.Conns() == 1 })
 	s.KillConnections()
-	eventually(t, "no connection", func() bool { return s.Conns() == 0 })
+	mysqltest.Eventually(t, "no connection", func() bool { return s.Conns() == 0 })
 	var v int
 	err = conn.QueryRowContext(ctx, "SELECT 1").Scan(&v)
 	if err == nil {
@@ -402,7 +405,7 @@ func TestDriverKillConnections(t *testing.T) {
 		var v int
 		done <- db.QueryRow("SELECT SLEEP(60)").Scan(&v)
 	}()
-	eventually(t, "the SLEEP", func() bool {
+	mysqltest.Eventually(t, "the SLEEP", func() bool {
 		q := s.Queries()
 		return len(q) > 0 && q[len(q)-1] == "SELECT SLEEP(60)"
 	})

@@ -164,15 +164,10 @@ func (c *Conn) trackVar(name, value string) {
 	c.state = wire.AppendSystemVariable(c.state, name, value)
 }
 
-// sessionTrackSchema is the session-state entry type of a schema change.
-const sessionTrackSchema = 1
-
 // trackSchema adds a schema change to the next OK packet's session state
-// (session_track_schema is on by default in MariaDB). wire has no
-// AppendSchema, so the entry is built here.
+// (session_track_schema is on by default in MariaDB).
 func (c *Conn) trackSchema(schema string) {
-	c.state = append(c.state, sessionTrackSchema)
-	c.state = wire.AppendLenencString(c.state, wire.AppendLenencString(nil, schema))
+	c.state = wire.AppendSchemaChange(c.state, schema)
 }
 
 // builtin answers the statements the fake knows. false: the connection

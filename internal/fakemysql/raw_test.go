@@ -3,7 +3,6 @@ package fakemysql
 import (
 	"bytes"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -33,7 +33,7 @@ var withAndWithoutDeprecateEOF = []struct {
 func TestRawGreeting(t *testing.T) {
 	s := Start(t, Options{Version: "10.11.5-MariaDB-fake"})
 	rc := dialRaw(t, s, rawCaps)
-	g, err := wire.ParseGreeting(rc.read())
+	g, err := wire.ParseGreeting(rc.Read())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,24 +61,24 @@ func TestRawSequenceError(t *testing.T) {
 	s := Start(t, Options{})
 	rc := loginRaw(t, s, rawCaps, "app", "secret", "")
 	// A command must start at sequence id 0.
-	rc.seq = 3
-	rc.write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
-	e := wire.ParseErr(rc.read())
+	rc.Seq = 3
+	rc.Write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
+	e := wire.ParseErr(rc.Read())
 	if e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER || e.Message != "Got packets out of order" {
 		t.Fatalf("error %v", e)
 	}
-	rc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rc.br.ReadByte(); err != io.EOF {
+	rc.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.Reader.ReadByte(); err != io.EOF {
 		t.Fatalf("connection not closed: %v", err)
 	}
-	eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
+	mysqltest.Eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
 
 	// Also during the login.
 	rc = dialRaw(t, s, rawCaps)
-	rc.read() // greeting
-	rc.seq = 2
-	rc.write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps, User: "app"}))
-	if e := wire.ParseErr(rc.read()); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
+	rc.Read() // greeting
+	rc.Seq = 2
+	rc.Write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: rawCaps, User: "app"}))
+	if e := wire.ParseErr(rc.Read()); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
 		t.Fatalf("error %v", e)
 	}
 }
@@ -99,21 +99,21 @@ func TestRawAuthSwitchAndSha2Paths(t *testing.T) {
 	}
 	for i, st := range steps {
 		rc := dialRaw(t, s, rawCaps)
-		err := rc.login("app", st.pass, "shop", st.plugin)
-		if rc.switched != st.switched || rc.sha2Path != st.path || (err == nil) != st.ok {
-			t.Fatalf("step %d: switched %v path %q err %v", i, rc.switched, rc.sha2Path, err)
+		err := rc.Login(mysqltest.Login{User: "app", Pass: st.pass, Schema: "shop", Plugin: st.plugin})
+		if rc.Switched != st.switched || rc.Sha2Path != st.path || (err == nil) != st.ok {
+			t.Fatalf("step %d: switched %v path %q err %v", i, rc.Switched, rc.Sha2Path, err)
 		}
 		if err != nil {
 			wantCode(t, err, mysql.ER_ACCESS_DENIED_ERROR)
 		}
-		rc.nc.Close()
+		rc.Conn.Close()
 	}
 
 	// And a native server switches a caching_sha2 client.
 	s = Start(t, Options{})
 	rc := dialRaw(t, s, rawCaps)
-	if err := rc.login("app", "secret", "", mysql.AUTH_CACHING_SHA2_PASSWORD); err != nil || !rc.switched {
-		t.Fatalf("switched %v err %v", rc.switched, err)
+	if err := rc.Login(mysqltest.Login{User: "app", Pass: "secret", Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD}); err != nil || !rc.Switched {
+		t.Fatalf("switched %v err %v", rc.Switched, err)
 	}
 }
 
@@ -121,20 +121,14 @@ func TestRawChangeUser(t *testing.T) {
 	for _, plugin := range []string{mysql.AUTH_NATIVE_PASSWORD, mysql.AUTH_CACHING_SHA2_PASSWORD} {
 		s := Start(t, Options{AuthPlugin: plugin, Schemas: []string{"shop", "other"}})
 		rc := loginRaw(t, s, rawCaps|mysql.CLIENT_DEPRECATE_EOF, "app", "secret", "shop")
-		rc.okOf(rc.query("SET @v = 'kept'"))
-		rc.okOf(rc.query("BEGIN"))
+		rc.OKPacket(rc.Query("SET @v = 'kept'"))
+		rc.OKPacket(rc.Query("BEGIN"))
 
-		changeUser := func(user, pass, schema, clientPlugin string) error {
-			rc.command(wire.AppendChangeUser(nil, &wire.ChangeUser{
-				User: user, AuthData: authResponse(clientPlugin, rc.scramble, pass), Schema: schema,
-				Collation: 45, AuthPlugin: clientPlugin,
-			}, rc.caps))
-			return rc.authResult(pass)
-		}
+		changeUser := rc.ChangeUser
 		// Wrong password: ERR 1045, and the session is as it was.
 		err := changeUser("monitor", "wrong", "other", plugin)
 		wantCode(t, err, mysql.ER_ACCESS_DENIED_ERROR)
-		if got := joinRows(textRows(t, rc.query("SELECT USER(), DATABASE(), @v, @@in_transaction"))); got != "app@127.0.0.1,shop,kept,1" {
+		if got := joinRows(mysqltest.TextRows(t, rc.Query("SELECT USER(), DATABASE(), @v, @@in_transaction"))); got != "app@127.0.0.1,shop,kept,1" {
 			t.Fatalf("%s: after a failed change user: %q", plugin, got)
 		}
 		wantCode(t, changeUser("monitor", "monitor", "nowhere", plugin), mysql.ER_BAD_DB_ERROR)
@@ -147,14 +141,14 @@ func TestRawChangeUser(t *testing.T) {
 		if err := changeUser("monitor", "monitor", "other", other); err != nil {
 			t.Fatalf("%s: change user: %v", plugin, err)
 		}
-		if !rc.switched {
+		if !rc.Switched {
 			t.Fatalf("%s: no auth switch", plugin)
 		}
-		resp := rc.query("SELECT USER(), DATABASE(), @v, @@in_transaction")
-		if got := joinRows(textRows(t, resp)); got != "monitor@127.0.0.1,other,NULL,0" {
+		resp := rc.Query("SELECT USER(), DATABASE(), @v, @@in_transaction")
+		if got := joinRows(mysqltest.TextRows(t, resp)); got != "monitor@127.0.0.1,other,NULL,0" {
 			t.Fatalf("%s: after change user: %q", plugin, got)
 		}
-		if statusOf(t, resp)&mysql.SERVER_STATUS_IN_TRANS != 0 {
+		if mysqltest.EndStatus(t, resp)&mysql.SERVER_STATUS_IN_TRANS != 0 {
 			t.Fatal("transaction survived the change user")
 		}
 		log := s.Log()
@@ -178,32 +172,31 @@ func TestRawCursor(t *testing.T) {
 				return nil
 			}})
 			rc := loginRaw(t, s, mode.caps, "app", "secret", "shop")
-			ok := rc.prepare("SELECT n, x FROM numbers WHERE n < ?")
+			ok := rc.Prepare("SELECT n, x FROM numbers WHERE n < ?")
 			if ok.Params != 1 || ok.Columns != 2 || ok.StatementID != 1 {
 				t.Fatalf("prepare %+v", ok)
 			}
 
 			// Execute with a read-only cursor: only the definitions come.
-			rc.command(executePacket(ok.StatementID, 0x01, int64(10)))
-			resp := rc.response(wire.ShapeResult)
-			if st := statusOf(t, resp); st&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
+			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0x01, true, int64(10)))
+			resp := rc.Response(wire.ShapeResult)
+			if st := mysqltest.EndStatus(t, resp); st&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
 				t.Fatalf("status %#x", st)
 			}
 			for _, rp := range resp {
-				if rp.kind == wire.KindRow {
+				if rp.Kind == wire.KindRow {
 					t.Fatal("rows sent with a cursor")
 				}
 			}
 			var fetched []string
 			fetch := func(n uint32) uint16 {
-				rc.command(fetchPacket(ok.StatementID, n))
-				resp := rc.response(wire.ShapeRows)
+				resp := rc.Fetch(ok.StatementID, n)
 				for _, rp := range resp {
-					if rp.kind == wire.KindRow {
-						fetched = append(fetched, strings.Join(binaryRow(t, rp.p, 2), ":"))
+					if rp.Kind == wire.KindRow {
+						fetched = append(fetched, strings.Join(mysqltest.BinaryRow(t, rp.Payload, 2), ":"))
 					}
 				}
-				return statusOf(t, resp)
+				return mysqltest.EndStatus(t, resp)
 			}
 			if st := fetch(2); st&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 || st&mysql.SERVER_STATUS_LAST_ROW_SEND != 0 {
 				t.Fatalf("first fetch status %#x", st)
@@ -218,27 +211,25 @@ func TestRawCursor(t *testing.T) {
 				t.Fatalf("fetched %q", got)
 			}
 			// The cursor is closed now.
-			rc.command(fetchPacket(ok.StatementID, 1))
-			if e := rc.errOf(rc.response(wire.ShapeRows)); e.Code != mysql.ER_STMT_HAS_NO_OPEN_CURSOR {
+			if e := rc.MustErr(rc.Fetch(ok.StatementID, 1)); e.Code != mysql.ER_STMT_HAS_NO_OPEN_CURSOR {
 				t.Fatalf("fetch after the end: %v", e)
 			}
 
 			// COM_STMT_RESET closes a cursor too.
-			rc.command(executePacket(ok.StatementID, 0x01, int64(10)))
-			rc.response(wire.ShapeResult)
-			rc.command(stmtPacket(mysql.COM_STMT_RESET, ok.StatementID))
-			rc.okOf(rc.response(wire.ShapeOne))
-			rc.command(fetchPacket(ok.StatementID, 1))
-			if e := rc.errOf(rc.response(wire.ShapeRows)); e.Code != mysql.ER_STMT_HAS_NO_OPEN_CURSOR {
+			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0x01, true, int64(10)))
+			rc.Response(wire.ShapeResult)
+			rc.Command(wire.AppendStmtReset(nil, ok.StatementID))
+			rc.OKPacket(rc.Response(wire.ShapeOne))
+			if e := rc.MustErr(rc.Fetch(ok.StatementID, 1)); e.Code != mysql.ER_STMT_HAS_NO_OPEN_CURSOR {
 				t.Fatalf("fetch after reset: %v", e)
 			}
 
 			// Without a cursor: the rows in the binary protocol.
-			rc.command(executePacket(ok.StatementID, 0, int64(10)))
-			resp = rc.response(wire.ShapeResult)
+			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, true, int64(10)))
+			resp = rc.Response(wire.ShapeResult)
 			var n int
 			for _, rp := range resp {
-				if rp.kind == wire.KindRow {
+				if rp.Kind == wire.KindRow {
 					n++
 				}
 			}
@@ -247,25 +238,24 @@ func TestRawCursor(t *testing.T) {
 			}
 
 			// A statement without a result opens no cursor.
-			ins := rc.prepare("INSERT INTO t VALUES (?, ?)")
+			ins := rc.Prepare("INSERT INTO t VALUES (?, ?)")
 			if ins.Columns != 0 || ins.Params != 2 {
 				t.Fatalf("prepare insert %+v", ins)
 			}
-			rc.command(executePacket(ins.StatementID, 0x01, "a", nil))
-			rc.okOf(rc.response(wire.ShapeResult))
+			rc.Command(mysqltest.ExecutePacket(ins.StatementID, 0x01, true, "a", nil))
+			rc.OKPacket(rc.Response(wire.ShapeResult))
 
 			// Closed and unknown statements.
-			rc.command(stmtPacket(mysql.COM_STMT_CLOSE, ok.StatementID)) // no response
-			rc.command(executePacket(ok.StatementID, 0, int64(1)))
-			if e := rc.errOf(rc.response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			rc.Command(wire.AppendStmtClose(nil, ok.StatementID)) // no response
+			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, true, int64(1)))
+			if e := rc.MustErr(rc.Response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("execute after close: %v", e)
 			}
-			rc.command(fetchPacket(99, 1))
-			if e := rc.errOf(rc.response(wire.ShapeRows)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			if e := rc.MustErr(rc.Fetch(99, 1)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("fetch of an unknown statement: %v", e)
 			}
-			rc.command(stmtPacket(mysql.COM_STMT_RESET, 99))
-			if e := rc.errOf(rc.response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			rc.Command(wire.AppendStmtReset(nil, 99))
+			if e := rc.MustErr(rc.Response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("reset of an unknown statement: %v", e)
 			}
 		})
@@ -275,35 +265,29 @@ func TestRawCursor(t *testing.T) {
 func TestRawLongDataAndRebind(t *testing.T) {
 	s := Start(t, Options{})
 	rc := loginRaw(t, s, rawCaps|mysql.CLIENT_DEPRECATE_EOF, "app", "secret", "")
-	ok := rc.prepare("SELECT ?, ?")
+	ok := rc.Prepare("SELECT ?, ?")
 	long := func(param uint16, data string) {
-		p := binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_SEND_LONG_DATA}, ok.StatementID)
-		p = binary.LittleEndian.AppendUint16(p, param)
-		rc.command(append(p, data...))
+		rc.Command(mysqltest.LongDataPacket(ok.StatementID, param, data))
 	}
 	long(1, "long ")
 	long(1, "data")
 	// Parameter 1's value comes from the long data, not the packet.
-	p := executePacket(ok.StatementID, 0, "first", "")
-	p = p[:len(p)-1] // drop the empty value of parameter 1
-	rc.command(p)
-	resp := rc.response(wire.ShapeResult)
+	rc.Command(wire.AppendStmtExecute(nil, &wire.StmtExecute{StatementID: ok.StatementID, BindTypes: true,
+		Params:   []wire.Value{{Type: mysql.MYSQL_TYPE_VAR_STRING, Bytes: []byte("first")}, {Type: mysql.MYSQL_TYPE_VAR_STRING}},
+		LongData: []bool{false, true}}))
+	resp := rc.Response(wire.ShapeResult)
 	var row []string
 	for _, rp := range resp {
-		if rp.kind == wire.KindRow {
-			row = binaryRow(t, rp.p, 2)
+		if rp.Kind == wire.KindRow {
+			row = mysqltest.BinaryRow(t, rp.Payload, 2)
 		}
 	}
 	if strings.Join(row, "|") != "first|long data" {
 		t.Fatalf("row %q", row)
 	}
 	// Without new types, the last bound ones apply.
-	p = binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_EXECUTE}, ok.StatementID)
-	p = append(p, 0, 1, 0, 0, 0, 0 /* no NULLs */, 0 /* no types */)
-	p = wire.AppendLenencString(p, "x")
-	p = wire.AppendLenencString(p, "y")
-	rc.command(p)
-	rc.response(wire.ShapeResult)
+	rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, false, "x", "y"))
+	rc.Response(wire.ShapeResult)
 	log := s.Log()
 	if got := log[len(log)-1]; got.Cmd != mysql.COM_STMT_EXECUTE || got.Arg != "SELECT 'x', 'y'" {
 		t.Fatalf("last command %+v", got)
@@ -317,26 +301,26 @@ func TestRawLastGTIDTracking(t *testing.T) {
 			s.SetGTIDPos("0-1-41")
 			rc := loginRaw(t, s, mode.caps|mysql.CLIENT_SESSION_TRACK, "app", "secret", "shop")
 			plain := loginRaw(t, s, mode.caps, "app", "secret", "shop")
-			for _, c := range []*rawClient{rc, plain} {
-				c.okOf(c.query("SET SESSION session_track_system_variables = CONCAT_WS(',', @@session_track_system_variables, 'last_gtid')"))
+			for _, c := range []*mysqltest.Client{rc, plain} {
+				c.OKPacket(c.Query("SET SESSION session_track_system_variables = CONCAT_WS(',', @@session_track_system_variables, 'last_gtid')"))
 			}
-			ok := rc.okOf(rc.query("INSERT INTO t VALUES (1)"))
+			ok := rc.OKPacket(rc.Query("INSERT INTO t VALUES (1)"))
 			if gtid, found := wire.LastGTID(ok); !found || gtid != "0-12-42" {
 				t.Fatalf("last_gtid %q %v in %x", gtid, found, ok)
 			}
 			// Not for a client without CLIENT_SESSION_TRACK.
-			ok = plain.okOf(plain.query("INSERT INTO t VALUES (1)"))
+			ok = plain.OKPacket(plain.Query("INSERT INTO t VALUES (1)"))
 			if o, _ := wire.ParseOK(ok); o.Status&mysql.SERVER_SESSION_STATE_CHANGED != 0 || len(ok) != 7 {
 				t.Fatalf("session state sent to a client without tracking: %x", ok)
 			}
 			// Reads carry none; a transaction's GTID comes with COMMIT.
-			rc.query("SELECT 1")
-			rc.okOf(rc.query("START TRANSACTION"))
-			ok = rc.okOf(rc.query("UPDATE t SET a = 1"))
+			rc.Query("SELECT 1")
+			rc.OKPacket(rc.Query("START TRANSACTION"))
+			ok = rc.OKPacket(rc.Query("UPDATE t SET a = 1"))
 			if _, found := wire.LastGTID(ok); found {
 				t.Fatal("GTID before COMMIT")
 			}
-			ok = rc.okOf(rc.query("COMMIT"))
+			ok = rc.OKPacket(rc.Query("COMMIT"))
 			if gtid, _ := wire.LastGTID(ok); gtid != "0-12-44" {
 				t.Fatalf("COMMIT's last_gtid %q", gtid)
 			}
@@ -344,27 +328,27 @@ func TestRawLastGTIDTracking(t *testing.T) {
 				t.Fatalf("GTIDPos %q", s.GTIDPos())
 			}
 			// COM_RESET_CONNECTION turns tracking off again.
-			rc.command([]byte{mysql.COM_RESET_CONNECTION})
-			rc.okOf(rc.response(wire.ShapeOne))
-			ok = rc.okOf(rc.query("INSERT INTO t VALUES (1)"))
+			rc.Command([]byte{mysql.COM_RESET_CONNECTION})
+			rc.OKPacket(rc.Response(wire.ShapeOne))
+			ok = rc.OKPacket(rc.Query("INSERT INTO t VALUES (1)"))
 			if _, found := wire.LastGTID(ok); found {
 				t.Fatal("last_gtid tracked after reset")
 			}
 			// Multi-statement responses carry the flag on all but the last.
-			rc.command([]byte{mysql.COM_SET_OPTION, 0, 0})
-			rc.response(wire.ShapeOne)
-			resp := rc.query("SELECT 1; SELECT 2; DO 3")
+			rc.Command(wire.AppendSetOption(nil, wire.MultiStatementsOn))
+			rc.Response(wire.ShapeOne)
+			resp := rc.Query("SELECT 1; SELECT 2; DO 3")
 			var more []bool
 			for _, rp := range resp {
-				if rp.kind == wire.KindEOF || rp.kind == wire.KindOK || rp.kind == wire.KindErr {
-					st, _ := wire.EOFStatus(rp.p)
-					more = append(more, rp.kind != wire.KindErr && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0)
+				if rp.Kind == wire.KindEOF || rp.Kind == wire.KindOK || rp.Kind == wire.KindErr {
+					st, _ := wire.EOFStatus(rp.Payload)
+					more = append(more, rp.Kind != wire.KindErr && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0)
 				}
 			}
 			if fmt.Sprint(more) != "[true true false]" {
 				t.Fatalf("more results %v", more)
 			}
-			if e := rc.errOf(resp); e.Code != mysql.ER_PARSE_ERROR {
+			if e := rc.MustErr(resp); e.Code != mysql.ER_PARSE_ERROR {
 				t.Fatalf("DO: %v", e)
 			}
 		})
@@ -378,14 +362,14 @@ func TestRawCommands(t *testing.T) {
 			rc := loginRaw(t, s, mode.caps, "app", "secret", "shop")
 			deprecate := mode.caps&mysql.CLIENT_DEPRECATE_EOF != 0
 
-			rc.command([]byte{mysql.COM_PING})
-			rc.okOf(rc.response(wire.ShapeOne))
+			rc.Command([]byte{mysql.COM_PING})
+			rc.OKPacket(rc.Response(wire.ShapeOne))
 
 			// COM_SET_OPTION answers EOF, or OK with header 0xfe; it turns
 			// multi-statements on and off.
-			for _, opt := range []byte{0, 1} {
-				rc.command([]byte{mysql.COM_SET_OPTION, opt, 0})
-				p := rc.read()
+			for _, opt := range []uint16{wire.MultiStatementsOn, wire.MultiStatementsOff} {
+				rc.Command(wire.AppendSetOption(nil, opt))
+				p := rc.Read()
 				if deprecate {
 					if p[0] != wire.EOFHeader || len(p) != 7 {
 						t.Fatalf("set option answer %x", p)
@@ -393,65 +377,65 @@ func TestRawCommands(t *testing.T) {
 				} else if !wire.IsClassicEOF(p) {
 					t.Fatalf("set option answer %x", p)
 				}
-				resp := rc.query("SELECT 1; SELECT 2")
-				if multi := len(textRows(t, resp)) == 2; multi != (opt == 0) {
+				resp := rc.Query("SELECT 1; SELECT 2")
+				if multi := len(mysqltest.TextRows(t, resp)) == 2; multi != (opt == 0) {
 					t.Fatalf("option %d: %x", opt, resp)
 				}
 			}
-			rc.command([]byte{mysql.COM_SET_OPTION, 9, 0})
-			if e := rc.errOf(rc.response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
+			rc.Command(wire.AppendSetOption(nil, 9))
+			if e := rc.MustErr(rc.Response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
 				t.Fatalf("bad option: %v", e)
 			}
 
-			rc.command([]byte{mysql.COM_STATISTICS})
-			resp := rc.response(wire.ShapeOne)
-			if resp[0].kind != wire.KindOther || !bytes.HasPrefix(resp[0].p, []byte("Uptime: ")) ||
-				!bytes.Contains(resp[0].p, []byte("Questions: 2 ")) {
-				t.Fatalf("statistics %q", resp[0].p)
+			rc.Command([]byte{mysql.COM_STATISTICS})
+			resp := rc.Response(wire.ShapeOne)
+			if resp[0].Kind != wire.KindOther || !bytes.HasPrefix(resp[0].Payload, []byte("Uptime: ")) ||
+				!bytes.Contains(resp[0].Payload, []byte("Questions: 2 ")) {
+				t.Fatalf("statistics %q", resp[0].Payload)
 			}
 
-			rc.command(wire.AppendCommand(nil, mysql.COM_INIT_DB, "other"))
-			rc.okOf(rc.response(wire.ShapeOne))
-			rc.command(wire.AppendCommand(nil, mysql.COM_INIT_DB, "nowhere"))
-			if e := rc.errOf(rc.response(wire.ShapeOne)); e.Code != mysql.ER_BAD_DB_ERROR || e.State != "42000" {
+			rc.Command(wire.AppendCommand(nil, mysql.COM_INIT_DB, "other"))
+			rc.OKPacket(rc.Response(wire.ShapeOne))
+			rc.Command(wire.AppendCommand(nil, mysql.COM_INIT_DB, "nowhere"))
+			if e := rc.MustErr(rc.Response(wire.ShapeOne)); e.Code != mysql.ER_BAD_DB_ERROR || e.State != "42000" {
 				t.Fatalf("init db: %v", e)
 			}
 
-			rc.command(append(wire.AppendCommand(nil, mysql.COM_FIELD_LIST, "users"), 0))
-			resp = rc.response(wire.ShapeFieldList)
-			if len(resp) != 3 || resp[2].kind != wire.KindEOF || wire.IsClassicEOF(resp[2].p) == deprecate {
+			rc.Command(wire.AppendFieldList(nil, "users", ""))
+			resp = rc.Response(wire.ShapeFieldList)
+			if len(resp) != 3 || resp[2].Kind != wire.KindEOF || wire.IsClassicEOF(resp[2].Payload) == deprecate {
 				t.Fatalf("field list %v", resp)
 			}
-			col, err := wire.ParseColumnDef(resp[0].p)
+			col, err := wire.ParseColumnDef(resp[0].Payload)
 			if err != nil || col.Name != "id" || col.Table != "users" || col.Schema != "other" {
 				t.Fatalf("field %+v %v", col, err)
 			}
 
 			// COM_RESET_CONNECTION: variables, transaction and statements
 			// go; the current schema stays, as in MariaDB.
-			rc.okOf(rc.query("SET @x = 1, sql_mode = ''"))
-			rc.okOf(rc.query("BEGIN"))
-			st := rc.prepare("SELECT ?")
-			rc.command([]byte{mysql.COM_RESET_CONNECTION})
-			resp = rc.response(wire.ShapeOne)
-			if statusOf(t, resp) != mysql.SERVER_STATUS_AUTOCOMMIT {
-				t.Fatalf("status after reset %#x", statusOf(t, resp))
+			rc.OKPacket(rc.Query("SET @x = 1, sql_mode = ''"))
+			rc.OKPacket(rc.Query("BEGIN"))
+			st := rc.Prepare("SELECT ?")
+			rc.Command([]byte{mysql.COM_RESET_CONNECTION})
+			resp = rc.Response(wire.ShapeOne)
+			if mysqltest.EndStatus(t, resp) != mysql.SERVER_STATUS_AUTOCOMMIT {
+				t.Fatalf("status after reset %#x", mysqltest.EndStatus(t, resp))
 			}
-			if got := joinRows(textRows(t, rc.query("SELECT @x, @@sql_mode, DATABASE()"))); got != "NULL,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION,other" {
+			if got := joinRows(mysqltest.TextRows(t, rc.Query("SELECT @x, @@sql_mode, DATABASE()"))); got != "NULL,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION,other" {
 				t.Fatalf("after reset: %q", got)
 			}
-			rc.command(executePacket(st.StatementID, 0, "x"))
-			if e := rc.errOf(rc.response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			rc.Command(mysqltest.ExecutePacket(st.StatementID, 0, true, "x"))
+			if e := rc.MustErr(rc.Response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("statement after reset: %v", e)
 			}
 
-			rc.command([]byte{0x7f})
-			if e := rc.errOf(rc.response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
+			rc.Command([]byte{0x7f})
+			if e := rc.MustErr(rc.Response(wire.ShapeOne)); e.Code != mysql.ER_UNKNOWN_COM_ERROR {
 				t.Fatalf("unknown command: %v", e)
 			}
 
-			rc.command([]byte{mysql.COM_QUIT})
-			eventually(t, "the quit", func() bool { return s.Conns() == 0 })
+			rc.Command([]byte{mysql.COM_QUIT})
+			mysqltest.Eventually(t, "the quit", func() bool { return s.Conns() == 0 })
 		})
 	}
 }
@@ -459,11 +443,11 @@ func TestRawCommands(t *testing.T) {
 func TestRawShowSlaves(t *testing.T) {
 	s := Start(t, Options{ReadOnly: true})
 	rc := loginRaw(t, s, rawCaps, "monitor", "monitor", "")
-	cols := func(resp []rawPacket) map[string]int {
+	cols := func(resp []mysqltest.Packet) map[string]int {
 		m := map[string]int{}
 		for _, rp := range resp {
-			if rp.kind == wire.KindColumnDef {
-				c, err := wire.ParseColumnDef(rp.p)
+			if rp.Kind == wire.KindColumnDef {
+				c, err := wire.ParseColumnDef(rp.Payload)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -472,14 +456,14 @@ func TestRawShowSlaves(t *testing.T) {
 		}
 		return m
 	}
-	resp := rc.query("SHOW ALL SLAVES STATUS")
-	if len(textRows(t, resp)) != 0 || len(cols(resp)) < 5 {
-		t.Fatalf("not a replica: %v", textRows(t, resp))
+	resp := rc.Query("SHOW ALL SLAVES STATUS")
+	if len(mysqltest.TextRows(t, resp)) != 0 || len(cols(resp)) < 5 {
+		t.Fatalf("not a replica: %v", mysqltest.TextRows(t, resp))
 	}
 	s.SetReplica(&ReplicaStatus{SourceHost: "db1", SourcePort: 3306, IORunning: true, SQLRunning: true, SecondsBehind: 4})
 	s.SetGTIDPos("0-1-9")
-	resp = rc.query("show all slaves status;")
-	m, rows := cols(resp), textRows(t, resp)
+	resp = rc.Query("show all slaves status;")
+	m, rows := cols(resp), mysqltest.TextRows(t, resp)
 	if len(rows) != 1 {
 		t.Fatalf("rows %v", rows)
 	}
@@ -490,15 +474,15 @@ func TestRawShowSlaves(t *testing.T) {
 		}
 	}
 	s.SetReplica(&ReplicaStatus{SourceHost: "db1", SourcePort: 3306, IORunning: false, SQLRunning: true, SecondsBehind: 4})
-	resp = rc.query("SHOW ALL SLAVES STATUS")
-	m, rows = cols(resp), textRows(t, resp)
+	resp = rc.Query("SHOW ALL SLAVES STATUS")
+	m, rows = cols(resp), mysqltest.TextRows(t, resp)
 	if rows[0][m["Slave_IO_Running"]] != "No" || rows[0][m["Seconds_Behind_Master"]] != "NULL" {
 		t.Fatalf("stopped replica %v", rows)
 	}
-	if got := joinRows(textRows(t, rc.query("SELECT @@read_only, @@gtid_current_pos"))); got != "1,0-1-9" {
+	if got := joinRows(mysqltest.TextRows(t, rc.Query("SELECT @@read_only, @@gtid_current_pos"))); got != "1,0-1-9" {
 		t.Fatalf("read_only, gtid: %q", got)
 	}
-	if e := rc.errOf(rc.query("INSERT INTO t VALUES (1)")); e.Code != mysql.ER_OPTION_PREVENTS_STATEMENT {
+	if e := rc.MustErr(rc.Query("INSERT INTO t VALUES (1)")); e.Code != mysql.ER_OPTION_PREVENTS_STATEMENT {
 		t.Fatalf("write on a read-only server: %v", e)
 	}
 }
@@ -506,22 +490,22 @@ func TestRawShowSlaves(t *testing.T) {
 func TestRawLocalInfileNotNegotiated(t *testing.T) {
 	s := Start(t, Options{})
 	rc := loginRaw(t, s, rawCaps, "app", "secret", "shop")
-	if e := rc.errOf(rc.query("LOAD DATA LOCAL INFILE 'x' INTO TABLE t")); e.Code != mysql.ER_NOT_ALLOWED_COMMAND {
+	if e := rc.MustErr(rc.Query("LOAD DATA LOCAL INFILE 'x' INTO TABLE t")); e.Code != mysql.ER_NOT_ALLOWED_COMMAND {
 		t.Fatalf("LOAD DATA LOCAL without CLIENT_LOCAL_FILES: %v", e)
 	}
 	// With it, the raw exchange: the request, the file, the empty packet.
 	rc = loginRaw(t, s, rawCaps|mysql.CLIENT_LOCAL_FILES, "app", "secret", "shop")
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE '/tmp/data.csv' INTO TABLE t"))
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE '/tmp/data.csv' INTO TABLE t"))
 	var w wire.Walker
 	w.Reset(wire.ShapeResult, false)
-	p := rc.read()
+	p := rc.Read()
 	if kind, err := w.Next(p, len(p)); err != nil || kind != wire.KindInfile || string(p[1:]) != "/tmp/data.csv" {
 		t.Fatalf("infile request %q %v", p, err)
 	}
-	rc.write([]byte("1\n2\n"))
-	rc.write([]byte("3\n"))
-	rc.write(nil)
-	p = rc.read()
+	rc.Write([]byte("1\n2\n"))
+	rc.Write([]byte("3\n"))
+	rc.Write(nil)
+	p = rc.Read()
 	if kind, err := w.Next(p, len(p)); err != nil || kind != wire.KindOK || !w.Done() {
 		t.Fatalf("after the file: %x %v", p, err)
 	}
@@ -531,7 +515,7 @@ func TestRawLocalInfileNotNegotiated(t *testing.T) {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
-	noLeaks(t)
+	mysqltest.CheckGoroutines(t)
 	var s *Server
 	t.Run("inner", func(t *testing.T) {
 		s = Start(t, Options{AuthPlugin: mysql.AUTH_CACHING_SHA2_PASSWORD})
@@ -540,11 +524,11 @@ func TestCloseLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		rc := loginRaw(t, s, rawCaps, "app", "secret", "")
-		rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(100)"))
+		rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(100)"))
 		idle := dialRaw(t, s, rawCaps) // in the middle of its login
-		idle.read()
-		eventually(t, "three connections", func() bool { return s.Conns() == 3 })
-		eventually(t, "the SLEEP", func() bool {
+		idle.Read()
+		mysqltest.Eventually(t, "three connections", func() bool { return s.Conns() == 3 })
+		mysqltest.Eventually(t, "the SLEEP", func() bool {
 			q := s.Queries()
 			return len(q) > 0 && q[len(q)-1] == "SELECT SLEEP(100)"
 		})
@@ -560,7 +544,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 			t.Fatal("still listening after Close")
 		}
 		var ne net.Error
-		if b, err := io.ReadAll(rc.br); err == nil && len(b) > 0 || (errors.As(err, &ne) && ne.Timeout()) {
+		if b, err := io.ReadAll(rc.Reader); err == nil && len(b) > 0 || (errors.As(err, &ne) && ne.Timeout()) {
 			t.Fatalf("client connection not closed: %v %q", err, b)
 		}
 		s.Close() // again: no effect

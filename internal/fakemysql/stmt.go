@@ -2,10 +2,9 @@ package fakemysql
 
 import (
 	"database/sql"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -13,13 +12,8 @@ import (
 	"switchyard/wire"
 )
 
-// Prepared statements and the binary protocol. wire has no encoder of
-// binary result rows nor a decoder of COM_STMT_EXECUTE's parameter values:
-// both are here.
-
-// executeHeader is the size of COM_STMT_EXECUTE's fixed part: command,
-// statement id, flags, iteration count.
-const executeHeader = 1 + 4 + 1 + 4
+// Prepared statements: their parameters substituted into the statement's
+// text as SQL literals, their results in the binary protocol.
 
 // stmt is a prepared statement of one connection.
 type stmt struct {
@@ -116,14 +110,7 @@ func (c *Conn) execute(p []byte) bool {
 		c.writeErr(unknownStmt(id, "mysqld_stmt_execute"))
 		return true
 	}
-	flags, err := wire.ExecuteFlags(p)
-	var e *mysql.MyError
-	var vals []string
-	if err != nil {
-		e = malformed()
-	} else {
-		vals, e = st.decodeParams(p)
-	}
+	flags, vals, e := st.decodeParams(p)
 	text := st.query
 	if e == nil {
 		text = substitute(st.query, vals)
@@ -155,7 +142,7 @@ func (c *Conn) execute(p []byte) bool {
 		status := c.status()
 		c.writeDefs(res.Columns, status, true)
 		for _, r := range res.Rows {
-			c.writePacket(appendBinaryRow(nil, fitRow(r, len(res.Columns))))
+			c.writePacket(wire.AppendBinaryRow(nil, binaryRow(fitRow(r, len(res.Columns)))))
 		}
 		c.writeEOF(status)
 	}
@@ -165,26 +152,26 @@ func (c *Conn) execute(p []byte) bool {
 
 // fetch answers COM_STMT_FETCH from the statement's open cursor.
 func (c *Conn) fetch(p []byte) {
-	id, err := wire.StmtID(p)
-	if err != nil || len(p) < 9 {
+	f, err := wire.ParseStmtFetch(p)
+	if err != nil {
 		c.writeErr(malformed())
 		return
 	}
-	st := c.stmts[id]
+	st := c.stmts[f.StatementID]
 	if st == nil {
-		c.writeErr(unknownStmt(id, "mysqld_stmt_fetch"))
+		c.writeErr(unknownStmt(f.StatementID, "mysqld_stmt_fetch"))
 		return
 	}
 	cur := st.cursor
 	if cur == nil {
 		c.writeErr(mysql.NewError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR,
-			fmt.Sprintf("The statement (%d) has no open cursor.", id)))
+			fmt.Sprintf("The statement (%d) has no open cursor.", f.StatementID)))
 		return
 	}
-	n := int(min(binary.LittleEndian.Uint32(p[5:9]), math.MaxInt32))
+	n := int(min(f.Rows, math.MaxInt32))
 	k := min(n, len(cur.rows))
 	for _, r := range cur.rows[:k] {
-		c.writePacket(appendBinaryRow(nil, r))
+		c.writePacket(wire.AppendBinaryRow(nil, binaryRow(r)))
 	}
 	cur.rows = cur.rows[k:]
 	if k < n {
@@ -215,175 +202,74 @@ func (c *Conn) stmtReset(p []byte) {
 
 // longData takes COM_STMT_SEND_LONG_DATA, which has no response.
 func (c *Conn) longData(p []byte) {
-	id, err := wire.StmtID(p)
-	st := c.stmts[id]
-	if err != nil || len(p) < 7 || st == nil {
-		return
-	}
-	param := int(binary.LittleEndian.Uint16(p[5:7]))
-	if param >= st.params {
+	d, err := wire.ParseStmtSendLongData(p)
+	st := c.stmts[d.StatementID]
+	if err != nil || st == nil || int(d.Param) >= st.params {
 		return
 	}
 	if st.long == nil {
 		st.long = map[int][]byte{}
 	}
-	st.long[param] = append(st.long[param], p[7:]...)
+	st.long[int(d.Param)] = append(st.long[int(d.Param)], d.Data...)
 }
 
-// appendBinaryRow appends a binary-protocol row of VAR_STRING values:
-// header 0x00, the NULL bitmap (offset 2), the non-NULL values as
-// length-encoded strings.
-func appendBinaryRow(b []byte, row []sql.NullString) []byte {
-	b = append(b, wire.OKHeader)
-	at := len(b)
-	b = append(b, make([]byte, (len(row)+7+2)/8)...)
+// binaryRow is a row of VAR_STRING values (every result column is one),
+// as the binary protocol sends them.
+func binaryRow(row []sql.NullString) []wire.Value {
+	vals := make([]wire.Value, len(row))
 	for i, v := range row {
-		if !v.Valid {
-			b[at+(i+2)/8] |= 1 << ((i + 2) % 8)
-			continue
-		}
-		b = wire.AppendLenencString(b, v.String)
+		vals[i] = wire.Value{Type: mysql.MYSQL_TYPE_VAR_STRING, Null: !v.Valid, Bytes: []byte(v.String)}
 	}
-	return b
+	return vals
 }
 
-// decodeParams returns the parameters of a COM_STMT_EXECUTE payload as SQL
-// literals. Types come from this execution or, when it binds none, from the
-// last one that did.
-func (st *stmt) decodeParams(p []byte) ([]string, *mysql.MyError) {
+// decodeParams decodes a COM_STMT_EXECUTE payload: its flags and its
+// parameters as SQL literals. Types come from this execution or, when it
+// binds none, from the last one that did; long data stands in for a
+// parameter's value.
+func (st *stmt) decodeParams(p []byte) (byte, []string, *mysql.MyError) {
 	n := st.params
-	if n == 0 {
-		return nil, nil
-	}
 	types, err := wire.ExecuteBoundTypes(p, n)
 	if err != nil {
-		return nil, malformed()
+		return 0, nil, malformed()
 	}
-	pos := executeHeader + (n+7)/8
-	nulls := p[executeHeader:pos]
-	pos++ // new-params-bound flag
 	if types != nil {
 		st.types = append(st.types[:0], types...)
-		pos += 2 * n
 	}
-	r := p[pos:]
-	vals := make([]string, n)
-	for i := range n {
-		if nulls[i/8]&(1<<(i%8)) != 0 {
-			vals[i] = "NULL"
-			continue
-		}
-		if d, ok := st.long[i]; ok {
-			vals[i] = quoteString(string(d))
-			continue
-		}
-		if st.types == nil {
-			return nil, mysql.NewError(mysql.ER_WRONG_ARGUMENTS, "Incorrect arguments to mysqld_stmt_execute")
-		}
-		v, used, ok := decodeValue(r, st.types[2*i], st.types[2*i+1]&mysql.PARAM_UNSIGNED != 0)
-		if !ok {
-			return nil, malformed()
-		}
-		vals[i], r = v, r[used:]
+	long := make([]bool, n)
+	for i := range long {
+		_, long[i] = st.long[i]
 	}
-	return vals, nil
-}
-
-// decodeValue decodes one binary-protocol value of type typ as an SQL
-// literal, and returns the bytes it used.
-func decodeValue(b []byte, typ byte, unsigned bool) (string, int, bool) {
-	fixed := func(n int) (uint64, bool) {
-		if len(b) < n {
-			return 0, false
-		}
-		var v uint64
-		for i := n - 1; i >= 0; i-- {
-			v = v<<8 | uint64(b[i])
-		}
-		return v, true
-	}
-	integer := func(n int) (string, int, bool) {
-		v, ok := fixed(n)
-		if !ok {
-			return "", 0, false
-		}
-		if unsigned {
-			return strconv.FormatUint(v, 10), n, true
-		}
-		shift := 64 - 8*n
-		return strconv.FormatInt(int64(v<<shift)>>shift, 10), n, true
-	}
-	switch typ {
-	case mysql.MYSQL_TYPE_NULL:
-		return "NULL", 0, true
-	case mysql.MYSQL_TYPE_TINY:
-		return integer(1)
-	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
-		return integer(2)
-	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24:
-		return integer(4)
-	case mysql.MYSQL_TYPE_LONGLONG:
-		return integer(8)
-	case mysql.MYSQL_TYPE_FLOAT:
-		v, ok := fixed(4)
-		return strconv.FormatFloat(float64(math.Float32frombits(uint32(v))), 'g', -1, 32), 4, ok
-	case mysql.MYSQL_TYPE_DOUBLE:
-		v, ok := fixed(8)
-		return strconv.FormatFloat(math.Float64frombits(v), 'g', -1, 64), 8, ok
-	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_NEWDATE:
-		if len(b) < 1 || len(b) < 1+int(b[0]) {
-			return "", 0, false
-		}
-		return dateLiteral(b[1 : 1+int(b[0])]), 1 + int(b[0]), true
-	case mysql.MYSQL_TYPE_TIME:
-		if len(b) < 1 || len(b) < 1+int(b[0]) {
-			return "", 0, false
-		}
-		return timeLiteral(b[1 : 1+int(b[0])]), 1 + int(b[0]), true
-	}
-	s, n, err := wire.LenencString(b)
-	if err != nil {
-		return "", 0, false
-	}
-	if (typ == mysql.MYSQL_TYPE_DECIMAL || typ == mysql.MYSQL_TYPE_NEWDECIMAL) && isNumber(string(s)) {
-		return string(s), n, true
-	}
-	return quoteString(string(s)), n, true
-}
-
-func dateLiteral(d []byte) string {
-	var y, mo, da, h, mi, s, us int
-	if len(d) >= 4 {
-		y, mo, da = int(binary.LittleEndian.Uint16(d)), int(d[2]), int(d[3])
-	}
-	if len(d) >= 7 {
-		h, mi, s = int(d[4]), int(d[5]), int(d[6])
-	}
-	if len(d) >= 11 {
-		us = int(binary.LittleEndian.Uint32(d[7:]))
-	}
+	e, err := wire.ParseStmtExecute(p, n, st.types, long)
 	switch {
-	case len(d) >= 11 && us != 0:
-		return fmt.Sprintf("'%04d-%02d-%02d %02d:%02d:%02d.%06d'", y, mo, da, h, mi, s, us)
-	case len(d) >= 7:
-		return fmt.Sprintf("'%04d-%02d-%02d %02d:%02d:%02d'", y, mo, da, h, mi, s)
+	case errors.Is(err, wire.ErrNoParamTypes):
+		return 0, nil, mysql.NewError(mysql.ER_WRONG_ARGUMENTS, "Incorrect arguments to mysqld_stmt_execute")
+	case err != nil:
+		return 0, nil, malformed()
 	}
-	return fmt.Sprintf("'%04d-%02d-%02d'", y, mo, da)
-}
-
-func timeLiteral(d []byte) string {
-	if len(d) < 8 {
-		return "'00:00:00'"
-	}
-	sign := ""
-	if d[0] == 1 {
-		sign = "-"
-	}
-	hours := int(binary.LittleEndian.Uint32(d[1:]))*24 + int(d[5])
-	if len(d) >= 12 {
-		if us := binary.LittleEndian.Uint32(d[8:]); us != 0 {
-			return fmt.Sprintf("'%s%02d:%02d:%02d.%06d'", sign, hours, d[6], d[7], us)
+	vals := make([]string, n)
+	for i, v := range e.Params {
+		switch {
+		case v.Null:
+			vals[i] = "NULL"
+		case long[i]:
+			vals[i] = quoteString(string(st.long[i]))
+		default:
+			vals[i] = literal(v)
 		}
 	}
-	return fmt.Sprintf("'%s%02d:%02d:%02d'", sign, hours, d[6], d[7])
+	return e.Flags, vals, nil
+}
+
+// literal writes a parameter's value as an SQL literal: integers, floats
+// and decimals that are numbers bare, everything else quoted.
+func literal(v wire.Value) string {
+	if v.Null || v.Type == mysql.MYSQL_TYPE_NULL {
+		return "NULL"
+	}
+	s := v.String()
+	if isNumber(s) && (v.Bytes == nil || v.Type == mysql.MYSQL_TYPE_DECIMAL || v.Type == mysql.MYSQL_TYPE_NEWDECIMAL) {
+		return s
+	}
+	return quoteString(s)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"
 
+	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
 
@@ -65,6 +66,13 @@ func TestLexHelpers(t *testing.T) {
 	if i := findKeyword("x AS `as`, 'from' FROM t", "from"); i != 18 {
 		t.Errorf("findKeyword %d", i)
 	}
+}
+
+// decodeValue reads one parameter value as execute does: wire decodes it,
+// literal writes it as SQL.
+func decodeValue(b []byte, typ byte, unsigned bool) (string, int, bool) {
+	v, n, err := wire.ParseValue(b, typ, unsigned)
+	return literal(v), n, err == nil
 }
 
 func TestDecodeValue(t *testing.T) {
@@ -131,82 +139,82 @@ func TestHandleConnAndDelay(t *testing.T) {
 		return nil
 	}})
 	rc := loginRaw(t, s, rawCaps, "app", "secret", "shop")
-	rc.okOf(rc.query("SET sql_mode = 'X', @u = 2"))
-	rc.okOf(rc.query("START TRANSACTION READ WRITE"))
-	rc.okOf(rc.query("SHOW CONN"))
+	rc.OKPacket(rc.Query("SET sql_mode = 'X', @u = 2"))
+	rc.OKPacket(rc.Query("START TRANSACTION READ WRITE"))
+	rc.OKPacket(rc.Query("SHOW CONN"))
 	got := <-seenc
-	if got.id != rc.greeting.ConnectionID || got.caps != rc.caps || !got.inTrans || got.mode != "X" ||
+	if got.id != rc.Greeting.ConnectionID || got.caps != rc.Caps || !got.inTrans || got.mode != "X" ||
 		!reflect.DeepEqual(got.vars, map[string]string{"sql_mode": "X", "@u": "2"}) {
 		t.Fatalf("Handle saw %+v", got)
 	}
 
 	// A Delay ends when the connection is killed.
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "SLOW"))
-	eventually(t, "SLOW", func() bool {
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SLOW"))
+	mysqltest.Eventually(t, "SLOW", func() bool {
 		q := s.Queries()
 		return q[len(q)-1] == "SLOW"
 	})
-	if !s.Kill(rc.greeting.ConnectionID) || s.Kill(12345) {
+	if !s.Kill(rc.Greeting.ConnectionID) || s.Kill(12345) {
 		t.Fatal("Kill")
 	}
-	eventually(t, "the kill", func() bool { return s.Conns() == 0 })
+	mysqltest.Eventually(t, "the kill", func() bool { return s.Conns() == 0 })
 
 	// A Handle can wait for the connection to go.
 	rc = loginRaw(t, s, rawCaps, "app", "secret", "shop")
-	rc.command(wire.AppendCommand(nil, mysql.COM_QUERY, "WAIT"))
-	eventually(t, "WAIT", func() bool {
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "WAIT"))
+	mysqltest.Eventually(t, "WAIT", func() bool {
 		q := s.Queries()
 		return q[len(q)-1] == "WAIT"
 	})
 	s.KillConnections()
-	eventually(t, "the kill", func() bool { return s.Conns() == 0 })
+	mysqltest.Eventually(t, "the kill", func() bool { return s.Conns() == 0 })
 }
 
 func TestSetAndDDL(t *testing.T) {
 	s := Start(t, Options{})
 	rc := loginRaw(t, s, rawCaps|mysql.CLIENT_SESSION_TRACK, "app", "secret", "")
-	rc.okOf(rc.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"))
-	rc.okOf(rc.query("SET CHARACTER SET latin1"))
-	rc.okOf(rc.query("SET @@global.max_connections = 10, `weird name` = 1"))
-	rc.okOf(rc.query("SET wait_timeout = 5"))
-	rc.okOf(rc.query("SET wait_timeout = DEFAULT"))
-	if e := rc.errOf(rc.query("SET autocommit = 'maybe'")); e.Code != mysql.ER_WRONG_VALUE_FOR_VAR {
+	rc.OKPacket(rc.Query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+	rc.OKPacket(rc.Query("SET CHARACTER SET latin1"))
+	rc.OKPacket(rc.Query("SET @@global.max_connections = 10, `weird name` = 1"))
+	rc.OKPacket(rc.Query("SET wait_timeout = 5"))
+	rc.OKPacket(rc.Query("SET wait_timeout = DEFAULT"))
+	if e := rc.MustErr(rc.Query("SET autocommit = 'maybe'")); e.Code != mysql.ER_WRONG_VALUE_FOR_VAR {
 		t.Fatalf("bad autocommit: %v", e)
 	}
-	if e := rc.errOf(rc.query("SET = 1")); e.Code != mysql.ER_PARSE_ERROR {
+	if e := rc.MustErr(rc.Query("SET = 1")); e.Code != mysql.ER_PARSE_ERROR {
 		t.Fatalf("bad SET: %v", e)
 	}
-	got := joinRows(textRows(t, rc.query("SELECT @@tx_isolation, @@character_set_client, @@max_connections, @@wait_timeout, @@session.`weird name`")))
+	got := joinRows(mysqltest.TextRows(t, rc.Query("SELECT @@tx_isolation, @@character_set_client, @@max_connections, @@wait_timeout, @@session.`weird name`")))
 	if got != "READ-COMMITTED,latin1,10,28800,1" {
 		t.Fatalf("variables %q", got)
 	}
 	// session_track_system_variables: a list replaces, '*' tracks all.
-	rc.okOf(rc.query("SET session_track_system_variables = 'wait_timeout'"))
-	ok := rc.okOf(rc.query("SET wait_timeout = 7, autocommit = 1"))
+	rc.OKPacket(rc.Query("SET session_track_system_variables = 'wait_timeout'"))
+	ok := rc.OKPacket(rc.Query("SET wait_timeout = 7, autocommit = 1"))
 	if o, _ := wire.ParseOK(ok); o.Status&mysql.SERVER_SESSION_STATE_CHANGED == 0 || !strings.Contains(string(ok), "wait_timeout") ||
 		strings.Contains(string(ok), "autocommit") {
 		t.Fatalf("tracked %q", ok)
 	}
-	rc.okOf(rc.query("SET session_track_system_variables = '*'"))
-	ok = rc.okOf(rc.query("SET @@sql_mode = ''"))
+	rc.OKPacket(rc.Query("SET session_track_system_variables = '*'"))
+	ok = rc.OKPacket(rc.Query("SET @@sql_mode = ''"))
 	if !strings.Contains(string(ok), "sql_mode") {
 		t.Fatalf("'*' does not track sql_mode: %q", ok)
 	}
 
 	// DDL: CREATE DATABASE makes a schema; DDL commits the transaction.
-	rc.okOf(rc.query("CREATE DATABASE IF NOT EXISTS fresh"))
-	rc.okOf(rc.query("USE fresh"))
-	rc.okOf(rc.query("BEGIN"))
-	rc.okOf(rc.query("INSERT INTO t VALUES (1)"))
-	resp := rc.query("CREATE TABLE t2 (a INT)")
-	if statusOf(t, resp)&mysql.SERVER_STATUS_IN_TRANS != 0 || s.GTIDPos() != "0-1-3" {
-		t.Fatalf("after DDL: status %#x GTID %q", statusOf(t, resp), s.GTIDPos())
+	rc.OKPacket(rc.Query("CREATE DATABASE IF NOT EXISTS fresh"))
+	rc.OKPacket(rc.Query("USE fresh"))
+	rc.OKPacket(rc.Query("BEGIN"))
+	rc.OKPacket(rc.Query("INSERT INTO t VALUES (1)"))
+	resp := rc.Query("CREATE TABLE t2 (a INT)")
+	if mysqltest.EndStatus(t, resp)&mysql.SERVER_STATUS_IN_TRANS != 0 || s.GTIDPos() != "0-1-3" {
+		t.Fatalf("after DDL: status %#x GTID %q", mysqltest.EndStatus(t, resp), s.GTIDPos())
 	}
-	rc.okOf(rc.query("DROP SCHEMA fresh"))
-	if e := rc.errOf(rc.query("USE fresh")); e.Code != mysql.ER_BAD_DB_ERROR {
+	rc.OKPacket(rc.Query("DROP SCHEMA fresh"))
+	if e := rc.MustErr(rc.Query("USE fresh")); e.Code != mysql.ER_BAD_DB_ERROR {
 		t.Fatalf("USE of a dropped schema: %v", e)
 	}
-	if e := rc.errOf(rc.query("  ")); e.Code != mysql.ER_EMPTY_QUERY {
+	if e := rc.MustErr(rc.Query("  ")); e.Code != mysql.ER_EMPTY_QUERY {
 		t.Fatalf("empty query: %v", e)
 	}
 	// Rows of a Handle's result are fitted to the columns.
