@@ -136,10 +136,12 @@ type Listener struct {
 	cancel context.CancelFunc
 
 	nextID  atomic.Uint32
-	mu      sync.Mutex // guards conns, lns and closing
+	mu      sync.Mutex // guards conns and lns, and closing's changes
 	conns   map[uint32]*conn
 	lns     []net.Listener
-	closing bool
+	// closing is set, under mu, when shutdown begins; registration checks
+	// it under mu too, and the command loop reads it without the lock.
+	closing atomic.Bool
 	wg      sync.WaitGroup
 	clients atomic.Int64
 }
@@ -223,7 +225,7 @@ var errTooManyFiles = syscall.EMFILE
 // Serve accepts connections on l until Shutdown or a listener error.
 func (ln *Listener) Serve(l net.Listener) error {
 	ln.mu.Lock()
-	if ln.closing {
+	if ln.closing.Load() {
 		ln.mu.Unlock()
 		l.Close()
 		return net.ErrClosed
@@ -253,11 +255,7 @@ func (ln *Listener) Serve(l net.Listener) error {
 	}
 }
 
-func (ln *Listener) isClosing() bool {
-	ln.mu.Lock()
-	defer ln.mu.Unlock()
-	return ln.closing
-}
+func (ln *Listener) isClosing() bool { return ln.closing.Load() }
 
 // start registers a new connection and runs it. Registration happens under
 // the lock that shutdown takes to set the closing flag, so no connection
@@ -267,7 +265,7 @@ func (ln *Listener) start(nc net.Conn) {
 	ctx, cancel := context.WithCancel(ln.ctx)
 	c := &conn{ClientConn: newClientConn(ln, id, nc), cancel: cancel}
 	ln.mu.Lock()
-	if ln.closing {
+	if ln.closing.Load() {
 		ln.mu.Unlock()
 		cancel()
 		nc.Close()
@@ -474,7 +472,7 @@ func (c *conn) readFailed(err error) {
 // the connections' goroutines.
 func (ln *Listener) Shutdown(ctx context.Context) error {
 	ln.mu.Lock()
-	ln.closing = true
+	ln.closing.Store(true)
 	lns := ln.lns
 	ln.lns = nil
 	ln.mu.Unlock()

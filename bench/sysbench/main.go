@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,6 +43,9 @@ type config struct {
 	// earlier commit's), so a change is measured against what it changed
 	// in the same interleaved rounds.
 	baseline string
+	// profile, when set, is a directory where a CPU profile of each
+	// switchyard target is written for every measured run.
+	profile string
 }
 
 // target is one way to reach the replica; pid is nil for the replica itself,
@@ -49,6 +53,8 @@ type config struct {
 type target struct {
 	name, addr string
 	pid        func() int
+	// pprof is the proxy's --pprof address when profiles are taken.
+	pprof string
 }
 
 type result struct {
@@ -142,41 +148,52 @@ func run() int {
 		return fail(err)
 	}
 	defer hap.stop()
-	proxy, err := harness.StartProxy(startCtx, harness.ProxyOptions{
-		Binary: bin, Cluster: cluster, LogLevel: "warn",
-	})
+	// startSwitchyard starts a binary under test, listening for profile
+	// requests when profiles are taken.
+	startSwitchyard := func(binary string, env []string) (*harness.Proxy, string, error) {
+		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env}
+		addr := ""
+		if cfg.profile != "" {
+			var err error
+			if addr, err = freeAddr(); err != nil {
+				return nil, "", err
+			}
+			opt.Args = []string{"--pprof", addr}
+		}
+		p, err := harness.StartProxy(startCtx, opt)
+		return p, addr, err
+	}
+	proxy, pprofAddr, err := startSwitchyard(bin, nil)
 	if err != nil {
 		return fail(err)
 	}
 	defer proxy.Stop()
 	targets := []target{
-		{"direct", replica.Addr(), nil},
-		{"haproxy", hap.addr, hap.pid},
-		{"switchyard", proxy.Addr(), proxy.PID},
+		{"direct", replica.Addr(), nil, ""},
+		{"haproxy", hap.addr, hap.pid, ""},
+		{"switchyard", proxy.Addr(), proxy.PID, pprofAddr},
 	}
 	if cfg.gomaxprocs != "" {
-		p2, err := harness.StartProxy(startCtx, harness.ProxyOptions{
-			Binary: bin, Cluster: cluster, LogLevel: "warn", Env: []string{"GOMAXPROCS=" + cfg.gomaxprocs},
-		})
+		p2, addr, err := startSwitchyard(bin, []string{"GOMAXPROCS=" + cfg.gomaxprocs})
 		if err != nil {
 			return fail(err)
 		}
 		defer p2.Stop()
-		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.PID})
+		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.PID, addr})
 	}
 	if cfg.baseline != "" {
-		p3, err := harness.StartProxy(startCtx, harness.ProxyOptions{Binary: cfg.baseline, Cluster: cluster, LogLevel: "warn"})
+		p3, addr, err := startSwitchyard(cfg.baseline, nil)
 		if err != nil {
 			return fail(fmt.Errorf("baseline %s: %w", cfg.baseline, err))
 		}
 		defer p3.Stop()
-		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.PID})
+		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.PID, addr})
 	}
 
 	if cfg.warmup > 0 {
 		for _, t := range targets {
 			logf("bench: warm-up %s, %v", t.name, cfg.warmup)
-			if r := measure(ctx, sb, t, cfg.threads[0], cfg.warmup); r.err != nil {
+			if r := measure(ctx, sb, t, cfg.threads[0], cfg.warmup, ""); r.err != nil {
 				return fail(fmt.Errorf("warm-up: %w", r.err))
 			}
 		}
@@ -185,7 +202,11 @@ func run() int {
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, threads := range cfg.threads {
 			for _, t := range targets {
-				r := measure(ctx, sb, t, threads, cfg.duration)
+				var profile string
+				if cfg.profile != "" && t.pprof != "" {
+					profile = filepath.Join(cfg.profile, fmt.Sprintf("%s-%dthreads-round%d.pprof", t.name, threads, round))
+				}
+				r := measure(ctx, sb, t, threads, cfg.duration, profile)
 				if ctx.Err() != nil {
 					return fail(ctx.Err())
 				}
@@ -262,6 +283,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&cfg.psMode, "ps-mode", "disable", "sysbench --db-ps-mode: disable (plain COM_QUERY) or auto (prepared statements)")
 	flag.StringVar(&cfg.gomaxprocs, "gomaxprocs", "", "also measure switchyard run with GOMAXPROCS set to this")
 	flag.StringVar(&cfg.baseline, "baseline", "", "also measure this switchyard binary (e.g. built from an earlier commit) in the same rounds")
+	flag.StringVar(&cfg.profile, "profile", "", "write a CPU profile of each switchyard target for every measured run into this directory")
 	flag.StringVar(&cfg.test, "test", "oltp_point_select", "sysbench test: oltp_point_select, oltp_read_only, ...")
 	flag.IntVar(&cfg.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&cfg.tableSize, "table-size", 10000, "rows per table")
@@ -310,14 +332,28 @@ func (s *seconds) Set(v string) error {
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 // measure runs sysbench once against t and reads t's CPU time around it.
-func measure(ctx context.Context, sb sysbench, t target, threads int, d time.Duration) result {
+// With profile set, a CPU profile of t is written there, taken over the
+// middle of the run.
+func measure(ctx context.Context, sb sysbench, t target, threads int, d time.Duration, profile string) result {
 	r := result{threads: threads, target: t.name, cpu: math.NaN(), cpuPer10kQueries: math.NaN()}
 	pid, cpu0, cpuErr := 0, 0.0, error(nil)
 	if t.pid != nil {
 		pid = t.pid()
 		cpu0, cpuErr = cpuSeconds(pid)
 	}
+	profiled := make(chan struct{})
+	if profile != "" {
+		go func() {
+			defer close(profiled)
+			if err := takeProfile(ctx, t.pprof, d, profile); err != nil {
+				logf("bench: profile of %s: %v", t.name, err)
+			}
+		}()
+	} else {
+		close(profiled)
+	}
 	out, err := sb.run(ctx, t.addr, threads, d, "run")
+	<-profiled
 	if err == nil {
 		err = parseRun(out, &r)
 	}
@@ -332,6 +368,53 @@ func measure(ctx context.Context, sb sysbench, t target, threads int, d time.Dur
 		}
 	}
 	return r
+}
+
+// takeProfile writes to path a CPU profile of the Go process serving
+// /debug/pprof on addr, over a run of length d: it starts a second in and
+// ends a second before the run does.
+func takeProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	secs := max(1, int(d/time.Second)-2)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second):
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // cpuSeconds is utime+stime of pid, all threads included. /proc counts in
