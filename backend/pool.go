@@ -200,7 +200,9 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 // Release gives a connection back for reuse, or closes it when it is
 // broken, too old, or the server already has enough idle connections.
 func (p *Pool) Release(c *Conn) {
-	c.ReleaseReader()
+	if c.br != nil { // usually given back already, at the end of the response
+		c.ReleaseReader()
+	}
 	if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
 		c.srv.Status() == StatusOfflineHard {
 		c.Close()

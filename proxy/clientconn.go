@@ -56,8 +56,10 @@ type ClientConn struct {
 	salt    []byte
 	log     *slog.Logger
 
-	// pending is the buffered response to the current command, if any.
+	// pending is the buffered response to the current command, if any;
+	// cmdBuf holds the command.
 	pending *bufio.Writer
+	cmdBuf  *[]byte
 	// oversized is what remains of a packet over the size limit.
 	oversized *wire.TooLargeError
 	// idle is true while the connection waits for a command; shutdown
@@ -122,9 +124,20 @@ func (c *ClientConn) readCommand() ([]byte, error) {
 	if _, err := c.br.Peek(wire.HeaderSize); err != nil {
 		return nil, err
 	}
-	buf := c.ln.cmdBufs.get()
-	buf, next, err := wire.ReadPacket(c.br, buf, c.ln.opt.MaxPacketSize, 0)
+	c.cmdBuf = c.ln.cmdBufs.get()
+	buf, next, err := wire.ReadPacket(c.br, *c.cmdBuf, c.ln.opt.MaxPacketSize, 0)
+	*c.cmdBuf = buf
 	c.seq = next
+	if err != nil {
+		c.readCommandFailed(err)
+	}
+	return buf, err
+}
+
+// readCommandFailed notes what an answer to a refused command needs. (Its
+// own function: the targets of errors.As escape, and the path of every
+// command should not allocate them.)
+func (c *ClientConn) readCommandFailed(err error) {
 	var tooLarge *wire.TooLargeError
 	var outOfOrder *wire.SequenceError
 	switch {
@@ -133,7 +146,14 @@ func (c *ClientConn) readCommand() ([]byte, error) {
 	case errors.As(err, &outOfOrder):
 		c.seq = outOfOrder.Got + 1 // so the client reads the error as the answer to what it sent
 	}
-	return buf, err
+}
+
+// commandDone gives the command's buffer back.
+func (c *ClientConn) commandDone() {
+	if c.cmdBuf != nil {
+		c.ln.cmdBufs.put(c.cmdBuf)
+		c.cmdBuf = nil
+	}
 }
 
 // discardOversized drops the rest of a packet that exceeded
@@ -236,20 +256,23 @@ func (w *writerPool) put(bw *bufio.Writer) {
 	w.p.Put(bw)
 }
 
-// bufPool recycles command buffers. Buffers that grew past 64 KiB for a
-// rare big statement are dropped instead of kept.
+// bufPool recycles command buffers, each with wire.HeaderSize bytes of
+// room in front. The pointer travels with the buffer, so giving it back
+// allocates nothing. Buffers that grew past 64 KiB for a rare big
+// statement are dropped instead of kept.
 type bufPool struct{ p sync.Pool }
 
-func (b *bufPool) get() []byte {
+func (b *bufPool) get() *[]byte {
 	if p, ok := b.p.Get().(*[]byte); ok {
-		return (*p)[:wire.HeaderSize]
+		*p = (*p)[:wire.HeaderSize]
+		return p
 	}
-	return make([]byte, wire.HeaderSize, 4096)
+	buf := make([]byte, wire.HeaderSize, 4096)
+	return &buf
 }
 
-func (b *bufPool) put(buf []byte) {
-	if buf == nil || cap(buf) > 64<<10 {
-		return
+func (b *bufPool) put(p *[]byte) {
+	if cap(*p) <= 64<<10 {
+		b.p.Put(p)
 	}
-	b.p.Put(&buf)
 }

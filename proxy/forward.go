@@ -43,7 +43,9 @@ type forwarder struct {
 	// stripTrack: the server connection tracks session state but the client
 	// did not ask for it, so OK packets are rewritten for the client.
 	stripTrack bool
-	okBuf      []byte
+	// okBuf holds an OK packet rewritten for the client: it starts as the
+	// session's scratch space, which OK packets with long info outgrow.
+	okBuf []byte
 	// gtid is the last GTID the server reported in this response.
 	gtid string
 	// failed is set when the response ended with an ERR packet.
@@ -220,23 +222,28 @@ func (f *forwarder) passOK(p []byte, n int) error {
 	if !f.stripTrack || n >= wire.MaxPayload || len(p) != n {
 		return f.passWhole(n)
 	}
-	out, err := wire.StripSessionTrack(f.okBuf[:0], p)
+	out, err := wire.StripSessionTrack(f.packetBuf(), p)
 	if err != nil {
 		return errServerRead{err}
 	}
-	f.okBuf = out
 	return f.replace(n, out)
 }
 
-// replace sends payload in place of the next packet (payload length n).
-func (f *forwarder) replace(n int, payload []byte) error {
-	var h [wire.HeaderSize]byte
-	wire.PutHeader(h[:], len(payload), f.seq-f.shift)
-	f.wrote = true
-	if _, err := f.bw.Write(h[:]); err != nil {
-		return errClientWrite{err}
+// packetBuf is room for a rewritten packet: its header, then the payload
+// to be appended.
+func (f *forwarder) packetBuf() []byte {
+	if cap(f.okBuf) < wire.HeaderSize {
+		f.okBuf = make([]byte, 0, 64)
 	}
-	if _, err := f.bw.Write(payload); err != nil {
+	return f.okBuf[:wire.HeaderSize]
+}
+
+// replace sends pkt, a payload after wire.HeaderSize bytes of room, in
+// place of the next packet (payload length n).
+func (f *forwarder) replace(n int, pkt []byte) error {
+	wire.PutHeader(pkt, len(pkt)-wire.HeaderSize, f.seq-f.shift)
+	f.wrote = true
+	if _, err := f.bw.Write(pkt); err != nil {
 		return errClientWrite{err}
 	}
 	f.consume(n)
@@ -262,8 +269,7 @@ func (f *forwarder) passTerminator(p []byte, n int) error {
 	if err != nil {
 		return errServerRead{err}
 	}
-	f.okBuf = wire.AppendEOFAsOK(f.okBuf[:0], e)
-	return f.replace(n, f.okBuf)
+	return f.replace(n, wire.AppendEOFAsOK(f.packetBuf(), e))
 }
 
 // relayInfile sends the client's LOCAL INFILE data to the server, packet by

@@ -403,7 +403,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 		buf, err := c.readCommand()
 		c.idle.Store(false)
 		if err != nil {
-			ln.cmdBufs.put(buf)
+			c.ClientConn.commandDone()
 			c.readFailed(err)
 			return
 		}
@@ -416,20 +416,18 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 		if ferr := c.flush(); ferr != nil && err == nil {
 			err = endSession(errClientWrite{ferr})
 		}
-		ln.cmdBufs.put(buf)
-		if !c.commandDone(err) {
+		c.ClientConn.commandDone()
+		if err != nil && !c.failed(err) {
 			return
 		}
 	}
 }
 
-// commandDone acts on what a command returned: nothing to do, an error to
-// send, or the end of the session. It reports whether the session goes on.
-func (c *conn) commandDone(err error) bool {
+// failed acts on the error a command returned: an error to send, or the
+// end of the session. It reports whether the session goes on.
+func (c *conn) failed(err error) bool {
 	var end *sessionEnd
 	switch {
-	case err == nil:
-		return true
 	case errors.Is(err, errQuit):
 		return false
 	case errors.As(err, &end):

@@ -246,6 +246,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		serverEOF: sc.Capabilities()&mysql.CLIENT_DEPRECATE_EOF == 0,
 		stripTrack: sc.Capabilities()&mysql.CLIENT_SESSION_TRACK != 0 &&
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
+		okBuf: s.okScratch[:0],
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }

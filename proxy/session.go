@@ -32,9 +32,11 @@ type session struct {
 	// pendingStmt is the statement being prepared, with the id it gets.
 	pendingStmt   *clientStmt
 	pendingStmtID uint32
-	// Scratch for picking a replica without allocating.
+	// Scratch for picking a replica and rewriting OK packets without
+	// allocating.
 	replicaBuf []*backend.Server
 	candBuf    []router.Candidate
+	okScratch  [64]byte
 }
 
 // sessionState is a session's state as a value: a change of user saves it

@@ -76,10 +76,12 @@ func PutHeader(h []byte, n int, seq uint8) {
 // the proxy allocate.
 func ReadPacket(r *bufio.Reader, dst []byte, limit int, seq uint8) (payload []byte, next uint8, err error) {
 	start := len(dst)
-	var hdr [HeaderSize]byte
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if len(dst) > start {
+		// The header is peeked, not copied out: a local array passed to
+		// io.ReadFull would escape, one allocation per packet.
+		hdr, err := r.Peek(HeaderSize)
+		if err != nil {
+			if len(dst) > start || len(hdr) > 0 {
 				err = noEOF(err)
 			}
 			return dst, seq, err
@@ -87,8 +89,9 @@ func ReadPacket(r *bufio.Reader, dst []byte, limit int, seq uint8) (payload []by
 		if hdr[3] != seq {
 			return dst, seq, &SequenceError{Got: hdr[3], Want: seq}
 		}
+		n := PayloadLen(hdr)
+		_, _ = r.Discard(HeaderSize)
 		seq++
-		n := PayloadLen(hdr[:])
 		if len(dst)-start+n > limit {
 			return dst, seq, &TooLargeError{Remaining: n, More: n == MaxPayload}
 		}

@@ -205,13 +205,13 @@ func Errorf(code uint16, format string, args ...any) *mysql.MyError {
 // StripSessionTrack rewrites an OK packet (header 0x00, or 0xfe in place of
 // EOF) sent under CLIENT_SESSION_TRACK into the form a client without it
 // expects: the info string if any, no session state, and
-// SERVER_SESSION_STATE_CHANGED cleared. dst receives the new payload.
+// SERVER_SESSION_STATE_CHANGED cleared, appended to dst.
 func StripSessionTrack(dst, p []byte) ([]byte, error) {
 	ok, _, err := okFixed(p)
 	if err != nil {
 		return nil, err
 	}
-	dst = appendOK(dst[:0], p[0], OK{AffectedRows: ok.AffectedRows, LastInsertID: ok.LastInsertID,
+	dst = appendOK(dst, p[0], OK{AffectedRows: ok.AffectedRows, LastInsertID: ok.LastInsertID,
 		Status: ok.Status &^ mysql.SERVER_SESSION_STATE_CHANGED, Warnings: ok.Warnings})
 	info, err := okInfo(p)
 	if err != nil {
