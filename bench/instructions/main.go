@@ -60,14 +60,15 @@ func main() {
 	queries := flag.Int("queries", 3000, "statements per workload")
 	out := flag.String("out", "bench/instructions-latest.md", "Markdown file to write")
 	dumps := flag.String("dumps", "", "keep callgrind's dumps in this directory, for callgrind_annotate")
+	collect := flag.String("collect", "", "count only inside functions matching this callgrind --toggle-collect pattern, e.g. '*session*query*'")
 	flag.Parse()
-	if err := run(*baseline, *queries, *out, *dumps); err != nil {
+	if err := run(*baseline, *queries, *out, *dumps, *collect); err != nil {
 		fmt.Fprintln(os.Stderr, "instructions:", err)
 		os.Exit(1)
 	}
 }
 
-func run(baseline string, queries int, out, dumps string) error {
+func run(baseline string, queries int, out, dumps, collect string) error {
 	for _, tool := range []string{"valgrind", "callgrind_control"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: install Debian's valgrind", tool)
@@ -105,7 +106,7 @@ func run(baseline string, queries int, out, dumps string) error {
 				return err
 			}
 		}
-		if counts[i], err = count(ctx, cluster, b, dir, queries); err != nil {
+		if counts[i], err = count(ctx, cluster, b, dir, queries, collect); err != nil {
 			return fmt.Errorf("%s: %w", b, err)
 		}
 	}
@@ -155,9 +156,13 @@ func prepare(ctx context.Context, c *harness.Cluster) error {
 
 // count runs binary under callgrind and returns its instructions per
 // statement for each workload.
-func count(ctx context.Context, c *harness.Cluster, binary, dir string, queries int) ([]float64, error) {
+func count(ctx context.Context, c *harness.Cluster, binary, dir string, queries int, collect string) ([]float64, error) {
 	wrapper := filepath.Join(dir, "switchyard-under-callgrind")
-	script := fmt.Sprintf("#!/bin/sh\nGODEBUG=asyncpreemptoff=1 exec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p %s \"$@\"\n", dir, binary)
+	toggle := ""
+	if collect != "" {
+		toggle = fmt.Sprintf("--toggle-collect='%s' ", collect)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nGODEBUG=asyncpreemptoff=1 exec valgrind --tool=callgrind %s--callgrind-out-file=%s/cg.%%p %s \"$@\"\n", toggle, dir, binary)
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		return nil, err
 	}
