@@ -683,8 +683,15 @@ func report(cfg config, results []result, idle []string, m machine) string {
 	p("- Setup: MariaDB primary + 2 replicas over 127.0.0.1; sysbench, the proxies and the servers share the machine's CPUs. " +
 		"direct: one replica. HAProxy: `mode tcp`, both replicas, `balance roundrobin` (per connection), default nbthread. " +
 		"switchyard: all three servers, reads split over the replicas per statement (least outstanding), log level warn.\n")
-	p("- Workload: %d tables x %d rows, `--db-ps-mode=%s`, threads %s; rounds: %d, interleaved (each round: every thread count, each target in turn: direct, haproxy, switchyard), %v per run, after one unrecorded %v warm-up run per target\n",
-		cfg.tables, cfg.tableSize, cfg.psMode, joinInts(cfg.threads), cfg.rounds, cfg.duration, cfg.warmup)
+	order := "direct, haproxy, switchyard"
+	if cfg.gomaxprocs != "" {
+		order += ", switchyard-gomaxprocs" + cfg.gomaxprocs
+	}
+	if cfg.baseline != "" {
+		order += ", switchyard-baseline (" + cfg.baseline + ")"
+	}
+	p("- Workload: %d tables x %d rows, `--db-ps-mode=%s`, threads %s; rounds: %d, interleaved (each round: every thread count, each target in turn: %s), %v per run, after one unrecorded %v warm-up run per target\n",
+		cfg.tables, cfg.tableSize, cfg.psMode, joinInts(cfg.threads), cfg.rounds, order, cfg.duration, cfg.warmup)
 	p("- Figures are medians over the rounds. Proxy CPU is the process's utime+stime (/proc/PID/stat) across the run, per 10,000 queries.\n")
 
 	for _, threads := range cfg.threads {
