@@ -76,7 +76,7 @@ func (c *Conn) login(opt DialOptions) error {
 		// Answer for native password and let the server switch us if needed.
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
-	if resp.AuthData, err = scramble(plugin, g.AuthData, opt.Creds); err != nil {
+	if resp.AuthData, err = scramble(plugin, g.AuthData, opt.Creds, c.encrypted()); err != nil {
 		return err
 	}
 	resp.User, resp.Schema, resp.AuthPlugin = opt.Creds.User, opt.Schema, plugin
@@ -114,7 +114,7 @@ func (c *Conn) finishAuth(plugin string, salt []byte, creds Credentials, seq uin
 				return err
 			}
 			plugin, salt = sw.Plugin, sw.Data
-			resp, err := scramble(plugin, salt, creds)
+			resp, err := scramble(plugin, salt, creds, c.encrypted())
 			if err != nil {
 				return err
 			}
@@ -151,7 +151,7 @@ func (c *Conn) sha2FullAuth(salt []byte, creds Credentials, seq uint8) (uint8, e
 	if creds.Plain == "" && creds.HasPassword {
 		return 0, fmt.Errorf("server %s wants the plain password for caching_sha2_password full authentication of %q, but the proxy only knows its hash", c.srv.Name, creds.User)
 	}
-	if _, isTLS := c.nc.(*tls.Conn); isTLS {
+	if c.encrypted() {
 		return seq + 1, c.writePacket(wire.AppendClearPassword(make([]byte, wire.HeaderSize, wire.HeaderSize+len(creds.Plain)+1), creds.Plain), seq)
 	}
 	if err := c.writePacket(wire.AppendPublicKeyRequest(make([]byte, wire.HeaderSize, wire.HeaderSize+1)), seq); err != nil {
@@ -192,10 +192,18 @@ func parsePublicKey(pemBytes []byte) (*rsa.PublicKey, error) {
 	return pub, nil
 }
 
+// encrypted reports whether the connection runs over TLS.
+func (c *Conn) encrypted() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
+}
+
 // scramble computes the login token for plugin. A native-password token needs
 // only SHA1(password), which is what lets the proxy log in for users whose
-// config holds just the password hash.
-func scramble(plugin string, salt []byte, creds Credentials) ([]byte, error) {
+// config holds just the password hash. The password itself is sent in the
+// clear (mysql_clear_password) only over TLS: a server that asks for it on
+// a plain connection could be anyone on the path.
+func scramble(plugin string, salt []byte, creds Credentials, encrypted bool) ([]byte, error) {
 	if !creds.HasPassword {
 		return nil, nil
 	}
@@ -213,6 +221,9 @@ func scramble(plugin string, salt []byte, creds Credentials) ([]byte, error) {
 		}
 		return mysql.CalcCachingSha2Password(salt, []byte(creds.Plain)), nil
 	case mysql.AUTH_CLEAR_PASSWORD:
+		if !encrypted {
+			return nil, fmt.Errorf("server asks for %s, which would send %q's password unencrypted: refused (configure backend_tls)", plugin, creds.User)
+		}
 		return append([]byte(creds.Plain), 0), nil
 	}
 	return nil, fmt.Errorf("server asks for authentication plugin %q, which the proxy does not support", plugin)

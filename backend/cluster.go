@@ -82,7 +82,21 @@ func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 		}
 		c.servers = append(c.servers, srv)
 	}
+	c.rolesByOrder()
 	return c
+}
+
+// rolesByOrder gives the servers the roles routing assumes without a
+// monitor: the first is the primary, the others replicas. Routing asks a
+// server's role (is the session held on a replica?) also then.
+func (c *Cluster) rolesByOrder() {
+	for i, s := range c.servers {
+		role := RoleReplica
+		if i == 0 {
+			role = RolePrimary
+		}
+		s.role.Store(int32(role))
+	}
 }
 
 // Servers returns the configured servers.
@@ -119,8 +133,15 @@ const shunAfterDialFailures = 3
 // the primary and the others as replicas, all assumed healthy.
 func (c *Cluster) SetProbing(on bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.probing = on
-	c.mu.Unlock()
+	if !on {
+		c.rolesByOrder()
+		return
+	}
+	for _, s := range c.servers {
+		s.role.Store(int32(RoleUnknown)) // until the monitor has looked
+	}
 }
 
 // Primary returns the server that takes writes: the first healthy server,
@@ -171,6 +192,7 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	opt.timeout = c.opt.ConnectTimeout
 	opt.tls = c.opt.TLS
 	opt.readers = &c.readers
+	opt.trackGTID = true
 	conn, err := dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)
@@ -183,10 +205,6 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 		return nil, err
 	}
 	srv.dialFailures.Store(0)
-	if err := conn.trackLastGTID(); err != nil {
-		conn.Close()
-		return nil, err
-	}
 	if !srv.track(conn) {
 		conn.Close()
 		return nil, fmt.Errorf("server %s was taken %s", srv.Name, StatusOfflineHard)

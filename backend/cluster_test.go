@@ -213,3 +213,27 @@ func TestZeroPoolOptionsAreConfigDefaults(t *testing.T) {
 		t.Errorf("zero cluster Options: connect timeout %v, config default %v", c.ConnectTimeout(), conf.Default().Limits.ConnectTimeout)
 	}
 }
+
+// TestRolesWithoutMonitor: without a monitor the first server is the
+// primary and the others replicas, and their roles say so, since routing
+// asks whether a session is held on a replica; with one, roles are unknown
+// until it has looked.
+func TestRolesWithoutMonitor(t *testing.T) {
+	c := NewCluster([]ServerSpec{{Name: "db1"}, {Name: "db2"}, {Name: "db3"}}, Options{Logger: discardLogger()})
+	want := []Role{RolePrimary, RoleReplica, RoleReplica}
+	for i, s := range c.Servers() {
+		if s.Role() != want[i] {
+			t.Errorf("%s: role %v without a monitor, want %v", s.Name, s.Role(), want[i])
+		}
+	}
+	c.SetProbing(true)
+	for _, s := range c.Servers() {
+		if s.Role() != RoleUnknown {
+			t.Errorf("%s: role %v before the monitor looked", s.Name, s.Role())
+		}
+	}
+	c.SetProbing(false)
+	if c.Servers()[1].Role() != RoleReplica {
+		t.Error("roles not restored when the monitor is turned off")
+	}
+}

@@ -44,6 +44,8 @@ type DialOptions struct {
 	tls     *tls.Config
 	timeout time.Duration
 	readers *readerPool
+	// trackGTID asks the server to report GTIDs (client connections).
+	trackGTID bool
 }
 
 // Capabilities the proxy never asks a server for: compression and TLS are
@@ -148,6 +150,11 @@ func dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	err = c.login(opt)
+	if err == nil && opt.trackGTID {
+		// Still under the dial's deadline and context: a server that
+		// logs us in and then stalls cannot hold the caller.
+		err = c.trackLastGTID()
+	}
 	if !stop() || err != nil {
 		nc.Close()
 		if err == nil {
@@ -172,6 +179,11 @@ func (c *Conn) Capabilities() uint32 { return c.caps }
 
 // Status is the server status flags the last response ended with.
 func (c *Conn) Status() uint16 { return c.status }
+
+// SetStatus records the status flags a response forwarded by the proxy
+// ended with, so the connection knows, for one, whether it is inside a
+// transaction.
+func (c *Conn) SetStatus(st uint16) { c.status = st }
 
 // ServerVersion is the version the server announced.
 func (c *Conn) ServerVersion() string { return c.version }

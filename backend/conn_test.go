@@ -278,11 +278,14 @@ func TestLoginScripted(t *testing.T) {
 				s.fail("native answer to the switch not scrambled with the new salt")
 			}
 		}), ""},
-		{"auth switch to clear password", switchTo(mysql.AUTH_CLEAR_PASSWORD, func(s *scripted, resp []byte) {
-			if string(resp) != "secret\x00" {
-				s.fail("clear password answer " + strconv.Quote(string(resp)))
+		{"auth switch to clear password on a plain connection: refused", func(s *scripted, p *peer) {
+			if _, err := p.greet(mysql.AUTH_NATIVE_PASSWORD, 0); err == nil {
+				p.write(wire.AppendAuthSwitchRequest(nil, wire.AuthSwitchRequest{Plugin: mysql.AUTH_CLEAR_PASSWORD}))
+				if resp, err := p.read(); err == nil && len(resp) > 0 {
+					s.fail("the password went out in the clear: " + strconv.Quote(string(resp)))
+				}
 			}
-		}), ""},
+		}, "unencrypted"},
 		{"auth switch to an unsupported plugin", func(s *scripted, p *peer) {
 			if _, err := p.greet(mysql.AUTH_NATIVE_PASSWORD, 0); err == nil {
 				p.write(wire.AppendAuthSwitchRequest(nil, wire.AuthSwitchRequest{Plugin: "client_ed25519", Data: salt2}))
@@ -456,8 +459,8 @@ func TestConnLifecycle(t *testing.T) {
 	}
 	aborted.Close()
 	mysqltest.Eventually(t, "the fake to drop the aborted connection", func() bool { return fake.Conns() == 0 })
-	if log := fake.Log(); len(log) != 0 {
-		t.Fatalf("aborted connection sent %v", commands(log))
+	if sent := commands(fake.Log()); len(sent) != 0 { // the login's own record may land late
+		t.Fatalf("aborted connection sent %v", sent)
 	}
 }
 

@@ -90,10 +90,12 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 				conns[s] = cn
 			}
 			mu.Unlock()
-			if err != nil && cn != nil {
-				cn.Close()
+			if err != nil {
+				if cn != nil {
+					cn.Close()
+				}
+				c.setHealthy(s, false, err)
 			}
-			c.setHealthy(s, err == nil, err)
 		}()
 	}
 	wg.Wait()
@@ -191,6 +193,9 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	if role == RoleReplica {
 		c.log.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs, "gtid", gtid)
 	}
+	// The check passed: the server is up before it is anything else, so
+	// its events read in that order (up, then role, then the read pool).
+	c.setHealthy(s, true, nil)
 	c.setRole(s, role)
 	s.replicating.Store(repl.running)
 	src := repl.source

@@ -156,8 +156,8 @@ func TestProbeReplicaChanges(t *testing.T) {
 			kinds = append(kinds, e.Kind)
 		}
 	}
-	// The first check finds it fit for reads, then records it up.
-	if strings.Join(kinds, ",") != "replica_in,server_up,replica_out,replica_in" {
+	// The first check records it up, then fit for reads.
+	if strings.Join(kinds, ",") != "server_up,replica_in,replica_out,replica_in" {
 		t.Fatalf("db2 events %v", kinds)
 	}
 }

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"errors"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -32,25 +33,31 @@ func (c *Conn) failed(err error) error {
 }
 
 // Query runs a statement and returns its (last) result set. It materialises
-// the whole result, so it is for the proxy's own small queries.
+// the whole result (up to wire.MaxTextRows rows), so it is for the proxy's
+// own small queries.
 func (c *Conn) Query(sql string) (*wire.TextResult, error) {
+	return c.query(sql, wire.ReadTextResult)
+}
+
+// Exec runs a statement whose result the proxy does not need; whatever the
+// server answers is read and dropped.
+func (c *Conn) Exec(sql string) error {
+	_, err := c.query(sql, wire.SkipResult)
+	return err
+}
+
+func (c *Conn) query(sql string, read func(*bufio.Reader, bool, int) (*wire.TextResult, error)) (*wire.TextResult, error) {
 	if err := c.sendCommand(mysql.COM_QUERY, sql); err != nil {
 		return nil, err
 	}
 	br := c.Reader()
 	defer c.ReleaseReader()
-	res, err := wire.ReadTextResult(br, c.caps&mysql.CLIENT_DEPRECATE_EOF != 0, maxServerPacket)
+	res, err := read(br, c.caps&mysql.CLIENT_DEPRECATE_EOF != 0, maxServerPacket)
 	if err != nil {
 		return nil, c.failed(err)
 	}
 	c.status = res.Status
 	return res, nil
-}
-
-// Exec runs a statement whose result the proxy does not need.
-func (c *Conn) Exec(sql string) error {
-	_, err := c.Query(sql)
-	return err
 }
 
 // Command runs a command whose response the proxy only needs to know
@@ -177,3 +184,16 @@ func (c *Conn) RememberPrepared(sql string, id uint32) {
 // ForgetPrepared drops the record of prepared statements, after the server
 // dropped them (COM_RESET_CONNECTION).
 func (c *Conn) ForgetPrepared() { c.prepared, c.prepOrder = nil, nil }
+
+// ClientReset records that a client's COM_RESET_CONNECTION, forwarded raw,
+// ran on the connection: its prepared statements and session state are
+// gone, and so is the GTID tracking the proxy had asked for, which it asks
+// for again. An error means the connection does not report GTIDs now.
+func (c *Conn) ClientReset() error {
+	c.ForgetPrepared()
+	c.state = SessionState{}
+	if c.trackGTID {
+		return c.trackLastGTID()
+	}
+	return nil
+}

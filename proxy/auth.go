@@ -349,7 +349,7 @@ func checkSha2Fast(sha2, salt, answer []byte) bool {
 // against the login's scramble (with an auth switch when needed), and its
 // connection counted against the new account. The connection stays logged
 // in as before on any error; only a broken exchange with the client is
-// returned wrapped by endSession.
+// returned wrapped by EndSession.
 func (c *ClientConn) changeUser(cu *wire.ChangeUser) (Login, error) {
 	u := c.ln.users().lookup(cu.User)
 	if err := c.checkTLS(cu.User, u); err != nil {
@@ -359,7 +359,7 @@ func (c *ClientConn) changeUser(cu *wire.ChangeUser) (Login, error) {
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {
-			return Login{}, endSession(err)
+			return Login{}, EndSession(err)
 		}
 		c.Logger().Info("change user refused", "to_user", cu.User, "code", me.Code)
 		return Login{}, me

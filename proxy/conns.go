@@ -62,8 +62,10 @@ func (cs *connSet) borrow(ctx context.Context, srv *backend.Server, req backend.
 	return sc, nil
 }
 
-// forget takes sc out of the set without closing or returning it.
-func (cs *connSet) forget(sc *backend.Conn) {
+// forget takes sc out of the set without closing or returning it. aborted
+// reports that the session was aborted meanwhile: an abort under way may
+// still close sc, so it must not go back to the pool.
+func (cs *connSet) forget(sc *backend.Conn) (aborted bool) {
 	cs.list = slices.DeleteFunc(cs.list, func(c *backend.Conn) bool { return c == sc })
 	if cs.held == sc {
 		cs.held = nil
@@ -71,12 +73,15 @@ func (cs *connSet) forget(sc *backend.Conn) {
 	if cs.last == sc {
 		cs.last = nil
 	}
-	cs.inUse.remove(sc)
+	return cs.inUse.remove(sc)
 }
 
 // release gives sc back to the pool (which closes it if it is broken).
 func (cs *connSet) release(sc *backend.Conn) {
-	cs.forget(sc)
+	if cs.forget(sc) {
+		_ = sc.Close()
+		return
+	}
 	cs.pool.Release(sc)
 }
 
@@ -135,10 +140,12 @@ func (a *aborter) add(sc *backend.Conn) {
 	}
 }
 
-func (a *aborter) remove(sc *backend.Conn) {
+// remove unregisters sc and reports whether the session was aborted.
+func (a *aborter) remove(sc *backend.Conn) (aborted bool) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.conns = slices.DeleteFunc(a.conns, func(c *backend.Conn) bool { return c == sc })
-	a.mu.Unlock()
+	return a.aborted
 }
 
 // abort closes every registered connection; the sockets close after the
@@ -170,7 +177,7 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 				// must learn it, as it would from the server itself, and
 				// the session ends with it (going on would run the next
 				// statements without that state: a COMMIT would succeed).
-				return nil, endSessionTelling(errSessionStateLost)
+				return nil, EndSessionTelling(errSessionStateLost)
 			}
 			s.c.Logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)
 		}

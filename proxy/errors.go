@@ -13,13 +13,14 @@ import (
 	"switchyard/wire"
 )
 
-// Errors. A session's handlers return errors instead of writing them: the
+// Errors. A Session's commands return errors instead of writing them: the
 // command loop sends an ordinary error to the client as an ERR packet and
-// goes on; an error made with endSession ends the session. clientError is
-// the one place that decides what a client sees.
+// goes on; ErrQuit, or an error made with EndSession or EndSessionTelling,
+// ends the session. clientError is the one place that decides what a
+// client sees.
 
-// errQuit ends a session quietly: the client sent COM_QUIT.
-var errQuit = errors.New("client quit")
+// ErrQuit ends a session quietly: a Session returns it for COM_QUIT.
+var ErrQuit = errors.New("client quit")
 
 // sessionEnd is an error that ends the session.
 type sessionEnd struct {
@@ -32,28 +33,34 @@ type sessionEnd struct {
 func (e *sessionEnd) Error() string { return e.err.Error() }
 func (e *sessionEnd) Unwrap() error { return e.err }
 
-// endSession ends the session without a word to the client: it has seen
-// part of a response (once rows have started, an error cannot be sent), or
-// it is gone.
-func endSession(err error) error { return &sessionEnd{err: err} }
+// EndSession makes err end the session without a word to the client: it
+// has seen part of a response (once rows have started, an error cannot be
+// sent), or it is gone.
+func EndSession(err error) error { return &sessionEnd{err: err} }
 
-// endSessionTelling ends the session after sending err to the client.
-func endSessionTelling(err error) error { return &sessionEnd{err: err, tell: true} }
+// EndSessionTelling makes err end the session after it is sent to the
+// client.
+func EndSessionTelling(err error) error { return &sessionEnd{err: err, tell: true} }
 
 // clientError is the ERR packet a client sees for err: a server's own error
 // unchanged (errno, SQLSTATE and message), the proxy's with the MySQL code
 // that fits, anything else as 1105 (HY000) saying what failed.
 func clientError(err error) *mysql.MyError {
 	var (
-		full     *backend.ErrServerFull
-		ruleErr  *router.RuleError
-		tooLarge *wire.TooLargeError
-		seqErr   *wire.SequenceError
+		full    *backend.ErrServerFull
+		ruleErr *router.RuleError
 	)
-	if me, ok := err.(*mysql.MyError); ok {
+	switch e := err.(type) {
+	case *mysql.MyError:
 		// Only a bare server error passes unchanged: wrapped, it carries
 		// the proxy's account of what it was doing.
-		return me
+		return e
+	case *wire.TooLargeError:
+		// Bare, these come from reading the client's packet; wrapped, from
+		// a server, which is not the client's fault.
+		return mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE)
+	case *wire.SequenceError:
+		return mysql.NewDefaultError(mysql.ER_NET_PACKETS_OUT_OF_ORDER)
 	}
 	var told clientMessage
 	switch {
@@ -63,10 +70,6 @@ func clientError(err error) *mysql.MyError {
 		return wire.Errorf(mysql.ER_CON_COUNT_ERROR, "switchyard: %v; raise servers[].max_connections or retry", full)
 	case errors.As(err, &ruleErr):
 		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s (query rule %q)", ruleErr.Message, ruleErr.Rule)
-	case errors.As(err, &tooLarge):
-		return mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE)
-	case errors.As(err, &seqErr):
-		return mysql.NewDefaultError(mysql.ER_NET_PACKETS_OUT_OF_ORDER)
 	}
 	return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: %v", err)
 }

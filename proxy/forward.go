@@ -34,6 +34,8 @@ type forwarder struct {
 	shift uint8
 	// seq is the sequence id the server's next packet must carry.
 	seq uint8
+	// limit bounds the client's LOCAL INFILE packets (max_packet_size).
+	limit int
 	// cont is set after a physical packet of maximum size: the next one
 	// continues it and must not be interpreted.
 	cont bool
@@ -273,37 +275,30 @@ func (f *forwarder) passTerminator(p []byte, n int) error {
 }
 
 // relayInfile sends the client's LOCAL INFILE data to the server, packet by
-// packet, up to the empty packet that ends it. The client numbers its
-// packets after those it saw, the server after those it sent.
+// packet (each bounded by limits.max_packet_size), up to the empty packet
+// that ends it. The client numbers its packets after those it saw, the
+// server after those it sent.
 func (f *forwarder) relayInfile() error {
 	if err := f.bw.Flush(); err != nil {
 		return errClientWrite{err}
 	}
-	buf := make([]byte, 0, 16<<10)
+	buf := make([]byte, wire.HeaderSize, 16<<10)
+	clientSeq := f.seq - f.shift
 	for {
-		var hdr [wire.HeaderSize]byte
-		if _, err := io.ReadFull(f.cr, hdr[:]); err != nil {
-			return errClientWrite{err}
-		}
-		if want := f.seq - f.shift; hdr[3] != want {
-			return errClientWrite{&wire.SequenceError{Got: hdr[3], Want: want}}
-		}
-		n := wire.PayloadLen(hdr[:])
-		buf = append(buf[:0], hdr[:]...)
-		if cap(buf) < wire.HeaderSize+n {
-			buf = append(buf, make([]byte, n)...)
-		} else {
-			buf = buf[:wire.HeaderSize+n]
-		}
-		if _, err := io.ReadFull(f.cr, buf[wire.HeaderSize:]); err != nil {
+		p, next, err := wire.ReadPacket(f.cr, buf[:wire.HeaderSize], f.limit, clientSeq)
+		if err != nil {
 			return errClientWrite{noEOF(err)}
 		}
-		buf[3] = f.seq
-		f.seq++
-		if err := f.be.Write(buf); err != nil {
+		buf, clientSeq = p, next
+		framed := wire.FrameCommand(p) // a packet of sequence id 0 for now
+		for i := 0; i < len(framed); i += wire.HeaderSize + wire.PayloadLen(framed[i:]) {
+			framed[i+3] = f.seq // the server numbers on from its request
+			f.seq++
+		}
+		if err := f.be.Write(framed); err != nil {
 			return errServerRead{err}
 		}
-		if n == 0 {
+		if len(p) == wire.HeaderSize {
 			return nil
 		}
 	}

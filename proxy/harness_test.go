@@ -340,7 +340,7 @@ func (h *harness) close() {
 	case <-time.After(10 * time.Second):
 		t.Errorf("Serve did not return after Shutdown")
 	}
-	if n := h.srv.Connections(); n != 0 {
+	if n := h.srv.connections(); n != 0 {
 		t.Errorf("%d client connections left after Shutdown", n)
 	}
 	if n := h.srv.pinnedSessions.Load(); n != 0 {

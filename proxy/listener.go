@@ -46,7 +46,8 @@ type Session interface {
 	// first, after wire.HeaderSize bytes of room for forwarding it. The
 	// session answers through the ClientConn; an error it returns instead
 	// is sent to the client as an ERR packet (clientError) and the
-	// connection goes on, unless it is errQuit or made with endSession.
+	// connection goes on, unless it is ErrQuit or made with EndSession or
+	// EndSessionTelling.
 	Command(ctx context.Context, buf []byte) error
 	// Busy reports, from any goroutine, whether the session is inside a
 	// transaction: a graceful shutdown lets it finish.
@@ -135,10 +136,12 @@ type Listener struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	nextID  atomic.Uint32
-	mu      sync.Mutex // guards conns and lns, and closing's changes
-	conns   map[uint32]*conn
-	lns     []net.Listener
+	// nextID numbers connections for the listener's own books; clients see
+	// its low 32 bits as their connection id, which wraps.
+	nextID atomic.Uint64
+	mu     sync.Mutex // guards conns and lns, and closing's changes
+	conns  map[uint64]*conn
+	lns    []net.Listener
 	// closing is set, under mu, when shutdown begins; registration checks
 	// it under mu too, and the command loop reads it without the lock.
 	closing atomic.Bool
@@ -172,7 +175,7 @@ func (c *conn) kill() {
 // NewListener returns a listener that is not yet accepting.
 func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	opt = opt.withDefaults()
-	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint32]*conn), userConns: make(map[string]int)}
+	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint64]*conn), userConns: make(map[string]int)}
 	ln.ctx, ln.cancel = context.WithCancel(context.Background())
 	ln.key.key = opt.RSAKey
 	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
@@ -263,7 +266,7 @@ func (ln *Listener) isClosing() bool { return ln.closing.Load() }
 func (ln *Listener) start(nc net.Conn) {
 	id := ln.nextID.Add(1)
 	ctx, cancel := context.WithCancel(ln.ctx)
-	c := &conn{ClientConn: newClientConn(ln, id, nc), cancel: cancel}
+	c := &conn{ClientConn: newClientConn(ln, uint32(id), nc), cancel: cancel}
 	ln.mu.Lock()
 	if ln.closing.Load() {
 		ln.mu.Unlock()
@@ -414,7 +417,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 			err = sess.Command(ctx, buf)
 		}
 		if ferr := c.flush(); ferr != nil && err == nil {
-			err = endSession(errClientWrite{ferr})
+			err = EndSession(errClientWrite{ferr})
 		}
 		c.ClientConn.commandDone()
 		if err != nil && !c.failed(err) {
@@ -428,7 +431,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 func (c *conn) failed(err error) bool {
 	var end *sessionEnd
 	switch {
-	case errors.Is(err, errQuit):
+	case errors.Is(err, ErrQuit):
 		return false
 	case errors.As(err, &end):
 		if end.tell {
@@ -526,8 +529,8 @@ func (ln *Listener) closeIdle() {
 	}
 }
 
-// Connections returns the number of open client connections.
-func (ln *Listener) Connections() int {
+// connections returns the number of open client connections.
+func (ln *Listener) connections() int {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	return len(ln.conns)

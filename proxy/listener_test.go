@@ -49,7 +49,7 @@ func (s *testSession) Close()     { s.h.sessions.Add(-1) }
 func (s *testSession) Command(ctx context.Context, buf []byte) error {
 	p := buf[wire.HeaderSize:]
 	if p[0] == mysql.COM_QUIT {
-		return errQuit
+		return ErrQuit
 	}
 	if p[0] != mysql.COM_QUERY {
 		return wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "no")
@@ -73,9 +73,9 @@ func (s *testSession) Command(ctx context.Context, buf []byte) error {
 	case "fail":
 		return errors.New("a plain failure")
 	case "end":
-		return endSession(errors.New("ended without a word"))
+		return EndSession(errors.New("ended without a word"))
 	case "end telling":
-		return endSessionTelling(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "ended, and told"))
+		return EndSessionTelling(wire.Errorf(mysql.ER_UNKNOWN_ERROR, "ended, and told"))
 	case "panic":
 		panic("test panic in a command")
 	}

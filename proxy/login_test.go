@@ -301,7 +301,7 @@ func TestLoginHandshakeCorners(t *testing.T) {
 		rc := h.dial(t)
 		rc.ReadGreeting()
 		rc.Conn.Close()
-		mysqltest.Eventually(t, "the connection to end", func() bool { return h.srv.Connections() == 0 })
+		mysqltest.Eventually(t, "the connection to end", func() bool { return h.srv.connections() == 0 })
 	})
 	t.Run("sequence id out of order during login", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})

@@ -125,9 +125,6 @@ func (s *session) runRouted(ctx context.Context, class *router.Class, d router.D
 		return nil, res, s.exchangeFailed(sc, res, err)
 	}
 	s.after(sc, res)
-	if res.gtid != "" {
-		s.st.lastGTID = res.gtid
-	}
 	return sc, res, nil
 }
 
@@ -156,7 +153,7 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 			held := sc == s.conns.held
 			s.conns.drop(sc)
 			if held {
-				return nil, endSessionTelling(errSessionStateLost) // see connTo
+				return nil, EndSessionTelling(errSessionStateLost) // see connTo
 			}
 			break
 		}
@@ -247,6 +244,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		stripTrack: sc.Capabilities()&mysql.CLIENT_SESSION_TRACK != 0 &&
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
 		okBuf: s.okScratch[:0],
+		limit: s.c.ln.opt.MaxPacketSize,
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }
@@ -257,6 +255,9 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	s.c.seq = f.seq - f.shift
 	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid}
 	res.status, res.hasStatus = f.status()
+	if res.hasStatus {
+		sc.SetStatus(res.status)
+	}
 	if err != nil {
 		sc.MarkBroken()
 		return res, err
@@ -272,7 +273,7 @@ func (s *session) exchangeFailed(sc *backend.Conn, res exchangeResult, err error
 	if isClientErr(err) {
 		// The server connection is somewhere inside a result: it was
 		// marked broken and closes with the session.
-		return endSession(err)
+		return EndSession(err)
 	}
 	return s.serverLost(sc, err, res.wrote)
 }
@@ -286,7 +287,7 @@ func (s *session) serverLost(sc *backend.Conn, err error, wroteSome bool) error 
 	sc.MarkBroken()
 	err = fmt.Errorf("server %s: %w", name, err)
 	if wroteSome {
-		return endSession(err)
+		return EndSession(err)
 	}
 	return &sessionEnd{tell: true, err: lostServer{name: name, err: err}}
 }

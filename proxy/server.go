@@ -128,6 +128,9 @@ func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	sess := &session{srv: s, c: c}
 	sess.conns = connSet{pool: s.pool, inUse: &sess.inUse}
 	sess.st.schema = c.login.Schema
+	// Until the listener knows the session, killing the connection reaches
+	// its server connections through this.
+	defer context.AfterFunc(ctx, sess.Abort)()
 	sc, err := sess.primaryConn(ctx)
 	if errors.Is(err, backend.ErrNoPrimary) || errors.Is(err, backend.ErrSplitBrain) {
 		if srv, ok := sess.pickReplica(router.Decision{}, -1); ok {

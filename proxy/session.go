@@ -92,7 +92,7 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 	p := buf[wire.HeaderSize:]
 	switch cmd := p[0]; cmd {
 	case mysql.COM_QUIT:
-		return errQuit
+		return ErrQuit
 	case mysql.COM_QUERY:
 		return s.query(ctx, buf)
 	case mysql.COM_PING:
@@ -157,15 +157,26 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if err != nil || sc == nil {
 		return err
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql)
+	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql, res.gtid)
 	return nil
 }
 
 // apply updates the session with what a statement that ran on sc changed
-// (router.EffectsOf). sql is its text, for replay.
-func (s *session) apply(sc *backend.Conn, e router.Effects, sql string) {
+// (router.EffectsOf). sql is its text, for replay; gtid the GTID the server
+// reported for it.
+func (s *session) apply(sc *backend.Conn, e router.Effects, sql, gtid string) {
 	s.st.holdLast = e.HoldLast
 	s.st.hasWritten = s.st.hasWritten || e.Wrote
+	switch {
+	case gtid != "":
+		s.st.lastGTID = gtid
+	case e.Wrote:
+		// A write whose GTID the server did not report (inside a
+		// transaction until COMMIT, a write that changed nothing, a
+		// connection that stopped tracking it): replicas that have the
+		// previous one may still lack it, so reads go to the primary.
+		s.st.lastGTID = ""
+	}
 	switch {
 	case e.Replay && e.Schema != "":
 		next, ok := s.st.replay.WithUse(sql)
@@ -274,7 +285,9 @@ func (s *session) countPinned() {
 // of user: the servers have dropped it too. hasWritten stays: the
 // session's earlier writes may still be on their way to the replicas.
 func (s *session) resetState() {
-	s.st = sessionState{schema: s.st.schema, hasWritten: s.st.hasWritten, lastGTID: s.st.lastGTID}
+	// Statement ids go on counting, as on a server: a handle the client
+	// kept from before must not name a new statement.
+	s.st = sessionState{schema: s.st.schema, hasWritten: s.st.hasWritten, lastGTID: s.st.lastGTID, nextStmtID: s.st.nextStmtID}
 	s.setInTx(false)
 	for _, sc := range s.conns.list {
 		sc.ForgetState()
@@ -305,7 +318,11 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 	}
 	s.after(main, res)
 	if res.ok {
-		main.ForgetPrepared()
+		if err := main.ClientReset(); err != nil {
+			// It cannot report GTIDs again: read-your-writes would trust
+			// what it does not say.
+			s.conns.drop(main)
+		}
 		s.resetState()
 		if s.st.schema != s.c.login.Schema {
 			// The reset kept the current schema (as MariaDB does): it is
@@ -331,7 +348,7 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 func (s *session) changeUser(ctx context.Context, p []byte) error {
 	cu, err := wire.ParseChangeUser(p, s.c.Capabilities())
 	if err != nil {
-		return endSessionTelling(errBadHandshake)
+		return EndSessionTelling(errBadHandshake)
 	}
 	login, err := s.c.changeUser(cu)
 	if err != nil {

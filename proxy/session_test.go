@@ -128,7 +128,7 @@ func TestPooledConnectionSchemaAfterReset(t *testing.T) {
 	// a's session ends; its connections (in schema other) go back to the
 	// pool before it is unregistered.
 	a.Close()
-	mysqltest.Eventually(t, "a's session to end", func() bool { return h.srv.Connections() == 1 })
+	mysqltest.Eventually(t, "a's session to end", func() bool { return h.srv.connections() == 1 })
 	if got := mustValue(t, b, "SELECT DATABASE() AS b1"); got != "NULL" {
 		t.Fatalf("a session without a schema runs in %s, another session's", got)
 	}

@@ -111,7 +111,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		return err
 	}
 	if cursor {
-		d = router.ForCursor(d, s.conns.held != nil)
+		d = router.ForCursor(d)
 	}
 	var out []byte
 	prepare := func(sc *backend.Conn) ([]byte, error) {
@@ -126,7 +126,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil || sc == nil {
 		return err
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, true), "")
+	s.apply(sc, router.EffectsOf(&class, res.ok, true), "", res.gtid)
 	if st.longData {
 		// The execution consumed the long data.
 		st.longData = false

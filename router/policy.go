@@ -32,18 +32,16 @@ func ReadYourWrites(d Decision, s Session, mode string, primaryUp func() bool) D
 }
 
 // ForCursor routes an execution that opens a cursor: its rows are fetched
-// later from the same connection, so it runs where the session is held
-// (held), else on the primary.
-func ForCursor(d Decision, held bool) Decision {
-	if d.Err != nil {
+// later, with COM_STMT_FETCH, from the connection the session is then held
+// on. A read that Decide sent to any replica goes to the primary instead;
+// a decision for the primary or for the session's own server stands:
+// the fetches follow it there. (Turning a Primary decision into Stay would
+// send a write to a replica the session is pinned on.)
+func ForCursor(d Decision) Decision {
+	if d.Err != nil || d.Target != Replica {
 		return d
 	}
-	d.Reason, d.NeedGTID = ByCursor, ""
-	if held {
-		d.Target = Stay
-	} else {
-		d.Target = Primary
-	}
+	d.Target, d.Reason, d.NeedGTID = Primary, ByCursor, ""
 	return d
 }
 

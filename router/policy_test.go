@@ -45,14 +45,21 @@ func TestReadYourWrites(t *testing.T) {
 
 func TestForCursor(t *testing.T) {
 	d := Decision{Target: Replica, Reason: ByClass, NeedGTID: "0-1-1"}
-	if got := ForCursor(d, false); got.Target != Primary || got.Reason != ByCursor || got.NeedGTID != "" {
-		t.Errorf("not held: %+v, want the primary", got)
+	if got := ForCursor(d); got.Target != Primary || got.Reason != ByCursor || got.NeedGTID != "" {
+		t.Errorf("a replica read: %+v, want the primary", got)
 	}
-	if got := ForCursor(d, true); got.Target != Stay || got.Reason != ByCursor {
-		t.Errorf("held: %+v, want stay", got)
+	// A write on a session pinned to a replica: Decide said Primary, and a
+	// cursor must not turn that into Stay (the replica).
+	write := Decision{Target: Primary, Reason: ByPin}
+	if got := ForCursor(write); got != write {
+		t.Errorf("a primary decision changed: %+v", got)
+	}
+	stay := Decision{Target: Stay, Reason: ByTransaction}
+	if got := ForCursor(stay); got != stay {
+		t.Errorf("a transaction's statement moved: %+v", got)
 	}
 	rejected := Decision{Err: &RuleError{Rule: "r", Message: "no"}, Reason: ByRuleError}
-	if got := ForCursor(rejected, true); got.Err == nil || got.Target != NoTarget {
+	if got := ForCursor(rejected); got.Err == nil || got.Target != NoTarget {
 		t.Errorf("a rejected statement was routed: %+v", got)
 	}
 }

@@ -195,13 +195,30 @@ func AppendTextResult(dst []byte, r *TextResult, seq uint8, caps uint32) ([]byte
 	return AppendPacket(dst, AppendEOF(p[:0], EOF{Status: r.Status}), seq)
 }
 
+// MaxTextRows bounds the rows ReadTextResult keeps: it is for the proxy's
+// own small queries, and a server must not make it hold more.
+const MaxTextRows = 100_000
+
+// ErrTooManyRows says a result had more than MaxTextRows rows.
+var ErrTooManyRows = fmt.Errorf("result has more than %d rows", MaxTextRows)
+
 // ReadTextResult reads the whole response to a COM_QUERY sent with sequence
 // id 0, for the proxy's own small queries (health checks, state replay;
 // never client traffic, which is forwarded raw). With several result sets
 // the last one is returned. A server error comes back as *mysql.MyError
 // with the connection still usable; any other error leaves the connection at
-// an unknown point. limit bounds each packet.
+// an unknown point. limit bounds each packet, MaxTextRows the rows.
 func ReadTextResult(r *bufio.Reader, deprecateEOF bool, limit int) (*TextResult, error) {
+	return readTextResult(r, deprecateEOF, limit, true)
+}
+
+// SkipResult reads the response to a COM_QUERY like ReadTextResult and
+// keeps nothing of it but its status and counts, whatever its size.
+func SkipResult(r *bufio.Reader, deprecateEOF bool, limit int) (*TextResult, error) {
+	return readTextResult(r, deprecateEOF, limit, false)
+}
+
+func readTextResult(r *bufio.Reader, deprecateEOF bool, limit int, keep bool) (*TextResult, error) {
 	var w Walker
 	w.Reset(ShapeResult, deprecateEOF)
 	res := &TextResult{}
@@ -229,12 +246,21 @@ func ReadTextResult(r *bufio.Reader, deprecateEOF bool, limit int) (*TextResult,
 			res.Columns, res.Rows = res.Columns[:0], nil
 			res.AffectedRows, res.LastInsertID = 0, 0
 		case KindColumnDef:
+			if !keep {
+				continue
+			}
 			c, err := ParseColumnDef(buf)
 			if err != nil {
 				return nil, err
 			}
 			res.Columns = append(res.Columns, c)
 		case KindRow:
+			if !keep {
+				continue
+			}
+			if len(res.Rows) == MaxTextRows {
+				return nil, ErrTooManyRows
+			}
 			row, err := ParseTextRow(buf, make([]sql.NullString, 0, len(res.Columns)))
 			if err != nil {
 				return nil, err

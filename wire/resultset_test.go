@@ -1,11 +1,13 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"database/sql"
 	"errors"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -313,4 +315,27 @@ func TestFieldListColumn(t *testing.T) {
 		_, _, err := ParseFieldListColumn(p)
 		return err
 	})
+}
+
+// TestSkipResultAndRowCap: SkipResult walks a result of any size keeping
+// nothing; ReadTextResult refuses more than MaxTextRows rows, so a server
+// cannot make the proxy's own queries hold unbounded memory.
+func TestSkipResultAndRowCap(t *testing.T) {
+	r := &TextResult{Columns: []Column{{Name: "a"}}, Status: 2}
+	for i := range MaxTextRows + 1 {
+		r.Rows = append(r.Rows, []sql.NullString{{String: strconv.Itoa(i), Valid: true}})
+	}
+	framed, _ := AppendTextResult(nil, r, 1, 0)
+	got, err := SkipResult(bufio.NewReader(bytes.NewReader(framed)), false, 1<<20)
+	if err != nil || len(got.Rows) != 0 || len(got.Columns) != 0 || got.Status != 2 {
+		t.Fatalf("SkipResult: %d rows %d columns status %d, %v", len(got.Rows), len(got.Columns), got.Status, err)
+	}
+	if _, err := ReadTextResult(bufio.NewReader(bytes.NewReader(framed)), false, 1<<20); !errors.Is(err, ErrTooManyRows) {
+		t.Fatalf("ReadTextResult of %d rows: %v, want ErrTooManyRows", MaxTextRows+1, err)
+	}
+	r.Rows = r.Rows[:MaxTextRows]
+	framed, _ = AppendTextResult(nil, r, 1, 0)
+	if got, err := ReadTextResult(bufio.NewReader(bytes.NewReader(framed)), false, 1<<20); err != nil || len(got.Rows) != MaxTextRows {
+		t.Fatalf("ReadTextResult of exactly %d rows: %v", MaxTextRows, err)
+	}
 }
