@@ -23,11 +23,7 @@ import (
 // turn that into "stay", which was the replica.
 func TestCursorWriteOnReplicaPinStaysOffReplica(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
-	rc.MustOK(rc.Query("START TRANSACTION READ ONLY"))
-	rc.MustOK(rc.Query("SET @x = 1"))
-	rc.MustOK(rc.Query("COMMIT"))
-	h.waitPinned(t, 1)
+	rc := pinnedOnReplica(t, h)
 	ok := rc.Prepare("INSERT INTO t VALUES (?)")
 	h.resetLogs()
 	rc.Execute(ok.StatementID, 1 /* CURSOR_TYPE_READ_ONLY */, true, int64(5))
@@ -104,12 +100,20 @@ func TestShutdownWithServerStalledAfterLogin(t *testing.T) {
 // (Roles were unknown without a monitor, so the pin sent it to the replica.)
 func TestWriteOnReplicaPinWithoutMonitor(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
+	rc := pinnedOnReplica(t, h)
+	h.resetLogs()
+	rc.MustOK(rc.Query("INSERT INTO t VALUES (7)"))
+	h.ranOn("INSERT INTO t", primaryName)
+}
+
+// pinnedOnReplica logs a client in and pins its session on a replica: a
+// user variable set inside START TRANSACTION READ ONLY.
+func pinnedOnReplica(t *testing.T, h *harness) *mysqltest.Client {
+	t.Helper()
 	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
 	rc.MustOK(rc.Query("START TRANSACTION READ ONLY"))
 	rc.MustOK(rc.Query("SET @x = 1"))
 	rc.MustOK(rc.Query("COMMIT"))
 	h.waitPinned(t, 1)
-	h.resetLogs()
-	rc.MustOK(rc.Query("INSERT INTO t VALUES (7)"))
-	h.ranOn("INSERT INTO t", primaryName)
+	return rc
 }
