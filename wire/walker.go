@@ -172,23 +172,7 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		w.state = stRows
 		return KindDefsEOF, nil
 	case stRows:
-		switch {
-		case isErr:
-			w.state = stDone
-			return KindErr, nil
-		case isEOF:
-			st, err := EOFStatus(p)
-			if err != nil {
-				return 0, err
-			}
-			w.setStatus(st)
-			w.state = stDone
-			if w.shape == ShapeResult && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
-				w.state = stFirst
-			}
-			return KindEOF, nil
-		}
-		return KindRow, nil
+		return w.untilEnd(p, isErr, isEOF, KindRow)
 	case stOne:
 		w.state = stDone
 		switch {
@@ -212,20 +196,7 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		}
 		return KindOther, nil
 	case stFieldList:
-		switch {
-		case isErr:
-			w.state = stDone
-			return KindErr, nil
-		case isEOF:
-			st, err := EOFStatus(p)
-			if err != nil {
-				return 0, err
-			}
-			w.setStatus(st)
-			w.state = stDone
-			return KindEOF, nil
-		}
-		return KindColumnDef, nil
+		return w.untilEnd(p, isErr, isEOF, KindColumnDef)
 	case stPrepareOK:
 		w.state = stDone
 		switch {
@@ -267,6 +238,29 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		return KindDefsEOF, nil
 	}
 	return 0, fmt.Errorf("%w: packet after the end of the response", ErrMalformed)
+}
+
+// untilEnd classifies a packet of a run that ERR or EOF ends: rows
+// (item KindRow), or a field list's definitions. After rows of a result,
+// an EOF that says more results exist starts the next result.
+func (w *Walker) untilEnd(p []byte, isErr, isEOF bool, item Kind) (Kind, error) {
+	switch {
+	case isErr:
+		w.state = stDone
+		return KindErr, nil
+	case isEOF:
+		st, err := EOFStatus(p)
+		if err != nil {
+			return 0, err
+		}
+		w.setStatus(st)
+		w.state = stDone
+		if item == KindRow && w.shape == ShapeResult && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+			w.state = stFirst
+		}
+		return KindEOF, nil
+	}
+	return item, nil
 }
 
 // countDefinition counts one column definition of a block; after the last,
