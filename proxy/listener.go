@@ -223,7 +223,7 @@ func (ln *Listener) releaseUserSlot(u *User) {
 	}
 }
 
-var errTooManyFiles = syscall.EMFILE
+const errTooManyFiles = syscall.EMFILE
 
 // Serve accepts connections on l until Shutdown or a listener error.
 func (ln *Listener) Serve(l net.Listener) error {
