@@ -48,8 +48,20 @@ func (d *decoder) check(c *Config) {
 	d.notNegative("limits.shutdown_timeout", c.Limits.ShutdownTimeout)
 	d.positive("limits.handshake_timeout", c.Limits.HandshakeTimeout)
 	d.positive("limits.connect_timeout", c.Limits.ConnectTimeout)
+	d.notNegative("limits.net_read_timeout", c.Limits.NetReadTimeout)
+	if n := c.Limits.MaxParseSize; n < 1<<10 || n > 1<<30 {
+		d.report("limits.max_parse_size", "must be between 1KiB and 1GiB, got %d bytes", n)
+	}
+	for i, f := range c.Routing.ReadOnlyFunctions {
+		if !functionRE.MatchString(f) {
+			d.report(fmt.Sprintf("routing.read_only_functions[%d]", i), "%q is not a function name or schema.name", f)
+		}
+	}
 	d.checkRules(c)
 }
+
+// A stored function's name, optionally qualified by its schema.
+var functionRE = regexp.MustCompile(`^([A-Za-z0-9_$]+\.)?[A-Za-z0-9_$]+$`)
 
 // Identifier characters only: the monitor writes the name into SQL.
 var heartbeatRE = regexp.MustCompile(`^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$`)

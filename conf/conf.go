@@ -147,6 +147,11 @@ type Routing struct {
 	Balance           string `yaml:"balance"` // Balance*
 	FallbackToPrimary bool   `yaml:"fallback_to_primary"`
 	ReadYourWrites    string `yaml:"read_your_writes"` // RYWOff | RYWSession
+	// ReadOnlyFunctions names stored functions known not to write, as
+	// "name" (any schema) or "schema.name", case-insensitively. A read that
+	// calls any other stored function stays on the primary, whatever a hint
+	// or rule says.
+	ReadOnlyFunctions []string `yaml:"read_only_functions"`
 }
 
 // Pool configures the server connection pools. Zero durations mean no limit.
@@ -174,6 +179,13 @@ type Limits struct {
 	// ConnectTimeout (extension, default 5s) bounds dialing a server,
 	// including its handshake.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// NetReadTimeout (default 30s, like MariaDB's net_read_timeout) drops a
+	// client that started a packet and stalls; zero means no timeout.
+	NetReadTimeout time.Duration `yaml:"net_read_timeout"`
+	// MaxParseSize (default 256KiB): longer statements are classified by a
+	// token scan only, never fully parsed, so a huge statement cannot cost
+	// memory that is a multiple of its size.
+	MaxParseSize int64 `yaml:"max_parse_size" conf:"size"`
 }
 
 // QueryRule routes or rejects matching statements. Exactly one of Match (an
@@ -221,7 +233,8 @@ func Default() *Config {
 			FallbackToPrimary: true, ReadYourWrites: RYWSession},
 		Pool: Pool{Multiplexing: true, MaxIdlePerServer: 64, IdleTimeout: 5 * time.Minute, MaxLifetime: time.Hour},
 		Limits: Limits{MaxClientConnections: 10000, ClientIdleTimeout: 8 * time.Hour, MaxPacketSize: 64 << 20,
-			ShutdownTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second},
+			ShutdownTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
+			NetReadTimeout: 30 * time.Second, MaxParseSize: 256 << 10},
 	}
 }
 

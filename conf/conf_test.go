@@ -388,6 +388,12 @@ limits: {handshake_timeout: "1x"}
 			`t.yaml:3: limits.max_packet_size: "64XB" is not a size (e.g. 65536, 512KiB, 64MiB)`}},
 		{"size out of range", oneServer + "limits:\n  max_packet_size: 2GiB\n", []string{
 			`t.yaml:3: limits.max_packet_size: must be between 1KiB and 1GiB, got 2147483648 bytes`}},
+		{"parse size out of range", oneServer + "limits:\n  max_parse_size: 100\n  net_read_timeout: -1s\n", []string{
+			`t.yaml:3: limits.max_parse_size: must be between 1KiB and 1GiB, got 100 bytes`,
+			`t.yaml:4: limits.net_read_timeout: must not be negative, got -1s`}},
+		{"read-only functions", oneServer + "routing:\n  read_only_functions: [shop.f_price, price, \"a b\", x.y.z]\n", []string{
+			`t.yaml:3: routing.read_only_functions[2]: "a b" is not a function name or schema.name`,
+			`t.yaml:3: routing.read_only_functions[3]: "x.y.z" is not a function name or schema.name`}},
 		{"size overflow", oneServer + "limits:\n  max_packet_size: 99999999999GiB\n", []string{
 			`t.yaml:3: limits.max_packet_size: "99999999999GiB" is not a size (e.g. 65536, 512KiB, 64MiB)`}},
 
