@@ -63,6 +63,29 @@ func (s SessionState) WithUse(sql string) (next SessionState, ok bool) {
 	return next, ok
 }
 
+// readOnlyEntry makes the connection's transactions read-only, autocommit
+// statements included. Connections to a server that is not the primary
+// carry it last in their state (see ReadOnly), so the server itself
+// refuses a write that reaches a replica, whatever sent it there: a view
+// over a stored function that writes, a user with READ_ONLY ADMIN, for
+// whom read_only does not apply. Such a write would break the replica's
+// replication. It fails with 1792 and changes nothing.
+var readOnlyEntry = stateEntry{Cmd: mysql.COM_QUERY, Args: "SET SESSION TRANSACTION READ ONLY"}
+
+// ReadOnly returns the state a connection to a replica must carry for a
+// session in state s: s, then read-only transactions. It is a new value
+// each time; callers on a hot path keep it while s stays the same.
+func (s SessionState) ReadOnly() SessionState {
+	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old stateEntry) bool { return old == readOnlyEntry })
+	entries = append(entries, readOnlyEntry) // past maxStateEntries too: it is not the client's
+	return SessionState{entries: entries, hash: hashState(entries), schemaChanged: s.schemaChanged}
+}
+
+// Same reports whether s and t are the same state.
+func (s SessionState) Same(t SessionState) bool {
+	return s.hash == t.hash && len(s.entries) == len(t.entries)
+}
+
 // servesNoSchema reports whether a connection in state s can serve a
 // session that logged in without a schema and is in state want: either it
 // never selected a schema, or want is where it is headed anyway.

@@ -285,3 +285,53 @@ func TestSyncResetWithoutLoginSchema(t *testing.T) {
 		t.Fatal("SET recorded as selecting a schema")
 	}
 }
+
+// TestReadOnlyState: a replica's connections carry the session's state and
+// then read-only transactions; one that ran a client's state change since
+// gets only that guard again, and one made read-only that now serves the
+// primary is reset and replayed without it.
+func TestReadOnlyState(t *testing.T) {
+	st := mustState(t, SessionState{}, setA)
+	ro := st.ReadOnly()
+	if !ro.Same(st.ReadOnly()) || ro.Same(st) || !ro.ReadOnly().Same(ro) {
+		t.Fatal("ReadOnly is not one state, idempotent, different from the session's")
+	}
+	if got := describe(ro.entries...); !slices.Equal(got, describe(setA, readOnlyEntry)) {
+		t.Fatalf("read-only state %q", got)
+	}
+	fake := fakemysql.Start(t, fakemysql.Options{Schemas: []string{"shop", "other"}})
+	cn := mustDial(t, serverAt(fake.Addr()), DialOptions{Creds: appCreds, Schema: "shop"})
+	fake.ResetLog()
+	if err := cn.Sync(ro, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := commands(fake.Log()); !slices.Equal(got, describe(setA, readOnlyEntry)) {
+		t.Fatalf("fresh replica connection got %q", got)
+	}
+	// The client's next SET ran here (Ran): only the guard is replayed.
+	next := mustState(t, st, setB)
+	cn.Ran(next)
+	fake.ResetLog()
+	if err := cn.Sync(next.ReadOnly(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := commands(fake.Log()); !slices.Equal(got, describe(readOnlyEntry)) {
+		t.Fatalf("after a client's SET the connection got %q, want only the guard", got)
+	}
+	// The server became the primary: the guard must go, by a reset.
+	fake.ResetLog()
+	if err := cn.Sync(next, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := commands(fake.Log()); !slices.Equal(got, append([]string{"RESET_CONNECTION ", "INIT_DB shop"}, describe(setA, setB)...)) {
+		t.Fatalf("a read-only connection serving the primary got %q", got)
+	}
+	// The guard is not the client's: a full log still gets it.
+	full := SessionState{}
+	for i := range maxStateEntries {
+		full = mustState(t, full, stateEntry{mysql.COM_QUERY, fmt.Sprintf("SET @v%d = 1", i)})
+	}
+	if got := full.ReadOnly(); len(got.entries) != maxStateEntries+1 || got.entries[maxStateEntries] != readOnlyEntry {
+		t.Fatalf("a full log's read-only state has %d entries", len(got.entries))
+	}
+}

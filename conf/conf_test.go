@@ -97,6 +97,7 @@ func specConfig() *Config {
 	c := Default()
 	c.Admin.Password = "s3cret"
 	c.Listen.ProxyProtocolNetworks = []netip.Prefix{}
+	c.Routing.ReadOnlyFunctions = []string{}
 	c.TLS = &TLS{CertFile: "server.pem", KeyFile: "server-key.pem"}
 	c.BackendTLS = &BackendTLS{CAFile: "ca.pem", Verify: true}
 	c.Users = []User{{Name: "app", Password: "secret", DefaultSchema: "shop", MaxConnections: 500,

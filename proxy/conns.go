@@ -183,19 +183,35 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 		}
 	}
 	l := s.c.login
+	want := s.st.replay
+	if srv.Role() != backend.RolePrimary {
+		want = s.readOnlyState()
+	}
 	sc, err := s.conns.borrow(ctx, srv, backend.Request{
 		Dial:   backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps},
-		State:  s.st.replay,
+		State:  want,
 		Verify: verify,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := sc.Sync(s.st.replay, l.Schema); err != nil {
+	if err := sc.Sync(want, l.Schema); err != nil {
 		s.conns.drop(sc)
 		return nil, fmt.Errorf("bringing session state to server %s: %w", srv.Name, err)
 	}
 	return sc, nil
+}
+
+// readOnlyState is the state of the session's connections to servers
+// other than the primary: its own, with read-only transactions
+// (backend.SessionState.ReadOnly), so that no write runs on a replica.
+// Kept while the session's state stays the same: reads borrow a replica
+// connection per statement.
+func (s *session) readOnlyState() backend.SessionState {
+	if !s.roFrom.Same(s.st.replay) || !s.roValid {
+		s.roFrom, s.roState, s.roValid = s.st.replay, s.st.replay.ReadOnly(), true
+	}
+	return s.roState
 }
 
 // releaseIdle gives back to the pool the connections the session does not

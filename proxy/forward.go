@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"switchyard/backend"
 	"switchyard/wire"
 )
@@ -52,6 +54,12 @@ type forwarder struct {
 	gtid string
 	// failed is set when the response ended with an ERR packet.
 	failed bool
+	// catchReadOnly: the command is a read routed to a replica. If the
+	// server refuses it as a write in a read-only transaction (1792, see
+	// backend.SessionState.ReadOnly) before anything reached the client,
+	// the error is dropped and readOnlyRefused set: nothing ran, and the
+	// caller runs it on the primary.
+	catchReadOnly, readOnlyRefused bool
 	// onPrepareOK, when set, may rewrite the first packet of a successful
 	// prepare response (p, decoded as ok) in place before it is passed on.
 	onPrepareOK func(p []byte, ok wire.PrepareOK)
@@ -77,6 +85,11 @@ func (f *forwarder) forward(shape wire.Shape) error {
 			err = f.passOK(p, n)
 		case wire.KindErr:
 			f.failed = true
+			if f.catchReadOnly && !f.wrote && n == len(p) && wire.ParseErr(p).Code == mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION {
+				f.readOnlyRefused = true
+				f.drop(n)
+				break
+			}
 			err = f.pass(n)
 		case wire.KindEOF:
 			err = f.passTerminator(p, n)

@@ -41,6 +41,11 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, erro
 	if d.Err != nil {
 		return d, d.Err
 	}
+	if d.Overridden {
+		s.srv.hintsIgnored.Add(1)
+		s.c.Logger().Debug("replica hint or rule ignored: the statement may write, so it runs on the primary",
+			"by", d.Reason.String(), "digest", class.Digest)
+	}
 	d = router.ReadYourWrites(d, rs, s.srv.opt.Routing.ReadYourWrites, func() bool {
 		_, err := s.srv.servers.Primary()
 		return err == nil
@@ -75,11 +80,14 @@ func (s *session) reads() string {
 
 // exchangeResult is what the proxy learned from relaying one response.
 type exchangeResult struct {
-	ok        bool // the response did not end with an error
-	wrote     bool // some of the response reached the client
-	status    uint16
-	hasStatus bool   // status holds the server's flags after the command
-	gtid      string // the GTID of a transaction the command committed
+	ok    bool // the response did not end with an error
+	wrote bool // some of the response reached the client
+	// readOnlyRefused: a replica refused the read as a write, and the
+	// client saw nothing (forwarder.catchReadOnly).
+	readOnlyRefused bool
+	status          uint16
+	hasStatus       bool   // status holds the server's flags after the command
+	gtid            string // the GTID of a transaction the command committed
 }
 
 // runRouted runs a command on the server the decision names and relays the
@@ -103,7 +111,27 @@ func (s *session) runRouted(ctx context.Context, class *router.Class, d router.D
 		}
 	}
 	if err == nil {
+		s.catchReadOnly = d.Target == router.Replica
 		res, err = s.exchange(sc, send, shape)
+		s.catchReadOnly = false
+	}
+	if err == nil && res.readOnlyRefused {
+		// The statement writes although it reads as a read: a view over a
+		// stored function that writes. The replica refused it and nothing
+		// ran there; the primary runs it, and the session has written.
+		s.srv.replicaWriteRetries.Add(1)
+		s.c.Logger().Info("a replica refused a read that writes (a view or function the classifier cannot see into); running it on the primary",
+			"server", sc.Server().Name, "digest", class.Digest)
+		if sc, err = s.resolve(ctx, router.Decision{Target: router.Primary, Reason: d.Reason}, -1, false); err != nil {
+			return nil, res, err
+		}
+		if prepare != nil {
+			if send, err = prepare(sc); err != nil {
+				return nil, res, s.prepareFailed(sc, err)
+			}
+		}
+		res, err = s.exchange(sc, send, shape)
+		s.st.hasWritten = true
 	}
 	if err != nil && !isClientErr(err) && router.RetryElsewhere(d, class, res.wrote) {
 		// The replica failed before the client saw anything: run the
@@ -243,8 +271,9 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		serverEOF: sc.Capabilities()&mysql.CLIENT_DEPRECATE_EOF == 0,
 		stripTrack: sc.Capabilities()&mysql.CLIENT_SESSION_TRACK != 0 &&
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
-		okBuf: s.okScratch[:0],
-		limit: s.c.ln.opt.MaxPacketSize,
+		okBuf:         s.okScratch[:0],
+		limit:         s.c.ln.opt.MaxPacketSize,
+		catchReadOnly: s.catchReadOnly,
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }
@@ -253,7 +282,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	// ClientConn.responseWriter).
 	err := f.forward(shape)
 	s.c.seq = f.seq - f.shift
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused}
 	res.status, res.hasStatus = f.status()
 	if res.hasStatus {
 		sc.SetStatus(res.status)

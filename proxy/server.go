@@ -64,6 +64,9 @@ type Routing struct {
 	// of going to the primary (routing.fallback_to_primary: false).
 	NoFallbackToPrimary bool
 	ReadYourWrites      string // "" or conf.RYWSession, or conf.RYWOff
+	// ReadOnlyFunctions are the stored functions known not to write
+	// (routing.read_only_functions).
+	ReadOnlyFunctions []string
 }
 
 // Server is the proxy's data path: a Listener whose sessions route and
@@ -84,6 +87,12 @@ type Server struct {
 	// pinnedSessions the sessions held on one server connection.
 	unparsed       atomic.Int64
 	pinnedSessions atomic.Int64
+	// hintsIgnored counts replica hints and rules that were not followed
+	// because the statement may write; replicaWriteRetries the reads a
+	// replica refused as writes (a view over a writing function) and the
+	// primary ran instead.
+	hintsIgnored        atomic.Int64
+	replicaWriteRetries atomic.Int64
 }
 
 // NewServer returns a server that is not yet accepting.
@@ -96,7 +105,8 @@ func NewServer(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000)}
-	s.classifiers.New = func() any { return router.NewClassifier(s.classCache) }
+	classOpt := router.Options{ReadOnlyFunctions: router.NewFunctionSet(opt.Routing.ReadOnlyFunctions)}
+	s.classifiers.New = func() any { return router.NewClassifierWith(s.classCache, classOpt) }
 	s.rules.Store(opt.Rules)
 	lo := opt.ListenerOptions
 	if lo.Version == nil {

@@ -37,6 +37,13 @@ type session struct {
 	replicaBuf []*backend.Server
 	candBuf    []router.Candidate
 	okScratch  [64]byte
+	// roState is st.replay made read-only (readOnlyState), computed from
+	// roFrom.
+	roFrom, roState backend.SessionState
+	roValid         bool
+	// catchReadOnly is set while a read routed to a replica is exchanged
+	// (forwarder.catchReadOnly).
+	catchReadOnly bool
 }
 
 // sessionState is a session's state as a value: a change of user saves it

@@ -107,18 +107,30 @@ type Class struct {
 	UsesLastInsertID bool
 	CalcFoundRows    bool // SQL_CALC_FOUND_ROWS: a FOUND_ROWS() is likely to follow
 
+	// NotOnlyReads: a multi-statement string has a statement that is
+	// neither a read nor a SHOW, which its combined Kind may not show.
+	NotOnlyReads bool
+	// Kills: a KILL statement, anywhere in the string, inside a version
+	// comment or a literal EXECUTE IMMEDIATE / PREPARE text. Server thread
+	// ids are not the ids clients see, so the proxy must not pass it on.
+	Kills bool
+
 	// litDep: the class depends on something NormalizeDigest hides (a literal,
 	// an identifier's case), so it must not be shared by digest.
 	litDep bool
 }
 
 // ReplicaSafe says whether a hint or rule may send the statement to a
-// replica: it reads, and changes neither data nor session state there.
-// Locking reads and stored functions are the user's call; writes, lock
-// functions, sequences and variable assignments are not.
+// replica: every statement in it reads, and changes neither data nor
+// session state there. Locking reads, server variables and user variables
+// read are the user's call. Writes, lock functions, sequences, variable
+// assignments, stored functions not known to be read-only (they may
+// write), and what the parser could not read (the token scan cannot see
+// every function call) are not: a write on a replica breaks its
+// replication, so no hint or rule may cause one.
 func (c *Class) ReplicaSafe() bool {
 	return (c.Kind == Read || c.Kind == Show) && !c.SideEffects && !c.SetsUserVar && !c.UsesLock &&
-		!c.CreatesTempTable
+		!c.CreatesTempTable && !c.StoredFunc && !c.Unparsed && !c.NotOnlyReads && !c.Kills
 }
 
 // finish derives Route from Kind and flags; every path that builds a Class
@@ -163,6 +175,9 @@ func combine(a, b Class, n int) Class {
 	if n == 0 {
 		return b
 	}
+	readish := func(k Kind) bool { return k == Read || k == Show }
+	a.NotOnlyReads = a.NotOnlyReads || b.NotOnlyReads || !readish(a.Kind) || !readish(b.Kind)
+	a.Kills = a.Kills || b.Kills
 	if a.Kind != b.Kind {
 		switch {
 		case a.Kind == DDL || b.Kind == DDL:
@@ -237,6 +252,8 @@ func (c *Class) Flags() string {
 	add(c.UsesFoundRows, "uses_found_rows")
 	add(c.UsesLastInsertID, "uses_last_insert_id")
 	add(c.CalcFoundRows, "calc_found_rows")
+	add(c.NotOnlyReads, "not_only_reads")
+	add(c.Kills, "kills")
 	if c.Schema != "" {
 		add(true, "schema="+c.Schema)
 	}

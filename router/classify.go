@@ -17,13 +17,53 @@ type Classifier struct {
 	p     *parser.Parser
 	cache *Cache
 	w     walker
+	opt   Options
 }
 
-// NewClassifier returns a Classifier using cache, which may be nil.
-func NewClassifier(cache *Cache) *Classifier {
+// Options are the settings of a Classifier. The zero value is the default.
+type Options struct {
+	// ReadOnlyFunctions are the stored functions known not to write
+	// (routing.read_only_functions): a read calling them may still go to a
+	// replica. Every Classifier sharing a Cache must have the same.
+	ReadOnlyFunctions *FunctionSet
+}
+
+// NewClassifier returns a Classifier with default options using cache,
+// which may be nil.
+func NewClassifier(cache *Cache) *Classifier { return NewClassifierWith(cache, Options{}) }
+
+// NewClassifierWith returns a Classifier with options opt using cache,
+// which may be nil.
+func NewClassifierWith(cache *Cache, opt Options) *Classifier {
 	p := parser.New()
 	p.SetMariaDB(true)
-	return &Classifier{p: p, cache: cache}
+	return &Classifier{p: p, cache: cache, opt: opt}
+}
+
+// FunctionSet is a set of stored function names, each "name" (in any
+// schema) or "schema.name", matched case-insensitively. The nil set is
+// empty.
+type FunctionSet struct{ names map[string]bool }
+
+// NewFunctionSet returns the set of names.
+func NewFunctionSet(names []string) *FunctionSet {
+	fs := &FunctionSet{names: make(map[string]bool, len(names))}
+	for _, n := range names {
+		fs.names[strings.ToLower(n)] = true
+	}
+	return fs
+}
+
+// has reports whether a call of name, qualified by schema ("" when the
+// call is not), names a function of the set. A bare entry matches every
+// schema; a qualified one only qualified calls, since the schema of a bare
+// call is the session's current one, which the classification (shared by
+// all sessions) does not know.
+func (fs *FunctionSet) has(schema, name string) bool {
+	if fs == nil {
+		return false
+	}
+	return fs.names[name] || schema != "" && fs.names[schema+"."+name]
 }
 
 // bigStatement is the size past which the parser is reset after use, so a
@@ -153,6 +193,10 @@ func (cl *Classifier) statement(st ast.StmtNode) Class {
 		}
 	case *ast.PrepareStmt:
 		c.Kind = Prepare
+		if x.SQLVar == nil {
+			// PREPARE s FROM 'KILL ...' must not pass either.
+			c.Kills = textKills(x.SQLText)
+		}
 	case *ast.ExecuteStmt:
 		c.Kind = Execute
 	case *ast.DeallocateStmt:
@@ -179,7 +223,10 @@ func (cl *Classifier) statement(st ast.StmtNode) Class {
 	case ast.DDLNode, *ast.ProcedureInfo, *ast.DropProcedureStmt:
 		c.Kind, c.EndsTx = DDL, true
 		walk = false
-	case *ast.KillStmt, *ast.SetRoleStmt, *ast.SetDefaultRoleStmt, *ast.ShutdownStmt, *ast.BinlogStmt,
+	case *ast.KillStmt:
+		c.Kind, c.Kills = Admin, true
+		walk = false
+	case *ast.SetRoleStmt, *ast.SetDefaultRoleStmt, *ast.ShutdownStmt, *ast.BinlogStmt,
 		*ast.HelpStmt:
 		c.Kind = Admin
 		walk = false
@@ -187,7 +234,7 @@ func (cl *Classifier) statement(st ast.StmtNode) Class {
 		walk = false
 	}
 	if walk {
-		cl.w = walker{c: c, call: c.Kind == Call}
+		cl.w = walker{c: c, call: c.Kind == Call, readOnly: cl.opt.ReadOnlyFunctions}
 		st.Accept(&cl.w)
 		c = cl.w.c
 		if c.Kind == Call {
@@ -263,8 +310,9 @@ func autocommitValue(e ast.ExprNode) bool {
 // walker collects what expressions reveal: functions, variables, locking
 // and INTO clauses, in subqueries too.
 type walker struct {
-	c    Class
-	call bool // CALL arguments: @var may be an OUT parameter
+	c        Class
+	call     bool // CALL arguments: @var may be an OUT parameter
+	readOnly *FunctionSet
 }
 
 func (w *walker) Enter(n ast.Node) (ast.Node, bool) {
@@ -284,9 +332,10 @@ func (w *walker) Enter(n ast.Node) (ast.Node, bool) {
 			}
 		}
 	case *ast.FuncCallExpr:
-		if x.Schema.L != "" {
-			c.StoredFunc = true
-		} else {
+		switch {
+		case x.Schema.L != "":
+			c.StoredFunc = c.StoredFunc || !w.readOnly.has(x.Schema.L, x.FnName.L)
+		case isBuiltin(x.FnName.L) || !w.readOnly.has("", x.FnName.L):
 			funcFlags(c, x.FnName.L, len(x.Args) == 0, false)
 		}
 	case *ast.VariableExpr:

@@ -45,10 +45,10 @@ func TestClassify(t *testing.T) {
 		{"XA START 'x'", Class{Kind: XA, Route: Primary, Unparsed: true, StartsTx: true}},
 		{"COMMIT", Class{Kind: Commit, Route: Primary, EndsTx: true}},
 		{"ROLLBACK TO SAVEPOINT a", Class{Kind: Savepoint, Route: Primary}},
-		{"BEGIN; INSERT INTO t VALUES (1); COMMIT", Class{Kind: Write, Route: Primary, EndsTx: true, Statements: 3}},
-		{"COMMIT; START TRANSACTION READ ONLY", Class{Kind: Commit, Route: Replica, EndsTx: true, StartsTx: true, ReadOnlyTx: true, Statements: 2}},
+		{"BEGIN; INSERT INTO t VALUES (1); COMMIT", Class{Kind: Write, Route: Primary, EndsTx: true, Statements: 3, NotOnlyReads: true}},
+		{"COMMIT; START TRANSACTION READ ONLY", Class{Kind: Commit, Route: Replica, EndsTx: true, StartsTx: true, ReadOnlyTx: true, Statements: 2, NotOnlyReads: true}},
 		{"SELECT 1; SELECT 2", Class{Kind: Read, Route: Replica, Statements: 2}},
-		{"SELECT 1; DELETE FROM t", Class{Kind: Write, Route: Primary, Statements: 2}},
+		{"SELECT 1; DELETE FROM t", Class{Kind: Write, Route: Primary, Statements: 2, NotOnlyReads: true}},
 		{"SHOW TABLES", Class{Kind: Show, Route: Replica}},
 		{"SHOW VARIABLES LIKE 'read_only'", Class{Kind: Show, Route: Primary}},
 		{"SHOW WARNINGS", Class{Kind: Show, Route: Primary, UsesFoundRows: true}},
@@ -67,6 +67,13 @@ func TestClassify(t *testing.T) {
 		{"DEALLOCATE PREPARE s", Class{Kind: Deallocate, Route: Primary}},
 		{"CALL p(@out)", Class{Kind: Call, Route: Primary, SetsUserVar: true, ReadsUserVar: true}},
 		{"/*M!100100 DELETE FROM t */", Class{Kind: Write, Route: Primary, Unparsed: true}},
+		{"KILL 5", Class{Kind: Admin, Route: Primary, Kills: true}},
+		{"SELECT 1; KILL QUERY 5", Class{Kind: Read, Route: Primary, Statements: 2, NotOnlyReads: true, Kills: true}},
+		{"EXECUTE IMMEDIATE 'KILL 5'", Class{Kind: Execute, Route: Primary, Unparsed: true, Kills: true}},
+		{"EXECUTE IMMEDIATE 'SELECT 1; KIL\\L 5'", Class{Kind: Execute, Route: Primary, Unparsed: true, Kills: true}},
+		{"PREPARE s FROM 'kill 5'", Class{Kind: Prepare, Route: Primary, Kills: true}},
+		{"/*M!100000 KILL 5 */", Class{Kind: Admin, Route: Primary, Unparsed: true, Kills: true}},
+		{"SELECT 'KILL 5'", Class{Kind: Read, Route: Replica}},
 		{"", Class{Kind: Other, Route: Primary}},
 		{"/* nothing */", Class{Kind: Other, Route: Primary}},
 		{"not sql at all", Class{Kind: Other, Route: Primary, Unparsed: true}},
@@ -217,5 +224,27 @@ func TestDigestCacheSound(t *testing.T) {
 	}
 	if checked < 300 {
 		t.Errorf("only %d variants shared a digest", checked)
+	}
+}
+
+// TestReadOnlyFunctions: functions listed as read-only do not keep a read
+// on the primary; a bare entry matches any schema, a qualified one only
+// calls qualified the same way.
+func TestReadOnlyFunctions(t *testing.T) {
+	cl := NewClassifierWith(nil, Options{ReadOnlyFunctions: NewFunctionSet([]string{"Price", "shop.tax"})})
+	for sql, want := range map[string]Target{
+		"SELECT price(1)":             Replica,
+		"SELECT PRICE(1), x.price(2)": Replica,
+		"SELECT shop.tax(1)":          Replica,
+		"SELECT tax(1)":               Primary, // the session's schema is unknown
+		"SELECT other.tax(1)":         Primary,
+		"SELECT f_write(1)":           Primary,
+		"SELECT price(1), f_write(1)": Primary,
+		"SELECT NOW(), price(2)":      Replica,
+	} {
+		c := cl.Classify(sql)
+		if c.Route != want || (want == Replica) != c.ReplicaSafe() {
+			t.Errorf("%s: route %v, replica-safe %v; want %v", sql, c.Route, c.ReplicaSafe(), want)
+		}
 	}
 }

@@ -330,11 +330,59 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 	}
 	c.Statements, c.Unparsed = 1, true
 	lexKind(&c, w, readOnly)
+	c.Kills = textKills(l.s[stmtStart:l.i])
 	if c.Kind == Set {
 		lexAutocommit(&c, l.s[stmtStart:])
 	}
 	c.finish()
 	return c, more
+}
+
+// textKills reports whether sql, run as it is, would run a KILL: a
+// statement of it starts with KILL (version comments count, as MariaDB
+// runs their content), or runs a literal text that does (EXECUTE IMMEDIATE,
+// PREPARE ... FROM).
+func textKills(sql string) bool {
+	l := lexer{s: sql}
+	first := true
+	for prev, t := (token{}), l.next(); t.kind != tEOF; prev, t = t, l.next() {
+		switch {
+		case t.punct(";"):
+			first = true
+			continue
+		case first && t.is("KILL"):
+			return true
+		case t.kind == tString && (prev.is("IMMEDIATE") || prev.is("FROM")) && textKills(unquoteString(t.text)):
+			return true
+		}
+		first = false
+	}
+	return false
+}
+
+// unquoteString returns the text of a string literal token: quotes
+// stripped, doubled quotes and backslash escapes undone.
+func unquoteString(lit string) string {
+	if len(lit) < 2 {
+		return ""
+	}
+	q := lit[0]
+	body := lit[1 : len(lit)-1]
+	var b strings.Builder
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c == '\\' && i+1 < len(body):
+			i++
+			b.WriteByte(body[i])
+		case c == q && i+1 < len(body) && body[i+1] == q:
+			i++
+			b.WriteByte(q)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // lexKind sets Kind and the transaction flags from the first words.

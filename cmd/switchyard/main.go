@@ -260,7 +260,8 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		Pool:                pool,
 		DisableMultiplexing: !cfg.Pool.Multiplexing,
 		Routing: proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
-			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
+			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites,
+			ReadOnlyFunctions: cfg.Routing.ReadOnlyFunctions},
 		Rules: rt.rules,
 	})
 	if err != nil {

@@ -427,9 +427,9 @@ SELECT @@have_profiling
 SET PROFILING=1
 -- route: primary | kind: show
 SHOW PROFILES
--- route: primary | kind: admin
+-- route: primary | kind: admin | flags: kills
 KILL 123
--- route: primary | kind: admin
+-- route: primary | kind: admin | flags: kills
 KILL QUERY 123
 -- route: primary | kind: admin | flags: unparsed ends_tx
 CHECK TABLE `users`
@@ -651,9 +651,9 @@ SET SESSION max_statement_time = 5
 SELECT 1 FROM DUAL
 -- route: replica | kind: read
 SELECT NOW() FROM DUAL WHERE 1
--- route: primary | kind: admin
+-- route: primary | kind: admin | flags: kills
 KILL CONNECTION 5
--- route: primary | kind: admin | flags: unparsed
+-- route: primary | kind: admin | flags: unparsed kills
 KILL QUERY ID 5
 -- route: primary | kind: admin
 SHUTDOWN
@@ -1014,33 +1014,33 @@ select/**/id/**/from/**/t
 --- Multi-statement strings
 -- route: replica | kind: read | flags: multi
 SELECT 1; SELECT 2
--- route: primary | kind: write | flags: multi
+-- route: primary | kind: write | flags: multi not_only_reads
 SELECT * FROM a; UPDATE b SET c = 1
--- route: primary | kind: set | flags: multi sets_user_var reads_user_var
+-- route: primary | kind: set | flags: multi sets_user_var reads_user_var not_only_reads
 SET @a = 1; SELECT @a
--- route: primary | kind: write | flags: multi ends_tx
+-- route: primary | kind: write | flags: multi ends_tx not_only_reads
 START TRANSACTION; UPDATE accounts SET balance = balance - 10 WHERE id = 1; UPDATE accounts SET balance = balance + 10 WHERE id = 2; COMMIT
--- route: primary | kind: begin | flags: multi ends_tx starts_tx
+-- route: primary | kind: begin | flags: multi ends_tx starts_tx not_only_reads
 BEGIN; SELECT * FROM t
--- route: primary | kind: set | flags: multi autocommit=0
+-- route: primary | kind: set | flags: multi autocommit=0 not_only_reads
 SET autocommit=0; SELECT 1
 -- route: replica | kind: show | flags: multi
 SHOW TABLES; SHOW DATABASES
--- route: primary | kind: ddl | flags: multi ends_tx
+-- route: primary | kind: ddl | flags: multi ends_tx not_only_reads
 DROP TABLE IF EXISTS t; CREATE TABLE t (a INT)
--- route: primary | kind: write | flags: unparsed multi
+-- route: primary | kind: write | flags: unparsed multi not_only_reads
 SELECT 1; INSERT INTO t VALUES (1) RETURNING id
--- route: primary | kind: ddl | flags: multi creates_temp_table
+-- route: primary | kind: ddl | flags: multi creates_temp_table not_only_reads
 CREATE TEMPORARY TABLE tmp (id INT); INSERT INTO tmp SELECT id FROM t; SELECT * FROM tmp
--- route: primary | kind: write | flags: multi ends_tx
+-- route: primary | kind: write | flags: multi ends_tx not_only_reads
 LOCK TABLES t WRITE; INSERT INTO t VALUES (1); UNLOCK TABLES
--- route: primary | kind: commit | flags: multi ends_tx starts_tx
+-- route: primary | kind: commit | flags: multi ends_tx starts_tx not_only_reads
 COMMIT; BEGIN
--- route: replica | kind: begin_read_only | flags: multi ends_tx
+-- route: replica | kind: begin_read_only | flags: multi ends_tx not_only_reads
 START TRANSACTION READ ONLY; SELECT * FROM t; COMMIT
 -- route: replica | kind: read | flags: multi
 SELECT 'a;b'; SELECT "c;d"
 -- route: primary | kind: read | flags: unparsed multi
 SELECT 1; SET STATEMENT max_statement_time=1 FOR SELECT 2
--- route: primary | kind: use | flags: multi schema=shop
+-- route: primary | kind: use | flags: multi not_only_reads schema=shop
 USE shop; SELECT * FROM users
