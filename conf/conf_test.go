@@ -61,6 +61,7 @@ routing:
   balance: least_outstanding      # least_outstanding | round_robin | weighted_random
   fallback_to_primary: true       # no eligible replica: read from the primary (false: error)
   read_your_writes: session       # off | session: after a write, that session's reads see it (GTID wait on the replica, else primary)
+  read_only_functions: []         # stored functions known not to write: reads that call them may go to replicas
 pool:
   multiplexing: true
   max_idle_per_server: 64
@@ -71,6 +72,8 @@ limits:
   client_idle_timeout: 8h
   max_packet_size: 64MiB
   shutdown_timeout: 30s
+  net_read_timeout: 30s           # a client that started a packet and stalls this long is disconnected
+  max_parse_size: 256KiB          # longer statements are classified by a token scan, never fully parsed
 query_rules:                      # first match wins, in file order
   - name: reports-to-replicas
     match: '(?i)^\s*select .* from reports'   # RE2 on the query text; or digest: exact normalized text
