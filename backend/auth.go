@@ -35,6 +35,7 @@ func (c *Conn) login(opt DialOptions) error {
 		return err
 	}
 	c.version = g.ServerVersion
+	c.threadID, c.creds = g.ConnectionID, opt.Creds
 	if g.Capabilities&requiredCaps != requiredCaps {
 		return fmt.Errorf("server lacks protocol 4.1 capabilities (%#x)", g.Capabilities)
 	}

@@ -108,6 +108,12 @@ type Conn struct {
 	prepOrder []string
 	readers   *readerPool
 	trackGTID bool // the session tracks last_gtid
+	// threadID is the server's id of the connection (CONNECTION_ID() on
+	// the server); creds are those it logged in with. A KILL QUERY for the
+	// statement it runs comes from another connection of the same user
+	// (Cluster.KillQuery).
+	threadID uint32
+	creds    Credentials
 }
 
 // readerPool holds the read buffers of server connections: a connection

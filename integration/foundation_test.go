@@ -576,17 +576,3 @@ func TestBackendTLS(t *testing.T) {
 	}
 	t.Logf("server session cipher: %s", cipher)
 }
-
-// TestKillIsRefused: KILL names a connection id the client got from the
-// proxy, which on a server is some other session: it must not be passed on.
-func TestKillIsRefused(t *testing.T) {
-	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
-	db := appDB(t, p, "")
-	for _, q := range []string{"KILL 1", "KILL QUERY 2", "kill connection 3"} {
-		_, err := db.Exec(q)
-		assertMySQLError(t, err, 1105, "HY000")
-		if !strings.Contains(err.Error(), "does not forward KILL") {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}

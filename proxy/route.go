@@ -258,6 +258,8 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	srv := sc.Server()
 	srv.Outstanding.Add(1)
 	defer srv.Outstanding.Add(-1)
+	s.running.start(sc)
+	defer s.running.stop()
 	if err := sc.Write(wire.FrameCommand(buf)); err != nil {
 		return exchangeResult{}, errServerRead{err}
 	}

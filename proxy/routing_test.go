@@ -138,10 +138,10 @@ func TestRouting(t *testing.T) {
 			t.Fatalf("read with autocommit=1 on %s", got)
 		}
 	})
-	t.Run("KILL refused", func(t *testing.T) {
+	t.Run("KILL not forwarded", func(t *testing.T) {
 		h.resetLogs()
 		_, err := c.ExecContext(testCtx(t), "KILL 5")
-		wantErr(t, err, mysql.ER_UNKNOWN_ERROR, "does not forward KILL")
+		wantErr(t, err, mysql.ER_NO_SUCH_THREAD, "Unknown thread id: 5")
 		if got := h.ran("KILL"); len(got) != 0 {
 			t.Fatalf("KILL reached %v", got)
 		}

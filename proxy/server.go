@@ -32,6 +32,9 @@ type Servers interface {
 	Primary() (*backend.Server, error)
 	Replicas(dst []*backend.Server) []*backend.Server
 	ServerVersion() (string, bool)
+	// KillQuery interrupts the statement a connection runs, from another
+	// connection (KILL QUERY).
+	KillQuery(ctx context.Context, target *backend.Conn) error
 }
 
 // Pool lends server connections to sessions: backend.Pool.

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"strings"
 	"sync/atomic"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -41,6 +40,9 @@ type session struct {
 	// roFrom.
 	roFrom, roState backend.SessionState
 	roValid         bool
+	// running is the statement the session runs on a server, for KILL
+	// QUERY from other sessions.
+	running running
 	// catchReadOnly is set while a read routed to a replica is exchanged
 	// (forwarder.catchReadOnly).
 	catchReadOnly bool
@@ -142,6 +144,8 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 		return nil
 	case mysql.COM_CHANGE_USER:
 		return s.changeUser(ctx, p)
+	case mysql.COM_PROCESS_KILL:
+		return s.processKill(ctx, p)
 	default:
 		return wire.Errorf(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command %d: switchyard does not forward it", cmd)
 	}
@@ -151,10 +155,12 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 func (s *session) query(ctx context.Context, buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
 	class := s.classify(sql)
-	if class.Kind == router.Admin && strings.HasPrefix(class.DigestText, "kill ") {
-		// Connection ids differ between the proxy and the servers: passed
-		// on, KILL would end whichever server session has that number.
-		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard does not forward KILL: the connection ids clients see are the proxy's, not the servers'")
+	if class.Kills {
+		return s.killStatement(ctx, sql)
+	}
+	if class.UsesConnectionID {
+		sql = router.RewriteConnectionID(sql, uint64(s.c.ID()))
+		buf = append(buf[:wire.HeaderSize+1:wire.HeaderSize+1], sql...)
 	}
 	d, err := s.decide(&class, sql)
 	if err != nil {

@@ -37,6 +37,13 @@ type clientStmt struct {
 func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
 	class := s.classify(sql)
+	if class.Kills {
+		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard carries out KILL itself and does not prepare it; send it as a statement of its own")
+	}
+	if class.UsesConnectionID {
+		sql = router.RewriteConnectionID(sql, uint64(s.c.ID()))
+		buf = append(buf[:wire.HeaderSize+1:wire.HeaderSize+1], sql...)
+	}
 	d, err := s.decide(&class, sql)
 	if err != nil {
 		return err

@@ -114,6 +114,9 @@ type Class struct {
 	// comment or a literal EXECUTE IMMEDIATE / PREPARE text. Server thread
 	// ids are not the ids clients see, so the proxy must not pass it on.
 	Kills bool
+	// UsesConnectionID: CONNECTION_ID() is called, which the proxy
+	// replaces by the id the client knows (RewriteConnectionID).
+	UsesConnectionID bool
 
 	// litDep: the class depends on something NormalizeDigest hides (a literal,
 	// an identifier's case), so it must not be shared by digest.
@@ -178,6 +181,7 @@ func combine(a, b Class, n int) Class {
 	readish := func(k Kind) bool { return k == Read || k == Show }
 	a.NotOnlyReads = a.NotOnlyReads || b.NotOnlyReads || !readish(a.Kind) || !readish(b.Kind)
 	a.Kills = a.Kills || b.Kills
+	a.UsesConnectionID = a.UsesConnectionID || b.UsesConnectionID
 	if a.Kind != b.Kind {
 		switch {
 		case a.Kind == DDL || b.Kind == DDL:
@@ -254,6 +258,7 @@ func (c *Class) Flags() string {
 	add(c.CalcFoundRows, "calc_found_rows")
 	add(c.NotOnlyReads, "not_only_reads")
 	add(c.Kills, "kills")
+	add(c.UsesConnectionID, "uses_connection_id")
 	if c.Schema != "" {
 		add(true, "schema="+c.Schema)
 	}

@@ -377,6 +377,8 @@ func funcFlags(c *Class, name string, noArgs, lexical bool) {
 		c.SideEffects = c.SideEffects || !noArgs // LAST_INSERT_ID(expr) sets the value
 	case "found_rows", "row_count":
 		c.UsesFoundRows = true
+	case "connection_id":
+		c.UsesConnectionID = true
 	default:
 		if !lexical && !isBuiltin(name) {
 			c.StoredFunc = true

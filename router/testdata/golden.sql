@@ -753,7 +753,7 @@ SELECT @@warning_count, @@error_count
 SELECT @@read_only, @@innodb_read_only
 -- route: primary | kind: read | flags: server_var
 SELECT @@hostname, @@server_id
--- route: replica | kind: read
+-- route: replica | kind: read | flags: uses_connection_id
 SELECT CONNECTION_ID()
 
 --- Transactions and session state

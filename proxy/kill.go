@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/backend"
+	"switchyard/router"
+	"switchyard/wire"
+)
+
+// KILL. Clients know switchyard's connection ids (the handshake's, and
+// CONNECTION_ID(), which the proxy rewrites), not the servers', so the
+// proxy carries KILL out itself: KILL [CONNECTION] ends a session, KILL
+// QUERY interrupts the statement the session runs on a server right now by
+// a KILL QUERY of that server thread, sent from a side connection. A KILL
+// is never passed on to a server in any form: there its id would name some
+// other connection, perhaps another client's on a shared pooled one.
+
+// queryKiller is a Session that can interrupt its running statement.
+type queryKiller interface {
+	KillQuery(ctx context.Context) error
+}
+
+// errConnectionKilled is what MariaDB tells a client whose connection was
+// killed (ER_CONNECTION_KILLED, MariaDB only).
+var errConnectionKilled = &mysql.MyError{Code: 1927, State: "70100", Message: "Connection was killed"}
+
+// Kill carries out KILL for a client of user (asUser "" acts for the
+// admin: any session): it ends the session of connection id, or with
+// query set interrupts the statement that session runs. Errors are
+// MariaDB's: 1094 for an id no session has, 1095 for another user's.
+func (ln *Listener) Kill(ctx context.Context, id uint64, query bool, asUser string) error {
+	c := ln.find(id)
+	if c == nil {
+		return wire.Errorf(mysql.ER_NO_SUCH_THREAD, "Unknown thread id: %d", id)
+	}
+	b := c.sess.Load() // set after login: the login is complete
+	if b == nil {
+		return wire.Errorf(mysql.ER_NO_SUCH_THREAD, "Unknown thread id: %d", id)
+	}
+	if asUser != "" && c.login.User.Name != asUser {
+		return wire.Errorf(mysql.ER_KILL_DENIED_ERROR, "You are not owner of thread %d", id)
+	}
+	if !query {
+		c.Logger().Info("session killed by KILL", "by", userOrAdmin(asUser))
+		c.kill()
+		return nil
+	}
+	if k, ok := b.Session.(queryKiller); ok {
+		return k.KillQuery(ctx)
+	}
+	return nil
+}
+
+func userOrAdmin(u string) string {
+	if u == "" {
+		return "admin"
+	}
+	return u
+}
+
+// find returns the connection a client knows as id: the low 32 bits of the
+// listener's own number, which is what handshakes announce.
+func (ln *Listener) find(id uint64) *conn {
+	if id > 0xffffffff {
+		return nil
+	}
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if c, ok := ln.conns[id]; ok {
+		return c
+	}
+	var found *conn
+	var foundKey uint64
+	for key, c := range ln.conns { // past 2^32 connections, ids wrap: the newest
+		if uint32(key) == uint32(id) && key > foundKey {
+			found, foundKey = c, key
+		}
+	}
+	return found
+}
+
+// running is the statement a session runs on a server now, as KILL QUERY
+// from another goroutine sees it. A KILL QUERY in flight holds the session
+// back from reusing or giving up the connection until it has landed, so it
+// can only ever interrupt this session's statement.
+type running struct {
+	mu   sync.Mutex
+	sc   *backend.Conn
+	kill chan struct{} // open while a KILL QUERY for sc is on its way
+}
+
+// start records that sc runs the session's statement, once an earlier
+// KILL QUERY has landed.
+func (r *running) start(sc *backend.Conn) {
+	r.mu.Lock()
+	for r.kill != nil {
+		ch := r.kill
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
+	}
+	r.sc = sc
+	r.mu.Unlock()
+}
+
+// stop records that the statement is over, once a KILL QUERY on its way
+// has landed.
+func (r *running) stop() {
+	r.mu.Lock()
+	r.sc = nil
+	ch := r.kill
+	r.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// KillQuery interrupts the statement the session runs on a server now, if
+// any (MariaDB answers OK for a session that runs none, too).
+func (s *session) KillQuery(ctx context.Context) error {
+	r := &s.running
+	r.mu.Lock()
+	sc := r.sc
+	if sc == nil || r.kill != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	r.kill = ch
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.kill = nil
+		r.mu.Unlock()
+		close(ch)
+	}()
+	s.c.Logger().Info("interrupting the session's statement (KILL QUERY)", "server", sc.Server().Name)
+	return s.srv.servers.KillQuery(ctx, sc)
+}
+
+// killStatement carries out a KILL statement the client sent; class says
+// it kills (router.Class.Kills).
+func (s *session) killStatement(ctx context.Context, sql string) error {
+	k, err := router.ParseKill(sql)
+	var ke *router.KillError
+	if errors.As(err, &ke) {
+		if ke.Code != 0 {
+			return &mysql.MyError{Code: ke.Code, State: "42000", Message: ke.Message}
+		}
+		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s", ke.Message)
+	}
+	id := k.ID
+	if k.Self {
+		id = uint64(s.c.ID())
+	}
+	return s.kill(ctx, id, k.Query)
+}
+
+// processKill handles COM_PROCESS_KILL: KILL CONNECTION of a 4-byte id.
+func (s *session) processKill(ctx context.Context, p []byte) error {
+	if len(p) < 5 {
+		return wire.Errorf(mysql.ER_MALFORMED_PACKET, "Malformed communication packet")
+	}
+	return s.kill(ctx, uint64(binary.LittleEndian.Uint32(p[1:5])), false)
+}
+
+// kill is KILL [QUERY] id from this session: on itself as MariaDB does it
+// (the connection is ended with 1927, a query "interrupted" is this very
+// statement, 1317), on another session of the same user through the
+// listener.
+func (s *session) kill(ctx context.Context, id uint64, query bool) error {
+	if id == uint64(s.c.ID()) {
+		if query {
+			return mysql.NewDefaultError(mysql.ER_QUERY_INTERRUPTED)
+		}
+		return EndSessionTelling(errConnectionKilled)
+	}
+	if err := s.c.ln.Kill(ctx, id, query, s.c.login.User.Name); err != nil {
+		return err
+	}
+	return s.c.WriteOK()
+}

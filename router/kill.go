@@ -1,0 +1,187 @@
+package router
+
+import (
+	"strconv"
+	"strings"
+)
+
+// KILL and CONNECTION_ID() through a proxy. Clients see the proxy's
+// connection ids, which mean nothing to a server (where they name some
+// other connection, perhaps another client's on a shared pooled
+// connection). So the proxy carries out KILL itself, and CONNECTION_ID()
+// is replaced by the id the client knows before the statement goes on.
+
+// Kill is a KILL statement the proxy can carry out.
+type Kill struct {
+	// Query: KILL QUERY (interrupt the statement); else KILL [CONNECTION]
+	// (end the session).
+	Query bool
+	// ID is the connection id named; Self means CONNECTION_ID(), the
+	// session's own.
+	ID   uint64
+	Self bool
+}
+
+// KillError says why a KILL cannot be carried out, with the MariaDB code
+// that fits (0: the generic 1105).
+type KillError struct {
+	Code    uint16
+	Message string
+}
+
+func (e *KillError) Error() string { return e.Message }
+
+// MariaDB's ER_SUBQUERIES_NOT_SUPPORTED, which it answers for a KILL
+// whose id is an expression with a subquery or a function.
+const errSubqueriesNotSupported = 1970
+
+// ParseKill reads sql, a single KILL statement: KILL [HARD|SOFT]
+// [CONNECTION|QUERY] id, where id is a number or CONNECTION_ID(), possibly
+// in parentheses. Other forms get a KillError: KILL USER (on a server it
+// would end every pooled connection of that server user), KILL QUERY ID
+// (query ids are per server), ids that are expressions, and several
+// statements in one string.
+func ParseKill(sql string) (Kill, error) {
+	l := lexer{s: sql}
+	var toks []token
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		toks = append(toks, t)
+		if len(toks) > 16 {
+			break
+		}
+	}
+	for len(toks) > 0 && toks[len(toks)-1].punct(";") {
+		toks = toks[:len(toks)-1]
+	}
+	var k Kill
+	for _, t := range toks {
+		if t.punct(";") {
+			return k, &KillError{Message: "switchyard carries out KILL itself and runs it only as a statement of its own"}
+		}
+	}
+	i := 0
+	next := func() token {
+		if i < len(toks) {
+			i++
+			return toks[i-1]
+		}
+		return token{}
+	}
+	peek := func() token {
+		if i < len(toks) {
+			return toks[i]
+		}
+		return token{}
+	}
+	if !next().is("KILL") {
+		return k, &KillError{Message: "switchyard carries out KILL itself and runs it only as a statement of its own"}
+	}
+	if peek().is("HARD") || peek().is("SOFT") {
+		next()
+	}
+	switch {
+	case peek().is("CONNECTION"):
+		next()
+	case peek().is("QUERY"):
+		next()
+		k.Query = true
+		if peek().is("ID") {
+			return k, &KillError{Message: "switchyard does not support KILL QUERY ID: query ids belong to each server; use KILL QUERY with the connection id"}
+		}
+	}
+	if peek().is("USER") {
+		return k, &KillError{Message: "switchyard does not forward KILL USER: on a server it would end every connection of that user, other clients' included"}
+	}
+	depth := 0
+	for peek().punct("(") {
+		next()
+		depth++
+	}
+	switch t := next(); {
+	case t.kind == tNumber:
+		id, err := strconv.ParseUint(t.text, 10, 64)
+		if err != nil {
+			return k, &KillError{Message: "switchyard: KILL needs a connection id, got " + t.text}
+		}
+		k.ID = id
+	case t.is("CONNECTION_ID") && next().punct("(") && next().punct(")"):
+		k.Self = true
+	default:
+		return k, killExprError(toks)
+	}
+	for ; depth > 0; depth-- {
+		if !next().punct(")") {
+			return k, killExprError(toks)
+		}
+	}
+	if i != len(toks) {
+		return k, killExprError(toks)
+	}
+	return k, nil
+}
+
+// killExprError answers a KILL whose id switchyard does not evaluate: with
+// MariaDB's own error when the expression has a subquery or a function, as
+// the server would refuse it anyway.
+func killExprError(toks []token) error {
+	for i, t := range toks {
+		if t.is("SELECT") || t.punct("(") && i > 0 && toks[i-1].kind == tWord && !toks[i-1].is("KILL") &&
+			!toks[i-1].is("QUERY") && !toks[i-1].is("CONNECTION") {
+			return &KillError{Code: errSubqueriesNotSupported, Message: "KILL does not support subqueries or stored functions"}
+		}
+	}
+	return &KillError{Message: "switchyard carries out KILL itself and needs the connection id as a number or CONNECTION_ID()"}
+}
+
+// RewriteConnectionID returns sql with every call CONNECTION_ID() replaced
+// by id, outside strings and comments. A call that is an item of the
+// outermost select list without an alias gets `CONNECTION_ID()` as one, so
+// the result's column is named as the server would name it.
+func RewriteConnectionID(sql string, id uint64) string {
+	var b strings.Builder
+	num := strconv.FormatUint(id, 10)
+	l := lexer{s: sql}
+	last := 0 // sql[:last] is written
+	depth := 0
+	selectList := false
+	var prev token
+	for t := l.next(); t.kind != tEOF; prev, t = t, l.next() {
+		switch {
+		case t.punct("("):
+			depth++
+		case t.punct(")"):
+			depth--
+		case depth == 0 && (t.is("SELECT") || t.is("DISTINCT")):
+			selectList = true
+		case depth == 0 && (t.is("FROM") || t.is("INTO") || t.is("WHERE") || t.is("GROUP") || t.is("ORDER") ||
+			t.is("HAVING") || t.is("LIMIT") || t.is("UNION") || t.punct(";")):
+			selectList = false
+		}
+		if !t.is("CONNECTION_ID") {
+			continue
+		}
+		start := l.i - len(t.text)
+		save := l
+		if !l.next().punct("(") || !l.next().punct(")") {
+			l = save
+			continue
+		}
+		end := l.i
+		b.WriteString(sql[last:start])
+		b.WriteString(num)
+		last = end
+		if depth == 0 && selectList && (prev.is("SELECT") || prev.is("DISTINCT") || prev.punct(",")) {
+			save := l
+			after := l.next()
+			l = save
+			if after.kind == tEOF || after.punct(",") || after.punct(";") || after.is("FROM") || after.is("INTO") {
+				b.WriteString(" AS `" + t.text + "()`")
+			}
+		}
+	}
+	if last == 0 {
+		return sql
+	}
+	b.WriteString(sql[last:])
+	return b.String()
+}

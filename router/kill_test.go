@@ -1,0 +1,66 @@
+package router
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseKill(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want Kill
+		code uint16 // of the KillError; 0 with msg "": no error
+		bad  bool
+	}{
+		{sql: "KILL 5", want: Kill{ID: 5}},
+		{sql: "kill connection 12;", want: Kill{ID: 12}},
+		{sql: "KILL QUERY 7", want: Kill{Query: true, ID: 7}},
+		{sql: "KILL HARD QUERY 7", want: Kill{Query: true, ID: 7}},
+		{sql: "KILL SOFT CONNECTION 8", want: Kill{ID: 8}},
+		{sql: "/* ctrl-c */ KILL QUERY 9", want: Kill{Query: true, ID: 9}},
+		{sql: "KILL (10)", want: Kill{ID: 10}},
+		{sql: "KILL CONNECTION_ID()", want: Kill{Self: true}},
+		{sql: "KILL QUERY connection_id()", want: Kill{Query: true, Self: true}},
+		{sql: "KILL (SELECT 1) + LASTVAL(s)", code: 1970, bad: true},
+		{sql: "KILL f(1)", code: 1970, bad: true},
+		{sql: "KILL @id", bad: true},
+		{sql: "KILL 1 + 1", bad: true},
+		{sql: "KILL USER 'app'", bad: true},
+		{sql: "KILL QUERY ID 5", bad: true},
+		{sql: "KILL 5; SELECT 1", bad: true},
+		{sql: "KILL", bad: true},
+		{sql: "SELECT 1; KILL 5", bad: true},
+	} {
+		got, err := ParseKill(tc.sql)
+		var ke *KillError
+		switch {
+		case tc.bad && !errors.As(err, &ke):
+			t.Errorf("%s: %+v, %v; want a KillError", tc.sql, got, err)
+		case tc.bad && ke.Code != tc.code:
+			t.Errorf("%s: code %d, want %d", tc.sql, ke.Code, tc.code)
+		case !tc.bad && (err != nil || got != tc.want):
+			t.Errorf("%s: %+v, %v; want %+v", tc.sql, got, err, tc.want)
+		}
+	}
+}
+
+func TestRewriteConnectionID(t *testing.T) {
+	for sql, want := range map[string]string{
+		"SELECT CONNECTION_ID()":                                            "SELECT 42 AS `CONNECTION_ID()`",
+		"select connection_id(), 1":                                         "select 42 AS `connection_id()`, 1",
+		"SELECT 1, CONNECTION_ID() FROM t":                                  "SELECT 1, 42 AS `CONNECTION_ID()` FROM t",
+		"SELECT CONNECTION_ID() AS id":                                      "SELECT 42 AS id",
+		"SELECT CONNECTION_ID() INTO @id":                                   "SELECT 42 AS `CONNECTION_ID()` INTO @id",
+		"SELECT * FROM p WHERE id = CONNECTION_ID()":                        "SELECT * FROM p WHERE id = 42",
+		"SELECT a FROM t WHERE x IN (1, CONNECTION_ID())":                   "SELECT a FROM t WHERE x IN (1, 42)",
+		"SELECT a FROM t ORDER BY a, CONNECTION_ID()":                       "SELECT a FROM t ORDER BY a, 42",
+		"SELECT IF(CONNECTION_ID() > 0, 1, 0)":                              "SELECT IF(42 > 0, 1, 0)",
+		"SELECT 'CONNECTION_ID()', `CONNECTION_ID()` /* CONNECTION_ID() */": "SELECT 'CONNECTION_ID()', `CONNECTION_ID()` /* CONNECTION_ID() */",
+		"SELECT 1":           "SELECT 1",
+		"DO CONNECTION_ID()": "DO 42",
+	} {
+		if got := RewriteConnectionID(sql, 42); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
+		}
+	}
+}
