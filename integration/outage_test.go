@@ -43,13 +43,7 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 			t.Errorf("proxy log has a panic:\n%s", p.Logs())
 		}
 		if t.Failed() {
-			var keep []string
-			for _, l := range strings.Split(p.Logs(), "\n") {
-				if !strings.Contains(l, "replica checked") && !strings.Contains(l, "outage_t SET") {
-					keep = append(keep, l)
-				}
-			}
-			t.Logf("proxy log:\n%s", strings.Join(keep[max(0, len(keep)-80):], "\n"))
+			t.Logf("proxy log tail:\n%s", p.LogTail(60))
 		}
 	}()
 	open := func() *sql.DB {
@@ -81,13 +75,8 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 
 	primary.Kill()
 	killed := time.Now()
-	defer func() {
-		if !primary.Running() {
-			_ = primary.Start(context.Background())
-		}
-	}()
-	// Before the proxy has noticed, and after: reads are served and new
-	// clients log in.
+	// Right after the kill (the proxy may not have noticed yet) and later:
+	// reads are served and new clients log in.
 	if err := plainRead(db); err != nil {
 		t.Fatalf("plain read right after the kill: %v", err)
 	}
@@ -113,6 +102,7 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 		if err := plainRead(db); err != nil {
 			t.Fatalf("plain read %d with the primary dead: %v", reads, err)
 		}
+		time.Sleep(5 * time.Millisecond) // the machine is shared
 	}
 	t.Logf("%d plain reads with the primary dead, none failed", reads)
 	if !both(replicasServing(db)) {
