@@ -17,11 +17,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/wire"
 )
 
 // Options configure a Cluster. The zero value is usable.
@@ -49,6 +52,8 @@ type Cluster struct {
 	// splitBrain says why writes are refused, when the servers disagree on
 	// which is the primary.
 	splitBrain atomic.Pointer[string]
+	// noPrimary: the monitor's last round found no server to write to.
+	noPrimary atomic.Bool
 
 	version atomic.Value // string: the version a server reported last
 }
@@ -118,8 +123,47 @@ func (c *Cluster) Server(name string) *Server {
 	return nil
 }
 
-// ErrNoPrimary says no server can take writes.
+// ErrNoPrimary says no server can take writes. A *NoPrimaryError, which
+// says why, matches it too.
 var ErrNoPrimary = errors.New("no primary server is available: no healthy server has read_only=OFF")
+
+// NoPrimaryError says that the server last seen as the primary cannot take
+// writes now, and why. errors.Is(err, ErrNoPrimary) holds for it.
+type NoPrimaryError struct {
+	Server string
+	// Why, after the server's name: "is unreachable since ...".
+	Why string
+	// Until says what ends it.
+	Until string
+}
+
+func (e *NoPrimaryError) Error() string {
+	return fmt.Sprintf("no writable primary: %s %s; writes fail until %s", e.Server, e.Why, e.Until)
+}
+
+func (e *NoPrimaryError) Is(target error) bool { return target == ErrNoPrimary }
+
+// MyError is what a client is told: 1105 (HY000), as MariaDB has no code
+// for "the primary is gone" and the message says what is wrong.
+func (e *NoPrimaryError) MyError() *mysql.MyError {
+	return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: %s", e.Error())
+}
+
+// noPrimaryError says why s, the server seen last as the primary, takes no
+// writes.
+func noPrimaryError(s *Server) error {
+	if st := s.Status(); st == StatusOfflineSoft || st == StatusOfflineHard {
+		return &NoPrimaryError{Server: s.Name, Why: "is " + st.String() + " (set by an operator)",
+			Until: "it is set ONLINE or another server is made the primary"}
+	}
+	since, ok := s.DownSince()
+	if !ok {
+		return ErrNoPrimary
+	}
+	return &NoPrimaryError{Server: s.Name,
+		Why:   fmt.Sprintf("is unreachable since %s (%v)", since.UTC().Format("2006-01-02 15:04:05 UTC"), time.Since(since).Round(time.Second)),
+		Until: "it or a promoted replica is back"}
+}
 
 // ErrSplitBrain says the servers disagree on which is the primary.
 var ErrSplitBrain = errors.New("split brain")
@@ -150,20 +194,75 @@ func (c *Cluster) Primary() (*Server, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.probing {
-		if len(c.servers) == 0 || c.servers[0].adminStatus.Load() != int32(StatusOnline) {
+		if len(c.servers) == 0 {
 			return nil, ErrNoPrimary
+		}
+		if c.servers[0].adminStatus.Load() != int32(StatusOnline) {
+			return nil, noPrimaryError(c.servers[0])
 		}
 		return c.servers[0], nil
 	}
 	if why := c.SplitBrain(); why != "" {
 		return nil, fmt.Errorf("%w, writes are refused until one primary remains: %s", ErrSplitBrain, why)
 	}
+	var last *Server
 	for _, s := range c.servers {
-		if s.Status() == StatusOnline && s.Role() == RolePrimary {
+		if s.Role() != RolePrimary {
+			continue
+		}
+		if s.Status() == StatusOnline {
 			return s, nil
 		}
+		if last == nil {
+			last = s
+		}
+	}
+	if last != nil {
+		// A server keeps the role it was last seen in: this one was the
+		// primary when it went down or was taken offline.
+		return nil, noPrimaryError(last)
 	}
 	return nil, ErrNoPrimary
+}
+
+// unreachablePrimary returns the server last seen as the primary when it
+// does not answer and no other server is the primary: the replicas then
+// have everything there is. Nil otherwise, including when the primary is
+// up but a replica cannot reach it.
+func (c *Cluster) unreachablePrimary() *Server {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var down *Server
+	for _, s := range c.servers {
+		if s.Role() != RolePrimary {
+			continue
+		}
+		if s.Healthy() {
+			return nil
+		}
+		if down == nil {
+			down = s
+		}
+	}
+	return down
+}
+
+// LoginServers appends to dst the servers a client's login may be checked
+// on when the primary cannot take it: the read pool first, then every
+// other ONLINE server. Logins need a server that knows the user and the
+// schema, not one that takes writes, so they go on through a primary
+// outage.
+func (c *Cluster) LoginServers(dst []*Server) []*Server {
+	dst = c.Replicas(dst)
+	n := len(dst)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range c.servers {
+		if s.Status() == StatusOnline && !slices.Contains(dst[:n], s) {
+			dst = append(dst, s)
+		}
+	}
+	return dst
 }
 
 // Replicas appends to dst the servers that may serve reads now.
@@ -272,6 +371,13 @@ func (c *Cluster) setHealthy(s *Server, ok bool, err error) {
 	} else {
 		s.lastErr.Store(&probeErr{})
 	}
+	now := time.Now()
+	if ok {
+		s.upAt.Store(&now)
+		s.downSince.Store(nil)
+	} else {
+		s.downSince.CompareAndSwap(nil, &now) // the first failure dates it
+	}
 	first := !s.checked.Swap(true)
 	switch was := s.healthy.Swap(ok); {
 	case (was || first) && !ok:
@@ -300,6 +406,27 @@ func (c *Cluster) setReadable(s *Server, ok bool, why string) {
 		s.why.Store(&why)
 	} else {
 		s.why.Store(nil)
+	}
+}
+
+// setFrozen records whether replica s serves reads with the lag it had
+// when the primary became unreachable; detail says why it starts or ends.
+func (c *Cluster) setFrozen(s *Server, on bool, detail string) {
+	switch was := s.frozen.Swap(on); {
+	case !was && on:
+		c.changed(slog.LevelWarn, "replica_lag_frozen", s, detail, "replica keeps serving reads with the lag it had when the primary became unreachable")
+	case was && !on:
+		c.changed(slog.LevelInfo, "replica_lag_unfrozen", s, detail, "replica's lag is no longer frozen")
+	}
+}
+
+// setNoPrimary records whether any server takes writes; err says why not.
+func (c *Cluster) setNoPrimary(none bool, err error) {
+	switch was := c.noPrimary.Swap(none); {
+	case !was && none:
+		c.changed(slog.LevelError, "no_primary", nil, err.Error(), "no writable primary: writes fail")
+	case was && !none:
+		c.changed(slog.LevelInfo, "primary_back", nil, "", "a writable primary is back: writes accepted again")
 	}
 }
 

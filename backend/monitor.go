@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/backend/gtid"
 	"switchyard/wire"
 )
 
@@ -22,6 +23,17 @@ import (
 // keeps the read pool (replicas fit to serve reads) and detects split
 // brain. Every change goes through the Cluster's state-change functions,
 // which log it once.
+//
+// The read pool is decided once every server of a round has been checked,
+// because a replica's fitness depends on the primary's state: a replica
+// whose IO thread lost its source is unfit while the primary answers (its
+// lag is unknown and growing), but while the primary is unreachable from
+// the proxy too, the replica has everything there is and serves reads with
+// the lag it had when the primary went away. The monitor never writes to
+// a server to hurry a replica's reconnection (its IO thread retries every
+// MASTER_CONNECT_RETRY); when the primary is back, a replica whose IO
+// thread has not reconnected yet keeps serving only while its GTID
+// position covers the primary's, that is until the primary's first write.
 
 // ProbeOptions configure the monitor.
 type ProbeOptions struct {
@@ -74,6 +86,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 	servers := c.Servers()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	checks := make(map[*Server]check, len(servers))
 	for _, s := range servers {
 		mu.Lock()
 		cn := conns[s]
@@ -82,12 +95,13 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 		go func() {
 			defer wg.Done()
 			defer c.recovered("monitor check of " + s.Name)
-			cn, err := c.probeServer(ctx, s, cn, opt)
+			cn, ck, err := c.probeServer(ctx, s, cn, opt)
 			mu.Lock()
 			if err != nil {
 				delete(conns, s)
 			} else {
 				conns[s] = cn
+				checks[s] = ck
 			}
 			mu.Unlock()
 			if err != nil {
@@ -100,6 +114,128 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 	}
 	wg.Wait()
 	c.checkSplitBrain(servers)
+	c.updateReadPool(servers, checks, opt)
+	// Split brain has its own events; it says nothing of whether a
+	// primary is reachable.
+	if _, err := c.Primary(); !errors.Is(err, ErrSplitBrain) {
+		c.setNoPrimary(err != nil, err)
+	}
+}
+
+// check is what one check found of a server that answered it.
+type check struct {
+	at   time.Time
+	role Role
+	repl replication
+}
+
+// updateReadPool decides, from this round's checks, which replicas serve
+// reads, and why the others do not.
+func (c *Cluster) updateReadPool(servers []*Server, checks map[*Server]check, opt ProbeOptions) {
+	down := c.unreachablePrimary()
+	primary, _ := c.Primary()
+	for _, s := range servers {
+		ck, ok := checks[s]
+		if !ok {
+			continue // it did not answer: SHUNNED keeps it out
+		}
+		if ck.role != RoleReplica {
+			c.setFrozen(s, false, "now "+ck.role.String())
+			c.setReadable(s, false, "")
+			continue
+		}
+		maxLag := opt.MaxReplicationLag
+		if s.MaxReplicationLag > 0 {
+			maxLag = s.MaxReplicationLag
+		}
+		f := c.judgeReplica(s, ck, down, primary, maxLag)
+		s.lagMs.Store(f.lagMs)
+		c.setFrozen(s, f.frozen, f.frozenWhy)
+		c.setReadable(s, f.why == "", f.why)
+	}
+}
+
+// fitness is the verdict on a replica: the lag it is taken to have (-1:
+// unknown), whether that lag is frozen, and what keeps it out of the read
+// pool ("" if nothing).
+type fitness struct {
+	lagMs     int64
+	frozen    bool
+	frozenWhy string // why the lag froze or thawed, for the log
+	why       string
+}
+
+// judgeReplica decides whether replica s serves reads after check ck.
+// down is the unreachable primary, if the primary is; primary the one that
+// takes writes, if one does.
+func (c *Cluster) judgeReplica(s *Server, ck check, down, primary *Server, maxLag time.Duration) fitness {
+	r := ck.repl
+	overLimit := func(lagMs int64) string {
+		if lag := time.Duration(lagMs) * time.Millisecond; lag > maxLag {
+			return fmt.Sprintf("replication lag %v over %v", lag, maxLag)
+		}
+		return ""
+	}
+	switch {
+	case !r.configured:
+		return fitness{lagMs: -1, why: "read-only but not replicating from anything", frozenWhy: "not replicating"}
+	case r.running && r.lagMs >= 0:
+		s.replicatedAt.Store(&ck.at)
+		s.replicatedLagMs.Store(r.lagMs)
+		return fitness{lagMs: r.lagMs, why: overLimit(r.lagMs), frozenWhy: "replicating again"}
+	case r.running:
+		return fitness{lagMs: -1, why: "replication lag unknown (Seconds_Behind_Master is NULL)", frozenWhy: "replicating again"}
+	case !r.sqlRunning:
+		// Its SQL thread does not apply what it has: stale whatever the
+		// primary does.
+		return fitness{lagMs: -1, why: r.stopped, frozenWhy: r.stopped}
+	case down != nil:
+		// Its IO thread cannot reach a source the proxy cannot reach
+		// either: no one writes, so its lag is what it was when the
+		// primary went away. It was last measured at replicatedAt; if
+		// that was before the primary's last passing check, the replica
+		// had stopped replicating first and is behind by the difference
+		// too (one interval at most when the replica noticed the loss
+		// before the monitor did; much more if it had stopped for
+		// another reason).
+		at := s.replicatedAt.Load()
+		if at == nil {
+			return fitness{lagMs: -1, why: fmt.Sprintf("%s, and it was not seen replicating before primary %s became unreachable", r.stopped, down.Name)}
+		}
+		lagMs := s.replicatedLagMs.Load()
+		if up := down.upAt.Load(); up != nil && up.After(*at) {
+			lagMs += up.Sub(*at).Milliseconds()
+		}
+		if why := overLimit(lagMs); why != "" {
+			return fitness{lagMs: lagMs, why: fmt.Sprintf("%s while primary %s is unreachable: %s", r.stopped, down.Name, why)}
+		}
+		return fitness{lagMs: lagMs, frozen: true,
+			frozenWhy: fmt.Sprintf("primary %s is unreachable; lag frozen at %v", down.Name, time.Duration(lagMs)*time.Millisecond)}
+	case s.frozen.Load() && primary != nil && positionCovers(r.gtid, primary.GTID()):
+		// The primary is back and its IO thread has not reconnected yet,
+		// but the primary has written nothing it lacks: keep it.
+		return fitness{lagMs: s.lagMs.Load(), frozen: true}
+	default:
+		why := r.stopped
+		if s.frozen.Load() {
+			why += ": the primary is back and has written since"
+		}
+		return fitness{lagMs: -1, why: why, frozenWhy: why}
+	}
+}
+
+// positionCovers reports whether GTID position pos includes every
+// transaction of position of: each of of's GTIDs is covered. Anything
+// unreadable (MySQL's UUID sets, for one) covers nothing.
+func positionCovers(pos, of string) bool {
+	for of != "" {
+		var g string
+		g, of, _ = strings.Cut(of, ",")
+		if g = strings.TrimSpace(g); g != "" && !gtid.Covers(pos, g) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSplitBrain looks for two writable servers, or replicas that follow
@@ -134,7 +270,11 @@ func (c *Cluster) checkSplitBrain(servers []*Server) {
 	c.setSplitBrain(why)
 }
 
-func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt ProbeOptions) (*Conn, error) {
+// probeServer checks s on cn (dialed if nil or broken) and records its
+// health, role, GTID position and replication state; the caller decides
+// the read pool from the returned check once every server is checked.
+func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt ProbeOptions) (*Conn, check, error) {
+	var ck check
 	if cn == nil || cn.Broken() {
 		var err error
 		cn, err = dial(ctx, s, DialOptions{
@@ -144,7 +284,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 			tls:     c.opt.TLS,
 		})
 		if err != nil {
-			return nil, err
+			return nil, ck, err
 		}
 		c.version.Store(cn.ServerVersion())
 	}
@@ -163,21 +303,22 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		res, err = cn.Query("SELECT @@read_only, @@gtid_executed")
 	}
 	if err != nil {
-		return cn, err
+		return cn, ck, err
 	}
 	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 || !res.Rows[0][0].Valid {
-		return cn, errors.New("unexpected answer to SELECT @@read_only")
+		return cn, ck, errors.New("unexpected answer to SELECT @@read_only")
 	}
-	gtid := res.Rows[0][1].String
-	s.gtid.Store(&gtid)
+	pos := res.Rows[0][1].String
+	s.gtid.Store(&pos)
 	role := RolePrimary
 	if res.Rows[0][0].String != "0" {
 		role = RoleReplica
 	}
 	repl, err := replicationStatus(cn)
 	if err != nil {
-		return cn, err
+		return cn, ck, err
 	}
+	repl.gtid = pos
 	if opt.HeartbeatTable != "" {
 		switch role {
 		case RolePrimary:
@@ -191,7 +332,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		}
 	}
 	if role == RoleReplica {
-		c.log.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs, "gtid", gtid)
+		c.log.Debug("replica checked", "server", s.Name, "replicating", repl.running, "lag_ms", repl.lagMs, "gtid", pos)
 	}
 	// The check passed: the server is up before it is anything else, so
 	// its events read in that order (up, then role, then the read pool).
@@ -200,25 +341,10 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	s.replicating.Store(repl.running)
 	src := repl.source
 	s.source.Store(&src)
-	s.lagMs.Store(repl.lagMs)
-	maxLag := opt.MaxReplicationLag
-	if s.MaxReplicationLag > 0 {
-		maxLag = s.MaxReplicationLag
+	if role != RoleReplica {
+		s.lagMs.Store(repl.lagMs)
 	}
-	why := ""
-	switch {
-	case role != RoleReplica:
-	case !repl.configured:
-		why = "read-only but not replicating from anything"
-	case !repl.running:
-		why = repl.stopped
-	case repl.lagMs < 0:
-		why = "replication lag unknown (Seconds_Behind_Master is NULL)"
-	case time.Duration(repl.lagMs)*time.Millisecond > maxLag:
-		why = fmt.Sprintf("replication lag %v over %v", time.Duration(repl.lagMs)*time.Millisecond, maxLag)
-	}
-	c.setReadable(s, role == RoleReplica && why == "", why)
-	return cn, nil
+	return cn, check{at: time.Now(), role: role, repl: repl}, nil
 }
 
 // writeHeartbeat stores the proxy's clock, in microseconds, in the
@@ -262,8 +388,10 @@ type replication struct {
 	source     string // host:port it replicates from
 	configured bool   // it replicates from a source
 	running    bool   // IO and SQL threads both run
+	sqlRunning bool   // the SQL thread runs: it applies what the IO thread fetched
 	stopped    string // why not, when configured but not running
 	lagMs      int64  // -1: unknown
+	gtid       string // the server's GTID position
 }
 
 // replicationStatus reads SHOW ALL SLAVES STATUS (MariaDB), falling back to
@@ -290,7 +418,8 @@ func replicationStatus(cn *Conn) (replication, error) {
 	r.source = net.JoinHostPort(host, port)
 	io, _ := get("Slave_IO_Running", "Replica_IO_Running")
 	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
-	r.running = io == "Yes" && sqlRunning == "Yes"
+	r.sqlRunning = sqlRunning == "Yes"
+	r.running = io == "Yes" && r.sqlRunning
 	if !r.running {
 		r.stopped = fmt.Sprintf("replication not running (IO thread %s, SQL thread %s)", orDash(io), orDash(sqlRunning))
 	}

@@ -32,6 +32,18 @@ type Server struct {
 	healthy atomic.Bool
 	checked atomic.Bool // healthy has been set once: a first failure is news
 	lastErr atomic.Pointer[probeErr]
+	// downSince is when the server was first found down, nil while up;
+	// upAt is when a check last passed.
+	downSince atomic.Pointer[time.Time]
+	upAt      atomic.Pointer[time.Time]
+	// replicatedAt is when a check last found the replica replicating
+	// with a known lag, replicatedLagMs that lag: what the replica had when
+	// its source went away, if it did.
+	replicatedAt    atomic.Pointer[time.Time]
+	replicatedLagMs atomic.Int64
+	// frozen: the replica serves reads with the lag it had when the
+	// primary became unreachable, though its own replication cannot run.
+	frozen atomic.Bool
 	// readable: a replica fit to serve reads (replicating, lag known and
 	// within the limit); why says what keeps a replica out.
 	readable    atomic.Bool
@@ -190,7 +202,8 @@ func (s *Server) Status() Status {
 func (s *Server) Role() Role { return Role(s.role.Load()) }
 
 // Readable reports whether the server may serve reads now: an ONLINE
-// replica whose replication runs with known lag within its limit.
+// replica whose replication runs with known lag within its limit, or whose
+// lag froze within it when the primary became unreachable.
 func (s *Server) Readable() bool { return s.Status() == StatusOnline && s.readable.Load() }
 
 // GTID is the server's GTID position as last checked.
@@ -209,6 +222,14 @@ func (s *Server) Lag() (time.Duration, bool) {
 
 // Healthy reports whether the last check of the server succeeded.
 func (s *Server) Healthy() bool { return s.healthy.Load() }
+
+// DownSince is when the server was found down; false while it is up.
+func (s *Server) DownSince() (time.Time, bool) {
+	if t := s.downSince.Load(); t != nil {
+		return *t, true
+	}
+	return time.Time{}, false
+}
 
 // LastError is the error of the last failed check, or nil.
 func (s *Server) LastError() error {
@@ -234,12 +255,15 @@ type ServerView struct {
 	LastError     string
 	Outstanding   int64
 	OpenConns     int
+	// LagFrozen: the primary is unreachable and the replica serves reads
+	// with the lag it had then (Lag).
+	LagFrozen bool
 }
 
 func (s *Server) view() ServerView {
 	v := ServerView{Name: s.Name, Address: s.Address, Role: s.Role(), Status: s.Status(),
 		Readable: s.Readable(), Replicating: s.replicating.Load(), Outstanding: s.Outstanding.Load(),
-		GTID: s.GTID(), OpenConns: s.OpenConns()}
+		GTID: s.GTID(), OpenConns: s.OpenConns(), LagFrozen: s.frozen.Load()}
 	v.Lag, v.LagKnown = s.Lag()
 	if w := s.why.Load(); w != nil {
 		v.Why = *w

@@ -338,7 +338,28 @@ func TestLoginServerDown(t *testing.T) {
 			t.Fatalf("read served by %s", who)
 		}
 		_, err := c.ExecContext(testCtx(t), "INSERT INTO t VALUES (1)")
-		wantErr(t, err, mysql.ER_UNKNOWN_ERROR, "no primary")
+		wantErr(t, err, mysql.ER_UNKNOWN_ERROR, "no writable primary: primary is unreachable since")
 		h.fake(primaryName).SetDown(false)
+	})
+	t.Run("primary unreachable before the monitor noticed", func(t *testing.T) {
+		// The monitor last saw the primary up: the login tries it, fails
+		// to connect, and is checked on a replica instead; so is a change
+		// of user.
+		h := newHarness(t, harnessConfig{probing: true})
+		h.fake(primaryName).SetDown(true)
+		defer h.fake(primaryName).SetDown(false)
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
+		if who := rc.Value("SELECT name FROM whoami"); who != replica1Name && who != replica2Name {
+			t.Fatalf("read served by %s", who)
+		}
+		if err := rc.ChangeUser("bob", "bobpw", "shop", ""); err != nil {
+			t.Fatalf("change of user with the primary unreachable: %v", err)
+		}
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "bob@") {
+			t.Fatalf("after the change of user the server sees %s", got)
+		}
+		// A server's own refusal still reaches the client.
+		rc2 := h.dial(t)
+		wantErr(t, rc2.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: "nosuch"}), mysql.ER_BAD_DB_ERROR, "")
 	})
 }

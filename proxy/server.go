@@ -31,6 +31,7 @@ import (
 type Servers interface {
 	Primary() (*backend.Server, error)
 	Replicas(dst []*backend.Server) []*backend.Server
+	LoginServers(dst []*backend.Server) []*backend.Server
 	ServerVersion() (string, bool)
 	// KillQuery interrupts the statement a connection runs, from another
 	// connection (KILL QUERY).
@@ -135,8 +136,7 @@ func (s *Server) multiplexing() bool { return !s.opt.DisableMultiplexing }
 
 // Open starts the session of a client that proved who it is. The login is
 // checked on a server (does the schema exist, does the server accept the
-// user): the primary, or a replica while there is no primary, so that
-// reads keep working through a primary outage.
+// user): see loginConn.
 func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	sess := &session{srv: s, c: c}
 	sess.conns = connSet{pool: s.pool, inUse: &sess.inUse}
@@ -144,12 +144,7 @@ func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	// Until the listener knows the session, killing the connection reaches
 	// its server connections through this.
 	defer context.AfterFunc(ctx, sess.Abort)()
-	sc, err := sess.primaryConn(ctx)
-	if errors.Is(err, backend.ErrNoPrimary) || errors.Is(err, backend.ErrSplitBrain) {
-		if srv, ok := sess.pickReplica(router.Decision{}, -1); ok {
-			sc, err = sess.connTo(ctx, srv, false)
-		}
-	}
+	sc, err := sess.loginConn(ctx)
 	if err != nil {
 		var me *mysql.MyError
 		var full *backend.ErrServerFull
@@ -164,4 +159,44 @@ func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	c.SetStatus(sc.Status())
 	sess.releaseIdle()
 	return sess, nil
+}
+
+// loginConn opens the connection that checks the session's login: to the
+// primary, or, when there is none or it cannot be reached, to any server
+// that answers (replicas in the read pool first). A login needs a server
+// that knows the user and the schema, not one that takes writes, so
+// clients keep logging in through a primary outage, even before the
+// monitor has noticed it. A server's own refusal (unknown user or schema)
+// is final.
+func (s *session) loginConn(ctx context.Context) (*backend.Conn, error) {
+	sc, err := s.primaryConn(ctx)
+	if err == nil || !loginElsewhere(ctx, err) {
+		return sc, err
+	}
+	var tried *backend.Server
+	if p, perr := s.srv.servers.Primary(); perr == nil {
+		tried = p
+	}
+	for _, srv := range s.srv.servers.LoginServers(nil) {
+		if srv == tried {
+			continue
+		}
+		sc, serr := s.connTo(ctx, srv, false)
+		if serr == nil {
+			return sc, nil
+		}
+		if !loginElsewhere(ctx, serr) {
+			return nil, serr
+		}
+	}
+	return nil, err
+}
+
+// loginElsewhere reports whether a login that failed with err may be
+// checked on another server: not after a server's own answer, nor when
+// servers[].max_connections is reached, nor once the client is gone.
+func loginElsewhere(ctx context.Context, err error) bool {
+	var me *mysql.MyError
+	var full *backend.ErrServerFull
+	return ctx.Err() == nil && !errors.As(err, &me) && !errors.As(err, &full)
 }

@@ -373,7 +373,7 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 	s.c.login = login
 	s.st.schema = login.Schema
 	s.resetState()
-	sc, err := s.primaryConn(ctx)
+	sc, err := s.loginConn(ctx)
 	if err != nil {
 		s.closeConns()
 		s.st, s.conns, s.c.login = saved, savedConns, savedLogin

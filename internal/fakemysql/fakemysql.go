@@ -120,6 +120,9 @@ type ReplicaStatus struct {
 	SourceHost            string
 	SourcePort            int
 	IORunning, SQLRunning bool
+	// IOConnecting reports the IO thread as Connecting (retrying a source
+	// it lost) rather than No when IORunning is false.
+	IOConnecting bool
 	// SecondsBehind is Seconds_Behind_Master; -1: NULL. It is NULL too
 	// while a replication thread is stopped, as in MariaDB.
 	SecondsBehind int

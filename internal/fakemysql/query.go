@@ -358,15 +358,19 @@ func (c *Conn) show(norm string) *Result {
 		behind = str(strconv.Itoa(r.SecondsBehind))
 	}
 	ioState, sqlState := "", ""
-	if r.IORunning {
+	ioRunning := yes(r.IORunning)
+	switch {
+	case r.IORunning:
 		ioState = "Waiting for master to send event"
+	case r.IOConnecting:
+		ioState, ioRunning = "Connecting to master", str("Connecting")
 	}
 	if r.SQLRunning {
 		sqlState = "Slave has read all relay log; waiting for more updates"
 	}
 	res.Rows = [][]sql.NullString{{
 		str(""), str(sqlState), str(ioState), str(r.SourceHost), str("repl"), str(strconv.Itoa(r.SourcePort)),
-		yes(r.IORunning), yes(r.SQLRunning), str("0"), str(""), behind,
+		ioRunning, yes(r.SQLRunning), str("0"), str(""), behind,
 		str("0"), str(""), str("0"), str(""), str("Slave_Pos"), str(pos),
 		str(pos),
 	}}
