@@ -119,6 +119,22 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 	if err := plainRead(fresh); err != nil {
 		t.Fatalf("new login and read with the primary dead: %v", err)
 	}
+	// What a PHP app sends after connecting changes replayed session state
+	// only: any server runs it.
+	conn, err := fresh.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SET NAMES utf8mb4", "SET SESSION sql_mode = 'STRICT_ALL_TABLES'", "USE " + c.Database} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s with the primary dead: %v", q, err)
+		}
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "SELECT @@sql_mode").Scan(&mode); err != nil || mode != "STRICT_ALL_TABLES" {
+		t.Fatalf("session state with the primary dead: %q, %v", mode, err)
+	}
+	conn.Close()
 
 	if err := primary.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -239,10 +239,11 @@ func (s *session) primaryConn(ctx context.Context) (*backend.Conn, error) {
 }
 
 // sessionConn is where commands that are not routed run: the connection
-// the session is held on, else the primary.
+// the session is held on, else the primary (while there is none, a
+// replica: these commands change replayed state or read metadata).
 func (s *session) sessionConn(ctx context.Context) (*backend.Conn, error) {
 	if s.conns.held != nil {
 		return s.conns.held, nil
 	}
-	return s.primaryConn(ctx)
+	return s.primaryOrAny(ctx, -1, false)
 }

@@ -214,11 +214,31 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
 		}
 	}
+	if d.AnyServer {
+		return s.primaryOrAny(ctx, exclude, verify)
+	}
 	p, err := s.srv.servers.Primary()
 	if err != nil {
 		return nil, err
 	}
 	return s.connTo(ctx, p, verify)
+}
+
+// primaryOrAny returns a connection to the primary or, while there is
+// none, to a replica: for what any server can run (session state that
+// every connection replays, metadata), so that a PHP app's SET NAMES
+// after connecting works through a primary outage.
+func (s *session) primaryOrAny(ctx context.Context, exclude int, verify bool) (*backend.Conn, error) {
+	p, err := s.srv.servers.Primary()
+	if err == nil {
+		return s.connTo(ctx, p, verify)
+	}
+	if errors.Is(err, backend.ErrNoPrimary) {
+		if srv, ok := s.pickReplica(router.Decision{}, exclude); ok {
+			return s.connTo(ctx, srv, verify)
+		}
+	}
+	return nil, err
 }
 
 // pickReplica chooses a replica for a read per routing.balance, among

@@ -136,6 +136,14 @@ func (c *Class) ReplicaSafe() bool {
 		!c.CreatesTempTable && !c.StoredFunc && !c.Unparsed && !c.NotOnlyReads && !c.Kills
 }
 
+// StateOnly says the statement only changes session state that every
+// connection replays (SET of session variables, SET NAMES, USE): any
+// server can run it, which matters while there is no primary.
+func (c *Class) StateOnly() bool {
+	return (c.Kind == Set || c.Kind == Use) && !c.SetsUserVar && c.Autocommit == nil && !c.Unparsed &&
+		!c.StartsTx && !c.EndsTx && !c.Kills
+}
+
 // finish derives Route from Kind and flags; every path that builds a Class
 // ends here so routing has one definition.
 func (c *Class) finish() {

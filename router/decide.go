@@ -64,6 +64,10 @@ type Decision struct {
 	// NeedGTID, for a replica read: only a replica whose GTID position
 	// covers it may serve the read (see ReadYourWrites, RequireGTID).
 	NeedGTID string
+	// AnyServer, with Target Primary: the statement only changes
+	// replayable session state (Class.StateOnly), so while there is no
+	// primary another server may run it.
+	AnyServer bool
 }
 
 // RuleError is the answer to a statement an error rule rejected.
@@ -90,6 +94,12 @@ func (e *RuleError) Error() string { return e.Message }
 // Hints and rules can send to a replica only what Class.ReplicaSafe allows:
 // a write is never sent to a replica; Overridden records that it was asked.
 func Decide(c *Class, s Session, reads string, rule *Rule) Decision {
+	d := decide(c, s, reads, rule)
+	d.AnyServer = d.Target == Primary && c.StateOnly()
+	return d
+}
+
+func decide(c *Class, s Session, reads string, rule *Rule) Decision {
 	if rule != nil && rule.Error != "" {
 		return Decision{Err: &RuleError{Rule: rule.Name, Message: rule.Error}, Reason: ByRuleError}
 	}

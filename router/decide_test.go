@@ -79,3 +79,29 @@ func TestDecide(t *testing.T) {
 		t.Errorf("error rule: %+v", d)
 	}
 }
+
+// TestAnyServer: statements that only change replayed session state may run
+// on any server while there is no primary; nothing else may.
+func TestAnyServer(t *testing.T) {
+	cl := NewClassifier(nil)
+	for sql, want := range map[string]bool{
+		"SET NAMES utf8mb4":             true,
+		"SET SESSION sql_mode = ''":     true,
+		"USE shop":                      true,
+		"SET @a = 1":                    false,
+		"SET autocommit = 0":            false,
+		"SET GLOBAL read_only = 1":      false,
+		"SET NAMES utf8mb4; SET @a = 1": false,
+		"INSERT INTO t VALUES (1)":      false,
+		"BEGIN":                         false,
+	} {
+		c := cl.Classify(sql)
+		if d := Decide(&c, Session{}, "", nil); d.AnyServer != want {
+			t.Errorf("%s: AnyServer %v, want %v (%+v)", sql, d.AnyServer, want, d)
+		}
+	}
+	c := cl.Classify("SET NAMES utf8mb4")
+	if d := Decide(&c, Session{InTx: true}, "", nil); d.AnyServer {
+		t.Errorf("inside a transaction: %+v", d)
+	}
+}
