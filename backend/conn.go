@@ -102,10 +102,10 @@ type Conn struct {
 	// it carries.
 	key   poolKey
 	state SessionState
-	// prepared maps statement text to the server's statement id on this
-	// connection; prepOrder is their preparation order, for eviction.
-	prepared  map[string]uint32
-	prepOrder []string
+	// stmts are the statements prepared on the connection (query.go);
+	// pool is the pool it belongs to, which tidies them while it is idle.
+	stmts     stmtCache
+	pool      *Pool
 	readers   *readerPool
 	trackGTID bool // the session tracks last_gtid
 }
