@@ -79,7 +79,8 @@ const maxServerPacket = 1 << 24
 
 // Conn is one connection to a server. It is used by one goroutine at a
 // time (a session, the pool, the monitor) and is not safe for concurrent
-// use, except Abort and Broken, which any goroutine may call.
+// use, except Abort and Broken, which any goroutine may call, and the
+// release of its prepared statements (PreparedStmt.Release).
 type Conn struct {
 	nc  net.Conn
 	br  *bufio.Reader

@@ -169,9 +169,11 @@ func (ps *PreparedStmt) ID() uint32 { return ps.id }
 // release statements from their own goroutines while another uses the
 // connection; no I/O happens under it.
 type stmtCache struct {
-	mu     sync.Mutex
-	byKey  map[StmtKey]*PreparedStmt
-	unheld int // entries with no holder
+	mu    sync.Mutex
+	byKey map[StmtKey]*PreparedStmt
+	// unheld are the entries of byKey no session holds, apart so that a
+	// tidy looks at them alone, however many sessions hold.
+	unheld map[*PreparedStmt]struct{}
 	clock  uint64
 	// closing are server statements to close at the next tidy: duplicates
 	// of a text the connection had already (a client's own prepare is
@@ -185,9 +187,7 @@ type stmtCache struct {
 func (ps *PreparedStmt) Hold() {
 	sc := &ps.conn.stmts
 	sc.mu.Lock()
-	if ps.refs == 0 && !ps.dropped {
-		sc.unheld--
-	}
+	delete(sc.unheld, ps)
 	ps.refs++
 	sc.mu.Unlock()
 }
@@ -197,21 +197,49 @@ func (ps *PreparedStmt) Hold() {
 // idle in its pool, the surplus is closed on the server now; a connection
 // in use is tidied when it is given back.
 func (ps *PreparedStmt) Release() {
-	c := ps.conn
-	sc := &c.stmts
+	if ps.release() && ps.conn.pool != nil {
+		ps.conn.pool.tidyIdle(ps.conn)
+	}
+}
+
+// ReleaseAll releases every statement of stmts (nil ones skipped), then
+// tidies each idle connection concerned once: a session that ends with
+// thousands of statements open costs each connection one tidy.
+func ReleaseAll(stmts []*PreparedStmt) {
+	var due []*Conn
+	for _, ps := range stmts {
+		if ps != nil && ps.release() && !slices.Contains(due, ps.conn) {
+			due = append(due, ps.conn)
+		}
+	}
+	for _, c := range due {
+		if c.pool != nil {
+			c.pool.tidyIdle(c)
+		}
+	}
+}
+
+// release drops one hold and reports whether the connection now has
+// statements to close.
+func (ps *PreparedStmt) release() (due bool) {
+	sc := &ps.conn.stmts
 	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	ps.refs--
-	surplus := false
 	if ps.refs == 0 && !ps.dropped {
 		sc.clock++
 		ps.used = sc.clock
-		sc.unheld++
-		surplus = sc.unheld > keepUnheld
+		sc.addUnheld(ps)
 	}
-	sc.mu.Unlock()
-	if surplus && c.pool != nil {
-		c.pool.tidyIdle(c)
+	return len(sc.unheld) > keepUnheld
+}
+
+// addUnheld records that no session holds ps. Called with mu held.
+func (sc *stmtCache) addUnheld(ps *PreparedStmt) {
+	if sc.unheld == nil {
+		sc.unheld = make(map[*PreparedStmt]struct{})
 	}
+	sc.unheld[ps] = struct{}{}
 }
 
 // Discard takes ps off its connection, to be closed on the server at the
@@ -228,9 +256,7 @@ func (ps *PreparedStmt) Discard() {
 	}
 	ps.dropped = true
 	delete(sc.byKey, ps.key)
-	if ps.refs == 0 {
-		sc.unheld--
-	}
+	delete(sc.unheld, ps)
 	sc.closing = append(sc.closing, ps.id)
 }
 
@@ -306,7 +332,7 @@ func (c *Conn) RememberPrepared(key StmtKey, id uint32) *PreparedStmt {
 	}
 	ps := &PreparedStmt{conn: c, id: id, key: key, used: sc.clock}
 	sc.byKey[key] = ps
-	sc.unheld++
+	sc.addUnheld(ps)
 	return ps
 }
 
@@ -315,7 +341,7 @@ func (c *Conn) needsTidy() bool {
 	sc := &c.stmts
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	return len(sc.closing) > 0 || sc.unheld > keepUnheld
+	return len(sc.closing) > 0 || len(sc.unheld) > keepUnheld
 }
 
 // TidyStmts closes on the server the statements due: duplicates, and the
@@ -327,20 +353,18 @@ func (c *Conn) TidyStmts() error {
 	sc.mu.Lock()
 	ids := sc.closing
 	sc.closing = nil
-	if surplus := sc.unheld - keepUnheld; surplus > 0 {
-		unheld := make([]*PreparedStmt, 0, sc.unheld)
-		for _, ps := range sc.byKey {
-			if ps.refs == 0 {
-				unheld = append(unheld, ps)
-			}
+	if surplus := len(sc.unheld) - keepUnheld; surplus > 0 {
+		oldest := make([]*PreparedStmt, 0, len(sc.unheld))
+		for ps := range sc.unheld {
+			oldest = append(oldest, ps)
 		}
-		slices.SortFunc(unheld, func(a, b *PreparedStmt) int { return cmp.Compare(a.used, b.used) })
-		for _, ps := range unheld[:min(surplus, len(unheld))] {
+		slices.SortFunc(oldest, func(a, b *PreparedStmt) int { return cmp.Compare(a.used, b.used) })
+		for _, ps := range oldest[:surplus] {
 			ps.dropped = true
 			delete(sc.byKey, ps.key)
+			delete(sc.unheld, ps)
 			ids = append(ids, ps.id)
 		}
-		sc.unheld = len(unheld) - min(surplus, len(unheld))
 	}
 	sc.mu.Unlock()
 	if len(ids) == 0 {
@@ -363,7 +387,7 @@ func (c *Conn) ForgetPrepared() {
 	for _, ps := range sc.byKey {
 		ps.dropped = true
 	}
-	sc.byKey, sc.unheld, sc.closing = nil, 0, nil
+	sc.byKey, sc.unheld, sc.closing = nil, nil, nil
 	sc.mu.Unlock()
 }
 
@@ -373,7 +397,7 @@ func (c *Conn) PreparedCount() (all, unheld int) {
 	sc := &c.stmts
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	return len(sc.byKey) + len(sc.closing), sc.unheld
+	return len(sc.byKey) + len(sc.closing), len(sc.unheld)
 }
 
 // ClientReset records that a client's COM_RESET_CONNECTION, forwarded raw,

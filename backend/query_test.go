@@ -541,6 +541,40 @@ func TestIdleConnectionTidied(t *testing.T) {
 	p.Release(cn)
 }
 
+// TestReleaseAll: a session that ends lets go of all its statements at
+// once; each idle connection concerned is tidied, down to keepUnheld.
+func TestReleaseAll(t *testing.T) {
+	fake, _, srv, p := poolOver(t, PoolOptions{}, 0, 0)
+	a := mustAcquire(t, p, srv, appReq())
+	b := mustAcquire(t, p, srv, appReq())
+	var held []*PreparedStmt
+	for i := range 100 {
+		cn := a
+		if i%4 == 0 {
+			cn = b
+		}
+		ps := mustPrepared(t, cn, fmt.Sprintf("SELECT %d", i))
+		ps.Hold()
+		held = append(held, ps)
+	}
+	p.Release(a)
+	p.Release(b)
+	ReleaseAll(append(held, nil))
+	for _, cn := range []*Conn{a, b} {
+		if all, unheld := cn.PreparedCount(); all != keepUnheld || unheld != keepUnheld {
+			t.Fatalf("%d cached, %d unheld; want %d", all, unheld, keepUnheld)
+		}
+	}
+	a, b = mustAcquire(t, p, srv, appReq()), mustAcquire(t, p, srv, appReq())
+	roundTrip(t, a)
+	roundTrip(t, b)
+	if n := serverStmts(fake); n != 2*keepUnheld {
+		t.Fatalf("%d statements on the server; want %d", n, 2*keepUnheld)
+	}
+	p.Release(a)
+	p.Release(b)
+}
+
 // TestReleaseTidiesInUseConnection: statements released while another
 // goroutine uses their connection are closed when it goes back to the
 // pool; the releases never touch the connection themselves.

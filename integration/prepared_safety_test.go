@@ -143,6 +143,30 @@ func TestClosedStatementsDoNotExhaustServer(t *testing.T) {
 	directPrepare(t, cluster.Primary)
 }
 
+// TestRepeatedPrepareOfOneText: go-sql-driver runs a query with arguments
+// as prepare, execute, close; the same text prepared again on a connection
+// that has it already must not stay prepared twice. 1000 such queries
+// against a primary that allows 400 statements: none fails, and one
+// statement per connection is left.
+func TestRepeatedPrepareOfOneText(t *testing.T) {
+	setMaxPreparedStmts(t, 400, cluster.Primary)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info",
+		ExtraYAML: "routing:\n  reads: primary\npool:\n  idle_timeout: 5m\n"})
+	db := appDB(t, p, "interpolateParams=false")
+	db.SetMaxOpenConns(2)
+	for i := range 1000 {
+		var got int
+		if err := db.QueryRow("SELECT ? + 1", i).Scan(&got); err != nil || got != i+1 {
+			t.Fatalf("query %d: %d, %v", i+1, got, err)
+		}
+	}
+	prepared, conns := preparedOnServer(t, cluster.Primary), serverConnections(t, cluster.AppUser)
+	t.Logf("after 1000 queries of one text: %d prepared on the primary over %d proxy connections", prepared, conns)
+	if prepared > conns {
+		t.Errorf("%d statements prepared on the primary for one text over %d connections", prepared, conns)
+	}
+}
+
 // TestSessionPreparesBoundedByServerLimit: a session cannot hold more
 // statements open than the server's max_prepared_stmt_count, however the
 // proxy spreads them over servers; past it the proxy answers as the server

@@ -151,9 +151,12 @@ func (s *session) onPrepareOK(sc *backend.Conn, p []byte, ok wire.PrepareOK) {
 // in stmts, which the session has dropped (its end, a reset, a change of
 // user).
 func releaseStmts(stmts map[uint32]*clientStmt) {
+	bound := make([]*backend.PreparedStmt, 0, len(stmts))
 	for _, st := range stmts {
-		st.unbind()
+		bound = append(bound, st.bound)
+		st.bound = nil
 	}
+	backend.ReleaseAll(bound)
 }
 
 // stmtFor returns the client statement a command names, or the error a
