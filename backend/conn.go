@@ -79,7 +79,8 @@ const maxServerPacket = 1 << 24
 
 // Conn is one connection to a server. It is used by one goroutine at a
 // time (a session, the pool, the monitor) and is not safe for concurrent
-// use, except Abort and Broken, which any goroutine may call.
+// use, except Abort and Broken, which any goroutine may call, and the
+// release of its prepared statements (PreparedStmt.Release).
 type Conn struct {
 	nc  net.Conn
 	br  *bufio.Reader
@@ -102,10 +103,10 @@ type Conn struct {
 	// it carries.
 	key   poolKey
 	state SessionState
-	// prepared maps statement text to the server's statement id on this
-	// connection; prepOrder is their preparation order, for eviction.
-	prepared  map[string]uint32
-	prepOrder []string
+	// stmts are the statements prepared on the connection (query.go);
+	// pool is the pool it belongs to, which tidies them while it is idle.
+	stmts     stmtCache
+	pool      *Pool
 	readers   *readerPool
 	trackGTID bool // the session tracks last_gtid
 	// threadID is the server's id of the connection (CONNECTION_ID() on

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -153,6 +154,7 @@ func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptio
 	}
 	c.slot = srv.slots != nil
 	c.key = key
+	c.pool = p
 	return c, nil
 }
 
@@ -199,16 +201,29 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 
 // Release gives a connection back for reuse, or closes it when it is
 // broken, too old, or the server already has enough idle connections.
+// Prepared statements no session holds are closed first, beyond the few a
+// connection keeps (Conn.TidyStmts).
 func (p *Pool) Release(c *Conn) {
 	if c.br != nil { // usually given back already, at the end of the response
 		c.ReleaseReader()
 	}
-	if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
-		c.srv.Status() == StatusOfflineHard {
-		c.Close()
-		return
+	for {
+		if c.needsTidy() {
+			_ = c.TidyStmts() // a failed write marks it broken
+		}
+		if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
+			c.srv.Status() == StatusOfflineHard {
+			c.Close()
+			return
+		}
+		p.mu.Lock()
+		// A session that released a statement of c since the tidy above
+		// found c not idle yet and left the tidying to us.
+		if !c.needsTidy() {
+			break
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
 	list := p.idle[c.srv]
 	if len(list) >= p.opt.MaxIdlePerServer {
 		p.mu.Unlock()
@@ -221,6 +236,22 @@ func (p *Pool) Release(c *Conn) {
 		delete(p.returned, c.srv)
 	}
 	p.mu.Unlock()
+}
+
+// tidyIdle closes the prepared statements due on c (Conn.TidyStmts) if c
+// is idle in the pool: a session just released one. A connection in use
+// is left to its user, who tidies it when giving it back.
+func (p *Pool) tidyIdle(c *Conn) {
+	p.mu.Lock()
+	list := p.idle[c.srv]
+	i := slices.Index(list, c)
+	if i < 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.idle[c.srv] = slices.Delete(list, i, i+1)
+	p.mu.Unlock()
+	p.Release(c) // which tidies it
 }
 
 // evictIdle closes the least recently used idle connection to srv, to free

@@ -2,7 +2,13 @@ package backend
 
 import (
 	"bufio"
+	"cmp"
+	"crypto/sha256"
 	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -118,30 +124,169 @@ func (c *Conn) trackLastGTID() error {
 	return err
 }
 
-// maxPreparedPerConn bounds the statements the proxy keeps prepared on one
-// server connection: the server's max_prepared_stmt_count is shared by all
-// its connections.
-const maxPreparedPerConn = 128
+// Prepared statements on server connections. The proxy prepares a
+// statement on whichever connection runs it, and many sessions share a
+// connection, so the server statements are the connection's, shared by
+// the sessions that run the same text there. Each is reference-counted: a
+// session holds it while one of its open statements last ran there (Hold,
+// Release). What no session holds is closed on the server, except the
+// keepUnheld most recently used, kept for the next session that runs the
+// same text: so what the proxy keeps prepared on a server is what its
+// clients have open, plus a few per connection, and never what they closed
+// (the server's max_prepared_stmt_count is shared by all its sessions).
+//
+// A connection knows its statements by key (SHA-256 of the text), not by
+// text: a statement of megabytes is held by the session that prepared it
+// and freed with it, not by every pooled connection it ran on.
 
-// Prepared returns the server's id for sql on this connection, preparing it
-// first if needed. The response's definitions are read and dropped: the
-// client got its own when it prepared the statement.
-func (c *Conn) Prepared(sql string) (uint32, error) {
-	if id, ok := c.prepared[sql]; ok {
-		return id, nil
+// keepUnheld is how many statements no session holds a connection keeps
+// prepared for reuse, the least recently used closed first.
+const keepUnheld = 16
+
+// StmtKey identifies a statement text on server connections.
+type StmtKey [sha256.Size]byte
+
+// KeyOf is the key of a statement text.
+func KeyOf(text []byte) StmtKey { return sha256.Sum256(text) }
+
+// PreparedStmt is a statement prepared on one server connection.
+type PreparedStmt struct {
+	conn *Conn
+	id   uint32
+	key  StmtKey
+	// Guarded by conn.stmts.mu: holds by sessions; dropped once the
+	// connection no longer has it (closed, reset, evicted); used, the
+	// cache's clock at its last use, for least-recently-used eviction.
+	refs    int
+	dropped bool
+	used    uint64
+}
+
+// ID is the server's statement id.
+func (ps *PreparedStmt) ID() uint32 { return ps.id }
+
+// stmtCache is a connection's prepared statements. Its lock lets sessions
+// release statements from their own goroutines while another uses the
+// connection; no I/O happens under it.
+type stmtCache struct {
+	mu    sync.Mutex
+	byKey map[StmtKey]*PreparedStmt
+	// unheld are the entries of byKey no session holds, apart so that a
+	// tidy looks at them alone, however many sessions hold.
+	unheld map[*PreparedStmt]struct{}
+	clock  uint64
+	// closing are server statements to close at the next tidy: duplicates
+	// of a text the connection had already (a client's own prepare is
+	// forwarded as it is).
+	closing []uint32
+}
+
+// Hold records that a session's statement runs as ps, keeping it prepared
+// until Release. Only the goroutine using ps's connection may call it (it
+// got ps from that connection just now).
+func (ps *PreparedStmt) Hold() {
+	sc := &ps.conn.stmts
+	sc.mu.Lock()
+	delete(sc.unheld, ps)
+	ps.refs++
+	sc.mu.Unlock()
+}
+
+// Release gives up a Hold. Any goroutine may call it. When that leaves the
+// connection more statements than it keeps unheld and the connection is
+// idle in its pool, the surplus is closed on the server now; a connection
+// in use is tidied when it is given back.
+func (ps *PreparedStmt) Release() {
+	if ps.release() && ps.conn.pool != nil {
+		ps.conn.pool.tidyIdle(ps.conn)
 	}
-	if len(c.prepared) >= maxPreparedPerConn {
-		// Close the oldest; COM_STMT_CLOSE has no response.
-		old := c.prepOrder[0]
-		c.prepOrder = c.prepOrder[1:]
-		id := c.prepared[old]
-		delete(c.prepared, old)
-		if err := c.Write(wire.FrameCommand(wire.AppendStmtClose(make([]byte, wire.HeaderSize, 9), id))); err != nil {
-			return 0, err
+}
+
+// ReleaseAll releases every statement of stmts (nil ones skipped), then
+// tidies each idle connection concerned once: a session that ends with
+// thousands of statements open costs each connection one tidy.
+func ReleaseAll(stmts []*PreparedStmt) {
+	var due []*Conn
+	for _, ps := range stmts {
+		if ps != nil && ps.release() && !slices.Contains(due, ps.conn) {
+			due = append(due, ps.conn)
 		}
 	}
+	for _, c := range due {
+		if c.pool != nil {
+			c.pool.tidyIdle(c)
+		}
+	}
+}
+
+// release drops one hold and reports whether the connection now has
+// statements to close.
+func (ps *PreparedStmt) release() (due bool) {
+	sc := &ps.conn.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	ps.refs--
+	if ps.refs == 0 && !ps.dropped {
+		sc.clock++
+		ps.used = sc.clock
+		sc.addUnheld(ps)
+	}
+	return len(sc.unheld) > keepUnheld
+}
+
+// addUnheld records that no session holds ps. Called with mu held.
+func (sc *stmtCache) addUnheld(ps *PreparedStmt) {
+	if sc.unheld == nil {
+		sc.unheld = make(map[*PreparedStmt]struct{})
+	}
+	sc.unheld[ps] = struct{}{}
+}
+
+// Discard takes ps off its connection, to be closed on the server at the
+// next tidy: it carries state of the session that ran it (long data, an
+// open cursor) that the next session to run the text must not meet. Those
+// that still hold it prepare the text again when they next run here. Only
+// the goroutine using the connection may call it.
+func (ps *PreparedStmt) Discard() {
+	sc := &ps.conn.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if ps.dropped {
+		return
+	}
+	ps.dropped = true
+	delete(sc.byKey, ps.key)
+	delete(sc.unheld, ps)
+	sc.closing = append(sc.closing, ps.id)
+}
+
+// lookup returns the connection's statement for key, or nil.
+func (c *Conn) lookup(key StmtKey) *PreparedStmt {
+	sc := &c.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	ps := sc.byKey[key]
+	if ps != nil {
+		sc.clock++
+		ps.used = sc.clock
+	}
+	return ps
+}
+
+// Prepared returns the connection's statement for sql (whose key is key),
+// preparing it first if needed. The response's definitions are read and
+// dropped: the client got its own when it prepared the statement. The
+// statement is unheld until the caller holds it.
+func (c *Conn) Prepared(key StmtKey, sql string) (*PreparedStmt, error) {
+	if ps := c.lookup(key); ps != nil {
+		return ps, nil
+	}
+	// Close what is due first: the server counts every statement.
+	if err := c.TidyStmts(); err != nil {
+		return nil, err
+	}
 	if err := c.sendCommand(mysql.COM_STMT_PREPARE, sql); err != nil {
-		return 0, err
+		return nil, err
 	}
 	br := c.Reader()
 	defer c.ReleaseReader()
@@ -151,39 +296,109 @@ func (c *Conn) Prepared(sql string) (uint32, error) {
 	for seq := uint8(1); !w.Done(); {
 		var err error
 		if p, seq, err = wire.ReadPacket(br, p[:0], maxServerPacket, seq); err != nil {
-			return 0, c.failed(err)
+			return nil, c.failed(err)
 		}
 		kind, err := w.Next(p, len(p))
 		switch {
 		case err != nil:
-			return 0, c.failed(err)
+			return nil, c.failed(err)
 		case kind == wire.KindErr:
-			return 0, wire.ParseErr(p)
+			return nil, wire.ParseErr(p)
 		case kind == wire.KindOther:
-			return 0, c.failed(wire.ErrMalformed)
+			return nil, c.failed(wire.ErrMalformed)
 		}
 	}
-	id := w.PrepareOK().StatementID
-	c.RememberPrepared(sql, id)
-	return id, nil
+	return c.RememberPrepared(key, w.PrepareOK().StatementID), nil
 }
 
-// RememberPrepared records that sql is prepared on this connection as id:
-// a statement the client prepared through it, so later executions here
-// need no new prepare.
-func (c *Conn) RememberPrepared(sql string, id uint32) {
-	if c.prepared == nil {
-		c.prepared = make(map[string]uint32)
+// RememberPrepared records that the server prepared the statement of key
+// as id on this connection (a client's prepare, forwarded through it) and
+// returns the connection's statement for key, unheld until the caller
+// holds it. If the connection had it already, that one is kept and id is
+// closed at the next tidy. It does no I/O: it is called while the prepare
+// response is still being relayed.
+func (c *Conn) RememberPrepared(key StmtKey, id uint32) *PreparedStmt {
+	sc := &c.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.clock++
+	if ps := sc.byKey[key]; ps != nil {
+		sc.closing = append(sc.closing, id)
+		ps.used = sc.clock
+		return ps
 	}
-	if _, ok := c.prepared[sql]; !ok {
-		c.prepOrder = append(c.prepOrder, sql)
+	if sc.byKey == nil {
+		sc.byKey = make(map[StmtKey]*PreparedStmt)
 	}
-	c.prepared[sql] = id
+	ps := &PreparedStmt{conn: c, id: id, key: key, used: sc.clock}
+	sc.byKey[key] = ps
+	sc.addUnheld(ps)
+	return ps
+}
+
+// needsTidy reports whether TidyStmts has statements to close.
+func (c *Conn) needsTidy() bool {
+	sc := &c.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(sc.closing) > 0 || len(sc.unheld) > keepUnheld
+}
+
+// TidyStmts closes on the server the statements due: duplicates, and the
+// least recently used of those no session holds beyond keepUnheld. Only
+// the goroutine using the connection may call it, between commands.
+// COM_STMT_CLOSE has no response; the packets go out in one write.
+func (c *Conn) TidyStmts() error {
+	sc := &c.stmts
+	sc.mu.Lock()
+	ids := sc.closing
+	sc.closing = nil
+	if surplus := len(sc.unheld) - keepUnheld; surplus > 0 {
+		oldest := make([]*PreparedStmt, 0, len(sc.unheld))
+		for ps := range sc.unheld {
+			oldest = append(oldest, ps)
+		}
+		slices.SortFunc(oldest, func(a, b *PreparedStmt) int { return cmp.Compare(a.used, b.used) })
+		for _, ps := range oldest[:surplus] {
+			ps.dropped = true
+			delete(sc.byKey, ps.key)
+			delete(sc.unheld, ps)
+			ids = append(ids, ps.id)
+		}
+	}
+	sc.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(ids)*(wire.HeaderSize+5))
+	var payload [5]byte
+	for _, id := range ids {
+		out, _ = wire.AppendPacket(out, wire.AppendStmtClose(payload[:0], id), 0)
+	}
+	return c.Write(out)
 }
 
 // ForgetPrepared drops the record of prepared statements, after the server
-// dropped them (COM_RESET_CONNECTION).
-func (c *Conn) ForgetPrepared() { c.prepared, c.prepOrder = nil, nil }
+// dropped them (COM_RESET_CONNECTION). Sessions that held them prepare
+// them again when they next run here.
+func (c *Conn) ForgetPrepared() {
+	sc := &c.stmts
+	sc.mu.Lock()
+	for _, ps := range sc.byKey {
+		ps.dropped = true
+	}
+	sc.byKey, sc.unheld, sc.closing = nil, nil, nil
+	sc.mu.Unlock()
+}
+
+// PreparedCount is the number of statements the connection has prepared
+// on the server, and how many of them no session holds.
+func (c *Conn) PreparedCount() (all, unheld int) {
+	sc := &c.stmts
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(sc.byKey) + len(sc.closing), len(sc.unheld)
+}
 
 // ClientReset records that a client's COM_RESET_CONNECTION, forwarded raw,
 // ran on the connection: its prepared statements and session state are
@@ -196,4 +411,47 @@ func (c *Conn) ClientReset() error {
 		return c.trackLastGTID()
 	}
 	return nil
+}
+
+// DefaultMaxPreparedStmts is MariaDB's and MySQL's default
+// max_prepared_stmt_count, assumed for a server that does not say.
+const DefaultMaxPreparedStmts = 16382
+
+// maxPreparedStmtsAge is how long a server's max_prepared_stmt_count is
+// trusted before it is read again: an operator may change it at run time.
+const maxPreparedStmtsAge = 30 * time.Second
+
+// MaxPreparedStmts is the server's max_prepared_stmt_count, the most
+// statements a session can have prepared there (its sessions share it).
+// The value is kept on the Server; it is read on this connection when
+// unknown or older than maxPreparedStmtsAge, by one caller at a time (the
+// others use the value they find, or the default while there is none). A
+// server that refuses to say gets DefaultMaxPreparedStmts; an error means
+// the connection broke.
+func (c *Conn) MaxPreparedStmts() (int, error) {
+	s := c.srv
+	now := time.Now().UnixNano()
+	at := s.maxPreparedAt.Load()
+	if now-at < int64(maxPreparedStmtsAge) || !s.maxPreparedAt.CompareAndSwap(at, now) {
+		if n := s.maxPrepared.Load(); n > 0 {
+			return int(n - 1), nil
+		}
+		return DefaultMaxPreparedStmts, nil
+	}
+	n := int64(DefaultMaxPreparedStmts)
+	res, err := c.Query("SELECT @@max_prepared_stmt_count")
+	var me *mysql.MyError
+	switch {
+	case errors.As(err, &me):
+	case err != nil:
+		s.maxPreparedAt.Store(at) // not read: the next caller tries again
+		return 0, err
+	case len(res.Rows) == 1 && len(res.Rows[0]) == 1:
+		if v, perr := strconv.ParseInt(res.Rows[0][0].String, 10, 32); perr == nil && v >= 0 {
+			n = v
+		}
+	}
+	// Stored plus one, so that zero (a limit of 0 is valid) means unknown.
+	s.maxPrepared.Store(n + 1)
+	return int(n), nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -139,7 +140,7 @@ func TestBrokenResponses(t *testing.T) {
 	}{
 		{"Query", func(cn *Conn) error { _, err := cn.Query("SELECT 1"); return err }},
 		{"Command COM_INIT_DB", func(cn *Conn) error { return cn.Command(mysql.COM_INIT_DB, "shop") }},
-		{"Prepared", func(cn *Conn) error { _, err := cn.Prepared("SELECT ?"); return err }},
+		{"Prepared", func(cn *Conn) error { _, err := prepared(cn, "SELECT ?"); return err }},
 	}
 	for _, cmd := range commands {
 		for _, resp := range responses {
@@ -245,9 +246,11 @@ func TestResetConnection(t *testing.T) {
 	if !cn.trackGTID {
 		t.Fatal("Connect did not turn on last_gtid tracking")
 	}
-	if _, err := cn.Prepared("SELECT ?"); err != nil {
+	ps, err := prepared(cn, "SELECT ?")
+	if err != nil {
 		t.Fatal(err)
 	}
+	ps.Hold()
 	st, _ := SessionState{}.With(mysql.COM_QUERY, "SET @a = 1")
 	if err := cn.Sync(st, ""); err != nil {
 		t.Fatal(err)
@@ -257,8 +260,12 @@ func TestResetConnection(t *testing.T) {
 	if err := cn.Command(mysql.COM_RESET_CONNECTION, ""); err != nil {
 		t.Fatal(err)
 	}
-	if len(cn.prepared) != 0 || len(cn.prepOrder) != 0 {
-		t.Errorf("prepared statements remembered after the reset: %v", cn.prepared)
+	if all, unheld := cn.PreparedCount(); all != 0 || unheld != 0 {
+		t.Errorf("%d prepared statements (%d unheld) remembered after the reset", all, unheld)
+	}
+	ps.Release() // held across the reset: nothing to count or close
+	if all, unheld := cn.PreparedCount(); all != 0 || unheld != 0 || cn.needsTidy() {
+		t.Errorf("a release after the reset counted: %d statements, %d unheld", all, unheld)
 	}
 	if len(cn.state.entries) != 0 || cn.state.hash != 0 {
 		t.Errorf("session state remembered after the reset: %+v", cn.state)
@@ -303,81 +310,348 @@ func TestTrackLastGTIDUnsupported(t *testing.T) {
 	}
 }
 
-// TestPrepared: statements are prepared once per connection and the id
-// reused; the cache holds 128, and the 129th distinct statement closes the
-// oldest on the server (COM_STMT_CLOSE), which is prepared anew when needed.
+// prepared is Conn.Prepared for a text given once.
+func prepared(cn *Conn, sql string) (*PreparedStmt, error) {
+	return cn.Prepared(KeyOf([]byte(sql)), sql)
+}
+
+// mustPrepared is prepared failing the test on an error.
+func mustPrepared(t *testing.T, cn *Conn, sql string) *PreparedStmt {
+	t.Helper()
+	ps, err := prepared(cn, sql)
+	if err != nil {
+		t.Fatalf("prepare %q: %v", sql, err)
+	}
+	return ps
+}
+
+// serverStmts is the number of statements the fake has prepared and not
+// closed, from its command log since the last reset.
+func serverStmts(fake *fakemysql.Server) int {
+	n := 0
+	for _, c := range fake.Log() {
+		switch c.Cmd {
+		case mysql.COM_STMT_PREPARE:
+			n++
+		case mysql.COM_STMT_CLOSE:
+			n--
+		}
+	}
+	return n
+}
+
+// roundTrip runs a statement on cn, so that the fake has handled what was
+// sent before (COM_STMT_CLOSE has no answer to wait for).
+func roundTrip(t *testing.T, cn *Conn) {
+	t.Helper()
+	if _, err := cn.Query("SELECT 'in sync'"); err != nil {
+		t.Fatalf("connection out of step: %v", err)
+	}
+}
+
+// closed returns the statement ids the fake was told to close.
+func closed(fake *fakemysql.Server) []string {
+	var ids []string
+	for _, c := range fake.Log() {
+		if c.Cmd == mysql.COM_STMT_CLOSE {
+			ids = append(ids, c.Arg)
+		}
+	}
+	return ids
+}
+
+// TestPrepared: a statement is prepared once per connection and its id
+// reused; another connection prepares its own.
 func TestPrepared(t *testing.T) {
 	fake := fakemysql.Start(t, fakemysql.Options{})
 	cn := mustDial(t, serverAt(fake.Addr()), appDial)
 	other := mustDial(t, serverAt(fake.Addr()), appDial)
 
-	first, err := cn.Prepared("SELECT 0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := mustPrepared(t, cn, "SELECT 0")
 	fake.ResetLog()
-	if id, err := cn.Prepared("SELECT 0"); err != nil || id != first {
-		t.Fatalf("second Prepared: id %d, %v; want the cached %d", id, err, first)
+	if again := mustPrepared(t, cn, "SELECT 0"); again != first {
+		t.Fatalf("second Prepared: %+v; want the cached %+v", again, first)
 	}
 	if log := fake.Log(); len(log) != 0 {
 		t.Fatalf("cached statement sent %q", commands(log))
 	}
-	// The cache is per connection: another connection prepares its own.
-	if _, err := other.Prepared("SELECT 0"); err != nil {
-		t.Fatal(err)
-	}
+	mustPrepared(t, other, "SELECT 0")
 	if got := commands(fake.Log()); !slices.Equal(got, []string{"STMT_PREPARE SELECT 0"}) {
 		t.Fatalf("other connection: server saw %q", got)
 	}
-
-	for i := 1; i < maxPreparedPerConn; i++ {
-		if _, err := cn.Prepared(fmt.Sprintf("SELECT %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fake.ResetLog()
-	if _, err := cn.Prepared("SELECT 'one too many'"); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"STMT_CLOSE " + strconv.Itoa(int(first)), "STMT_PREPARE SELECT 'one too many'"}
-	if got := commands(fake.Log()); !slices.Equal(got, want) {
-		t.Fatalf("129th statement: server saw %q, want %q", got, want)
-	}
-	if len(cn.prepared) != maxPreparedPerConn {
-		t.Errorf("%d statements cached, want %d", len(cn.prepared), maxPreparedPerConn)
-	}
-	fake.ResetLog()
-	if _, err := cn.Prepared("SELECT 0"); err != nil {
-		t.Fatal(err)
-	}
-	if got := commands(fake.Log()); len(got) != 2 || got[1] != "STMT_PREPARE SELECT 0" {
-		t.Fatalf("evicted statement not prepared again: server saw %q", got)
-	}
 	if _, err := cn.Query("SELECT 'in sync'"); err != nil {
-		t.Fatalf("connection out of step after evictions: %v", err)
+		t.Fatalf("connection out of step: %v", err)
+	}
+}
+
+// TestUnheldStatementsClosed: statements that sessions hold stay prepared
+// however many there are; of those no session holds, the connection keeps
+// the keepUnheld most recently used and closes the others on the server.
+func TestUnheldStatementsClosed(t *testing.T) {
+	fake := fakemysql.Start(t, fakemysql.Options{})
+	cn := mustDial(t, serverAt(fake.Addr()), appDial)
+	var held []*PreparedStmt
+	for i := range 3 * keepUnheld {
+		ps := mustPrepared(t, cn, fmt.Sprintf("SELECT %d", i))
+		ps.Hold()
+		held = append(held, ps)
+	}
+	if err := cn.TidyStmts(); err != nil {
+		t.Fatal(err)
+	}
+	if ids := closed(fake); len(ids) != 0 {
+		t.Fatalf("held statements closed: %q", ids)
+	}
+	// Released oldest first; statement 0 is then used again (a session
+	// finds it cached), so it is the most recently used of all.
+	for _, ps := range held {
+		ps.Release()
+	}
+	if again := mustPrepared(t, cn, "SELECT 0"); again != held[0] {
+		t.Fatal("a released statement was not found cached")
+	}
+	if !cn.needsTidy() {
+		t.Fatal("no tidy due with 48 statements unheld")
+	}
+	if err := cn.TidyStmts(); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, cn)
+	var want []string
+	for _, ps := range held[1 : 2*keepUnheld+1] {
+		want = append(want, strconv.Itoa(int(ps.ID())))
+	}
+	if got := closed(fake); !slices.Equal(got, want) {
+		t.Fatalf("closed %q; want the least recently used %q", got, want)
+	}
+	if all, unheld := cn.PreparedCount(); all != keepUnheld || unheld != keepUnheld || serverStmts(fake) != keepUnheld {
+		t.Fatalf("%d cached, %d unheld, %d on the server; want %d each", all, unheld, serverStmts(fake), keepUnheld)
+	}
+	// A closed one is prepared anew when it runs again.
+	fake.ResetLog()
+	mustPrepared(t, cn, "SELECT 1")
+	if got := commands(fake.Log()); !slices.Equal(got, []string{"STMT_PREPARE SELECT 1"}) {
+		t.Fatalf("closed statement run again: server saw %q", got)
 	}
 }
 
 // TestRememberPrepared: a statement the client prepared through the
-// connection is recorded, so executing it later needs no new prepare.
+// connection is recorded, so executing it later needs no new prepare; a
+// second prepare of the same text (clients' prepares are forwarded as they
+// are) is a duplicate on the server, closed at the next tidy, and the
+// statement sessions already hold is kept.
 func TestRememberPrepared(t *testing.T) {
 	fake := fakemysql.Start(t, fakemysql.Options{})
 	cn := mustDial(t, serverAt(fake.Addr()), appDial)
-	cn.RememberPrepared("SELECT ?", 41)
-	cn.RememberPrepared("SELECT ?", 42) // prepared again: the new id wins
-	fake.ResetLog()
-	if id, err := cn.Prepared("SELECT ?"); err != nil || id != 42 {
-		t.Fatalf("id %d, %v; want the remembered 42", id, err)
+	key := KeyOf([]byte("SELECT ?"))
+	ps := cn.RememberPrepared(key, 41)
+	ps.Hold()
+	if dup := cn.RememberPrepared(key, 42); dup != ps || dup.ID() != 41 {
+		t.Fatalf("prepared again: got id %d; want the held 41", dup.ID())
 	}
-	if len(fake.Log()) != 0 || len(cn.prepOrder) != 1 {
-		t.Fatalf("server saw %q, order %q", commands(fake.Log()), cn.prepOrder)
+	fake.ResetLog()
+	if got, err := cn.Prepared(key, "SELECT ?"); err != nil || got != ps {
+		t.Fatalf("Prepared: %v, %v; want the remembered statement", got, err)
+	}
+	if len(fake.Log()) != 0 {
+		t.Fatalf("server saw %q for a remembered statement", commands(fake.Log()))
+	}
+	if !cn.needsTidy() {
+		t.Fatal("the duplicate is not due to be closed")
+	}
+	if err := cn.TidyStmts(); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, cn)
+	if got := closed(fake); !slices.Equal(got, []string{"42"}) {
+		t.Fatalf("server saw %q, want the duplicate closed", got)
 	}
 	cn.ForgetPrepared()
-	if _, err := cn.Prepared("SELECT ?"); err != nil {
+	fake.ResetLog()
+	if _, err := cn.Prepared(key, "SELECT ?"); err != nil {
 		t.Fatal(err)
 	}
 	if got := commands(fake.Log()); !slices.Equal(got, []string{"STMT_PREPARE SELECT ?"}) {
 		t.Fatalf("after ForgetPrepared the server saw %q", got)
+	}
+}
+
+// TestDiscard: a statement that carries one session's state is taken off
+// the connection and closed on the server, even while held; whoever held
+// it prepares the text anew.
+func TestDiscard(t *testing.T) {
+	fake := fakemysql.Start(t, fakemysql.Options{})
+	cn := mustDial(t, serverAt(fake.Addr()), appDial)
+	ps := mustPrepared(t, cn, "INSERT INTO t VALUES (?)")
+	ps.Hold()
+	ps.Hold() // two sessions
+	ps.Discard()
+	ps.Release()
+	if err := cn.TidyStmts(); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, cn)
+	if got := closed(fake); !slices.Equal(got, []string{strconv.Itoa(int(ps.ID()))}) {
+		t.Fatalf("closed %q, want the discarded statement", got)
+	}
+	if again := mustPrepared(t, cn, "INSERT INTO t VALUES (?)"); again == ps {
+		t.Fatal("a discarded statement was found cached")
+	}
+	ps.Release()
+	if all, unheld := cn.PreparedCount(); all != 1 || unheld != 1 {
+		t.Fatalf("%d cached, %d unheld; want the new one alone", all, unheld)
+	}
+}
+
+// TestIdleConnectionTidied: statements released while their connection
+// is idle in the pool are closed on the server at once, by the goroutine
+// that released them, and the connection stays pooled.
+func TestIdleConnectionTidied(t *testing.T) {
+	fake, _, srv, p := poolOver(t, PoolOptions{}, 0, 0)
+	cn := mustAcquire(t, p, srv, appReq())
+	var held []*PreparedStmt
+	for i := range keepUnheld + 4 {
+		ps := mustPrepared(t, cn, fmt.Sprintf("SELECT %d", i))
+		ps.Hold()
+		held = append(held, ps)
+	}
+	p.Release(cn)
+	var wg sync.WaitGroup
+	for _, ps := range held {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ps.Release()
+		}()
+	}
+	wg.Wait()
+	if all, unheld := cn.PreparedCount(); all != keepUnheld || unheld != keepUnheld {
+		t.Fatalf("%d cached, %d unheld after every session let go; want %d", all, unheld, keepUnheld)
+	}
+	if p.idleCount(srv) != 1 {
+		t.Fatalf("%d idle connections after the tidy, want 1", p.idleCount(srv))
+	}
+	if got := mustAcquire(t, p, srv, appReq()); got != cn {
+		t.Fatal("the tidied connection was not reused")
+	}
+	roundTrip(t, cn)
+	if n := serverStmts(fake); n != keepUnheld {
+		t.Fatalf("%d statements on the server after every session let go; want %d", n, keepUnheld)
+	}
+	p.Release(cn)
+}
+
+// TestReleaseAll: a session that ends lets go of all its statements at
+// once; each idle connection concerned is tidied, down to keepUnheld.
+func TestReleaseAll(t *testing.T) {
+	fake, _, srv, p := poolOver(t, PoolOptions{}, 0, 0)
+	a := mustAcquire(t, p, srv, appReq())
+	b := mustAcquire(t, p, srv, appReq())
+	var held []*PreparedStmt
+	for i := range 100 {
+		cn := a
+		if i%4 == 0 {
+			cn = b
+		}
+		ps := mustPrepared(t, cn, fmt.Sprintf("SELECT %d", i))
+		ps.Hold()
+		held = append(held, ps)
+	}
+	p.Release(a)
+	p.Release(b)
+	ReleaseAll(append(held, nil))
+	for _, cn := range []*Conn{a, b} {
+		if all, unheld := cn.PreparedCount(); all != keepUnheld || unheld != keepUnheld {
+			t.Fatalf("%d cached, %d unheld; want %d", all, unheld, keepUnheld)
+		}
+	}
+	a, b = mustAcquire(t, p, srv, appReq()), mustAcquire(t, p, srv, appReq())
+	roundTrip(t, a)
+	roundTrip(t, b)
+	if n := serverStmts(fake); n != 2*keepUnheld {
+		t.Fatalf("%d statements on the server; want %d", n, 2*keepUnheld)
+	}
+	p.Release(a)
+	p.Release(b)
+}
+
+// TestReleaseTidiesInUseConnection: statements released while another
+// goroutine uses their connection are closed when it goes back to the
+// pool; the releases never touch the connection themselves.
+func TestReleaseTidiesInUseConnection(t *testing.T) {
+	fake, _, srv, p := poolOver(t, PoolOptions{}, 0, 0)
+	cn := mustAcquire(t, p, srv, appReq())
+	var held []*PreparedStmt
+	for i := range 2 * keepUnheld {
+		ps := mustPrepared(t, cn, fmt.Sprintf("SELECT %d", i))
+		ps.Hold()
+		held = append(held, ps)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		// The connection's user, busy with it meanwhile.
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := prepared(cn, fmt.Sprintf("SELECT 'busy %d'", i%4)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for _, ps := range held {
+		ps.Release()
+	}
+	close(stop)
+	<-done
+	p.Release(cn)
+	cn = mustAcquire(t, p, srv, appReq())
+	roundTrip(t, cn)
+	p.Release(cn)
+	if n := serverStmts(fake); n != keepUnheld {
+		t.Fatalf("%d statements on the server after the connection came back; want %d", n, keepUnheld)
+	}
+}
+
+// TestMaxPreparedStmts: the server's max_prepared_stmt_count is read once
+// and kept; a server that does not say is taken to have the default.
+func TestMaxPreparedStmts(t *testing.T) {
+	fake := fakemysql.Start(t, fakemysql.Options{Handle: func(c *fakemysql.Conn, q string) *fakemysql.Result {
+		if q == "SELECT @@max_prepared_stmt_count" {
+			return &fakemysql.Result{Columns: []string{"@@max_prepared_stmt_count"}, Rows: [][]sql.NullString{{nullStr("60")}}}
+		}
+		return nil
+	}})
+	srv := serverAt(fake.Addr())
+	cn := mustDial(t, srv, appDial)
+	other := mustDial(t, srv, appDial)
+	fake.ResetLog()
+	for _, c := range []*Conn{cn, other, cn} {
+		if n, err := c.MaxPreparedStmts(); err != nil || n != 60 {
+			t.Fatalf("MaxPreparedStmts: %d, %v; want 60", n, err)
+		}
+	}
+	if got := commands(fake.Log()); len(got) != 1 {
+		t.Fatalf("server saw %q; want one read for the server", got)
+	}
+
+	silent := fakemysql.Start(t, fakemysql.Options{Handle: func(c *fakemysql.Conn, q string) *fakemysql.Result {
+		if strings.Contains(q, "max_prepared_stmt_count") {
+			return &fakemysql.Result{Err: mysql.NewError(mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR, "denied")}
+		}
+		return nil
+	}})
+	cn = mustDial(t, serverAt(silent.Addr()), appDial)
+	if n, err := cn.MaxPreparedStmts(); err != nil || n != DefaultMaxPreparedStmts {
+		t.Fatalf("server refusing to say: %d, %v; want the default %d", n, err, DefaultMaxPreparedStmts)
+	}
+	if _, err := cn.Query("SELECT 'in sync'"); err != nil {
+		t.Fatalf("connection out of step: %v", err)
 	}
 }
 
@@ -405,13 +679,13 @@ func TestPreparedServerError(t *testing.T) {
 		}
 	})
 	cn := mustDial(t, serverAt(s.addr()), appDial)
-	_, err := cn.Prepared("SELECT * FROM nope")
+	_, err := prepared(cn, "SELECT * FROM nope")
 	var me *mysql.MyError
 	if !errors.As(err, &me) || me.Code != mysql.ER_NO_SUCH_TABLE {
 		t.Fatalf("err %v, want ERR 1146", err)
 	}
-	if cn.Broken() || len(cn.prepared) != 0 {
-		t.Fatalf("broken %v, cached %v: a refused prepare must leave the connection clean", cn.Broken(), cn.prepared)
+	if all, _ := cn.PreparedCount(); cn.Broken() || all != 0 {
+		t.Fatalf("broken %v, %d cached: a refused prepare must leave the connection clean", cn.Broken(), all)
 	}
 	if err := cn.Exec("DO 1"); err != nil {
 		t.Fatalf("connection unusable after a refused prepare: %v", err)
@@ -427,7 +701,7 @@ func TestWriteToClosedConnection(t *testing.T) {
 	for name, run := range map[string]func() error{
 		"Query":    func() error { _, err := cn.Query("SELECT 1"); return err },
 		"Command":  func() error { return cn.Command(mysql.COM_INIT_DB, "shop") },
-		"Prepared": func() error { _, err := cn.Prepared("SELECT 1"); return err },
+		"Prepared": func() error { _, err := prepared(cn, "SELECT 1"); return err },
 	} {
 		cn.broken.Store(false)
 		if err := run(); err == nil || !cn.Broken() {

@@ -56,6 +56,11 @@ type Server struct {
 	// dialFailures counts consecutive failed connects for clients; enough
 	// of them shun the server before its next check.
 	dialFailures atomic.Int32
+	// maxPrepared is the server's max_prepared_stmt_count plus one as last
+	// read (0: not read yet), maxPreparedAt when, in Unix nanoseconds
+	// (Conn.MaxPreparedStmts).
+	maxPrepared   atomic.Int64
+	maxPreparedAt atomic.Int64
 
 	// conns are the client connections open to the server, so that an
 	// operator's OFFLINE_HARD can close them at once.

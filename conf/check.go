@@ -52,6 +52,9 @@ func (d *decoder) check(c *Config) {
 	if n := c.Limits.MaxParseSize; n < 1<<10 || n > 1<<30 {
 		d.report("limits.max_parse_size", "must be between 1KiB and 1GiB, got %d bytes", n)
 	}
+	if n := c.Limits.MaxPreparedBytesPerSession; n < 1<<10 || n > 1<<40 {
+		d.report("limits.max_prepared_bytes_per_session", "must be between 1KiB and 1TiB, got %d bytes", n)
+	}
 	for i, f := range c.Routing.ReadOnlyFunctions {
 		if !functionRE.MatchString(f) {
 			d.report(fmt.Sprintf("routing.read_only_functions[%d]", i), "%q is not a function name or schema.name", f)

@@ -186,6 +186,10 @@ type Limits struct {
 	// token scan only, never fully parsed, so a huge statement cannot cost
 	// memory that is a multiple of its size.
 	MaxParseSize int64 `yaml:"max_parse_size" conf:"size"`
+	// MaxPreparedBytesPerSession (extension, default 64MiB) bounds the
+	// statement text one session's open prepared statements hold in the
+	// proxy; a prepare past it is refused.
+	MaxPreparedBytesPerSession int64 `yaml:"max_prepared_bytes_per_session" conf:"size"`
 }
 
 // QueryRule routes or rejects matching statements. Exactly one of Match (an
@@ -234,7 +238,7 @@ func Default() *Config {
 		Pool: Pool{Multiplexing: true, MaxIdlePerServer: 64, IdleTimeout: 5 * time.Minute, MaxLifetime: time.Hour},
 		Limits: Limits{MaxClientConnections: 10000, ClientIdleTimeout: 8 * time.Hour, MaxPacketSize: 64 << 20,
 			ShutdownTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
-			NetReadTimeout: 30 * time.Second, MaxParseSize: 256 << 10},
+			NetReadTimeout: 30 * time.Second, MaxParseSize: 256 << 10, MaxPreparedBytesPerSession: 64 << 20},
 	}
 }
 

@@ -156,7 +156,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
 	}
 	if c.Limits.MaxPacketSize != 64<<20 || c.Limits.HandshakeTimeout != 10*time.Second ||
-		c.Limits.ConnectTimeout != 5*time.Second || c.Pool.IdleTimeout != 5*time.Minute {
+		c.Limits.ConnectTimeout != 5*time.Second || c.Pool.IdleTimeout != 5*time.Minute ||
+		c.Limits.MaxPreparedBytesPerSession != 64<<20 {
 		t.Errorf("wrong defaults: %+v", c.Limits)
 	}
 	if u, ok := c.UserByName("u"); !ok || u != &c.Users[0] {
@@ -395,6 +396,8 @@ limits: {handshake_timeout: "1x"}
 		{"parse size out of range", oneServer + "limits:\n  max_parse_size: 100\n  net_read_timeout: -1s\n", []string{
 			`t.yaml:3: limits.max_parse_size: must be between 1KiB and 1GiB, got 100 bytes`,
 			`t.yaml:4: limits.net_read_timeout: must not be negative, got -1s`}},
+		{"prepared bytes out of range", oneServer + "limits:\n  max_prepared_bytes_per_session: 512\n", []string{
+			`t.yaml:3: limits.max_prepared_bytes_per_session: must be between 1KiB and 1TiB, got 512 bytes`}},
 		{"read-only functions", oneServer + "routing:\n  read_only_functions: [shop.f_price, price, \"a b\", x.y.z]\n", []string{
 			`t.yaml:3: routing.read_only_functions[2]: "a b" is not a function name or schema.name`,
 			`t.yaml:3: routing.read_only_functions[3]: "x.y.z" is not a function name or schema.name`}},

@@ -57,6 +57,10 @@ type Options struct {
 	// session's life instead of lending them out between statements
 	// (pool.multiplexing: false).
 	DisableMultiplexing bool
+	// MaxPreparedBytesPerSession bounds the statement text a session's
+	// open prepared statements hold (limits.max_prepared_bytes_per_session);
+	// 0: 64 MiB.
+	MaxPreparedBytesPerSession int64
 }
 
 // Routing is the part of the routing configuration sessions consult. Its
@@ -103,6 +107,9 @@ type Server struct {
 func NewServer(opt Options) (*Server, error) {
 	if opt.Servers == nil || opt.Pool == nil {
 		return nil, errors.New("proxy: Options.Servers and Options.Pool are required")
+	}
+	if opt.MaxPreparedBytesPerSession <= 0 {
+		opt.MaxPreparedBytesPerSession = 64 << 20
 	}
 	bal, err := router.NewBalancer(opt.Routing.Balance)
 	if err != nil {

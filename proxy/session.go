@@ -74,6 +74,9 @@ type sessionState struct {
 	// gave out. A change of user replaces the map, never edits it.
 	stmts      map[uint32]*clientStmt
 	nextStmtID uint32
+	// stmtBytes is what stmts count against
+	// limits.max_prepared_bytes_per_session.
+	stmtBytes int64
 }
 
 // Busy reports whether the session is inside a transaction.
@@ -85,6 +88,8 @@ func (s *session) Abort() { s.inUse.abort() }
 // Close ends the session's use of its server connections: clean ones go
 // back to the pool, those holding a transaction or pinned state are closed.
 func (s *session) Close() {
+	releaseStmts(s.st.stmts)
+	s.st.stmts, s.st.stmtBytes = nil, 0
 	s.closeConns()
 	s.st.pins = router.Pins{}
 	s.countPinned()
@@ -331,6 +336,7 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 	}
 	s.after(main, res)
 	if res.ok {
+		releaseStmts(s.st.stmts)
 		if err := main.ClientReset(); err != nil {
 			// It cannot report GTIDs again: read-your-writes would trust
 			// what it does not say.
@@ -383,6 +389,7 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 		return err
 	}
 	savedConns.closeAll(true)
+	releaseStmts(saved.stmts)
 	s.c.commitLogin(login)
 	s.c.SetStatus(sc.Status())
 	return s.c.WriteOK()

@@ -18,12 +18,29 @@ import (
 // execution is rewritten to that connection's statement id, with the
 // parameter types always included: the connection may never have seen the
 // execution on which the client sent them.
+//
+// A client statement holds the server statement it last ran as (bound),
+// which keeps that one prepared; the others it ran as are released, and
+// the connections close them on the server unless they keep them for
+// reuse (see backend.PreparedStmt). Closing the client statement, or the
+// session's end, releases the last one. So a server holds what clients
+// have open, not what they closed.
+//
+// A session may hold as many statements open as the server it prepares on
+// allows one session (its max_prepared_stmt_count), and as many bytes of
+// statement text as limits.max_prepared_bytes_per_session.
 
 // clientStmt is a statement the client prepared.
 type clientStmt struct {
 	sql       string
+	key       backend.StmtKey
 	class     router.Class
 	numParams int
+	// size is what the statement counts against the session's byte budget.
+	size int64
+	// bound is the server statement the client statement last ran as,
+	// held; nil before its prepare succeeded.
+	bound *backend.PreparedStmt
 	// types are the parameter types from the client's last execution that
 	// bound them (2 bytes per parameter).
 	types []byte
@@ -32,10 +49,48 @@ type clientStmt struct {
 	cursorOpen, longData bool
 }
 
+// bind makes ps the server statement st runs as: st holds it, and lets go
+// of the one it held.
+func (st *clientStmt) bind(ps *backend.PreparedStmt) {
+	if st.bound == ps {
+		return
+	}
+	ps.Hold()
+	st.unbind()
+	st.bound = ps
+}
+
+// unbind lets go of the server statement st holds.
+func (st *clientStmt) unbind() {
+	if st.bound != nil {
+		st.bound.Release()
+		st.bound = nil
+	}
+}
+
+// stmtSize is what a statement counts against the session's byte budget:
+// its text and its normalized text, which it keeps for routing. (Parameter
+// types, 2 bytes per '?', are bounded by the text.)
+func stmtSize(sql string, class *router.Class) int64 {
+	return int64(len(sql) + len(class.DigestText))
+}
+
+// errStmtBudget is the answer to a prepare that would take the session's
+// statement texts past limits.max_prepared_bytes_per_session.
+func errStmtBudget(held, size, budget int64) error {
+	return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: this session's prepared statements hold %d bytes of statement text and this one needs %d more, over limits.max_prepared_bytes_per_session (%d bytes); close statements the session no longer uses, or raise that limit", held, size, budget)
+}
+
 // prepareStmt handles COM_STMT_PREPARE: the statement is classified and
 // prepared where it would run, and the client gets a proxy statement id.
 func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
-	sql := string(buf[wire.HeaderSize+1:])
+	text := buf[wire.HeaderSize+1:]
+	budget := s.srv.opt.MaxPreparedBytesPerSession
+	if s.st.stmtBytes+int64(len(text)) > budget {
+		// Refused before the text is even copied.
+		return errStmtBudget(s.st.stmtBytes, int64(len(text)), budget)
+	}
+	sql := string(text)
 	class := s.classify(sql)
 	if class.Kills {
 		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard carries out KILL itself and does not prepare it; send it as a statement of its own")
@@ -44,23 +99,45 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 		sql = router.RewriteConnectionID(sql, uint64(s.c.ID()))
 		buf = append(buf[:wire.HeaderSize+1:wire.HeaderSize+1], sql...)
 	}
+	size := stmtSize(sql, &class)
+	if s.st.stmtBytes+size > budget {
+		return errStmtBudget(s.st.stmtBytes, size, budget)
+	}
 	d, err := s.decide(&class, sql)
 	if err != nil {
 		return err
 	}
 	s.st.nextStmtID++
 	id := s.st.nextStmtID
-	st := &clientStmt{sql: sql, class: class}
+	st := &clientStmt{sql: sql, key: backend.KeyOf(buf[wire.HeaderSize+1:]), class: class, size: size}
+	// Checked on the connection chosen, against its server's limit: a
+	// server refuses a session past it, whichever server has the others.
+	admit := func(sc *backend.Conn) ([]byte, error) {
+		limit, err := sc.MaxPreparedStmts()
+		if err != nil {
+			return nil, err
+		}
+		if len(s.st.stmts) >= limit {
+			return nil, mysql.NewDefaultError(mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED, limit)
+		}
+		return buf, nil
+	}
 	s.pendingStmt, s.pendingStmtID = st, id
-	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapePrepare, nil)
+	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapePrepare, admit)
 	s.pendingStmt = nil
 	if err != nil || sc == nil || !res.ok {
+		st.unbind() // a response that failed after its first packet
 		return err
 	}
+	// A duplicate of a statement the connection had is closed now, not
+	// when the connection goes back to the pool: without multiplexing it
+	// never does.
+	_ = sc.TidyStmts() // a failed write marks the connection broken
 	if s.st.stmts == nil {
 		s.st.stmts = make(map[uint32]*clientStmt)
 	}
 	s.st.stmts[id] = st
+	s.st.stmtBytes += size
 	return nil
 }
 
@@ -73,8 +150,20 @@ func (s *session) onPrepareOK(sc *backend.Conn, p []byte, ok wire.PrepareOK) {
 		return
 	}
 	st.numParams = int(ok.Params)
-	sc.RememberPrepared(st.sql, ok.StatementID)
+	st.bind(sc.RememberPrepared(st.key, ok.StatementID))
 	wire.SetPrepareOKStatementID(p, s.pendingStmtID)
+}
+
+// releaseStmts lets go of the server statements of the client statements
+// in stmts, which the session has dropped (its end, a reset, a change of
+// user).
+func releaseStmts(stmts map[uint32]*clientStmt) {
+	bound := make([]*backend.PreparedStmt, 0, len(stmts))
+	for _, st := range stmts {
+		bound = append(bound, st.bound)
+		st.bound = nil
+	}
+	backend.ReleaseAll(bound)
 }
 
 // stmtFor returns the client statement a command names, or the error a
@@ -122,11 +211,12 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	}
 	var out []byte
 	prepare := func(sc *backend.Conn) ([]byte, error) {
-		serverID, err := sc.Prepared(st.sql)
+		ps, err := sc.Prepared(st.key, st.sql)
 		if err != nil {
 			return nil, err
 		}
-		out, err = wire.AppendExecute(append(out[:0], make([]byte, wire.HeaderSize)...), p, serverID, st.numParams, st.types)
+		st.bind(ps)
+		out, err = wire.AppendExecute(append(out[:0], make([]byte, wire.HeaderSize)...), p, ps.ID(), st.numParams, st.types)
 		return out, err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ShapeResult, prepare)
@@ -186,14 +276,15 @@ func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Sha
 		}
 		return err
 	}
-	serverID, err := sc.Prepared(st.sql)
+	ps, err := sc.Prepared(st.key, st.sql)
 	if err != nil {
 		if noResponse {
 			return nil
 		}
 		return s.prepareFailed(sc, err)
 	}
-	out := wire.AppendStmtCommand(make([]byte, wire.HeaderSize, len(buf)), p, serverID)
+	st.bind(ps)
+	out := wire.AppendStmtCommand(make([]byte, wire.HeaderSize, len(buf)), p, ps.ID())
 	if noResponse {
 		// Long data waits on that connection for the execution.
 		if !st.longData {
@@ -223,14 +314,20 @@ func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Sha
 }
 
 // closeStmt forgets a client statement (COM_STMT_CLOSE, which has no
-// response). The statement stays prepared on the connections that have it,
-// for the next client that needs it; its cursor or long data, if any, no
-// longer pin the session.
+// response) and releases its server statement, which its connection closes
+// unless it keeps it for reuse; its cursor or long data, if any, no longer
+// pin the session.
 func (s *session) closeStmt(p []byte) {
 	id, err := wire.StmtID(p)
 	st := s.st.stmts[id]
 	if err != nil || st == nil {
 		return
+	}
+	if (st.cursorOpen || st.longData) && st.bound != nil {
+		// The server statement carries this session's cursor or long
+		// data, which the next session to run it must not meet. The
+		// session is held on its connection, so it may say so.
+		st.bound.Discard()
 	}
 	if st.cursorOpen {
 		s.unpin(router.PinCursor)
@@ -238,5 +335,12 @@ func (s *session) closeStmt(p []byte) {
 	if st.longData {
 		s.unpin(router.PinLongData)
 	}
+	st.unbind()
 	delete(s.st.stmts, id)
+	s.st.stmtBytes -= st.size
+	// The connections the session holds (all of them without
+	// multiplexing) are tidied by nobody else meanwhile.
+	for _, sc := range s.conns.list {
+		_ = sc.TidyStmts() // a failed write marks the connection broken
+	}
 }

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/internal/fakemysql"
 	"switchyard/internal/mysqltest"
 	"switchyard/wire"
 )
@@ -206,4 +208,159 @@ func TestPreparedStatementErrors(t *testing.T) {
 	if e := rc.MustErr(rc.Execute(st.StatementID, 0, true, int64(1))); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 		t.Fatalf("execution of a closed statement: %v", e)
 	}
+}
+
+// serverStmts is how many statements the fake has prepared and not
+// closed on connections the proxy has not quit (from its log: reset it
+// first), and how many connections it has.
+func (h *harness) serverStmts(name string) (stmts, conns int) {
+	f := h.fake(name)
+	byConn := map[uint32]int{}
+	for _, c := range f.Log() {
+		switch c.Cmd {
+		case mysql.COM_STMT_PREPARE:
+			byConn[c.ConnID]++
+		case mysql.COM_STMT_CLOSE:
+			byConn[c.ConnID]--
+		case mysql.COM_QUIT:
+			byConn[c.ConnID] = 0
+		}
+	}
+	for _, n := range byConn {
+		stmts += n
+	}
+	return stmts, f.Conns()
+}
+
+// waitServerStmts waits until no fake has more statements prepared than
+// perConn for each of its connections, plus extra.
+func (h *harness) waitServerStmts(t *testing.T, perConn, extra int) {
+	t.Helper()
+	mysqltest.Eventually(t, fmt.Sprintf("at most %d statements per server connection, plus %d", perConn, extra), func() bool {
+		for _, name := range fakeNames {
+			if n, conns := h.serverStmts(name); n > perConn*conns+extra {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// prepareErr sends a COM_STMT_PREPARE that must fail and returns its error.
+func prepareErr(t *testing.T, rc *mysqltest.Client, q string) *mysql.MyError {
+	t.Helper()
+	rc.Command(wire.AppendCommand(nil, mysql.COM_STMT_PREPARE, q))
+	resp := rc.Response(wire.ShapePrepare)
+	if resp[0].Kind != wire.KindErr {
+		t.Fatalf("prepare %q succeeded", q)
+	}
+	return wire.ParseErr(resp[0].Payload)
+}
+
+// TestClosedStatementsClosedOnServers: what clients close is closed on the
+// servers too, but for the few each connection keeps for reuse, with or
+// without multiplexing; a text prepared again on a connection that has it
+// is not left twice on the server; a session's end lets go of the
+// statements it left open.
+func TestClosedStatementsClosedOnServers(t *testing.T) {
+	for _, noMux := range []bool{false, true} {
+		t.Run(fmt.Sprintf("multiplexing=%v", !noMux), func(t *testing.T) {
+			h := newHarness(t, harnessConfig{noMux: noMux})
+			rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+			h.resetLogs()
+			for i := range 40 {
+				st := rc.Prepare(fmt.Sprintf("SELECT %d, ? FROM whoami", i))
+				mysqltest.BinaryRows(t, rc.Execute(st.StatementID, 0, true, int64(i)))
+				rc.Command(wire.AppendStmtClose(nil, st.StatementID))
+			}
+			// The same text, prepared and closed over and over.
+			for i := range 40 {
+				st := rc.Prepare("SELECT ? FROM whoami")
+				mysqltest.BinaryRows(t, rc.Execute(st.StatementID, 0, true, int64(i)))
+				rc.Command(wire.AppendStmtClose(nil, st.StatementID))
+			}
+			rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne))
+			h.waitServerStmts(t, 16, 0)
+
+			// Statements left open stay prepared while the session
+			// lives, and go with it.
+			rc2 := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+			var open []uint32
+			for i := range 40 {
+				st := rc2.Prepare(fmt.Sprintf("SELECT %d, ? FROM whoami", 100+i))
+				mysqltest.BinaryRows(t, rc2.Execute(st.StatementID, 0, true, int64(i)))
+				open = append(open, st.StatementID)
+			}
+			// Every one still runs.
+			for i, id := range open {
+				if rows := mysqltest.BinaryRows(t, rc2.Execute(id, 0, true, int64(i))); len(rows) != 1 {
+					t.Fatalf("statement %d: rows %v", id, rows)
+				}
+			}
+			rc2.Command(wire.AppendCommand(nil, mysql.COM_QUIT, ""))
+			rc2.ExpectClosed()
+			h.waitServerStmts(t, 16, 0)
+		})
+	}
+}
+
+// TestPreparedStatementLimits: a session holds at most as many statements
+// open as the server it prepares on allows (max_prepared_stmt_count, read
+// from the server), and answers a prepare past it as the server would; and
+// its statements' texts fit limits.max_prepared_bytes_per_session.
+func TestPreparedStatementLimits(t *testing.T) {
+	h := newHarness(t, harnessConfig{maxPreparedBytes: 4096,
+		handle: func(server string, c *fakemysql.Conn, q string) *fakemysql.Result {
+			if q == "SELECT @@max_prepared_stmt_count" {
+				return rowsResult([]string{"@@max_prepared_stmt_count"}, []string{"5"})
+			}
+			return nil
+		}})
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	var ids []uint32
+	for i := range 5 {
+		ids = append(ids, rc.Prepare(fmt.Sprintf("SELECT %d, ? FROM whoami", i)).StatementID)
+	}
+	e := prepareErr(t, rc, "SELECT 5, ? FROM whoami")
+	if e.Code != mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED || e.State != "42000" ||
+		e.Message != "Can't create more than max_prepared_stmt_count statements (current value: 5)" {
+		t.Fatalf("sixth prepare: %v", e)
+	}
+	// The session goes on; a closed statement makes room.
+	if rows := mysqltest.BinaryRows(t, rc.Execute(ids[2], 0, true, int64(1))); len(rows) != 1 {
+		t.Fatalf("rows %v", rows)
+	}
+	rc.Command(wire.AppendStmtClose(nil, ids[0]))
+	rc.Prepare("SELECT 5, ? FROM whoami")
+
+	// Texts: 3000 bytes fit a 4096-byte budget once, not twice.
+	text := func(i int) string { return fmt.Sprintf("SELECT %d /* %s */", i, strings.Repeat("x", 3000)) }
+	rc2 := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	first := rc2.Prepare(text(1))
+	e = prepareErr(t, rc2, text(2))
+	if e.Code != mysql.ER_UNKNOWN_ERROR || !strings.Contains(e.Message, "limits.max_prepared_bytes_per_session (4096 bytes)") {
+		t.Fatalf("prepare past the budget: %v", e)
+	}
+	rc2.Command(wire.AppendStmtClose(nil, first.StatementID))
+	second := rc2.Prepare(text(2))
+	if rows := mysqltest.BinaryRows(t, rc2.Execute(second.StatementID, 0, true)); len(rows) != 1 || rows[0][0] != "2" {
+		t.Fatalf("rows %v", rows)
+	}
+}
+
+// TestLongDataNotLeftForOthers: a statement closed with long data pending
+// is closed on its server, not kept for reuse: the next session to run the
+// same text there must not receive that data.
+func TestLongDataNotLeftForOthers(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	st := rc.Prepare("INSERT INTO t VALUES (?)")
+	rc.Command(mysqltest.LongDataPacket(st.StatementID, 0, "stale"))
+	h.waitPinned(t, 1)
+	rc.Command(wire.AppendStmtClose(nil, st.StatementID))
+	h.waitPinned(t, 0)
+	rc2 := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	st2 := rc2.Prepare("INSERT INTO t VALUES (?)")
+	rc2.MustOK(rc2.Execute(st2.StatementID, 0, true, "fresh"))
+	h.ranOn("INSERT INTO t VALUES ('fresh')", primaryName)
 }
