@@ -149,11 +149,26 @@ type StmtKey [sha256.Size]byte
 // KeyOf is the key of a statement text.
 func KeyOf(text []byte) StmtKey { return sha256.Sum256(text) }
 
+// stmtScope is what a server statement depends on: its text, and the
+// session state of the connection when it was prepared. The schema
+// selected then decides which tables its names mean, so a connection
+// brought to another session's state (USE other) must prepare the text
+// anew rather than run what it prepared for the first one.
+type stmtScope struct {
+	text    StmtKey
+	state   uint64
+	entries int
+}
+
+func (c *Conn) scopeOf(key StmtKey) stmtScope {
+	return stmtScope{text: key, state: c.state.hash, entries: len(c.state.entries)}
+}
+
 // PreparedStmt is a statement prepared on one server connection.
 type PreparedStmt struct {
 	conn *Conn
 	id   uint32
-	key  StmtKey
+	key  stmtScope
 	// Guarded by conn.stmts.mu: holds by sessions; dropped once the
 	// connection no longer has it (closed, reset, evicted); used, the
 	// cache's clock at its last use, for least-recently-used eviction.
@@ -170,7 +185,7 @@ func (ps *PreparedStmt) ID() uint32 { return ps.id }
 // connection; no I/O happens under it.
 type stmtCache struct {
 	mu    sync.Mutex
-	byKey map[StmtKey]*PreparedStmt
+	byKey map[stmtScope]*PreparedStmt
 	// unheld are the entries of byKey no session holds, apart so that a
 	// tidy looks at them alone, however many sessions hold.
 	unheld map[*PreparedStmt]struct{}
@@ -265,7 +280,7 @@ func (c *Conn) lookup(key StmtKey) *PreparedStmt {
 	sc := &c.stmts
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	ps := sc.byKey[key]
+	ps := sc.byKey[c.scopeOf(key)]
 	if ps != nil {
 		sc.clock++
 		ps.used = sc.clock
@@ -322,16 +337,17 @@ func (c *Conn) RememberPrepared(key StmtKey, id uint32) *PreparedStmt {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.clock++
-	if ps := sc.byKey[key]; ps != nil {
+	scope := c.scopeOf(key)
+	if ps := sc.byKey[scope]; ps != nil {
 		sc.closing = append(sc.closing, id)
 		ps.used = sc.clock
 		return ps
 	}
 	if sc.byKey == nil {
-		sc.byKey = make(map[StmtKey]*PreparedStmt)
+		sc.byKey = make(map[stmtScope]*PreparedStmt)
 	}
-	ps := &PreparedStmt{conn: c, id: id, key: key, used: sc.clock}
-	sc.byKey[key] = ps
+	ps := &PreparedStmt{conn: c, id: id, key: scope, used: sc.clock}
+	sc.byKey[scope] = ps
 	sc.addUnheld(ps)
 	return ps
 }

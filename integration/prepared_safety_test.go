@@ -341,3 +341,52 @@ func TestPreparedStatementTextsFreed(t *testing.T) {
 	rc.TCP.Close()
 	heapBack("heap back after a session with 1 MB statements open ended")
 }
+
+// TestPreparedStatementFollowsSchema: a server statement prepared for one
+// session is not reused for another whose session selected another
+// schema on the same pooled connection: the names in it mean other
+// tables there.
+func TestPreparedStatementFollowsSchema(t *testing.T) {
+	ctx := context.Background()
+	if err := cluster.Primary.Exec(ctx,
+		"CREATE DATABASE IF NOT EXISTS scope_other",
+		"CREATE OR REPLACE TABLE "+cluster.Database+".scope_t (v VARCHAR(10))",
+		"CREATE OR REPLACE TABLE scope_other.scope_t (v VARCHAR(10))",
+		"INSERT INTO "+cluster.Database+".scope_t VALUES ('shop')",
+		"INSERT INTO scope_other.scope_t VALUES ('other')",
+	); err != nil {
+		t.Fatal(err)
+	}
+	// One server, so both sessions use the one pooled connection.
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	db := appDB(t, p, "")
+	db.SetMaxIdleConns(0)
+	run := func(use string) string {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if use != "" {
+			if _, err := c.ExecContext(ctx, "USE "+use); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := c.PrepareContext(ctx, "SELECT v FROM scope_t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var v string
+		if err := st.QueryRowContext(ctx).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := run(""); got != "shop" {
+		t.Fatalf("first session read %q, want shop", got)
+	}
+	if got := run("scope_other"); got != "other" {
+		t.Fatalf("a session in schema scope_other read %q from a statement prepared for another session", got)
+	}
+}
