@@ -53,6 +53,10 @@ type Options struct {
 	// session's life instead of lending them out between statements
 	// (pool.multiplexing: false).
 	DisableMultiplexing bool
+	// MaxParseSize is limits.max_parse_size: longer statements are
+	// classified by a token scan, never parsed (router.ParseLimit). Zero
+	// is the default, 256 KiB.
+	MaxParseSize int
 }
 
 // Routing is the part of the routing configuration sessions consult. Its
@@ -77,8 +81,9 @@ type Server struct {
 	balancer *router.Balancer
 	// classCache shares statement classifications between sessions; the
 	// classifiers (each a parser, not safe for concurrent use) are
-	// borrowed per statement.
+	// borrowed per statement, and parse what parseLimit allows.
 	classCache  *router.Cache
+	parseLimit  *router.ParseLimit
 	classifiers sync.Pool
 	// unparsed counts statements the parser rejected (sent to the primary);
 	// pinnedSessions the sessions held on one server connection.
@@ -95,8 +100,13 @@ func NewServer(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000)}
-	s.classifiers.New = func() any { return router.NewClassifier(s.classCache) }
+	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000),
+		parseLimit: router.NewParseLimit(opt.MaxParseSize)}
+	s.classifiers.New = func() any {
+		cl := router.NewClassifier(s.classCache)
+		cl.SetParseLimit(s.parseLimit)
+		return cl
+	}
 	s.rules.Store(opt.Rules)
 	lo := opt.ListenerOptions
 	if lo.Version == nil {

@@ -259,6 +259,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		Servers:             cluster,
 		Pool:                pool,
 		DisableMultiplexing: !cfg.Pool.Multiplexing,
+		MaxParseSize:        int(cfg.Limits.MaxParseSize),
 		Routing: proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
 			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites},
 		Rules: rt.rules,
