@@ -172,10 +172,9 @@ func TestMemoryParsedStatementsConcurrent(t *testing.T) {
 	checkGrowthPlus(t, fmt.Sprintf("%d × 250 KB SELECT 1+1+...", clients), growth, cpu, size, clients, parseAllowanceMB)
 }
 
-// TestMemoryBigStringLiteral sends a 15 MiB string literal: the largest
-// statement that fits one packet. (Commands of 16 MiB and more span several
-// packets, which the proxy does not forward correctly yet; see the report
-// of issue 9.)
+// TestMemoryBigStringLiteral sends a 15 MiB string literal, about the
+// largest statement that fits one packet. (Commands of 16 MiB and more span
+// several packets, which the proxy does not forward correctly yet.)
 func TestMemoryBigStringLiteral(t *testing.T) {
 	const size = 15 << 20
 	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
@@ -215,10 +214,11 @@ func TestMemoryBigExpressionCompressed(t *testing.T) {
 		last := resp[len(resp)-1]
 		switch {
 		case last.Kind == wire.KindErr:
-			if e := wire.ParseErr(last.Payload); e.Code != mysql.ER_STACK_OVERRUN_NEED_MORE {
+			e := wire.ParseErr(last.Payload)
+			if e.Code != mysql.ER_STACK_OVERRUN_NEED_MORE {
 				t.Errorf("big statement: %v", e)
 			} else {
-				t.Logf("the server refused the expression: %v", wire.ParseErr(last.Payload))
+				t.Logf("the server refused the expression: %v", e)
 			}
 		case len(resp) < 3:
 			t.Errorf("big statement: got %d packets, want a result set", len(resp))

