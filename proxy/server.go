@@ -61,6 +61,10 @@ type Options struct {
 	// open prepared statements hold (limits.max_prepared_bytes_per_session);
 	// 0: 64 MiB.
 	MaxPreparedBytesPerSession int64
+	// MaxParseSize is limits.max_parse_size: longer statements are
+	// classified by a token scan, never parsed (router.ParseLimit). Zero
+	// is the default, 256 KiB.
+	MaxParseSize int
 }
 
 // Routing is the part of the routing configuration sessions consult. Its
@@ -88,8 +92,9 @@ type Server struct {
 	balancer *router.Balancer
 	// classCache shares statement classifications between sessions; the
 	// classifiers (each a parser, not safe for concurrent use) are
-	// borrowed per statement.
+	// borrowed per statement, and parse what parseLimit allows.
 	classCache  *router.Cache
+	parseLimit  *router.ParseLimit
 	classifiers sync.Pool
 	// unparsed counts statements the parser rejected (sent to the primary);
 	// pinnedSessions the sessions held on one server connection.
@@ -115,9 +120,14 @@ func NewServer(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000)}
+	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000),
+		parseLimit: router.NewParseLimit(opt.MaxParseSize)}
 	classOpt := router.Options{ReadOnlyFunctions: router.NewFunctionSet(opt.Routing.ReadOnlyFunctions)}
-	s.classifiers.New = func() any { return router.NewClassifierWith(s.classCache, classOpt) }
+	s.classifiers.New = func() any {
+		cl := router.NewClassifierWith(s.classCache, classOpt)
+		cl.SetParseLimit(s.parseLimit)
+		return cl
+	}
 	s.rules.Store(opt.Rules)
 	lo := opt.ListenerOptions
 	if lo.Version == nil {

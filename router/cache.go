@@ -24,12 +24,15 @@ import (
 //     literals vary (the common case without server-side prepares) do not
 //     flood it.
 //
-// A full shard evicts an arbitrary entry: statement shapes are few and
+// A full shard evicts arbitrary entries: statement shapes are few and
 // long-lived, so the working set usually fits and LRU bookkeeping on every
-// hit would cost more than it saves.
+// hit would cost more than it saves. Full is a number of entries or of
+// bytes (bytesPerEntry on average): a client sending thousands of distinct
+// 16 KB statements must not make the cache hold thousands of their texts.
 type Cache struct {
 	seed     maphash.Seed
 	perShard int
+	bytes    int // the budget of one shard
 	shards   [cacheShards]cacheShard
 
 	exactHits, digestHits, misses atomic.Uint64
@@ -41,11 +44,19 @@ const (
 	// at all: such statements are rare and slow to parse either way.
 	maxExactKey  = 4 << 10
 	maxDigestKey = 16 << 10
+	// bytesPerEntry is the average an entry may cost: a few hundred bytes
+	// of text for typical statements, so the byte budget only binds when
+	// texts are long.
+	bytesPerEntry = 1 << 10
+	// entryOverhead is what an entry costs besides its texts: map slot,
+	// entry, Class.
+	entryOverhead = 256
 )
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[cacheKey]*cacheEntry
+	mu    sync.RWMutex
+	m     map[cacheKey]*cacheEntry
+	bytes int // cost of the entries in m
 }
 
 type cacheKey struct {
@@ -62,17 +73,19 @@ type cacheEntry struct {
 
 // NewCache returns a cache holding about entries classifications.
 func NewCache(entries int) *Cache {
-	k := &Cache{seed: maphash.MakeSeed(), perShard: max(entries/cacheShards, 1)}
+	perShard := max(entries/cacheShards, 1)
+	k := &Cache{seed: maphash.MakeSeed(), perShard: perShard, bytes: perShard * bytesPerEntry}
 	for i := range k.shards {
 		k.shards[i].m = make(map[cacheKey]*cacheEntry)
 	}
 	return k
 }
 
-// CacheStats counts lookups since the cache was made.
+// CacheStats counts lookups since the cache was made. Bytes is what its
+// entries hold (texts plus an estimate of their overhead).
 type CacheStats struct {
 	ExactHits, DigestHits, Misses uint64
-	Entries                       int
+	Entries, Bytes                int
 }
 
 func (k *Cache) Stats() CacheStats {
@@ -81,6 +94,7 @@ func (k *Cache) Stats() CacheStats {
 		sh := &k.shards[i]
 		sh.mu.RLock()
 		s.Entries += len(sh.m)
+		s.Bytes += sh.bytes
 		sh.mu.RUnlock()
 	}
 	return s
@@ -94,16 +108,30 @@ func (k *Cache) get(key cacheKey, h uint64) *cacheEntry {
 	return e
 }
 
+// cost is what an entry holds in memory. The digest text of an exact
+// entry is shared with its digest entry; counting it twice errs on the
+// safe side.
+func (key cacheKey) cost(e *cacheEntry) int {
+	return entryOverhead + len(key.text) + len(e.c.DigestText) + len(e.c.Digest) + len(e.c.Schema)
+}
+
 func (k *Cache) put(key cacheKey, h uint64, e *cacheEntry) {
+	cost := key.cost(e)
 	sh := &k.shards[h%cacheShards]
 	sh.mu.Lock()
-	if _, ok := sh.m[key]; !ok && len(sh.m) >= k.perShard {
-		for old := range sh.m {
-			delete(sh.m, old)
+	if old, ok := sh.m[key]; ok {
+		sh.bytes -= key.cost(old)
+		delete(sh.m, key)
+	}
+	for old, oe := range sh.m {
+		if len(sh.m) < k.perShard && sh.bytes+cost <= k.bytes {
 			break
 		}
+		sh.bytes -= old.cost(oe)
+		delete(sh.m, old)
 	}
 	sh.m[key] = e
+	sh.bytes += cost
 	sh.mu.Unlock()
 }
 

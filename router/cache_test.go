@@ -2,6 +2,8 @@ package router
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -52,6 +54,33 @@ func TestCacheBounded(t *testing.T) {
 	if n := k.Stats().Entries; n > 64 {
 		t.Errorf("%d entries, want at most 64", n)
 	}
+}
+
+// TestCacheBoundedBytes: long statements fill the cache's byte budget
+// before its entry count, so distinct 12 KB statements cannot make a cache
+// of 10,000 entries hold 10,000 of their digest texts (120 MB).
+func TestCacheBoundedBytes(t *testing.T) {
+	const entries = 10000
+	k := NewCache(entries)
+	cl := NewClassifier(k)
+	columns := strings.Repeat("some_long_column_name, ", 12<<10/23)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 1500 {
+		cl.Classify(fmt.Sprintf("SELECT %sc%d FROM t WHERE id = 1", columns, i))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	s := k.Stats()
+	budget := entries * bytesPerEntry
+	if s.Bytes > budget+2*(entryOverhead+3*maxDigestKey) {
+		t.Errorf("the cache holds %d bytes in %d entries; want at most about %d", s.Bytes, s.Entries, budget)
+	}
+	if held := int64(after.HeapAlloc) - int64(before.HeapAlloc); held > 2*int64(budget) {
+		t.Errorf("the heap grew by %d bytes for a cache of %d bytes", held, s.Bytes)
+	}
+	runtime.KeepAlive(k)
 }
 
 // TestCacheConcurrent is for -race: sessions share a cache, each with its

@@ -11,11 +11,12 @@ import (
 )
 
 // Classifier classifies the statements of one client session. It owns a
-// parser, which is not safe for concurrent use; the Cache it is given may be
-// shared by all sessions.
+// parser, which is not safe for concurrent use; the Cache and ParseLimit it
+// is given may be shared by all sessions.
 type Classifier struct {
-	p     *parser.Parser
+	p     *parser.Parser // nil until needed, and after a statement over smallStatement
 	cache *Cache
+	limit *ParseLimit
 	w     walker
 	opt   Options
 }
@@ -29,15 +30,14 @@ type Options struct {
 }
 
 // NewClassifier returns a Classifier with default options using cache,
-// which may be nil.
+// which may be nil. It parses statements up to DefaultMaxParseSize until
+// SetParseLimit.
 func NewClassifier(cache *Cache) *Classifier { return NewClassifierWith(cache, Options{}) }
 
 // NewClassifierWith returns a Classifier with options opt using cache,
 // which may be nil.
 func NewClassifierWith(cache *Cache, opt Options) *Classifier {
-	p := parser.New()
-	p.SetMariaDB(true)
-	return &Classifier{p: p, cache: cache, opt: opt}
+	return &Classifier{cache: cache, opt: opt}
 }
 
 // FunctionSet is a set of stored function names, each "name" (in any
@@ -66,23 +66,33 @@ func (fs *FunctionSet) has(schema, name string) bool {
 	return fs.names[name] || schema != "" && fs.names[schema+"."+name]
 }
 
-// bigStatement is the size past which the parser is reset after use, so a
-// session does not keep the AST of a huge statement alive until its next one.
-const bigStatement = 64 << 10
+// SetParseLimit makes cl parse only what limit allows; nil is
+// DefaultMaxParseSize, with no bound on parses at once.
+func (cl *Classifier) SetParseLimit(limit *ParseLimit) { cl.limit = limit }
 
 // Classify classifies sql, a COM_QUERY text that may hold several
 // statements. It never fails: what cannot be parsed is Unparsed and routed to
-// the primary.
+// the primary. What the ParseLimit does not let it parse is classified by
+// the token scan (scan.go), its digest from its beginning only.
 func (cl *Classifier) Classify(sql string) Class {
 	var c Class
-	if cl.cache != nil {
-		c = cl.cache.classify(cl, sql)
+	if cl.limit.admit(len(sql)) {
+		c = cl.classifyParsed(sql)
 	} else {
-		c = cl.analyze(sql)
-		norm, d := parser.NormalizeDigest(sql)
-		c.DigestText, c.Digest = norm, d.String()
+		c = scanClassify(sql)
 	}
 	c.Hint = findHint(sql)
+	return c
+}
+
+func (cl *Classifier) classifyParsed(sql string) Class {
+	defer cl.limit.done(len(sql))
+	if cl.cache != nil {
+		return cl.cache.classify(cl, sql)
+	}
+	c := cl.analyze(sql)
+	norm, d := parser.NormalizeDigest(sql)
+	c.DigestText, c.Digest = norm, d.String()
 	return c
 }
 
@@ -122,12 +132,20 @@ func (cl *Classifier) parse(sql string) (stmts []ast.StmtNode, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			stmts, err = nil, fmt.Errorf("parser panic: %v", r)
-			cl.p = parser.New()
-			cl.p.SetMariaDB(true)
+			cl.p = nil
 		}
 	}()
-	if len(sql) > bigStatement {
-		defer cl.p.Reset()
+	if cl.p == nil {
+		cl.p = parser.New()
+		cl.p.SetMariaDB(true)
+	}
+	if len(sql) > smallStatement {
+		// The parser keeps what it last read until it reads again: the
+		// text, the AST, its scanner's buffers and its parse stack, all
+		// of a size with the statement. Reset keeps most of it, so a
+		// pooled classifier drops the parser instead (a new one costs
+		// about 20 KB and 20µs, little beside such a parse).
+		defer func() { cl.p = nil }()
 	}
 	stmts, _, err = cl.p.ParseSQL(sql)
 	return stmts, err

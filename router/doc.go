@@ -11,7 +11,9 @@
 //	rules, err := router.NewRules(cfg.QueryRules)
 //	bal, err := router.NewBalancer(cfg.Routing.Balance)
 //
+//	limit := router.NewParseLimit(maxParse)   // one per process, shared: limits.max_parse_size
 //	cl := router.NewClassifier(cache)         // a parser: not safe for concurrent use, so borrowed per statement
+//	cl.SetParseLimit(limit)                   // bigger statements are classified by a token scan (scan.go)
 //	c := cl.Classify(sql)
 //	rule, _ := rules.Match(sql, c.DigestText, user, schema)
 //	d := router.Decide(&c, sess, reads, rule) // reads: user's reads, else routing.reads

@@ -41,6 +41,16 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("digest-shared class differs (%q):\n %s %s %s\n %s %s %s", c.DigestText,
 				c.Route, c.Kind, c.Flags(), cc.Route, cc.Kind, cc.Flags())
 		}
+		// The scan of statements too big to parse: never less conservative
+		// than the parser where the parser reads the statement.
+		scan := scanClassify(sql)
+		scan.Hint = c.Hint
+		if scan.Route == Replica && !scan.ReplicaSafe() && scan.Kind != BeginReadOnly {
+			t.Fatalf("scan: route replica but not replica-safe: %s %s", scan.Kind, scan.Flags())
+		}
+		if err := conservative(scan, c); err != nil && !c.Unparsed {
+			t.Fatalf("scan: %v", err)
+		}
 		for _, s := range []Session{{}, {InTx: true}, {Pinned: true, OnReplica: true}, {AutocommitOff: true}} {
 			d := Decide(&c, s, conf.ReadsPrimary, nil)
 			if d.Target == Replica && !c.ReplicaSafe() && c.Kind != BeginReadOnly {

@@ -207,11 +207,19 @@ func findHint(sql string) Target {
 // MariaDB's SET STATEMENT ... FOR <statement>, which the parser lacks: inner
 // classifies the statement, which usually parses.
 func lexClassify(sql string, inner func(string) Class) Class {
+	return tokenClassify(sql, inner, false)
+}
+
+// tokenClassify is lexClassify, or with scanOnly the classification of a
+// statement too big to parse (scan.go): the same token scan, stricter about
+// names before '(' and DML keywords inside a read, so that what it does
+// not flag is known safe on a replica and the statements are not Unparsed.
+func tokenClassify(sql string, inner func(string) Class, scanOnly bool) Class {
 	var acc Class
 	route := NoTarget
 	l := lexer{s: sql}
 	for n := 0; ; {
-		c, more := lexStatement(&l, inner)
+		c, more := lexStatement(&l, inner, scanOnly)
 		if c.Statements > 0 {
 			acc = combine(acc, c, n)
 			route = mergeRoute(route, &c)
@@ -237,13 +245,22 @@ func lexClassify(sql string, inner func(string) Class) Class {
 
 // lexStatement classifies tokens up to the next top-level ';'. It returns
 // more=false at the end of input.
-func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
+func lexStatement(l *lexer, inner func(string) Class, scanOnly bool) (c Class, more bool) {
 	var w [6]token // the first tokens, which decide the Kind
 	var p1, p2 token
 	n := 0
 	compound := false // CREATE PROCEDURE ... BEGIN ...; ...; END: the body's ';' do not split
 	intoVars := false
 	readOnly := false // READ ONLY among START TRANSACTION's characteristics
+	dml := false      // scanOnly: INSERT, UPDATE, DELETE or REPLACE as a statement keyword
+	readLock := false // scanOnly: READ LOCK, as in FLUSH TABLES ... WITH READ LOCK
+	// scanOnly: a name before '(' that may be a stored function. Only a
+	// read's route depends on it, and in other statements such names are
+	// mostly tables and columns (INSERT INTO t (a, b)).
+	storedFunc := false
+	// scanOnly: BEGIN and CASE blocks of a compound statement not yet
+	// ENDed; at zero the compound statement is over and ';' splits again.
+	blocks := 0
 	depth := 0
 	stmtStart := l.i
 	for {
@@ -252,7 +269,7 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 			more = false
 			break
 		}
-		if t.punct(";") && !compound {
+		if t.punct(";") && (!compound || scanOnly && blocks == 0) {
 			more = true
 			break
 		}
@@ -263,10 +280,24 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 			}
 			if n == 1 && w[0].is("BEGIN") && t.is("NOT") {
 				compound = true // BEGIN NOT ATOMIC ... END
+				blocks = 1
 			}
 		}
 		if n > 0 && w[0].is("CREATE") && t.is("BEGIN") {
 			compound = true // a routine or trigger body: its ';' do not end the statement
+		}
+		if scanOnly && compound {
+			switch {
+			case t.is("BEGIN"), t.is("CASE") && !p1.is("END"):
+				blocks++
+			case t.is("END"):
+				// END IF, END LOOP, ... close blocks not counted.
+				save := *l
+				if nt := l.next(); !nt.is("IF") && !nt.is("LOOP") && !nt.is("WHILE") && !nt.is("REPEAT") && !nt.is("FOR") {
+					blocks--
+				}
+				*l = save
+			}
 		}
 		n++
 		switch t.kind {
@@ -288,6 +319,14 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 				c.CreatesTempTable = true
 			case t.is("TEMPORARY") && n == 2 && w[0].is("DROP"):
 				c.DropsTempTable = true
+			case scanOnly && (t.is("UPDATE") || t.is("DELETE")):
+				dml = true // WITH ... UPDATE/DELETE reads first; FOR UPDATE was the case above
+			case scanOnly && t.is("LOCK") && p1.is("READ"):
+				readLock = true
+			case scanOnly && (t.is("INSERT") || t.is("REPLACE")):
+				save := *l
+				dml = dml || !l.next().punct("(") // INSERT(...) and REPLACE(...) are string functions
+				*l = save
 			}
 		case tUserVar:
 			save := *l
@@ -306,13 +345,28 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 			sysVarFlags(&c, sysVarName(t.text[2:]))
 		case tPunct:
 			switch t.text {
+			case "@": // a user variable with an empty name
+				c.ReadsUserVar = c.ReadsUserVar || scanOnly
 			case "(":
 				depth++
-				if p1.kind == tWord && !p2.punct(".") {
+				switch {
+				case p1.kind == tWord && !p2.punct("."):
 					save := *l
 					empty := l.next().punct(")")
 					*l = save
-					funcFlags(&c, strings.ToLower(p1.text), empty, true)
+					var buf [32]byte
+					name := string(lowerASCII(buf[:0], p1.text)) // does not escape: no allocation
+					switch {
+					case !scanOnly:
+						funcFlags(&c, name, empty, true)
+					case syntaxBeforeParen(name):
+					case isBuiltin(name):
+						funcFlags(&c, name, empty, true)
+					default:
+						storedFunc = true
+					}
+				case scanOnly && (p1.kind == tWord || p1.kind == tIdent || p1.kind == tNumber):
+					storedFunc = true // schema.f(...), `f`(...), 1f(...)
 				}
 			case ")":
 				depth--
@@ -328,9 +382,16 @@ func lexStatement(l *lexer, inner func(string) Class) (c Class, more bool) {
 	if n == 0 {
 		return c, more
 	}
-	c.Statements, c.Unparsed = 1, true
+	c.Statements, c.Unparsed = 1, !scanOnly
 	lexKind(&c, w, readOnly)
 	c.Kills = textKills(l.s[stmtStart:l.i])
+	if scanOnly {
+		scanKind(&c, w, readOnly, readLock)
+		if dml && c.Kind == Read {
+			c.Kind = Write
+		}
+		c.StoredFunc = storedFunc && c.Kind == Read
+	}
 	if c.Kind == Set {
 		lexAutocommit(&c, l.s[stmtStart:])
 	}
@@ -540,4 +601,17 @@ func sysVarName(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// lowerASCII appends s in lower case to dst. Only ASCII letters change:
+// the names it is for are ASCII, and others match none of them either way.
+func lowerASCII(dst []byte, s string) []byte {
+	for i := range len(s) {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"io"
@@ -22,24 +23,36 @@ const minCompressLength = 50
 // Compressed turns a connection into the ordinary packet stream carried in
 // compressed frames: Read yields the client's packets, Write frames what
 // the proxy sends. Read and Write are used by one goroutine at a time.
+//
+// Read streams: a frame's bytes go from the socket, through the inflater,
+// straight into the caller's buffer, so a statement that inflates to S
+// bytes costs S once (in the packet the caller assembles), not again in a
+// buffer of the whole frame, and an idle connection keeps no frame.
 type Compressed struct {
 	rw       io.ReadWriter
 	deflates *DeflatePool
 	seq      uint8 // the next frame's sequence id
 
-	pending []byte // inflated bytes not yet read
-	frame   []byte
-	inflate bytes.Buffer
-	zr      io.ReadCloser
-	zw      *zlib.Writer
-	out     bytes.Buffer
-	limit   int
+	// frame is the current frame's payload as it comes off rw: remaining
+	// says how much is left of it, body buffers it so that the inflater
+	// reads it without allocating a reader of its own per frame.
+	frame bufio.Reader
+	body  io.LimitedReader
+	// raw: bytes of an uncompressed frame not yet read. inflating: bytes a
+	// compressed frame still has to inflate to.
+	raw, inflating int
+	zr             io.ReadCloser
+	zw             *zlib.Writer
+	out            bytes.Buffer
+	limit          int
 }
 
 // NewCompressed wraps rw; limit bounds a frame's uncompressed size, so a
 // hostile length cannot make the proxy allocate. deflates may be nil.
 func NewCompressed(rw io.ReadWriter, limit int, deflates *DeflatePool) *Compressed {
-	return &Compressed{rw: rw, limit: limit, deflates: deflates}
+	c := &Compressed{rw: rw, limit: limit, deflates: deflates}
+	c.body.R = rw
+	return c
 }
 
 // DeflatePool lends deflate state, which is large (hundreds of KB), so that
@@ -62,16 +75,26 @@ func (d *DeflatePool) put(zw *zlib.Writer) {
 }
 
 func (c *Compressed) Read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for c.raw == 0 && c.inflating == 0 {
 		if err := c.readFrame(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
+	if c.raw > 0 {
+		n, err := c.frame.Read(p[:min(len(p), c.raw)])
+		c.raw -= n
+		if err != nil {
+			return n, noEOF(err)
+		}
+		return n, nil
+	}
+	return c.inflate(p)
 }
 
+// readFrame reads a frame's header and sets up reading its payload.
 func (c *Compressed) readFrame() error {
 	var h [CompressedHeaderSize]byte
 	if _, err := io.ReadFull(c.rw, h[:]); err != nil {
@@ -83,34 +106,55 @@ func (c *Compressed) readFrame() error {
 	if compLen > c.limit || rawLen > c.limit {
 		return ErrTooLarge
 	}
-	if cap(c.frame) < compLen {
-		c.frame = make([]byte, compLen)
-	}
-	c.frame = c.frame[:compLen]
-	if _, err := io.ReadFull(c.rw, c.frame); err != nil {
-		return noEOF(err)
-	}
+	c.body.N = int64(compLen)
+	c.frame.Reset(&c.body)
 	if rawLen == 0 {
-		c.pending = c.frame
+		c.raw = compLen
 		return nil
 	}
 	var err error
 	if c.zr == nil {
-		c.zr, err = zlib.NewReader(bytes.NewReader(c.frame))
+		c.zr, err = zlib.NewReader(&c.frame)
 	} else {
-		err = c.zr.(zlib.Resetter).Reset(bytes.NewReader(c.frame), nil)
+		err = c.zr.(zlib.Resetter).Reset(&c.frame, nil)
 	}
 	if err != nil {
 		return ErrMalformed
 	}
-	c.inflate.Reset()
-	c.inflate.Grow(rawLen)
-	n, err := io.Copy(&c.inflate, io.LimitReader(c.zr, int64(rawLen)+1))
-	if err != nil || int(n) != rawLen {
-		return ErrMalformed
-	}
-	c.pending = c.inflate.Bytes()
+	c.inflating = rawLen
 	return nil
+}
+
+// inflate reads the current compressed frame into p. The frame must
+// inflate to exactly the length its header says: the end of its deflate
+// stream (and checksum) is checked when the last byte is read.
+func (c *Compressed) inflate(p []byte) (int, error) {
+	n, err := c.zr.Read(p[:min(len(p), c.inflating)])
+	c.inflating -= n
+	switch {
+	case c.inflating > 0 && err == nil:
+		return n, nil
+	case c.inflating > 0: // short, or corrupt
+		c.inflating = 0
+		return n, ErrMalformed
+	case err == nil:
+		// All of it is here; the stream must end now.
+		var one [1]byte
+		if m, err := c.zr.Read(one[:]); m != 0 || err != io.EOF {
+			return n, ErrMalformed
+		}
+	case err != io.EOF:
+		return n, ErrMalformed
+	}
+	// Bytes after the deflate stream, inside the frame, are skipped so
+	// that the next frame's header is read where it starts.
+	if _, err := c.frame.Discard(c.frame.Buffered()); err != nil {
+		return n, ErrMalformed
+	}
+	if _, err := io.Copy(io.Discard, &c.body); err != nil {
+		return n, noEOF(err)
+	}
+	return n, nil
 }
 
 // Write sends p in one or more frames.

@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"compress/zlib"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -67,4 +69,82 @@ func FuzzCompressed(f *testing.F) {
 		c := NewCompressed(&loop{*bytes.NewBuffer(in)}, 1<<16, nil)
 		_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 	})
+}
+
+// compressedFrame is one compressed frame of payload, declaring rawLen as
+// its uncompressed length, with extra bytes after the deflate stream.
+func compressedFrame(payload []byte, rawLen int, extra []byte) []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(payload)
+	zw.Close()
+	z.Write(extra)
+	f := make([]byte, CompressedHeaderSize, CompressedHeaderSize+z.Len())
+	PutHeader(f, z.Len(), 0)
+	f[4], f[5], f[6] = byte(rawLen), byte(rawLen>>8), byte(rawLen>>16)
+	return append(f, z.Bytes()...)
+}
+
+func TestCompressedFrameLengthChecked(t *testing.T) {
+	payload := bytes.Repeat([]byte("+1"), 1000)
+	for _, tc := range []struct {
+		name   string
+		rawLen int
+	}{{"shorter than declared", len(payload) + 1}, {"longer than declared", len(payload) - 1}} {
+		var l loop
+		l.Write(compressedFrame(payload, tc.rawLen, nil))
+		_, err := io.ReadAll(io.LimitReader(NewCompressed(&l, 1<<20, nil), int64(tc.rawLen)))
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", tc.name, err)
+		}
+	}
+	// Bytes after the deflate stream inside a frame are skipped: the next
+	// frame is read from where it starts.
+	var l loop
+	l.Write(compressedFrame(payload, len(payload), []byte("junk")))
+	l.Write([]byte{3, 0, 0, 1, 0, 0, 0, 'a', 'b', 'c'})
+	got, err := io.ReadAll(NewCompressed(&l, 1<<20, nil))
+	if err != nil || string(got) != string(payload)+"abc" {
+		t.Fatalf("got %d bytes (%.10q...), %v", len(got), got, err)
+	}
+}
+
+// TestCompressedReadDoesNotBufferFrames: a frame that inflates to 2 MB is
+// read into the caller's buffer without a buffer of the frame on the way,
+// compressed or not (what a 2 KB "SELECT 1+1+..." cost twice before).
+func TestCompressedReadDoesNotBufferFrames(t *testing.T) {
+	const size = 2 << 20
+	payload := append([]byte("SELECT 1"), bytes.Repeat([]byte("+1"), (size-8)/2)...)
+	var raw loop
+	w := NewCompressed(&raw, 1<<24, nil)
+	w.Write(payload) // compressed: about 2 KB
+	if raw.Len() > 16<<10 {
+		t.Fatalf("the payload compressed to %d bytes", raw.Len())
+	}
+	plain := append([]byte{0, 0, 0, 0, 0, 0, 0}, payload...)
+	PutHeader(plain, len(payload), 0)
+	dst := make([]byte, size)
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{{"compressed", raw.Bytes()}, {"uncompressed", plain}} {
+		var l loop
+		l.Write(tc.frame)
+		r := NewCompressed(&l, 1<<24, nil)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := io.ReadFull(r, dst); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if !bytes.Equal(dst, payload) {
+			t.Fatalf("%s: the payload came out different", tc.name)
+		}
+		// The inflater's state (its 32 KB window and tables) and a 4 KB
+		// read buffer, allocated once per connection; the frame itself
+		// would be 2 MB.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<10 {
+			t.Errorf("%s: reading a %d-byte frame allocated %d bytes", tc.name, size, alloc)
+		}
+	}
 }

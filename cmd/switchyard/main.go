@@ -260,6 +260,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		Pool:                       pool,
 		DisableMultiplexing:        !cfg.Pool.Multiplexing,
 		MaxPreparedBytesPerSession: cfg.Limits.MaxPreparedBytesPerSession,
+		MaxParseSize:               int(cfg.Limits.MaxParseSize),
 		Routing: proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
 			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites,
 			ReadOnlyFunctions: cfg.Routing.ReadOnlyFunctions},
