@@ -238,6 +238,19 @@ func (c *Conn) Write(framed []byte) error {
 	return err
 }
 
+// WriteCommand sends a command built with wire.HeaderSize bytes of room
+// before its payload, split into packets as the protocol requires but not
+// copied (wire.CommandPackets); next is the sequence id of the answer's
+// first packet.
+func (c *Conn) WriteCommand(buf []byte) (next uint8, err error) {
+	packets, next := wire.CommandPackets(buf)
+	if _, err := packets.WriteTo(c.nc); err != nil {
+		c.broken.Store(true)
+		return 0, err
+	}
+	return next, nil
+}
+
 // SetDeadline bounds the next reads and writes on the connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
 

@@ -280,7 +280,8 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	defer srv.Outstanding.Add(-1)
 	s.running.start(sc)
 	defer s.running.stop()
-	if err := sc.Write(wire.FrameCommand(buf)); err != nil {
+	next, err := sc.WriteCommand(buf)
+	if err != nil {
 		return exchangeResult{}, errServerRead{err}
 	}
 	bw := s.c.responseWriter()
@@ -293,6 +294,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		serverEOF: sc.Capabilities()&mysql.CLIENT_DEPRECATE_EOF == 0,
 		stripTrack: sc.Capabilities()&mysql.CLIENT_SESSION_TRACK != 0 &&
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
+		seq:           next,
 		okBuf:         s.okScratch[:0],
 		limit:         s.c.ln.opt.MaxPacketSize,
 		catchReadOnly: s.catchReadOnly,
@@ -302,7 +304,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	}
 	// The response's last bytes wait in bw until the command is done (see
 	// ClientConn.responseWriter).
-	err := f.forward(shape)
+	err = f.forward(shape)
 	s.c.seq = f.seq - f.shift
 	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused}
 	res.status, res.hasStatus = f.status()

@@ -291,7 +291,7 @@ func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Sha
 			st.longData = true
 			s.pin(sc, router.PinLongData)
 		}
-		if err := sc.Write(wire.FrameCommand(out)); err != nil {
+		if _, err := sc.WriteCommand(out); err != nil {
 			return s.serverLost(sc, err, true)
 		}
 		return nil

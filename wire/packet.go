@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // MaxPayload is the largest payload one physical packet carries; a logical
@@ -172,6 +173,30 @@ func FrameCommand(buf []byte) []byte {
 	}
 	framed, _ := AppendPacket(nil, buf[HeaderSize:], 0)
 	return framed
+}
+
+// CommandPackets frames a command built with HeaderSize bytes of room
+// before its payload as the packets the protocol splits it into, starting
+// at sequence id 0, without copying the payload: the buffers are buf's
+// pieces and headers of their own. next is the sequence id the answer
+// starts with: 1, or more after a command of MaxPayload bytes or more.
+func CommandPackets(buf []byte) (packets net.Buffers, next uint8) {
+	payload := buf[HeaderSize:]
+	if len(payload) < MaxPayload {
+		PutHeader(buf, len(payload), 0)
+		return net.Buffers{buf}, 1
+	}
+	n := len(payload)/MaxPayload + 1 // the last one shorter, perhaps empty
+	headers := make([]byte, n*HeaderSize)
+	packets = make(net.Buffers, 0, 2*n)
+	for seq := 0; seq < n; seq++ {
+		size := min(len(payload), MaxPayload)
+		h := headers[seq*HeaderSize : (seq+1)*HeaderSize]
+		PutHeader(h, size, uint8(seq))
+		packets = append(packets, h, payload[:size])
+		payload = payload[size:]
+	}
+	return packets, uint8(n)
 }
 
 // AppendCommand appends a command packet's payload: the command byte, then

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -268,5 +269,33 @@ func TestAppendCommand(t *testing.T) {
 	got := AppendCommand([]byte{9}, mysql.COM_INIT_DB, "shop")
 	if want := []byte{9, mysql.COM_INIT_DB, 's', 'h', 'o', 'p'}; !bytes.Equal(got, want) {
 		t.Fatalf("% x", got)
+	}
+}
+
+// TestCommandPackets: a command of MaxPayload bytes or more goes as
+// several packets, the last shorter (empty when the payload is a multiple
+// of MaxPayload), numbered from 0, read back whole; the answer's sequence
+// id follows the last.
+func TestCommandPackets(t *testing.T) {
+	for _, size := range []int{0, 10, MaxPayload - 1, MaxPayload, MaxPayload + 5, 2 * MaxPayload} {
+		buf := make([]byte, HeaderSize+size)
+		for i := range size {
+			buf[HeaderSize+i] = byte(i)
+		}
+		packets, next := CommandPackets(buf)
+		var wireBytes bytes.Buffer
+		if _, err := packets.WriteTo(&wireBytes); err != nil {
+			t.Fatal(err)
+		}
+		got, seq, err := ReadPacket(bufio.NewReaderSize(&wireBytes, 1<<16), make([]byte, HeaderSize), 1<<26, 0)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if len(got)-HeaderSize != size || !bytes.Equal(got[HeaderSize:], buf[HeaderSize:]) {
+			t.Fatalf("%d bytes: read back %d bytes", size, len(got)-HeaderSize)
+		}
+		if want := uint8(size/MaxPayload + 1); seq != want || next != want {
+			t.Fatalf("%d bytes: next sequence %d / %d, want %d", size, seq, next, want)
+		}
 	}
 }
