@@ -48,6 +48,11 @@ func row(vals ...string) []byte {
 	return p
 }
 
+// binRow is a binary-protocol row of one BIGINT.
+func binRow(v int64) []byte {
+	return wire.AppendBinaryRow(nil, []wire.Value{{Type: mysql.MYSQL_TYPE_LONGLONG, Int: v}})
+}
+
 func runForward(t *testing.T, shape wire.Shape, deprecateEOF bool, in []byte, bufSize int) (out []byte, f *forwarder, err error) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -79,7 +84,7 @@ func TestForwardResponses(t *testing.T) {
 			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), okPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)), 2, nil},
 		{"error mid rows", wire.ShapeResult, false,
 			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), wire.AppendErr(nil, mysql.NewError(1317, "interrupted"))), 0, nil},
-		{"cursor", wire.ShapeResult, false,
+		{"cursor", wire.ShapeCursor, false,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)), mysql.SERVER_STATUS_CURSOR_EXISTS, nil},
 		{"row starting with 0xfe across packets", wire.ShapeResult, true,
 			stream([]byte{1}, colDef("a"), append([]byte{0xfe, 5, 0, 0, 1, 0, 0, 0, 0}, big[:wire.MaxPayload-9+5]...), okEOF(2)), 2, nil},
@@ -88,7 +93,7 @@ func TestForwardResponses(t *testing.T) {
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}, colDef("?"), colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)), 0, nil},
 		{"prepare deprecate EOF", wire.ShapePrepare, true,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), 0, nil},
-		{"fetch", wire.ShapeRows, false, stream(row("1"), row("2"), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
+		{"fetch", wire.ShapeRows, false, stream(binRow(1), binRow(2), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
 		{"one packet", wire.ShapeOne, false, stream([]byte("Uptime: 5  Threads: 1")), 0, nil},
 	}
 	for _, tc := range cases {
@@ -133,7 +138,7 @@ func TestForwardConvertsEOFForDeprecateEOFClients(t *testing.T) {
 		{"prepare", wire.ShapePrepare,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)),
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a"))},
-		{"cursor", wire.ShapeResult,
+		{"cursor", wire.ShapeCursor,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)),
 			stream([]byte{1}, colDef("a"), []byte{0xfe, 0, 0, byte(mysql.SERVER_STATUS_CURSOR_EXISTS), 0, 0, 0})},
 		{"set option", wire.ShapeOne, stream(eofPkt(2)), stream([]byte{0xfe, 0, 0, 2, 0, 0, 0})},
@@ -192,6 +197,6 @@ func FuzzForward(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
 		var out bytes.Buffer
 		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, serverEOF: shape&0x40 != 0, stripTrack: shape&0x80 != 0}
-		_ = fw.forward(wire.Shape(shape % 5))
+		_ = fw.forward(wire.Shape(shape % 7))
 	})
 }

@@ -1,0 +1,386 @@
+package integration
+
+// End-to-end tests of the response shapes the forwarder must read right:
+// stored procedures with open cursors, multiple results, errors after result
+// sets, OUT parameters of a prepared CALL, execute-time cursors, warnings
+// and LOCAL INFILE inside multi-statements, each with and without
+// CLIENT_DEPRECATE_EOF and with multiplexing on and off. The oracle is the
+// server itself: every client runs the same statements directly against
+// the primary and through switchyard, and must see the same answer, in
+// bounded time (a misread response used to leave the client waiting
+// forever).
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"switchyard/integration/harness"
+	"switchyard/internal/mysqltest"
+	"switchyard/wire"
+)
+
+// fsProcedures are created on the primary (they replicate). fs_sig is the
+// reproduction from MariaDB's signal.test: the handler's SELECT runs while
+// the procedure's cursor is open, so its result's EOF packets carry
+// SERVER_STATUS_CURSOR_EXISTS, and the CALL then fails with 1329.
+var fsProcedures = []string{
+	"CREATE TABLE IF NOT EXISTS fs_empty (a INT)",
+	"CREATE TABLE IF NOT EXISTS fs_t (a INT)",
+	"DELETE FROM fs_t",
+	"INSERT INTO fs_t VALUES (1), (2), (3)",
+	"CREATE TABLE IF NOT EXISTS fs_load (a INT, b VARCHAR(20))",
+	"DROP PROCEDURE IF EXISTS fs_sig",
+	`CREATE PROCEDURE fs_sig(IN unused INT)
+BEGIN
+  DECLARE x INT;
+  DECLARE c CURSOR FOR SELECT a FROM fs_empty;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND
+  BEGIN
+    SELECT "before RESIGNAL";
+    RESIGNAL;
+    SELECT "after RESIGNAL";
+  END;
+  OPEN c;
+  FETCH c INTO x;
+  CLOSE c;
+END`,
+	"DROP PROCEDURE IF EXISTS fs_cursor_results",
+	`CREATE PROCEDURE fs_cursor_results(IN unused INT)
+BEGIN
+  DECLARE x INT;
+  DECLARE c CURSOR FOR SELECT a FROM fs_t ORDER BY a;
+  OPEN c;
+  FETCH c INTO x;
+  SELECT x AS first_row;
+  SELECT a FROM fs_t ORDER BY a;
+  CLOSE c;
+  SELECT 'closed' AS s;
+END`,
+	"DROP PROCEDURE IF EXISTS fs_for",
+	`CREATE PROCEDURE fs_for(IN unused INT)
+BEGIN
+  FOR r IN (SELECT a FROM fs_t ORDER BY a) DO
+    SELECT r.a AS ra, 1/0 AS warns;
+  END FOR;
+END`,
+	"DROP PROCEDURE IF EXISTS fs_loop",
+	`CREATE PROCEDURE fs_loop()
+BEGIN
+  DECLARE done INT DEFAULT 0;
+  DECLARE x INT;
+  DECLARE c CURSOR FOR SELECT a FROM fs_t ORDER BY a;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+  OPEN c;
+  l: LOOP
+    FETCH c INTO x;
+    IF done THEN LEAVE l; END IF;
+    SELECT x AS fetched;
+  END LOOP;
+  CLOSE c;
+END`,
+	"DROP PROCEDURE IF EXISTS fs_multi",
+	"CREATE PROCEDURE fs_multi() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END",
+	"DROP PROCEDURE IF EXISTS fs_err_after",
+	"CREATE PROCEDURE fs_err_after() BEGIN SELECT 1 AS a; SELECT * FROM fs_no_such_table; END",
+	"DROP PROCEDURE IF EXISTS fs_out",
+	"CREATE PROCEDURE fs_out(IN a INT, OUT b INT, INOUT c INT) BEGIN SELECT a AS in_a; SET b = a * 2; SET c = c + 1; END",
+}
+
+func fsSetup(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stmts := make([]string, 0, len(fsProcedures)+1)
+	stmts = append(stmts, "USE "+cluster.Database)
+	stmts = append(stmts, fsProcedures...)
+	if err := cluster.Primary.Exec(ctx, stmts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitReplicasCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestForwardResponseShapes runs every shape through the mariadb CLI
+// (classic EOF packets), go-sql-driver (CLIENT_DEPRECATE_EOF, text and
+// binary protocol) and the raw client (both, execute-time cursors), each
+// against the primary directly and through switchyard, with multiplexing on
+// and off.
+func TestForwardResponseShapes(t *testing.T) {
+	fsSetup(t)
+	infile := filepath.Join(t.TempDir(), "fs_load.csv")
+	if err := os.WriteFile(infile, []byte("1,one\n2,two\n3,three\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	direct := cluster.Primary.Addr()
+	for _, mux := range []bool{true, false} {
+		t.Run(fmt.Sprintf("multiplexing=%v", mux), func(t *testing.T) {
+			p := startProxy(t, harness.ProxyOptions{LogLevel: "info",
+				ExtraYAML: fmt.Sprintf("pool:\n  multiplexing: %v\n", mux)})
+			t.Run("mariadb CLI", func(t *testing.T) { fsCompareCLI(t, direct, p.Addr(), infile) })
+			t.Run("go-sql-driver", func(t *testing.T) { fsCompareGo(t, direct, p.Addr(), infile) })
+			for _, deprecateEOF := range []bool{false, true} {
+				t.Run(fmt.Sprintf("raw deprecate_eof=%v", deprecateEOF), func(t *testing.T) {
+					fsCompareRaw(t, direct, p.Addr(), deprecateEOF)
+				})
+			}
+			if logs := p.Logs(); strings.Contains(logs, "level=ERROR") {
+				t.Errorf("the proxy logged errors for well-formed responses:\n%s", p.LogTail(20))
+			}
+		})
+	}
+}
+
+// fsCLIScript runs in one CLI session; --force goes on after errors. The
+// statements between DELIMITER lines are multi-statement queries.
+func fsCLIScript(infile string) string {
+	return `CALL fs_sig(0);
+SELECT 'after sig';
+CALL fs_cursor_results(0);
+CALL fs_for(0);
+CALL fs_loop();
+CALL fs_multi();
+CALL fs_err_after();
+SELECT 'after err';
+DELIMITER //
+SELECT 1/0 AS w; SHOW WARNINGS; SELECT 'two' AS s//
+SELECT 1 AS a; SELECT * FROM fs_no_such_table; SELECT 3//
+CALL fs_sig(0); SELECT 'not reached'//
+CALL fs_cursor_results(0); SELECT 'reached'//
+DELETE FROM fs_load; LOAD DATA LOCAL INFILE '` + infile + `' INTO TABLE fs_load FIELDS TERMINATED BY ','; SELECT COUNT(*) AS n FROM fs_load//
+CALL fs_multi(); LOAD DATA LOCAL INFILE '` + infile + `' INTO TABLE fs_load FIELDS TERMINATED BY ','; SELECT COUNT(*) AS n FROM fs_load//
+DELIMITER ;
+SELECT 'end';
+`
+}
+
+// fsCLI runs script through the mariadb CLI against addr and returns its
+// output; a CLI still waiting after 20 seconds fails the test.
+func fsCLI(t *testing.T, addr, script string) string {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "mariadb", "--no-defaults", "--connect-timeout=10", "-h", host, "-P", port,
+		"-u", cluster.AppUser, "-p"+cluster.AppPassword, "--batch", "--force", "--local-infile=1", "-D", cluster.Database)
+	cmd.Stdin = strings.NewReader(script)
+	out, _ := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("mariadb against %s did not finish within 20s (a client left waiting); output so far:\n%s", addr, out)
+	}
+	return string(out)
+}
+
+func fsCompareCLI(t *testing.T, direct, proxied, infile string) {
+	script := fsCLIScript(infile)
+	want := fsCLI(t, direct, script)
+	got := fsCLI(t, proxied, script)
+	if got != want {
+		t.Errorf("through switchyard the CLI saw:\n%s\ndirectly:\n%s", got, want)
+	}
+	for _, s := range []string{"before RESIGNAL", "ERROR 1329 (02000)", "closed", "reached", "end"} {
+		if !strings.Contains(want, s) {
+			t.Errorf("the server's own answer lacks %q: the test does not test what it says:\n%s", s, want)
+		}
+	}
+}
+
+// fsGoCase is a statement for go-sql-driver; args make it a prepared
+// statement (binary protocol).
+type fsGoCase struct {
+	query string
+	args  []any
+}
+
+var fsGoCases = []fsGoCase{
+	{"CALL fs_sig(0)", nil},
+	{"CALL fs_sig(?)", []any{0}},
+	{"CALL fs_cursor_results(0)", nil},
+	{"CALL fs_cursor_results(?)", []any{0}},
+	{"CALL fs_for(?)", []any{0}},
+	{"CALL fs_loop()", nil},
+	{"CALL fs_multi()", nil},
+	{"CALL fs_err_after()", nil},
+	{"CALL fs_out(?, ?, ?)", []any{3, 0, 1}},
+	{"SELECT 1/0 AS w; SHOW WARNINGS; SELECT 'two' AS s", nil},
+	{"SELECT 1 AS a; SELECT * FROM fs_no_such_table; SELECT 3", nil},
+	{"CALL fs_sig(0); SELECT 'not reached'", nil},
+	{"CALL fs_cursor_results(0); SELECT 'reached'", nil},
+	{"DELETE FROM fs_load; LOAD DATA LOCAL INFILE 'Reader::fs' INTO TABLE fs_load FIELDS TERMINATED BY ','; SELECT COUNT(*) FROM fs_load", nil},
+	{"SELECT a FROM fs_t WHERE a > ? ORDER BY a", []any{1}},
+}
+
+func fsCompareGo(t *testing.T, direct, proxied, infile string) {
+	gomysql.RegisterReaderHandler("fs", func() io.Reader {
+		f, err := os.Open(infile)
+		if err != nil {
+			return strings.NewReader("")
+		}
+		return f
+	})
+	params := "multiStatements=true&readTimeout=10s&writeTimeout=10s&timeout=10s"
+	dsn := func(addr string) string {
+		return fmt.Sprintf("%s:%s@tcp(%s)/%s?%s", cluster.AppUser, cluster.AppPassword, addr, cluster.Database, params)
+	}
+	run := func(addr string) []string {
+		db, err := sql.Open("mysql", dsn(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var out []string
+		for _, c := range fsGoCases {
+			out = append(out, c.query+" => "+fsGoResults(ctx, conn, c.query, c.args...))
+			// The connection must be where the server is: the next
+			// statement gets its own answer.
+			if got := fsGoResults(ctx, conn, "SELECT 'in step'"); got != "[in step]\n  [in step]\n" {
+				out = append(out, "after "+c.query+": "+got)
+			}
+		}
+		return out
+	}
+	want := run(direct)
+	got := run(proxied)
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			g := "(nothing)"
+			if i < len(got) {
+				g = got[i]
+			}
+			t.Errorf("through switchyard:\n%s\ndirectly:\n%s", g, want[i])
+		}
+	}
+}
+
+// fsGoResults runs q on conn and describes every result set and the error
+// that ended it.
+func fsGoResults(ctx context.Context, conn *sql.Conn, q string, args ...any) string {
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return "error " + fsErr(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for {
+		cols, _ := rows.Columns()
+		fmt.Fprintf(&b, "%v\n", cols)
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				return b.String() + "scan error " + err.Error()
+			}
+			row := make([]string, len(vals))
+			for i, v := range vals {
+				row[i] = v.String
+				if !v.Valid {
+					row[i] = "NULL"
+				}
+			}
+			fmt.Fprintf(&b, "  %v\n", row)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.WriteString("error " + fsErr(err))
+	}
+	return b.String()
+}
+
+func fsErr(err error) string {
+	var me *gomysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("%d (%s) %s", me.Number, string(me.SQLState[:]), me.Message)
+	}
+	return err.Error()
+}
+
+// fsRawCaps are a classic client's capabilities.
+const fsRawCaps = mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH |
+	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
+	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG
+
+// fsCompareRaw runs text queries, prepared CALLs with OUT parameters and
+// execute-time cursors with the raw client, which checks every packet
+// against what it negotiated, and compares the packets with the server's.
+func fsCompareRaw(t *testing.T, direct, proxied string, deprecateEOF bool) {
+	caps := uint32(fsRawCaps)
+	if deprecateEOF {
+		caps |= mysql.CLIENT_DEPRECATE_EOF
+	}
+	run := func(addr string) []string {
+		c := mysqltest.Dial(t, addr, caps, nil)
+		_ = c.TCP.SetDeadline(time.Now().Add(20 * time.Second))
+		if err := c.Login(mysqltest.Login{User: cluster.AppUser, Pass: cluster.AppPassword, Schema: cluster.Database}); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		record := func(what string, resp []mysqltest.Packet) {
+			var b strings.Builder
+			b.WriteString(what + ":")
+			for _, p := range resp {
+				fmt.Fprintf(&b, " %d:%x", p.Kind, p.Payload)
+			}
+			out = append(out, b.String())
+		}
+		for _, q := range []string{"CALL fs_sig(0)", "CALL fs_cursor_results(0)", "CALL fs_for(0)",
+			"SELECT 1 AS a; SELECT * FROM fs_no_such_table; SELECT 3", "CALL fs_err_after()", "SELECT 'in step'"} {
+			record(q, c.Query(q))
+		}
+		prepare := func(q string) uint32 {
+			ok := c.Prepare(q)
+			return ok.StatementID
+		}
+		out1 := prepare("CALL fs_out(?, ?, ?)")
+		record("execute fs_out", c.Execute(out1, 0, true, int64(3), int64(0), int64(1)))
+		sig := prepare("CALL fs_sig(?)")
+		record("execute fs_sig", c.Execute(sig, 0, true, int64(0)))
+		// A cursor asked for a CALL: the server opens none, and the
+		// procedure's own cursor shows in the status flags.
+		record("execute fs_sig with a cursor", c.Execute(sig, wire.CursorFlags, true, int64(0)))
+		cr := prepare("CALL fs_cursor_results(?)")
+		record("execute fs_cursor_results with a cursor", c.Execute(cr, wire.CursorFlags, true, int64(0)))
+		sel := prepare("SELECT a FROM fs_t WHERE a > ? ORDER BY a")
+		record("execute with a cursor", c.Execute(sel, wire.CursorFlags, true, int64(0)))
+		record("fetch 2", c.Fetch(sel, 2))
+		record("fetch 5", c.Fetch(sel, 5))
+		record("execute without a cursor", c.Execute(sel, 0, true, int64(0)))
+		record("last", c.Query("SELECT 'in step'"))
+		return out
+	}
+	want := run(direct)
+	got := run(proxied)
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			g := "(nothing)"
+			if i < len(got) {
+				g = got[i]
+			}
+			t.Errorf("through switchyard:\n%s\ndirectly:\n%s", g, want[i])
+		}
+	}
+}
