@@ -34,7 +34,7 @@ func (c *Conn) login(opt DialOptions) error {
 	if err != nil {
 		return err
 	}
-	c.version = g.ServerVersion
+	c.version, c.threadID = g.ServerVersion, g.ConnectionID
 	if g.Capabilities&requiredCaps != requiredCaps {
 		return fmt.Errorf("server lacks protocol 4.1 capabilities (%#x)", g.Capabilities)
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -98,8 +99,7 @@ func TestForwardResponses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, size := range []int{16, 4096} {
-			in := append(append([]byte{}, tc.resp...), []byte{9, 9, 9}...)
-			out, f, err := runForward(t, tc.shape, tc.eof, in, size)
+			out, f, err := runForward(t, tc.shape, tc.eof, tc.resp, size)
 			if err != nil {
 				t.Errorf("%s (buffer %d): %v", tc.name, size, err)
 				continue
@@ -110,10 +110,65 @@ func TestForwardResponses(t *testing.T) {
 			if st, _ := f.status(); st != tc.status {
 				t.Errorf("%s: status %#x, want %#x", tc.name, st, tc.status)
 			}
+
+			// Bytes after the end: the response is relayed, nothing past
+			// its end is read, and the forwarder reports a desync (the
+			// connection must not be reused).
+			in := append(append([]byte{}, tc.resp...), []byte{9, 9, 9}...)
+			out, f, err = runForward(t, tc.shape, tc.eof, in, size)
+			var de *errDesync
+			if !errors.As(err, &de) || !errors.Is(err, errTrailing) || !isServerRead(err) {
+				t.Errorf("%s (buffer %d) with bytes after it: err %v, want a desync", tc.name, size, err)
+			}
+			if !bytes.Equal(out, tc.resp) {
+				t.Errorf("%s (buffer %d) with bytes after it: forwarded %d bytes, want the %d of the response", tc.name, size, len(out), len(tc.resp))
+			}
 			if rest, _ := f.br.Peek(3); !bytes.Equal(rest, []byte{9, 9, 9}) {
 				t.Errorf("%s: read past the end of the response", tc.name)
 			}
 		}
+	}
+}
+
+func isServerRead(err error) bool {
+	var sr errServerRead
+	return errors.As(err, &sr)
+}
+
+// TestForwardDesyncs: a server whose bytes do not fit the response, or
+// carry the wrong sequence ids, is out of step: the forwarder says so
+// instead of relaying them as something they are not.
+func TestForwardDesyncs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape wire.Shape
+		in    []byte
+	}{
+		{"a row where a result starts", wire.ShapeResult, stream(row("1"), eofPkt(2))},
+		{"rows without definitions", wire.ShapeResult, stream([]byte{1}, row("1"), row("2"), eofPkt(2))},
+		{"a text row in a fetch", wire.ShapeRows, stream(row("1"), eofPkt(2))},
+		{"a skipped sequence id", wire.ShapeResult, func() []byte {
+			b := stream([]byte{1}, colDef("a"), eofPkt(2)) // sequence ids 1 to 3
+			b, _ = wire.AppendPacket(b, row("1"), 5)
+			return b
+		}()},
+		{"a packet out of order", wire.ShapeResult, func() []byte {
+			b, _ := wire.AppendPacket(nil, okPkt(2), 5)
+			return b
+		}()},
+	} {
+		_, _, err := runForward(t, tc.shape, false, tc.in, 4096)
+		var de *errDesync
+		if !errors.As(err, &de) || !isServerRead(err) {
+			t.Errorf("%s: err %v, want a desync", tc.name, err)
+		}
+	}
+	// A response cut short by a closed connection is a lost server, not a
+	// desync.
+	_, _, err := runForward(t, wire.ShapeResult, false, stream([]byte{1}, colDef("a")), 4096)
+	var de *errDesync
+	if errors.As(err, &de) || !isServerRead(err) {
+		t.Errorf("cut response: err %v, want a server read error that is no desync", err)
 	}
 }
 

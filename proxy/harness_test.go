@@ -87,6 +87,8 @@ type harnessConfig struct {
 	wrapPool       func(Pool) Pool
 	// allowPanic: the test provokes a session panic on purpose.
 	allowPanic bool
+	// stallCheck is Options.StallCheck.
+	stallCheck time.Duration
 }
 
 type harness struct {
@@ -157,7 +159,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		}
 	}
 	srv, err := NewServer(Options{ListenerOptions: lo, Servers: h.cluster, Pool: pool, Routing: cfg.routing,
-		Rules: rules, DisableMultiplexing: cfg.noMux})
+		Rules: rules, DisableMultiplexing: cfg.noMux, StallCheck: cfg.stallCheck})
 	if err != nil {
 		t.Fatal(err)
 	}

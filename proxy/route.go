@@ -245,6 +245,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
 		okBuf: s.okScratch[:0],
 		limit: s.c.ln.opt.MaxPacketSize,
+		sess:  s,
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -53,6 +54,10 @@ type Options struct {
 	// session's life instead of lending them out between statements
 	// (pool.multiplexing: false).
 	DisableMultiplexing bool
+	// StallCheck is how long a response may go without a byte from its
+	// server before the proxy asks the server whether it has finished
+	// (see forward.go); 0: 5s, negative: never.
+	StallCheck time.Duration
 }
 
 // Routing is the part of the routing configuration sessions consult. Its

@@ -126,6 +126,30 @@ func (w *Walker) Done() bool { return w.state == stDone }
 // ended in an error has only what an earlier result in it said.
 func (w *Walker) Status() (uint16, bool) { return w.status, w.hasStatus }
 
+// Expecting says what the walker expects next, for the log line of a
+// response it could not follow.
+func (w *Walker) Expecting() string {
+	switch w.state {
+	case stFirst:
+		return "the first packet of a result"
+	case stColumns, stPrepareColumns:
+		return "a column definition"
+	case stColumnsEOF, stParamsEOF, stPrepareColumnsEOF:
+		return "the EOF after definitions"
+	case stRows:
+		return "a row or the end of rows"
+	case stOne:
+		return "a one-packet answer"
+	case stFieldList:
+		return "a field definition or the end of the list"
+	case stPrepareOK:
+		return "a prepare OK"
+	case stParams:
+		return "a parameter definition"
+	}
+	return "nothing more"
+}
+
 // PrepareOK is the decoded first packet of a successful prepare response.
 func (w *Walker) PrepareOK() PrepareOK { return w.prepared }
 

@@ -150,6 +150,12 @@ type Result struct {
 	// connection without a word, as a server that dies in the middle of a
 	// result set would.
 	CloseAfter int
+	// Raw, when set, is sent instead of the answer to a COM_QUERY: these
+	// payloads as packets, numbered on from the command, after which the
+	// connection waits for the next command as usual, whatever the
+	// payloads were. It is how tests play a server that breaks the
+	// protocol: a response cut short, more packets than one response.
+	Raw [][]byte
 }
 
 // Command is one command the server received.

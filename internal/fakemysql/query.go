@@ -42,6 +42,12 @@ func (c *Conn) comQuery(q string) bool {
 			c.writeErr(res.Err)
 			return true
 		}
+		if res.Raw != nil {
+			for _, p := range res.Raw {
+				c.writePacket(p)
+			}
+			return true
+		}
 		status := c.status()
 		if i < len(stmts)-1 {
 			status |= mysql.SERVER_MORE_RESULTS_EXISTS
