@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -382,5 +383,206 @@ func fsCompareRaw(t *testing.T, direct, proxied string, deprecateEOF bool) {
 			}
 			t.Errorf("through switchyard:\n%s\ndirectly:\n%s", g, want[i])
 		}
+	}
+}
+
+// Stalled clients and bad framing. A client that starts a packet and stops
+// is dropped after limits.net_read_timeout (not the idle timeout, hours);
+// one that waits between commands is not. Packets out of order get the
+// answer MariaDB gives, byte for byte.
+
+// fsStallProxy starts a proxy whose net_read_timeout is short and whose
+// idle and handshake timeouts are far longer than any wait in the test,
+// so only net_read_timeout can close a stalled client in time.
+func fsStallProxy(t *testing.T) *harness.Proxy {
+	return startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "limits:\n" +
+		"  net_read_timeout: 300ms\n  handshake_timeout: 60s\n  client_idle_timeout: 60s\n"})
+}
+
+// fsLoggedIn is a raw client logged in through addr, with a deadline that
+// bounds the test's waits far below the idle and handshake timeouts.
+func fsLoggedIn(t *testing.T, addr string) *mysqltest.Client {
+	t.Helper()
+	c := mysqltest.Dial(t, addr, fsRawCaps|mysql.CLIENT_LOCAL_FILES, nil)
+	_ = c.TCP.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := c.Login(mysqltest.Login{User: cluster.AppUser, Pass: cluster.AppPassword, Schema: cluster.Database}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fsUntilClosed reads what the proxy sends until it closes the
+// connection, failing if it has not within 10 seconds.
+func fsUntilClosed(t *testing.T, c *mysqltest.Client) []byte {
+	t.Helper()
+	_ = c.TCP.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c.Reader)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the connection was not closed: %v (got %x)", err, got)
+	}
+	return got
+}
+
+// fsErrPacket decodes the one ERR packet b holds, with its sequence id.
+func fsErrPacket(t *testing.T, b []byte) (*mysql.MyError, uint8) {
+	t.Helper()
+	if len(b) < wire.HeaderSize || len(b) != wire.HeaderSize+wire.PayloadLen(b) || b[wire.HeaderSize] != wire.ErrHeader {
+		t.Fatalf("want one ERR packet, got %x", b)
+	}
+	return wire.ParseErr(b[wire.HeaderSize:]), b[3]
+}
+
+func TestStalledClients(t *testing.T) {
+	p := fsStallProxy(t)
+	stall := func(name string, sent []byte) {
+		t.Run(name, func(t *testing.T) {
+			c := fsLoggedIn(t, p.Addr())
+			if _, err := c.Conn.Write(sent); err != nil {
+				t.Fatal(err)
+			}
+			e, _ := fsErrPacket(t, fsUntilClosed(t, c))
+			if e.Code != mysql.ER_NET_READ_INTERRUPTED || e.State != "08S01" {
+				t.Fatalf("stalled client told %v, want 1159 (08S01)", e)
+			}
+		})
+	}
+	// A command announced as 1000 bytes, 10 sent; a header cut short.
+	stall("payload", append([]byte{0xe8, 0x03, 0, 0, mysql.COM_QUERY}, "SELECT 1 "...))
+	stall("header", []byte{0xe8, 0x03})
+
+	t.Run("login", func(t *testing.T) {
+		c := mysqltest.Dial(t, p.Addr(), fsRawCaps, nil)
+		c.ReadGreeting()
+		if _, err := c.Conn.Write([]byte{100, 0, 0, 1, 0x85, 0xa6}); err != nil {
+			t.Fatal(err)
+		}
+		fsUntilClosed(t, c)
+	})
+
+	t.Run("idle and slow clients are not stalled ones", func(t *testing.T) {
+		c := fsLoggedIn(t, p.Addr())
+		time.Sleep(time.Second) // idle between commands, longer than net_read_timeout
+		if got := c.Value("SELECT 'after a pause'"); got != "after a pause" {
+			t.Fatalf("after an idle second: %q", got)
+		}
+		// A long statement that trickles in, every piece sooner than
+		// net_read_timeout after the last, the whole slower than it.
+		q := "SELECT '" + strings.Repeat("x", 2000) + "' AS long_one"
+		pkt, _ := wire.AppendPacket(nil, wire.AppendCommand(nil, mysql.COM_QUERY, q), 0)
+		c.Seq = 1
+		for len(pkt) > 0 {
+			n := min(len(pkt), 250)
+			if _, err := c.Conn.Write(pkt[:n]); err != nil {
+				t.Fatal(err)
+			}
+			pkt = pkt[n:]
+			time.Sleep(100 * time.Millisecond)
+		}
+		if rows := c.Rows(c.Response(wire.ShapeResult)); len(rows) != 1 || len(rows[0][0]) != 2000 {
+			t.Fatalf("trickled statement: %v", rows)
+		}
+	})
+	logs := p.Logs()
+	if n := strings.Count(logs, "stopped in the middle of a packet"); n != 2 {
+		t.Errorf("%d stalls logged, want 2:\n%s", n, p.LogTail(20))
+	}
+	if !strings.Contains(logs, "stopped in the middle of a login packet") {
+		t.Errorf("the login stall is not logged as one:\n%s", p.LogTail(20))
+	}
+}
+
+// TestPacketsOutOfOrder compares what the proxy and MariaDB answer to
+// packets with the wrong sequence id: a command, a login, LOCAL INFILE
+// data. The proxy then closes the connection at once. (MariaDB closes too,
+// but in the middle of LOAD DATA only after its own net_read_timeout.)
+func TestPacketsOutOfOrder(t *testing.T) {
+	p := fsStallProxy(t)
+	direct := cluster.Primary.Addr()
+	cases := []struct {
+		name string
+		send func(addr string) *mysqltest.Client
+	}{
+		{"command", func(addr string) *mysqltest.Client {
+			c := fsLoggedIn(t, addr)
+			b, _ := wire.AppendPacket(nil, wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"), 5)
+			c.Conn.Write(b)
+			return c
+		}},
+		{"login", func(addr string) *mysqltest.Client {
+			c := mysqltest.Dial(t, addr, fsRawCaps, nil)
+			_ = c.TCP.SetDeadline(time.Now().Add(20 * time.Second))
+			c.ReadGreeting()
+			c.Seq = 3
+			c.Write(wire.AppendHandshakeResponse(nil, &wire.HandshakeResponse{Capabilities: fsRawCaps, MaxPacketSize: 1 << 24,
+				Collation: 45, User: cluster.AppUser, AuthData: mysqltest.AuthAnswer("", c.Scramble, cluster.AppPassword),
+				AuthPlugin: mysql.AUTH_NATIVE_PASSWORD}))
+			return c
+		}},
+		{"LOCAL INFILE data", func(addr string) *mysqltest.Client {
+			c := fsLoggedIn(t, addr)
+			c.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "LOAD DATA LOCAL INFILE 'x.csv' INTO TABLE fs_load"))
+			if req := c.Read(); req[0] != wire.InfileHeader {
+				t.Fatalf("no LOCAL INFILE request: %x", req)
+			}
+			c.Seq = 9
+			c.Write([]byte("1,one\n"))
+			return c
+		}},
+	}
+	// firstPacket is the first packet the peer sends, header included.
+	firstPacket := func(c *mysqltest.Client) []byte {
+		_ = c.TCP.SetReadDeadline(time.Now().Add(10 * time.Second))
+		hdr := make([]byte, wire.HeaderSize)
+		if _, err := io.ReadFull(c.Reader, hdr); err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		p := make([]byte, wire.PayloadLen(hdr))
+		if _, err := io.ReadFull(c.Reader, p); err != nil {
+			t.Fatalf("answer cut short: %v", err)
+		}
+		return append(hdr, p...)
+	}
+	fsSetup(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := firstPacket(tc.send(direct))
+			c := tc.send(p.Addr())
+			got := firstPacket(c)
+			if string(got) != string(want) {
+				t.Errorf("through switchyard %x, MariaDB %x", got, want)
+			}
+			if rest := fsUntilClosed(t, c); len(rest) > 0 {
+				t.Errorf("more after the error: %x", rest)
+			}
+			e, _ := fsErrPacket(t, want)
+			if e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
+				t.Errorf("MariaDB answered %v: the test does not test what it says", e)
+			}
+		})
+	}
+}
+
+// TestOversizedLoginPacket: before login the proxy accepts far less than
+// limits.max_packet_size; a bigger packet is refused with 1153, and the
+// log names that limit, not max_packet_size.
+func TestOversizedLoginPacket(t *testing.T) {
+	p := fsStallProxy(t)
+	c := mysqltest.Dial(t, p.Addr(), fsRawCaps, nil)
+	c.ReadGreeting()
+	size := 200 << 10
+	hdr := []byte{byte(size), byte(size >> 8), byte(size >> 16), 1}
+	if _, err := c.Conn.Write(append(hdr, make([]byte, size)...)); err != nil {
+		t.Fatal(err)
+	}
+	e, seq := fsErrPacket(t, fsUntilClosed(t, c))
+	if e.Code != mysql.ER_NET_PACKET_TOO_LARGE || seq != 2 {
+		t.Errorf("oversized login packet: %v, sequence id %d; want 1153 as the answer to packet 1", e, seq)
+	}
+	logs := p.Logs()
+	if !strings.Contains(logs, "login packet larger than the pre-login limit") || !strings.Contains(logs, "limit=65536") {
+		t.Errorf("the log does not name the pre-login limit:\n%s", p.LogTail(10))
+	}
+	if strings.Contains(logs, "max_packet_size") {
+		t.Errorf("the log blames limits.max_packet_size for a login packet:\n%s", p.LogTail(10))
 	}
 }

@@ -475,11 +475,15 @@ func (f *forwarder) relayInfile() error {
 	if err := f.bw.Flush(); err != nil {
 		return errClientWrite{err}
 	}
+	if f.sess != nil {
+		f.sess.c.expectData()
+	}
 	buf := make([]byte, wire.HeaderSize, 16<<10)
 	clientSeq := f.seq - f.shift
 	for {
 		p, next, err := wire.ReadPacket(f.cr, buf[:wire.HeaderSize], f.limit, clientSeq)
 		if err != nil {
+			f.refuseInfile(err, next)
 			return errClientWrite{noEOF(err)}
 		}
 		buf, clientSeq = p, next
@@ -494,6 +498,30 @@ func (f *forwarder) relayInfile() error {
 		if len(p) == wire.HeaderSize {
 			return nil
 		}
+	}
+}
+
+// refuseInfile tells a client whose LOCAL INFILE packet is refused what
+// a server would (packets out of order, or too large), numbered as the
+// server would number it; the session ends after, since the server waits
+// in the middle of the statement.
+func (f *forwarder) refuseInfile(err error, next uint8) {
+	var se *wire.SequenceError
+	var tl *wire.TooLargeError
+	var me *mysql.MyError
+	seq := next
+	switch {
+	case errors.As(err, &se):
+		me, seq = mysql.NewDefaultError(mysql.ER_NET_PACKETS_OUT_OF_ORDER), se.Want
+	case errors.As(err, &tl):
+		me = mysql.NewDefaultError(mysql.ER_NET_PACKET_TOO_LARGE)
+	default:
+		return
+	}
+	pkt := wire.AppendErr(make([]byte, wire.HeaderSize, 64), me)
+	wire.PutHeader(pkt, len(pkt)-wire.HeaderSize, seq)
+	if _, err := f.bw.Write(pkt); err == nil {
+		_ = f.bw.Flush()
 	}
 }
 
