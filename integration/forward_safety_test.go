@@ -95,6 +95,8 @@ END`,
 	"CREATE PROCEDURE fs_multi() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END",
 	"DROP PROCEDURE IF EXISTS fs_err_after",
 	"CREATE PROCEDURE fs_err_after() BEGIN SELECT 1 AS a; SELECT * FROM fs_no_such_table; END",
+	"DROP PROCEDURE IF EXISTS fs_slow",
+	"CREATE PROCEDURE fs_slow() BEGIN DO SLEEP(6); SELECT 'first' AS a; SELECT 'second' AS b; END",
 	"DROP PROCEDURE IF EXISTS fs_out",
 	"CREATE PROCEDURE fs_out(IN a INT, OUT b INT, INOUT c INT) BEGIN SELECT a AS in_a; SET b = a * 2; SET c = c + 1; END",
 }
@@ -141,6 +143,34 @@ func TestForwardResponseShapes(t *testing.T) {
 				t.Errorf("the proxy logged errors for well-formed responses:\n%s", p.LogTail(20))
 			}
 		})
+	}
+}
+
+// TestForwardWaitsOnLongStatements: a statement that sends nothing for
+// longer than the proxy's stall check (5s), because the server is busy
+// with it, is waited for: the proxy asks MariaDB what the connection is
+// doing, sees it working, and relays the response when it comes.
+func TestForwardWaitsOnLongStatements(t *testing.T) {
+	fsSetup(t)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "debug"})
+	db := appDB(t, p, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got := fsGoResults(ctx, conn, "CALL fs_slow()")
+	if want := "[a]\n  [first]\n[b]\n  [second]\n"; got != want {
+		t.Fatalf("CALL fs_slow(): %q, want %q", got, want)
+	}
+	logs := p.Logs()
+	if !strings.Contains(logs, `msg="checked a silent server"`) || !strings.Contains(logs, "command=Query") {
+		t.Errorf("the proxy did not check the silent server, or could not:\n%s", p.LogTail(20))
+	}
+	if strings.Contains(logs, "level=ERROR") {
+		t.Errorf("errors logged:\n%s", p.LogTail(20))
 	}
 }
 

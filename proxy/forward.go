@@ -241,7 +241,9 @@ func (f *forwarder) fill(n int) ([]byte, error) {
 // the server believes it has answered, and the response is a desync.
 func (f *forwarder) stalled() error {
 	if (progress{f.packets, f.br.Buffered()}) == f.mark {
-		idle, err := f.sess.serverIdle(f.be)
+		command, idle, err := f.sess.serverIdle(f.be)
+		f.sess.c.Logger().Debug("checked a silent server", "server", f.be.Server().Name, "thread", f.be.ThreadID(),
+			"command", command, "idle", idle, "err", err)
 		switch {
 		case err != nil:
 			f.sess.c.Logger().Warn("cannot check a silent server; waiting on", "server", f.be.Server().Name, "err", err)
@@ -266,9 +268,10 @@ func (s *session) stallCheck() time.Duration {
 }
 
 // serverIdle asks sc's server, on another connection of the session's
-// pool, what sc's thread is doing: how long it has been idle (waiting for
-// a command), or -1 while it works or cannot be seen.
-func (s *session) serverIdle(sc *backend.Conn) (time.Duration, error) {
+// pool, what sc's thread is doing (its process list COMMAND): how long it
+// has been idle (waiting for a command), or -1 while it works or cannot be
+// seen.
+func (s *session) serverIdle(sc *backend.Conn) (string, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	l := s.c.login
@@ -276,7 +279,7 @@ func (s *session) serverIdle(sc *backend.Conn) (time.Duration, error) {
 		Dial: backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps},
 	})
 	if err != nil {
-		return -1, err
+		return "", -1, err
 	}
 	_ = pc.SetDeadline(time.Now().Add(probeTimeout))
 	res, err := pc.Query(fmt.Sprintf("SELECT COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID = %d", sc.ThreadID()))
@@ -287,17 +290,21 @@ func (s *session) serverIdle(sc *backend.Conn) (time.Duration, error) {
 			pc.MarkBroken()
 		}
 		s.srv.pool.Release(pc)
-		return -1, err
+		return "", -1, err
 	}
 	s.srv.pool.Release(pc)
-	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 || res.Rows[0][0].String != "Sleep" {
-		return -1, nil
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 {
+		return "", -1, nil // gone, or not visible to this user
+	}
+	command := res.Rows[0][0].String
+	if command != "Sleep" {
+		return command, -1, nil
 	}
 	var secs int64
 	if _, err := fmt.Sscan(res.Rows[0][1].String, &secs); err != nil {
-		return -1, fmt.Errorf("process list TIME %q: %w", res.Rows[0][1].String, err)
+		return command, -1, fmt.Errorf("process list TIME %q: %w", res.Rows[0][1].String, err)
 	}
-	return time.Duration(secs) * time.Second, nil
+	return command, time.Duration(secs) * time.Second, nil
 }
 
 // peek returns the next physical packet's payload if it fits the read
