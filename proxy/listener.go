@@ -400,9 +400,9 @@ func (c *conn) logLoginError(err error) {
 		// Not limits.max_packet_size: before login the limit is the
 		// proxy's own, far smaller, so an unauthenticated client cannot
 		// make it allocate.
+		// Told at once, with nothing more read: a login packet this big
+		// is no client's mistake.
 		c.Logger().Info("closed client: login packet larger than the pre-login limit", "limit", maxLoginPacket)
-		c.oversized = tooLarge
-		c.discardOversized()
 		_ = c.WriteError(wire.Errorf(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than the %d bytes switchyard accepts before login", maxLoginPacket))
 	case errors.Is(err, wire.ErrSequence):
 		c.Logger().Info("closed client: login packets out of order", "err", err)
