@@ -91,6 +91,16 @@ BEGIN
   END LOOP;
   CLOSE c;
 END`,
+	"DROP PROCEDURE IF EXISTS fs_nested",
+	`CREATE PROCEDURE fs_nested()
+BEGIN
+  DECLARE c CURSOR FOR SELECT a FROM fs_t;
+  OPEN c;
+  CALL fs_multi();
+  CALL fs_cursor_results(0);
+  CLOSE c;
+  SIGNAL SQLSTATE '01000' SET MESSAGE_TEXT = 'a warning at the end';
+END`,
 	"DROP PROCEDURE IF EXISTS fs_multi",
 	"CREATE PROCEDURE fs_multi() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END",
 	"DROP PROCEDURE IF EXISTS fs_err_after",
@@ -185,6 +195,12 @@ CALL fs_loop();
 CALL fs_multi();
 CALL fs_err_after();
 SELECT 'after err';
+CALL fs_nested();
+SHOW WARNINGS;
+PREPARE s FROM 'CALL fs_cursor_results(0)';
+EXECUTE s;
+DEALLOCATE PREPARE s;
+EXECUTE IMMEDIATE 'CALL fs_sig(0)';
 DELIMITER //
 SELECT 1/0 AS w; SHOW WARNINGS; SELECT 'two' AS s//
 SELECT 1 AS a; SELECT * FROM fs_no_such_table; SELECT 3//
@@ -243,6 +259,7 @@ var fsGoCases = []fsGoCase{
 	{"CALL fs_for(?)", []any{0}},
 	{"CALL fs_loop()", nil},
 	{"CALL fs_multi()", nil},
+	{"CALL fs_nested()", nil},
 	{"CALL fs_err_after()", nil},
 	{"CALL fs_out(?, ?, ?)", []any{3, 0, 1}},
 	{"SELECT 1/0 AS w; SHOW WARNINGS; SELECT 'two' AS s", nil},
@@ -378,7 +395,7 @@ func fsCompareRaw(t *testing.T, direct, proxied string, deprecateEOF bool) {
 			}
 			out = append(out, b.String())
 		}
-		for _, q := range []string{"CALL fs_sig(0)", "CALL fs_cursor_results(0)", "CALL fs_for(0)",
+		for _, q := range []string{"CALL fs_sig(0)", "CALL fs_cursor_results(0)", "CALL fs_for(0)", "CALL fs_nested()",
 			"SELECT 1 AS a; SELECT * FROM fs_no_such_table; SELECT 3", "CALL fs_err_after()", "SELECT 'in step'"} {
 			record(q, c.Query(q))
 		}
