@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -347,10 +348,13 @@ type socketPeek struct {
 }
 
 func (s *socketPeek) peek(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), s.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	// A raw system call: MSG_DONTWAIT never blocks, so the scheduler need
+	// not know (the forwarder calls this after every response).
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-	case err != nil, n == 0:
+	case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK || errno == syscall.EINTR:
+	case errno != 0, n == 0:
 		s.closed = true
 	default:
 		s.data = true

@@ -106,7 +106,7 @@ END`,
 	"DROP PROCEDURE IF EXISTS fs_err_after",
 	"CREATE PROCEDURE fs_err_after() BEGIN SELECT 1 AS a; SELECT * FROM fs_no_such_table; END",
 	"DROP PROCEDURE IF EXISTS fs_slow",
-	"CREATE PROCEDURE fs_slow() BEGIN DO SLEEP(6); SELECT 'first' AS a; SELECT 'second' AS b; END",
+	"CREATE PROCEDURE fs_slow() BEGIN SELECT 'first' AS a; DO SLEEP(6); SELECT 'second' AS b; END",
 	"DROP PROCEDURE IF EXISTS fs_out",
 	"CREATE PROCEDURE fs_out(IN a INT, OUT b INT, INOUT c INT) BEGIN SELECT a AS in_a; SET b = a * 2; SET c = c + 1; END",
 }
@@ -156,10 +156,10 @@ func TestForwardResponseShapes(t *testing.T) {
 	}
 }
 
-// TestForwardWaitsOnLongStatements: a statement that sends nothing for
-// longer than the proxy's stall check (5s), because the server is busy
-// with it, is waited for: the proxy asks MariaDB what the connection is
-// doing, sees it working, and relays the response when it comes.
+// TestForwardWaitsOnLongStatements: a response that pauses in the middle
+// for longer than the proxy's stall check (5s), because the server is busy
+// computing the rest, is waited for: the proxy asks MariaDB what the
+// connection is doing, sees it working, and relays the rest when it comes.
 func TestForwardWaitsOnLongStatements(t *testing.T) {
 	fsSetup(t)
 	p := startProxy(t, harness.ProxyOptions{LogLevel: "debug"})

@@ -87,15 +87,16 @@ func newClientConn(ln *Listener, id uint32, nc net.Conn) *ClientConn {
 	return c
 }
 
-// clientSocket is the accepted socket as the proxy reads it. Each read
-// that brings bytes gives the client limits.net_read_timeout more for the
-// next one, so a client that has started a packet (its header or part of
-// its payload) and stalls is dropped after that long. The wait for the
-// first byte of a command is bounded by the idle timeout instead, and the
-// whole login by the handshake timeout, past which reads are never
-// extended. (A TLS record or compressed frame that arrived in part behind
-// a whole one waits under the idle timeout: it costs what an idle
-// connection costs.)
+// clientSocket is the accepted socket as the proxy reads it. Once a
+// packet has begun (its header or part of its payload arrived), each read
+// may wait only limits.net_read_timeout, so a client that stalls in the
+// middle of a packet is dropped after that long. The wait for the first
+// byte of a command is bounded by the idle timeout instead, and the whole
+// login by the handshake timeout, past which reads are never extended. A
+// command that arrives whole in one read, as most do, costs no deadline.
+// (A TLS record or compressed frame that arrived in part behind a whole
+// one waits under the idle timeout: it costs what an idle connection
+// costs.)
 type clientSocket struct {
 	net.Conn
 	netRead time.Duration // 0: none
@@ -106,15 +107,18 @@ type clientSocket struct {
 }
 
 func (s *clientSocket) Read(p []byte) (int, error) {
+	if s.started {
+		s.extend()
+	}
 	n, err := s.Conn.Read(p)
 	if n > 0 {
 		s.started = true
-		s.extend()
 	}
 	return n, err
 }
 
-// extend gives the client net_read_timeout from now for its next bytes.
+// extend gives the client net_read_timeout from now for its next bytes
+// (never past limit).
 func (s *clientSocket) extend() {
 	if s.netRead <= 0 {
 		_ = s.Conn.SetReadDeadline(s.limit)
@@ -132,8 +136,7 @@ func (s *clientSocket) extend() {
 // the client already sent some of it behind the last one.
 func (c *ClientConn) waitCommand(idle time.Duration) {
 	if c.br.Buffered() > 0 {
-		c.sock.started = true
-		c.sock.extend()
+		c.sock.started = true // the next read, if any, extends
 		return
 	}
 	c.sock.started = false
@@ -146,10 +149,7 @@ func (c *ClientConn) waitCommand(idle time.Duration) {
 
 // expectData readies the connection for packets the client must send now
 // (LOCAL INFILE data): net_read_timeout applies from the first byte.
-func (c *ClientConn) expectData() {
-	c.sock.started = true
-	c.sock.extend()
-}
+func (c *ClientConn) expectData() { c.sock.started = true }
 
 // setLimit bounds every read until t (zero: no bound) and sets the
 // connection's deadline to t: the login's timeout.

@@ -28,8 +28,9 @@ func desyncHarness(t *testing.T, stallCheck time.Duration, processList []string,
 			case strings.Contains(q, "information_schema.PROCESSLIST") && processList != nil:
 				return rowsResult([]string{"COMMAND", "TIME"}, processList)
 			case q == "SELECT slow":
+				// The definitions at once, the row a second later.
 				r := rowsResult([]string{"a"}, []string{"done"})
-				r.Delay = time.Second
+				r.Delay, r.PauseAfter = time.Second, 3
 				return r
 			}
 			return nil
@@ -90,8 +91,9 @@ func TestDesyncStalledResponse(t *testing.T) {
 	}
 }
 
-// TestNoDesyncForSlowStatements: a statement that runs long sends nothing
-// meanwhile; the proxy checks, learns the server works on it, and waits.
+// TestNoDesyncForSlowStatements: a statement that computes its rows slowly
+// sends nothing for a while in the middle of its response; the proxy
+// checks, learns the server works on it, and waits.
 func TestNoDesyncForSlowStatements(t *testing.T) {
 	for _, tc := range []struct {
 		name        string

@@ -34,11 +34,11 @@ import (
 // grammar, a packet carries an unexpected sequence id, bytes follow what
 // it took for the end of the response, or the server has finished the
 // command (its thread is idle in the server's process list) while the
-// forwarder still waits for more. A long-running statement legitimately
-// sends nothing for as long as it runs, so silence alone proves nothing:
-// after stallCheck without a byte the forwarder asks the server, on
-// another connection, what the connection's thread is doing, and waits on
-// while it is busy. The session then logs the desync at error level, the
+// forwarder still waits for more of a response it has begun to read. A
+// long-running statement legitimately sends nothing for as long as it
+// runs, so silence alone proves nothing: after stallCheck (to twice that)
+// without a byte the forwarder asks the server, on another connection,
+// what the connection's thread is doing, and waits on while it is busy. The session then logs the desync at error level, the
 // server connection is closed (never pooled), and the client's session
 // ends.
 
@@ -128,11 +128,8 @@ func (f *forwarder) forward(shape wire.Shape) error {
 		f.seq = 1 // the command went out as packet 0
 	}
 	f.w.Reset(shape, !f.serverEOF)
-	if f.watching() {
-		f.wait = f.sess.stallCheck()
-		f.arm()
-		defer func() { _ = f.be.SetReadDeadline(time.Time{}) }()
-	}
+	f.wait = 0
+	defer f.disarm()
 	if err := f.relay(); err != nil {
 		var sr errServerRead
 		var se *wire.SequenceError
@@ -175,7 +172,7 @@ func (f *forwarder) relay() error {
 		case wire.KindInfile:
 			if err = f.pass(n); err == nil {
 				err = f.relayInfile()
-				if f.watching() {
+				if f.wait != 0 {
 					f.arm() // the client's upload is no silence of the server's
 				}
 			}
@@ -219,9 +216,25 @@ func (f *forwarder) arm() {
 	_ = f.be.SetReadDeadline(time.Now().Add(f.wait))
 }
 
+// disarm ends the watch of the server, if it began.
+func (f *forwarder) disarm() {
+	if f.wait != 0 {
+		_ = f.be.SetReadDeadline(time.Time{})
+	}
+}
+
 // fill peeks n bytes of the response (at most the read buffer's size),
-// waiting as long as the server is working on it.
+// waiting as long as the server is working on it. The watch of a silent
+// server starts when the response has begun and the bytes read so far are
+// used up: the wait for the first byte is the server thinking (a server
+// that never answers a command is no misreading of its answer), and most
+// responses arrive whole in their first read, which spares them the cost
+// of a deadline.
 func (f *forwarder) fill(n int) ([]byte, error) {
+	if f.wait == 0 && f.packets > 0 && f.br.Buffered() < n && f.watching() {
+		f.wait = f.sess.stallCheck()
+		f.arm()
+	}
 	for {
 		p, err := f.br.Peek(n)
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !f.watching() {

@@ -108,3 +108,25 @@ func TestRawPackets(t *testing.T) {
 		t.Fatalf("next query: %q", got)
 	}
 }
+
+// TestPauseAfter: a Result with PauseAfter sends that many packets at
+// once; the rest waits for its Delay (a minute: the client reads the first
+// packets and leaves, which ends the wait).
+func TestPauseAfter(t *testing.T) {
+	s := Start(t, Options{Handle: func(c *Conn, q string) *Result {
+		if q == "SELECT paused" {
+			return &Result{Columns: []string{"a"}, Rows: [][]sql.NullString{{str("1")}}, PauseAfter: 2, Delay: time.Minute}
+		}
+		return nil
+	}})
+	rc := loginRaw(t, s, rawCaps, "app", "secret", "")
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT paused"))
+	if p := rc.Read(); !bytes.Equal(p, []byte{1}) {
+		t.Fatalf("column count %x", p)
+	}
+	if _, err := wire.ParseColumnDef(rc.Read()); err != nil {
+		t.Fatal(err)
+	}
+	rc.Conn.Close()
+	mysqltest.Eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
+}

@@ -141,6 +141,10 @@ type Result struct {
 	// connection is closed, by the server or by the client, or the server
 	// is closed.
 	Delay time.Duration
+	// PauseAfter, when positive, moves the Delay of a COM_QUERY's answer
+	// into it: its first PauseAfter packets go out at once, the rest after
+	// the Delay, as from a server that streams rows it computes slowly.
+	PauseAfter int
 	// Write says the statement counts as a write: it is refused on a
 	// read-only server, and gets a new GTID (at once, or at COMMIT inside a
 	// transaction), reported as last_gtid where that is tracked.

@@ -59,6 +59,14 @@ func (c *Conn) comQuery(q string) bool {
 			c.writeTextResult(res, status)
 			c.state = c.state[:0]
 		}
+		if res.PauseAfter > 0 {
+			rest := append([]byte(nil), c.out[start+packetsLen(c.out[start:], res.PauseAfter):]...)
+			c.out = c.out[:len(c.out)-len(rest)]
+			if c.flush() != nil || c.sleep(res.Delay) {
+				return false
+			}
+			c.out = append(c.out, rest...)
+		}
 		if res.CloseAfter > 0 {
 			// Dies in the middle of the answer: what is queued before it,
 			// and the first packets of it, go out; then the connection ends.
@@ -91,7 +99,9 @@ func (c *Conn) eval(text string, prepared bool) (*Result, bool) {
 		if r := h(c, text); r != nil {
 			cp := *r
 			res = &cp
-			c.sleep(res.Delay)
+			if res.PauseAfter == 0 {
+				c.sleep(res.Delay)
+			}
 		}
 	}
 	if res == nil {
