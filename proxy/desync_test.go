@@ -18,15 +18,18 @@ import (
 // bytes.
 
 // desyncHarness answers "SELECT raw ..." statements with rawAnswers' packets
-// and the process list query of the stall check with processList.
-func desyncHarness(t *testing.T, stallCheck time.Duration, processList []string, rawAnswers map[string][][]byte) *harness {
+// and the process list query of the stall check with processList, after
+// processListDelay.
+func desyncHarness(t *testing.T, stallCheck time.Duration, processList []string, processListDelay time.Duration, rawAnswers map[string][][]byte) *harness {
 	return newHarness(t, harnessConfig{stallCheck: stallCheck,
 		handle: func(server string, c *fakemysql.Conn, q string) *fakemysql.Result {
 			switch {
 			case rawAnswers[q] != nil:
 				return &fakemysql.Result{Raw: rawAnswers[q]}
 			case strings.Contains(q, "information_schema.PROCESSLIST") && processList != nil:
-				return rowsResult([]string{"COMMAND", "TIME"}, processList)
+				r := rowsResult([]string{"COMMAND", "TIME"}, processList)
+				r.Delay = processListDelay
+				return r
 			case q == "SELECT slow":
 				// The definitions at once, the row a second later.
 				r := rowsResult([]string{"a"}, []string{"done"})
@@ -64,12 +67,12 @@ func checkDesync(t *testing.T, h *harness, q string) {
 
 func TestDesyncTrailingPackets(t *testing.T) {
 	ok := wire.AppendOK(nil, wire.OK{Status: mysql.SERVER_STATUS_AUTOCOMMIT})
-	h := desyncHarness(t, 0, nil, map[string][][]byte{"SELECT raw twice": {ok, ok}})
+	h := desyncHarness(t, 0, nil, 0, map[string][][]byte{"SELECT raw twice": {ok, ok}})
 	checkDesync(t, h, "SELECT raw twice")
 }
 
 func TestDesyncGrammar(t *testing.T) {
-	h := desyncHarness(t, 0, nil, map[string][][]byte{
+	h := desyncHarness(t, 0, nil, 0, map[string][][]byte{
 		// A row where a result set starts.
 		"SELECT raw row": {{1, 'x'}, wire.AppendEOF(nil, wire.EOF{Status: mysql.SERVER_STATUS_AUTOCOMMIT})},
 	})
@@ -80,7 +83,7 @@ func TestDesyncGrammar(t *testing.T) {
 // definitions and waits for the next command; the proxy, waiting for the
 // rest, asks it and learns the connection is idle.
 func TestDesyncStalledResponse(t *testing.T) {
-	h := desyncHarness(t, 50*time.Millisecond, []string{"Sleep", "3"}, map[string][][]byte{
+	h := desyncHarness(t, 50*time.Millisecond, []string{"Sleep", "3"}, 0, map[string][][]byte{
 		"SELECT raw cut": {{1}, colDefPacket("a")},
 	})
 	start := time.Now()
@@ -98,12 +101,16 @@ func TestNoDesyncForSlowStatements(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		processList []string // nil: the check fails (the fake does not know the query)
+		delay       time.Duration
 	}{
-		{"server busy", []string{"Query", "0"}},
-		{"check fails", nil},
+		{"server busy", []string{"Query", "0"}, 0},
+		{"check fails", nil, 0},
+		// The check answers late, after the rest of the response came:
+		// the connection idle then is no desync, the bytes are there.
+		{"rest arrives during the check", []string{"Sleep", "3"}, 1500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := desyncHarness(t, 50*time.Millisecond, tc.processList, nil)
+			h := desyncHarness(t, 50*time.Millisecond, tc.processList, tc.delay, nil)
 			c := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
 			if got := c.Value("SELECT slow"); got != "done" {
 				t.Fatalf("slow statement: %q", got)

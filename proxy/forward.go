@@ -35,12 +35,12 @@ import (
 // it took for the end of the response, or the server has finished the
 // command (its thread is idle in the server's process list) while the
 // forwarder still waits for more of a response it has begun to read. A
-// long-running statement legitimately sends nothing for as long as it
-// runs, so silence alone proves nothing: after stallCheck (to twice that)
-// without a byte the forwarder asks the server, on another connection,
-// what the connection's thread is doing, and waits on while it is busy. The session then logs the desync at error level, the
-// server connection is closed (never pooled), and the client's session
-// ends.
+// statement may compute its rows slowly and send nothing meanwhile, so
+// silence alone proves nothing: after stallCheck (to twice that) without
+// a byte the forwarder asks the server, on another connection, what the
+// connection's thread is doing, and waits on while it is busy. On a desync
+// the forwarder logs it at error level, the server connection is closed
+// (never pooled), and the client's session ends.
 
 // Stall checks: the first after defaultStallCheck of silence, then at
 // doubling intervals up to maxStallCheck. A thread idle for idleSettle
@@ -130,7 +130,9 @@ func (f *forwarder) forward(shape wire.Shape) error {
 	f.w.Reset(shape, !f.serverEOF)
 	f.wait = 0
 	defer f.disarm()
-	if err := f.relay(); err != nil {
+	err := f.relay()
+	f.disarm() // an expired deadline would fail the peek at the socket below
+	if err != nil {
 		var sr errServerRead
 		var se *wire.SequenceError
 		if errors.As(err, &sr) && (errors.As(sr.err, &se) || errors.Is(sr.err, wire.ErrMalformed)) {
@@ -220,6 +222,7 @@ func (f *forwarder) arm() {
 func (f *forwarder) disarm() {
 	if f.wait != 0 {
 		_ = f.be.SetReadDeadline(time.Time{})
+		f.wait = 0
 	}
 }
 
@@ -254,6 +257,9 @@ func (f *forwarder) fill(n int) ([]byte, error) {
 // the server believes it has answered, and the response is a desync.
 func (f *forwarder) stalled() error {
 	if (progress{f.packets, f.br.Buffered()}) == f.mark {
+		// No deadline while checking: an expired one would fail the peek
+		// at the socket, which must see bytes that came meanwhile.
+		_ = f.be.SetReadDeadline(time.Time{})
 		command, idle, err := f.sess.serverIdle(f.be)
 		f.sess.c.Logger().Debug("checked a silent server", "server", f.be.Server().Name, "thread", f.be.ThreadID(),
 			"command", command, "idle", idle, "err", err)
