@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -88,6 +89,9 @@ type Conn struct {
 
 	caps    uint32 // negotiated with the server
 	version string
+	// threadID is the server's id for this connection (its greeting's
+	// connection id), as its process list shows it.
+	threadID uint32
 	// status is the server status flags from the last terminating packet.
 	status uint16
 
@@ -109,12 +113,11 @@ type Conn struct {
 	pool      *Pool
 	readers   *readerPool
 	trackGTID bool // the session tracks last_gtid
-	// threadID is the server's id of the connection (CONNECTION_ID() on
-	// the server); creds are those it logged in with. A KILL QUERY for the
+	// creds are those the connection logged in with: a KILL QUERY for the
 	// statement it runs comes from another connection of the same user
 	// (Cluster.KillQuery).
-	threadID uint32
-	creds    Credentials
+	creds Credentials
+	sock  *socketPeek
 }
 
 // readerPool holds the read buffers of server connections: a connection
@@ -192,6 +195,9 @@ func (c *Conn) Status() uint16 { return c.status }
 // transaction.
 func (c *Conn) SetStatus(st uint16) { c.status = st }
 
+// ThreadID is the server's id for this connection (CONNECTION_ID() there).
+func (c *Conn) ThreadID() uint32 { return c.threadID }
+
 // ServerVersion is the version the server announced.
 func (c *Conn) ServerVersion() string { return c.version }
 
@@ -254,6 +260,9 @@ func (c *Conn) WriteCommand(buf []byte) (next uint8, err error) {
 // SetDeadline bounds the next reads and writes on the connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
 
+// SetReadDeadline bounds the next reads on the connection.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
 // MarkBroken records that the connection is no longer at a packet boundary.
 func (c *Conn) MarkBroken() { c.broken.Store(true) }
 
@@ -301,30 +310,72 @@ func (c *Conn) Alive() bool {
 	if c.br != nil && c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return true // TLS: records may arrive unasked; trust the connection
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := true
-	var b [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
-		case rerr != nil, n == 0, n > 0:
-			// Closed, failed, or data nobody asked for (an error packet
-			// before a close): the connection cannot be trusted.
-			alive = false
-		}
-		return true
-	})
-	if err != nil || !alive {
+	if data, closed := c.peekSocket(); data || closed {
+		// Closed, failed, or data nobody asked for (an error packet
+		// before a close): the connection cannot be trusted.
 		c.broken.Store(true)
 		return false
+	}
+	return true
+}
+
+// Unread reports, without blocking, whether the server sent bytes that
+// nobody has read: after a response was read to what the proxy took for
+// its end, any means the two disagree on where it ended. Over TLS only
+// what is buffered is seen (records may arrive unasked).
+func (c *Conn) Unread() bool {
+	if c.br != nil && c.br.Buffered() > 0 {
+		return true
+	}
+	data, _ := c.peekSocket()
+	return data
+}
+
+// peekSocket looks at the socket without blocking or consuming: data
+// waiting, or the connection closed or failed. TLS connections report
+// neither. The forwarder calls it after every response, so it allocates
+// only on its first call.
+func (c *Conn) peekSocket() (data, closed bool) {
+	if c.sock == nil {
+		sc, ok := c.nc.(syscall.Conn)
+		if !ok {
+			return false, false // TLS: records may arrive unasked; trust the connection
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return false, true
+		}
+		c.sock = &socketPeek{raw: raw}
+		c.sock.fn = c.sock.peek
+	}
+	s := c.sock
+	s.data, s.closed = false, false
+	if err := s.raw.Read(s.fn); err != nil {
+		return false, true
+	}
+	return s.data, s.closed
+}
+
+// socketPeek is what peekSocket keeps between calls: the raw socket and
+// the callback that peeks at it, made once.
+type socketPeek struct {
+	raw          syscall.RawConn
+	fn           func(fd uintptr) bool
+	data, closed bool
+	b            [1]byte
+}
+
+func (s *socketPeek) peek(fd uintptr) bool {
+	// A raw system call: MSG_DONTWAIT never blocks, so the scheduler need
+	// not know (the forwarder calls this after every response).
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	switch {
+	case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK || errno == syscall.EINTR:
+	case errno != 0, n == 0:
+		s.closed = true
+	default:
+		s.data = true
 	}
 	return true
 }

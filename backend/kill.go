@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// ThreadID is the server's id of the connection.
-func (c *Conn) ThreadID() uint32 { return c.threadID }
-
 // KillQuery interrupts the statement target runs now (KILL QUERY), from a
 // short-lived connection of its own to the same server as the same user:
 // MariaDB lets a user interrupt its own connections' statements, so this

@@ -33,8 +33,10 @@ type ClientConn struct {
 	// raw is the accepted socket: other goroutines close it and set its
 	// deadlines (which reach TLS over it too), since nc changes at a TLS
 	// upgrade.
-	raw  net.Conn
-	nc   net.Conn // the socket, or TLS over it after an upgrade
+	raw net.Conn
+	// sock is raw as the proxy reads it, with limits.net_read_timeout.
+	sock clientSocket
+	nc   net.Conn // &sock, or TLS over it after an upgrade
 	br   *bufio.Reader
 	out  io.Writer // nc, or compressed framing over it
 	addr string
@@ -78,8 +80,89 @@ type Login struct {
 }
 
 func newClientConn(ln *Listener, id uint32, nc net.Conn) *ClientConn {
-	return &ClientConn{ln: ln, id: id, raw: nc, nc: nc, out: nc, addr: nc.RemoteAddr().String(),
+	c := &ClientConn{ln: ln, id: id, raw: nc, out: nc, addr: nc.RemoteAddr().String(),
 		status: mysql.SERVER_STATUS_AUTOCOMMIT}
+	c.sock = clientSocket{Conn: nc, netRead: ln.opt.NetReadTimeout}
+	c.nc = &c.sock
+	return c
+}
+
+// clientSocket is the accepted socket as the proxy reads it. Once a
+// packet has begun (its header or part of its payload arrived), each read
+// may wait only limits.net_read_timeout, so a client that stalls in the
+// middle of a packet is dropped after that long. The wait for the first
+// byte of a command is bounded by the idle timeout instead, and the whole
+// login by the handshake timeout, past which reads are never extended. A
+// command that arrives whole in one read, as most do, costs no deadline.
+// (A TLS record or compressed frame that arrived in part behind a whole
+// one waits under the idle timeout: it costs what an idle connection
+// costs.)
+type clientSocket struct {
+	net.Conn
+	netRead time.Duration // 0: none
+	limit   time.Time     // zero: none
+	// started: bytes arrived since the connection last began to wait for
+	// a command, so a timeout is a stall in the middle of a packet.
+	started bool
+}
+
+func (s *clientSocket) Read(p []byte) (int, error) {
+	if s.started {
+		s.extend()
+	}
+	n, err := s.Conn.Read(p)
+	if n > 0 {
+		s.started = true
+	}
+	return n, err
+}
+
+// extend gives the client net_read_timeout from now for its next bytes
+// (never past limit).
+func (s *clientSocket) extend() {
+	if s.netRead <= 0 {
+		_ = s.Conn.SetReadDeadline(s.limit)
+		return
+	}
+	d := time.Now().Add(s.netRead)
+	if !s.limit.IsZero() && s.limit.Before(d) {
+		d = s.limit
+	}
+	_ = s.Conn.SetReadDeadline(d)
+}
+
+// waitCommand sets the deadline for reading the next command: the idle
+// timeout (0: none) while nothing of it has arrived, net_read_timeout when
+// the client already sent some of it behind the last one.
+func (c *ClientConn) waitCommand(idle time.Duration) {
+	if c.br.Buffered() > 0 {
+		c.sock.started = true // the next read, if any, extends
+		return
+	}
+	c.sock.started = false
+	var d time.Time
+	if idle > 0 {
+		d = time.Now().Add(idle)
+	}
+	_ = c.raw.SetReadDeadline(d)
+}
+
+// expectData readies the connection for packets the client must send now
+// (LOCAL INFILE data): net_read_timeout applies from the first byte.
+func (c *ClientConn) expectData() { c.sock.started = true }
+
+// setLimit bounds every read until t (zero: no bound) and sets the
+// connection's deadline to t: the login's timeout.
+func (c *ClientConn) setLimit(t time.Time) {
+	c.sock.limit = t
+	_ = c.raw.SetDeadline(t)
+}
+
+// stalledMidPacket reports whether a read that timed out was cut by
+// net_read_timeout: the client had started a packet, and no overall limit
+// had passed.
+func (c *ClientConn) stalledMidPacket() bool {
+	return c.sock.started && c.sock.netRead > 0 && (c.sock.limit.IsZero() || time.Now().Before(c.sock.limit))
 }
 
 // ID is the connection id the client was given in the greeting.
@@ -144,7 +227,8 @@ func (c *ClientConn) readCommandFailed(err error) {
 	case errors.As(err, &tooLarge):
 		c.oversized = tooLarge
 	case errors.As(err, &outOfOrder):
-		c.seq = outOfOrder.Got + 1 // so the client reads the error as the answer to what it sent
+		// MariaDB answers with the sequence id it expected, then closes.
+		c.seq = outOfOrder.Want
 	}
 }
 
@@ -163,7 +247,7 @@ func (c *ClientConn) discardOversized() {
 	if c.oversized == nil {
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.setLimit(time.Now().Add(10 * time.Second))
 	wire.Discard(c.br, c.oversized, 1<<30)
 	c.oversized = nil
 }

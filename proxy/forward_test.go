@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -48,6 +49,11 @@ func row(vals ...string) []byte {
 	return p
 }
 
+// binRow is a binary-protocol row of one BIGINT.
+func binRow(v int64) []byte {
+	return wire.AppendBinaryRow(nil, []wire.Value{{Type: mysql.MYSQL_TYPE_LONGLONG, Int: v}})
+}
+
 func runForward(t *testing.T, shape wire.Shape, deprecateEOF bool, in []byte, bufSize int) (out []byte, f *forwarder, err error) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -79,7 +85,7 @@ func TestForwardResponses(t *testing.T) {
 			stream([]byte{1}, colDef("a"), eofPkt(more), row("1"), eofPkt(more), okPkt(more), []byte{1}, colDef("b"), eofPkt(more), eofPkt(2)), 2, nil},
 		{"error mid rows", wire.ShapeResult, false,
 			stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), wire.AppendErr(nil, mysql.NewError(1317, "interrupted"))), 0, nil},
-		{"cursor", wire.ShapeResult, false,
+		{"cursor", wire.ShapeCursor, false,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)), mysql.SERVER_STATUS_CURSOR_EXISTS, nil},
 		{"row starting with 0xfe across packets", wire.ShapeResult, true,
 			stream([]byte{1}, colDef("a"), append([]byte{0xfe, 5, 0, 0, 1, 0, 0, 0, 0}, big[:wire.MaxPayload-9+5]...), okEOF(2)), 2, nil},
@@ -88,13 +94,12 @@ func TestForwardResponses(t *testing.T) {
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}, colDef("?"), colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)), 0, nil},
 		{"prepare deprecate EOF", wire.ShapePrepare, true,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a")), 0, nil},
-		{"fetch", wire.ShapeRows, false, stream(row("1"), row("2"), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
+		{"fetch", wire.ShapeRows, false, stream(binRow(1), binRow(2), eofPkt(mysql.SERVER_STATUS_LAST_ROW_SEND)), mysql.SERVER_STATUS_LAST_ROW_SEND, nil},
 		{"one packet", wire.ShapeOne, false, stream([]byte("Uptime: 5  Threads: 1")), 0, nil},
 	}
 	for _, tc := range cases {
 		for _, size := range []int{16, 4096} {
-			in := append(append([]byte{}, tc.resp...), []byte{9, 9, 9}...)
-			out, f, err := runForward(t, tc.shape, tc.eof, in, size)
+			out, f, err := runForward(t, tc.shape, tc.eof, tc.resp, size)
 			if err != nil {
 				t.Errorf("%s (buffer %d): %v", tc.name, size, err)
 				continue
@@ -105,10 +110,65 @@ func TestForwardResponses(t *testing.T) {
 			if st, _ := f.status(); st != tc.status {
 				t.Errorf("%s: status %#x, want %#x", tc.name, st, tc.status)
 			}
+
+			// Bytes after the end: the response is relayed, nothing past
+			// its end is read, and the forwarder reports a desync (the
+			// connection must not be reused).
+			in := append(append([]byte{}, tc.resp...), []byte{9, 9, 9}...)
+			out, f, err = runForward(t, tc.shape, tc.eof, in, size)
+			var de *errDesync
+			if !errors.As(err, &de) || !errors.Is(err, errTrailing) || !isServerRead(err) {
+				t.Errorf("%s (buffer %d) with bytes after it: err %v, want a desync", tc.name, size, err)
+			}
+			if !bytes.Equal(out, tc.resp) {
+				t.Errorf("%s (buffer %d) with bytes after it: forwarded %d bytes, want the %d of the response", tc.name, size, len(out), len(tc.resp))
+			}
 			if rest, _ := f.br.Peek(3); !bytes.Equal(rest, []byte{9, 9, 9}) {
 				t.Errorf("%s: read past the end of the response", tc.name)
 			}
 		}
+	}
+}
+
+func isServerRead(err error) bool {
+	var sr errServerRead
+	return errors.As(err, &sr)
+}
+
+// TestForwardDesyncs: a server whose bytes do not fit the response, or
+// carry the wrong sequence ids, is out of step: the forwarder says so
+// instead of relaying them as something they are not.
+func TestForwardDesyncs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape wire.Shape
+		in    []byte
+	}{
+		{"a row where a result starts", wire.ShapeResult, stream(row("1"), eofPkt(2))},
+		{"rows without definitions", wire.ShapeResult, stream([]byte{1}, row("1"), row("2"), eofPkt(2))},
+		{"a text row in a fetch", wire.ShapeRows, stream(row("1"), eofPkt(2))},
+		{"a skipped sequence id", wire.ShapeResult, func() []byte {
+			b := stream([]byte{1}, colDef("a"), eofPkt(2)) // sequence ids 1 to 3
+			b, _ = wire.AppendPacket(b, row("1"), 5)
+			return b
+		}()},
+		{"a packet out of order", wire.ShapeResult, func() []byte {
+			b, _ := wire.AppendPacket(nil, okPkt(2), 5)
+			return b
+		}()},
+	} {
+		_, _, err := runForward(t, tc.shape, false, tc.in, 4096)
+		var de *errDesync
+		if !errors.As(err, &de) || !isServerRead(err) {
+			t.Errorf("%s: err %v, want a desync", tc.name, err)
+		}
+	}
+	// A response cut short by a closed connection is a lost server, not a
+	// desync.
+	_, _, err := runForward(t, wire.ShapeResult, false, stream([]byte{1}, colDef("a")), 4096)
+	var de *errDesync
+	if errors.As(err, &de) || !isServerRead(err) {
+		t.Errorf("cut response: err %v, want a server read error that is no desync", err)
 	}
 }
 
@@ -133,7 +193,7 @@ func TestForwardConvertsEOFForDeprecateEOFClients(t *testing.T) {
 		{"prepare", wire.ShapePrepare,
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), eofPkt(2), colDef("a"), eofPkt(2)),
 			stream([]byte{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, colDef("?"), colDef("a"))},
-		{"cursor", wire.ShapeResult,
+		{"cursor", wire.ShapeCursor,
 			stream([]byte{1}, colDef("a"), eofPkt(mysql.SERVER_STATUS_CURSOR_EXISTS)),
 			stream([]byte{1}, colDef("a"), []byte{0xfe, 0, 0, byte(mysql.SERVER_STATUS_CURSOR_EXISTS), 0, 0, 0})},
 		{"set option", wire.ShapeOne, stream(eofPkt(2)), stream([]byte{0xfe, 0, 0, 2, 0, 0, 0})},
@@ -192,6 +252,6 @@ func FuzzForward(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, shape uint8, eof bool) {
 		var out bytes.Buffer
 		fw := &forwarder{br: bufio.NewReaderSize(bytes.NewReader(in), 16), bw: bufio.NewWriterSize(&out, 16), cr: bufio.NewReader(bytes.NewReader(nil)), eof: eof, serverEOF: shape&0x40 != 0, stripTrack: shape&0x80 != 0}
-		_ = fw.forward(wire.Shape(shape % 5))
+		_ = fw.forward(wire.Shape(shape % 7))
 	})
 }

@@ -89,6 +89,8 @@ type harnessConfig struct {
 	allowPanic bool
 	// maxPreparedBytes is Options.MaxPreparedBytesPerSession.
 	maxPreparedBytes int64
+	// stallCheck is Options.StallCheck.
+	stallCheck time.Duration
 }
 
 type harness struct {
@@ -159,7 +161,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		}
 	}
 	srv, err := NewServer(Options{ListenerOptions: lo, Servers: h.cluster, Pool: pool, Routing: cfg.routing,
-		Rules: rules, DisableMultiplexing: cfg.noMux, MaxPreparedBytesPerSession: cfg.maxPreparedBytes})
+		Rules: rules, DisableMultiplexing: cfg.noMux, MaxPreparedBytesPerSession: cfg.maxPreparedBytes, StallCheck: cfg.stallCheck})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,16 +75,20 @@ type ListenerOptions struct {
 	// version string.
 	Version func() string
 
-	HandshakeTimeout     time.Duration // 0: 10s
-	IdleTimeout          time.Duration // 0: 8h
-	MaxPacketSize        int           // 0: 64 MiB
-	MaxClientConnections int           // 0: 10000
+	HandshakeTimeout time.Duration // 0: 10s
+	IdleTimeout      time.Duration // 0: 8h
+	// NetReadTimeout drops a client that started a packet and sends no
+	// more of it for this long, at login too. 0: 30s.
+	NetReadTimeout       time.Duration
+	MaxPacketSize        int // 0: 64 MiB
+	MaxClientConnections int // 0: 10000
 	Logger               *slog.Logger
 }
 
 func (o ListenerOptions) withDefaults() ListenerOptions {
 	o.HandshakeTimeout = durationDefault(o.HandshakeTimeout, 10*time.Second)
 	o.IdleTimeout = durationDefault(o.IdleTimeout, 8*time.Hour)
+	o.NetReadTimeout = durationDefault(o.NetReadTimeout, 30*time.Second)
 	if o.MaxPacketSize <= 0 {
 		o.MaxPacketSize = 64 << 20
 	}
@@ -344,7 +348,7 @@ func (c *conn) handshake(ctx context.Context) Session {
 		return nil
 	}
 	if t := ln.opt.HandshakeTimeout; t > 0 {
-		_ = c.nc.SetDeadline(time.Now().Add(t))
+		c.setLimit(time.Now().Add(t))
 	}
 	if err := c.authenticateLogin(); err != nil {
 		c.logLoginError(err)
@@ -360,7 +364,7 @@ func (c *conn) handshake(ctx context.Context) Session {
 	if ctx.Err() != nil {
 		return nil // killed while opening, before kill could see the session
 	}
-	_ = c.nc.SetDeadline(time.Time{})
+	c.setLimit(time.Time{})
 	if err := c.WriteOK(); err != nil {
 		return nil
 	}
@@ -378,17 +382,45 @@ func (c *conn) handshake(ctx context.Context) Session {
 	return sess
 }
 
+// logLoginError logs why a login ended, and tells the client what a
+// server would have: the packet errors of the connection phase.
 func (c *conn) logLoginError(err error) {
 	var le *loginError
+	var tooLarge *wire.TooLargeError
 	switch {
 	case errors.As(err, &le):
 		c.Logger().Info("login refused", "code", le.Code, "msg", le.Message)
 	case isDisconnect(err):
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.stalledMidPacket():
+		c.Logger().Info("closed client: it stopped in the middle of a login packet", "net_read_timeout", c.ln.opt.NetReadTimeout)
+		c.tellTimeout()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.Logger().Info("client did not finish the handshake in time; closed", "timeout", c.ln.opt.HandshakeTimeout)
+	case errors.As(err, &tooLarge):
+		// Not limits.max_packet_size: before login the limit is the
+		// proxy's own, far smaller, so an unauthenticated client cannot
+		// make it allocate.
+		// Told at once, with nothing more read: a login packet this big
+		// is no client's mistake.
+		c.Logger().Info("closed client: login packet larger than the pre-login limit", "limit", maxLoginPacket)
+		_ = c.WriteError(wire.Errorf(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than the %d bytes switchyard accepts before login", maxLoginPacket))
+	case errors.Is(err, wire.ErrSequence):
+		c.Logger().Info("closed client: login packets out of order", "err", err)
+		_ = c.WriteError(err) // with the sequence id expected, as MariaDB does
 	default:
 		c.Logger().Info("login failed", "err", err)
 	}
+}
+
+// errNetReadTimeout is what a client that stalled in the middle of a packet
+// is told, as MariaDB tells it.
+var errNetReadTimeout = mysql.NewDefaultError(mysql.ER_NET_READ_INTERRUPTED)
+
+// tellTimeout sends errNetReadTimeout to a client that stopped sending,
+// without waiting on it if it does not read either.
+func (c *conn) tellTimeout() {
+	_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = c.WriteError(errNetReadTimeout)
 }
 
 // loop reads and runs commands until the client leaves or the connection
@@ -397,9 +429,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 	ln := c.ln
 	for {
 		c.idle.Store(true)
-		if t := ln.opt.IdleTimeout; t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(t))
-		}
+		c.waitCommand(ln.opt.IdleTimeout)
 		if ln.isClosing() && !sess.Busy() {
 			return
 		}
@@ -458,10 +488,12 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, wire.ErrSequence):
 		_ = c.WriteError(err)
 		c.Logger().Warn("closed client: packets out of order", "err", err)
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.ln.isClosing():
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.stalledMidPacket():
+		c.Logger().Info("closed client: it stopped in the middle of a packet", "net_read_timeout", c.ln.opt.NetReadTimeout)
+		c.tellTimeout()
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if !c.ln.isClosing() {
-			c.Logger().Info("closed idle client", "idle_timeout", c.ln.opt.IdleTimeout)
-		}
+		c.Logger().Info("closed idle client", "idle_timeout", c.ln.opt.IdleTimeout)
 	default:
 		c.Logger().Info("client read failed", "err", err)
 	}

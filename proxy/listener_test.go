@@ -260,3 +260,53 @@ func validStrings(vals ...string) []sql.NullString {
 	}
 	return out
 }
+
+// TestNetReadTimeout: a client that stops in the middle of a packet is told
+// 1159 and dropped after NetReadTimeout, whether the packet travels plain,
+// in TLS records or in compressed frames; one that waits between commands
+// is not; and with no idle timeout the wait for a command is unbounded.
+func TestNetReadTimeout(t *testing.T) {
+	for _, idle := range []time.Duration{time.Minute, -1} {
+		_, _, logs, addr := newTestListener(t, ListenerOptions{TLS: testCert().Server, NetReadTimeout: 100 * time.Millisecond,
+			IdleTimeout: idle, HandshakeTimeout: time.Minute})
+		for _, mode := range []struct {
+			name string
+			l    mysqltest.Login
+		}{
+			{"plain", mysqltest.Login{User: "app", Pass: "secret"}},
+			{"TLS", mysqltest.Login{User: "app", Pass: "secret", TLS: true}},
+			{"compressed", mysqltest.Login{User: "app", Pass: "secret", Caps: rawCaps | mysql.CLIENT_COMPRESS}},
+		} {
+			t.Run(fmt.Sprintf("%s, idle timeout %v", mode.name, idle), func(t *testing.T) {
+				rc := dialAddr(t, addr)
+				if err := rc.Login(mode.l); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(300 * time.Millisecond) // idle between commands: no stall
+				rc.MustOK(rc.Query("after a pause"))
+
+				// A command announced as 100 bytes, 5 of them sent.
+				rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
+				rc.MustOK(rc.Response(wire.ShapeResult))
+				rc.Seq = 0
+				if rc.Compress {
+					// A whole compressed frame holding part of a packet.
+					cz := wire.NewCompressed(rc.Conn, 1<<20, nil)
+					if _, err := cz.Write([]byte{100, 0, 0, 0, mysql.COM_QUERY, 'S', 'E', 'L', 'E'}); err != nil {
+						t.Fatal(err)
+					}
+					rc.Reader.Reset(cz)
+				} else if _, err := rc.Conn.Write([]byte{100, 0, 0, 0, mysql.COM_QUERY, 'S', 'E', 'L', 'E'}); err != nil {
+					t.Fatal(err)
+				}
+				rc.Seq = 1
+				if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_NET_READ_INTERRUPTED {
+					t.Fatalf("stalled client told %v", e)
+				}
+			})
+		}
+		if n := logs.count("stopped in the middle of a packet"); n != 3 {
+			t.Errorf("%d stalls logged, want 3:\n%s", n, logs.dump())
+		}
+	}
+}

@@ -12,10 +12,11 @@ func TestZeroOptionsAreConfigDefaults(t *testing.T) {
 	def := conf.Default()
 	got := ListenerOptions{}.withDefaults()
 	if got.HandshakeTimeout != def.Limits.HandshakeTimeout || got.IdleTimeout != def.Limits.ClientIdleTimeout ||
-		got.MaxPacketSize != int(def.Limits.MaxPacketSize) || got.MaxClientConnections != def.Limits.MaxClientConnections {
+		got.MaxPacketSize != int(def.Limits.MaxPacketSize) || got.MaxClientConnections != def.Limits.MaxClientConnections ||
+		got.NetReadTimeout != def.Limits.NetReadTimeout {
 		t.Errorf("zero ListenerOptions: %+v; config defaults %+v", got, def.Limits)
 	}
-	if none := (ListenerOptions{IdleTimeout: -1, HandshakeTimeout: -1}).withDefaults(); none.IdleTimeout != 0 || none.HandshakeTimeout != 0 {
+	if none := (ListenerOptions{IdleTimeout: -1, HandshakeTimeout: -1, NetReadTimeout: -1}).withDefaults(); none.IdleTimeout != 0 || none.HandshakeTimeout != 0 || none.NetReadTimeout != 0 {
 		t.Errorf("negative timeouts should mean none: %+v", none)
 	}
 	var r Routing

@@ -53,8 +53,8 @@ func TestProtocolErrors(t *testing.T) {
 		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
 		rc.Seq = 3
 		rc.Write(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT 1"))
-		// Which sequence id the error carries is left open: servers
-		// differ, and the connection ends anyway.
+		// As MariaDB 10.11: the error carries the sequence id expected
+		// (0, a command's), and the connection closes.
 		hdr := make([]byte, wire.HeaderSize)
 		if _, err := io.ReadFull(rc.Reader, hdr); err != nil {
 			t.Fatal(err)
@@ -63,8 +63,8 @@ func TestProtocolErrors(t *testing.T) {
 		if _, err := io.ReadFull(rc.Reader, p); err != nil {
 			t.Fatal(err)
 		}
-		if e := wire.ParseErr(p); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
-			t.Fatalf("command with sequence id 3: %v", e)
+		if e := wire.ParseErr(p); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER || e.State != "08S01" || e.Message != "Got packets out of order" || hdr[3] != 0 {
+			t.Fatalf("command with sequence id 3: %v, sequence id %d", e, hdr[3])
 		}
 		rc.Seq = hdr[3] + 1
 		rc.ExpectClosed()
@@ -133,7 +133,11 @@ func TestLoadDataLocalInfile(t *testing.T) {
 	rc.Read()
 	rc.Seq = 7
 	rc.Write([]byte("1,a\n"))
-	rc.ExpectClosed()
+	// Answered as a server would: 1156 with the sequence id expected.
+	rc.Seq = 2
+	if e := mysqltest.ErrPacket(t, rc.ExpectClosed()); e.Code != mysql.ER_NET_PACKETS_OUT_OF_ORDER {
+		t.Fatalf("LOCAL INFILE data out of order: %v", e)
+	}
 
 	// go-sql-driver's LOCAL INFILE from a registered reader.
 	driver.RegisterReaderHandler("rows", func() io.Reader { return strings.NewReader("1\n2\n3\n4\n") })

@@ -298,6 +298,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		okBuf:         s.okScratch[:0],
 		limit:         s.c.ln.opt.MaxPacketSize,
 		catchReadOnly: s.catchReadOnly,
+		sess:          s,
 	}
 	if shape == wire.ShapePrepare && s.pendingStmt != nil {
 		f.onPrepareOK = func(p []byte, ok wire.PrepareOK) { s.onPrepareOK(sc, p, ok) }

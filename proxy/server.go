@@ -19,6 +19,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -65,6 +66,10 @@ type Options struct {
 	// classified by a token scan, never parsed (router.ParseLimit). Zero
 	// is the default, 256 KiB.
 	MaxParseSize int
+	// StallCheck is how long a response may go without a byte from its
+	// server before the proxy asks the server whether it has finished
+	// (see forward.go); 0: 5s, negative: never.
+	StallCheck time.Duration
 }
 
 // Routing is the part of the routing configuration sessions consult. Its

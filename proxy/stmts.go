@@ -219,7 +219,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		out, err = wire.AppendExecute(append(out[:0], make([]byte, wire.HeaderSize)...), p, ps.ID(), st.numParams, st.types)
 		return out, err
 	}
-	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ShapeResult, prepare)
+	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
 	if err != nil || sc == nil {
 		return err
 	}

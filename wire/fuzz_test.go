@@ -59,7 +59,7 @@ func FuzzServerBytes(f *testing.F) {
 		for _, pk := range pkts {
 			checkServerPayload(t, pk.p)
 		}
-		for shape := ShapeResult; shape <= ShapeRows; shape++ {
+		for shape := ShapeResult; shape <= ShapeCursor; shape++ {
 			for _, deprecateEOF := range []bool{false, true} {
 				checkWalk(t, shape, deprecateEOF, pkts)
 			}

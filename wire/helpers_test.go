@@ -204,6 +204,14 @@ func (r *response) rows(rows ...[]sql.NullString) *response {
 	return r
 }
 
+// binRows adds binary-protocol rows of one BIGINT value each.
+func (r *response) binRows(vals ...int64) *response {
+	for _, v := range vals {
+		r.add(AppendBinaryRow(nil, []Value{{Type: mysql.MYSQL_TYPE_LONGLONG, Int: v}}))
+	}
+	return r
+}
+
 // prepared is a successful prepare response: the prepare OK, the parameter
 // definitions and the column definitions, each block with its classic EOF.
 func (r *response) prepared(id uint32, params int, cols ...Column) *response {

@@ -10,9 +10,8 @@ import (
 type Shape uint8
 
 const (
-	// ShapeResult answers COM_QUERY and COM_STMT_EXECUTE: result sets, OK,
-	// ERR or a LOCAL INFILE request, several while the status says more
-	// results exist.
+	// ShapeResult answers COM_QUERY: text result sets, OK, ERR or a LOCAL
+	// INFILE request, several while the status says more results exist.
 	ShapeResult Shape = iota
 	// ShapeOne is exactly one packet: OK, ERR, EOF or a string (COM_PING,
 	// COM_INIT_DB, COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION).
@@ -23,9 +22,26 @@ const (
 	// ShapePrepare answers COM_STMT_PREPARE: a prepare OK with parameter
 	// and column definitions, or ERR.
 	ShapePrepare
-	// ShapeRows answers COM_STMT_FETCH: rows until EOF, or ERR.
+	// ShapeRows answers COM_STMT_FETCH: binary rows until EOF, or ERR.
 	ShapeRows
+	// ShapeExecute answers COM_STMT_EXECUTE without a cursor: like
+	// ShapeResult, with binary rows and no LOCAL INFILE.
+	ShapeExecute
+	// ShapeCursor answers COM_STMT_EXECUTE with a cursor asked for: like
+	// ShapeExecute, except that when the server opened the cursor, the
+	// response ends after the column definitions (rows come through
+	// COM_STMT_FETCH).
+	ShapeCursor
 )
+
+// ExecuteShape is the shape of the response to a COM_STMT_EXECUTE with
+// the given flags.
+func ExecuteShape(flags byte) Shape {
+	if flags&CursorFlags != 0 {
+		return ShapeCursor
+	}
+	return ShapeExecute
+}
 
 // Kind is what one packet of a response is.
 type Kind uint8
@@ -110,6 +126,30 @@ func (w *Walker) Done() bool { return w.state == stDone }
 // ended in an error has only what an earlier result in it said.
 func (w *Walker) Status() (uint16, bool) { return w.status, w.hasStatus }
 
+// Expecting says what the walker expects next, for the log line of a
+// response it could not follow.
+func (w *Walker) Expecting() string {
+	switch w.state {
+	case stFirst:
+		return "the first packet of a result"
+	case stColumns, stPrepareColumns:
+		return "a column definition"
+	case stColumnsEOF, stParamsEOF, stPrepareColumnsEOF:
+		return "the EOF after definitions"
+	case stRows:
+		return "a row or the end of rows"
+	case stOne:
+		return "a one-packet answer"
+	case stFieldList:
+		return "a field definition or the end of the list"
+	case stPrepareOK:
+		return "a prepare OK"
+	case stParams:
+		return "a parameter definition"
+	}
+	return "nothing more"
+}
+
 // PrepareOK is the decoded first packet of a successful prepare response.
 func (w *Walker) PrepareOK() PrepareOK { return w.prepared }
 
@@ -128,6 +168,7 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 	isErr := p[0] == ErrHeader && n < MaxPayload
 	switch w.state {
 	case stFirst:
+		execute := w.shape != ShapeResult
 		switch {
 		case p[0] == OKHeader:
 			ok, err := ParseOK(p)
@@ -142,16 +183,23 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		case isErr:
 			w.state = stDone
 			return KindErr, nil
-		case p[0] == InfileHeader && n < MaxPayload:
+		case p[0] == InfileHeader && n < MaxPayload && !execute:
 			return KindInfile, nil // the server's OK or ERR comes next
 		}
 		cols, err := ParseColumnCount(p)
 		if err != nil {
 			return 0, err
 		}
+		if _, size, _ := Lenenc(p); size != n {
+			// A row read as the start of a result, say.
+			return 0, fmt.Errorf("%w: bytes after the column count", ErrMalformed)
+		}
 		w.state, w.left = stColumns, cols
 		return KindColumnCount, nil
 	case stColumns:
+		if err := checkDefinition(p, n); err != nil {
+			return 0, err
+		}
 		w.countDefinition(stColumnsEOF, stRows)
 		return KindColumnDef, nil
 	case stColumnsEOF:
@@ -162,7 +210,7 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		if err != nil {
 			return 0, err
 		}
-		if st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+		if w.opensCursor(st) {
 			// A cursor was opened: rows come later through COM_STMT_FETCH,
 			// and this EOF ends the response.
 			w.setStatus(st)
@@ -172,6 +220,9 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		w.state = stRows
 		return KindDefsEOF, nil
 	case stRows:
+		if w.shape != ShapeResult && !isErr && !isEOF && p[0] != binaryRowHeader {
+			return 0, fmt.Errorf("%w: a binary row starts with %#x", ErrMalformed, p[0])
+		}
 		return w.untilEnd(p, isErr, isEOF, KindRow)
 	case stOne:
 		w.state = stDone
@@ -196,6 +247,11 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		}
 		return KindOther, nil
 	case stFieldList:
+		if !isErr && !isEOF {
+			if err := checkDefinition(p, n); err != nil {
+				return 0, err
+			}
+		}
 		return w.untilEnd(p, isErr, isEOF, KindColumnDef)
 	case stPrepareOK:
 		w.state = stDone
@@ -213,6 +269,9 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		w.nextPrepareBlock(int(ok.Params), stParams)
 		return KindPrepareOK, nil
 	case stParams:
+		if err := checkDefinition(p, n); err != nil {
+			return 0, err
+		}
 		if w.left--; w.left == 0 {
 			if w.deprecateEOF {
 				w.nextPrepareBlock(int(w.prepared.Columns), stPrepareColumns)
@@ -228,6 +287,9 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		w.nextPrepareBlock(int(w.prepared.Columns), stPrepareColumns)
 		return KindDefsEOF, nil
 	case stPrepareColumns:
+		if err := checkDefinition(p, n); err != nil {
+			return 0, err
+		}
 		w.countDefinition(stPrepareColumnsEOF, stDone)
 		return KindColumnDef, nil
 	case stPrepareColumnsEOF:
@@ -238,6 +300,33 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		return KindDefsEOF, nil
 	}
 	return 0, fmt.Errorf("%w: packet after the end of the response", ErrMalformed)
+}
+
+// opensCursor reports whether the EOF after a result's column definitions,
+// with status st, ends the response because the server opened a cursor.
+// Only an execution that asked for one gets one, and a cursor is a single
+// result: a stored procedure's own open cursor shows in the status of every
+// result set the procedure sends meanwhile (text or binary, cursor asked
+// for or not), but those are followed by more results, at least the CALL's
+// own OK.
+func (w *Walker) opensCursor(st uint16) bool {
+	return w.shape == ShapeCursor && st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 &&
+		st&mysql.SERVER_MORE_RESULTS_EXISTS == 0
+}
+
+// checkDefinition checks that a column or parameter definition (payload p,
+// or its start, of length n) starts with the catalog every server sends,
+// "def": anything else means the walker and the server disagree on where
+// they are in the response.
+func checkDefinition(p []byte, n int) error {
+	if len(p) >= 4 {
+		if p[0] == 3 && p[1] == 'd' && p[2] == 'e' && p[3] == 'f' {
+			return nil
+		}
+	} else if len(p) < n {
+		return nil // only the start of a large packet: nothing to tell by
+	}
+	return fmt.Errorf("%w: a column definition without catalog \"def\"", ErrMalformed)
 }
 
 // untilEnd classifies a packet of a run that ERR or EOF ends: rows
@@ -255,7 +344,7 @@ func (w *Walker) untilEnd(p []byte, isErr, isEOF bool, item Kind) (Kind, error) 
 		}
 		w.setStatus(st)
 		w.state = stDone
-		if item == KindRow && w.shape == ShapeResult && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+		if item == KindRow && w.shape != ShapeRows && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
 			w.state = stFirst
 		}
 		return KindEOF, nil

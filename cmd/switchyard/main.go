@@ -252,6 +252,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 			RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
 			HandshakeTimeout:     cfg.Limits.HandshakeTimeout,
 			IdleTimeout:          noneIfZero(cfg.Limits.ClientIdleTimeout),
+			NetReadTimeout:       noneIfZero(cfg.Limits.NetReadTimeout),
 			MaxPacketSize:        int(cfg.Limits.MaxPacketSize),
 			MaxClientConnections: cfg.Limits.MaxClientConnections,
 			Logger:               log,

@@ -86,3 +86,47 @@ func TestRawHangupEndsSleep(t *testing.T) {
 	rc.Seq = 1
 	rc.OKPacket(rc.Response(wire.ShapeOne))
 }
+
+// TestRawPackets: a Result with Raw sends exactly those packets, and the
+// connection goes on reading commands.
+func TestRawPackets(t *testing.T) {
+	s := Start(t, Options{Handle: func(c *Conn, q string) *Result {
+		if q == "SELECT raw" {
+			return &Result{Raw: [][]byte{{1}, {'x'}}}
+		}
+		return nil
+	}})
+	rc := loginRaw(t, s, rawCaps, "app", "secret", "")
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT raw"))
+	if p := rc.Read(); !bytes.Equal(p, []byte{1}) {
+		t.Fatalf("first packet %x", p)
+	}
+	if p := rc.Read(); !bytes.Equal(p, []byte{'x'}) {
+		t.Fatalf("second packet %x", p)
+	}
+	if got := joinRows(mysqltest.TextRows(t, rc.Query("SELECT 1"))); got != "1" {
+		t.Fatalf("next query: %q", got)
+	}
+}
+
+// TestPauseAfter: a Result with PauseAfter sends that many packets at
+// once; the rest waits for its Delay (a minute: the client reads the first
+// packets and leaves, which ends the wait).
+func TestPauseAfter(t *testing.T) {
+	s := Start(t, Options{Handle: func(c *Conn, q string) *Result {
+		if q == "SELECT paused" {
+			return &Result{Columns: []string{"a"}, Rows: [][]sql.NullString{{str("1")}}, PauseAfter: 2, Delay: time.Minute}
+		}
+		return nil
+	}})
+	rc := loginRaw(t, s, rawCaps, "app", "secret", "")
+	rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT paused"))
+	if p := rc.Read(); !bytes.Equal(p, []byte{1}) {
+		t.Fatalf("column count %x", p)
+	}
+	if _, err := wire.ParseColumnDef(rc.Read()); err != nil {
+		t.Fatal(err)
+	}
+	rc.Conn.Close()
+	mysqltest.Eventually(t, "the connection to close", func() bool { return s.Conns() == 0 })
+}

@@ -144,6 +144,10 @@ type Result struct {
 	// connection is closed, by the server or by the client, or the server
 	// is closed.
 	Delay time.Duration
+	// PauseAfter, when positive, moves the Delay of a COM_QUERY's answer
+	// into it: its first PauseAfter packets go out at once, the rest after
+	// the Delay, as from a server that streams rows it computes slowly.
+	PauseAfter int
 	// Write says the statement counts as a write: it is refused on a
 	// read-only server, and gets a new GTID (at once, or at COMMIT inside a
 	// transaction), reported as last_gtid where that is tracked.
@@ -153,6 +157,12 @@ type Result struct {
 	// connection without a word, as a server that dies in the middle of a
 	// result set would.
 	CloseAfter int
+	// Raw, when set, is sent instead of the answer to a COM_QUERY: these
+	// payloads as packets, numbered on from the command, after which the
+	// connection waits for the next command as usual, whatever the
+	// payloads were. It is how tests play a server that breaks the
+	// protocol: a response cut short, more packets than one response.
+	Raw [][]byte
 }
 
 // Command is one command the server received.

@@ -42,6 +42,12 @@ func (c *Conn) comQuery(q string) bool {
 			c.writeErr(res.Err)
 			return true
 		}
+		if res.Raw != nil {
+			for _, p := range res.Raw {
+				c.writePacket(p)
+			}
+			return true
+		}
 		status := c.status()
 		if i < len(stmts)-1 {
 			status |= mysql.SERVER_MORE_RESULTS_EXISTS
@@ -52,6 +58,14 @@ func (c *Conn) comQuery(q string) bool {
 		} else {
 			c.writeTextResult(res, status)
 			c.state = c.state[:0]
+		}
+		if res.PauseAfter > 0 {
+			rest := append([]byte(nil), c.out[start+packetsLen(c.out[start:], res.PauseAfter):]...)
+			c.out = c.out[:len(c.out)-len(rest)]
+			if c.flush() != nil || c.sleep(res.Delay) {
+				return false
+			}
+			c.out = append(c.out, rest...)
 		}
 		if res.CloseAfter > 0 {
 			// Dies in the middle of the answer: what is queued before it,
@@ -85,7 +99,9 @@ func (c *Conn) eval(text string, prepared bool) (*Result, bool) {
 		if r := h(c, text); r != nil {
 			cp := *r
 			res = &cp
-			c.sleep(res.Delay)
+			if res.PauseAfter == 0 {
+				c.sleep(res.Delay)
+			}
 		}
 	}
 	if res == nil {

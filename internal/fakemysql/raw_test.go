@@ -179,7 +179,7 @@ func TestRawCursor(t *testing.T) {
 
 			// Execute with a read-only cursor: only the definitions come.
 			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0x01, true, int64(10)))
-			resp := rc.Response(wire.ShapeResult)
+			resp := rc.Response(wire.ShapeCursor)
 			if st := mysqltest.EndStatus(t, resp); st&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
 				t.Fatalf("status %#x", st)
 			}
@@ -217,7 +217,7 @@ func TestRawCursor(t *testing.T) {
 
 			// COM_STMT_RESET closes a cursor too.
 			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0x01, true, int64(10)))
-			rc.Response(wire.ShapeResult)
+			rc.Response(wire.ShapeCursor)
 			rc.Command(wire.AppendStmtReset(nil, ok.StatementID))
 			rc.OKPacket(rc.Response(wire.ShapeOne))
 			if e := rc.MustErr(rc.Fetch(ok.StatementID, 1)); e.Code != mysql.ER_STMT_HAS_NO_OPEN_CURSOR {
@@ -226,7 +226,7 @@ func TestRawCursor(t *testing.T) {
 
 			// Without a cursor: the rows in the binary protocol.
 			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, true, int64(10)))
-			resp = rc.Response(wire.ShapeResult)
+			resp = rc.Response(wire.ShapeExecute)
 			var n int
 			for _, rp := range resp {
 				if rp.Kind == wire.KindRow {
@@ -243,12 +243,12 @@ func TestRawCursor(t *testing.T) {
 				t.Fatalf("prepare insert %+v", ins)
 			}
 			rc.Command(mysqltest.ExecutePacket(ins.StatementID, 0x01, true, "a", nil))
-			rc.OKPacket(rc.Response(wire.ShapeResult))
+			rc.OKPacket(rc.Response(wire.ShapeCursor))
 
 			// Closed and unknown statements.
 			rc.Command(wire.AppendStmtClose(nil, ok.StatementID)) // no response
 			rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, true, int64(1)))
-			if e := rc.MustErr(rc.Response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			if e := rc.MustErr(rc.Response(wire.ShapeExecute)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("execute after close: %v", e)
 			}
 			if e := rc.MustErr(rc.Fetch(99, 1)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
@@ -275,7 +275,7 @@ func TestRawLongDataAndRebind(t *testing.T) {
 	rc.Command(wire.AppendStmtExecute(nil, &wire.StmtExecute{StatementID: ok.StatementID, BindTypes: true,
 		Params:   []wire.Value{{Type: mysql.MYSQL_TYPE_VAR_STRING, Bytes: []byte("first")}, {Type: mysql.MYSQL_TYPE_VAR_STRING}},
 		LongData: []bool{false, true}}))
-	resp := rc.Response(wire.ShapeResult)
+	resp := rc.Response(wire.ShapeExecute)
 	var row []string
 	for _, rp := range resp {
 		if rp.Kind == wire.KindRow {
@@ -287,7 +287,7 @@ func TestRawLongDataAndRebind(t *testing.T) {
 	}
 	// Without new types, the last bound ones apply.
 	rc.Command(mysqltest.ExecutePacket(ok.StatementID, 0, false, "x", "y"))
-	rc.Response(wire.ShapeResult)
+	rc.Response(wire.ShapeExecute)
 	log := s.Log()
 	if got := log[len(log)-1]; got.Cmd != mysql.COM_STMT_EXECUTE || got.Arg != "SELECT 'x', 'y'" {
 		t.Fatalf("last command %+v", got)
@@ -425,7 +425,7 @@ func TestRawCommands(t *testing.T) {
 				t.Fatalf("after reset: %q", got)
 			}
 			rc.Command(mysqltest.ExecutePacket(st.StatementID, 0, true, "x"))
-			if e := rc.MustErr(rc.Response(wire.ShapeResult)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
+			if e := rc.MustErr(rc.Response(wire.ShapeExecute)); e.Code != mysql.ER_UNKNOWN_STMT_HANDLER {
 				t.Fatalf("statement after reset: %v", e)
 			}
 

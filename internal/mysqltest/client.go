@@ -448,7 +448,7 @@ func (c *Client) Prepare(q string) wire.PrepareOK {
 func (c *Client) Execute(id uint32, flags byte, bind bool, params ...any) []Packet {
 	c.T.Helper()
 	c.Command(ExecutePacket(id, flags, bind, params...))
-	return c.Response(wire.ShapeResult)
+	return c.Response(wire.ExecuteShape(flags))
 }
 
 // Fetch sends a COM_STMT_FETCH and returns the response.
