@@ -83,6 +83,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 			defer wg.Done()
 			defer c.recovered("monitor check of " + s.Name)
 			cn, err := c.probeServer(ctx, s, cn, opt)
+			s.traffic.lastCheck.Store(time.Now().UnixNano())
 			mu.Lock()
 			if err != nil {
 				delete(conns, s)
@@ -141,7 +142,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 			readers: &c.readers,
 			Creds:   Credentials{User: opt.User, Plain: opt.Password, HasPassword: opt.Password != ""},
 			timeout: opt.Timeout,
-			tls:     c.opt.TLS,
+			tls:     c.options().TLS,
 		})
 		if err != nil {
 			return nil, err
@@ -157,7 +158,9 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	_ = cn.SetDeadline(time.Now().Add(opt.Timeout))
 	defer cn.SetDeadline(time.Time{})
 	// MariaDB names its GTID positions differently from MySQL 8.
+	asked := time.Now()
 	res, err := cn.Query("SELECT @@read_only, @@gtid_current_pos")
+	s.traffic.checkMicros.Store(time.Since(asked).Microseconds())
 	var me *mysql.MyError
 	if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
 		res, err = cn.Query("SELECT @@read_only, @@gtid_executed")
@@ -202,8 +205,8 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	s.source.Store(&src)
 	s.lagMs.Store(repl.lagMs)
 	maxLag := opt.MaxReplicationLag
-	if s.MaxReplicationLag > 0 {
-		maxLag = s.MaxReplicationLag
+	if own := s.MaxReplicationLag(); own > 0 {
+		maxLag = own
 	}
 	why := ""
 	switch {

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,10 +76,13 @@ const IdleCheckAfter = time.Second
 // transaction, and records the session state it carries, so the next user
 // can tell whether it must reset it.
 type Pool struct {
-	opt  PoolOptions
-	dial Dialer
-	mu   sync.Mutex
-	idle map[*Server][]*Conn // most recently returned last
+	// live holds the options; a reload swaps them (SetOptions), and
+	// reconfigured wakes the reaper to apply a new idle timeout.
+	live         atomic.Pointer[PoolOptions]
+	reconfigured chan struct{}
+	dial         Dialer
+	mu           sync.Mutex
+	idle         map[*Server][]*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
 	// comes back, waking sessions that wait for one.
 	returned map[*Server]chan struct{}
@@ -86,7 +90,9 @@ type Pool struct {
 
 // NewPool returns an empty pool that opens connections with dial.
 func NewPool(opt PoolOptions, dial Dialer) *Pool {
-	return &Pool{opt: opt.withDefaults(), dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
+	p := &Pool{dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}), reconfigured: make(chan struct{}, 1)}
+	p.SetOptions(opt)
+	return p
 }
 
 // Acquire returns a connection to srv for req: an idle one (preferring one
@@ -96,7 +102,7 @@ func NewPool(opt PoolOptions, dial Dialer) *Pool {
 func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
 	key := keyOf(req.Dial)
 	var timer *time.Timer
-	var returned chan struct{}
+	var returned, freed <-chan struct{}
 	for {
 		for {
 			c := p.take(srv, key, req.State)
@@ -109,12 +115,12 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			c.Close()
 		}
 		if srv.tryTakeSlot() || p.evictIdle(srv) && srv.tryTakeSlot() {
-			return p.open(ctx, srv, key, req.Dial)
+			return p.open(ctx, srv, req.Dial)
 		}
 		if returned == nil {
-			// Wait only once a release wakes us, after looking again: a
-			// connection released since the look above would not.
-			returned = p.returnedChan(srv)
+			// Wait only once a release or a freed slot wakes us, after
+			// looking again: one since the look above would not.
+			returned, freed = p.returnedChan(srv), srv.slots.freed()
 			continue
 		}
 		wait := p.dial.ConnectTimeout()
@@ -123,12 +129,12 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			defer timer.Stop()
 		}
 		select {
-		case srv.slots <- struct{}{}:
-			return p.open(ctx, srv, key, req.Dial)
+		case <-freed:
+			returned = nil
 		case <-returned:
 			returned = nil
 		case <-timer.C:
-			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections, Waited: wait}
+			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections(), Waited: wait}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -145,14 +151,15 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 }
 
 // open dials a connection for which a slot is already taken.
-func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptions) (*Conn, error) {
+func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
 		return nil, err
 	}
-	c.slot = srv.slots != nil
-	c.key = key
+	// The dial set its key (keyOf) before the server tracked it: the admin's
+	// stats read the keys of tracked connections.
+	c.slot = true
 	return c, nil
 }
 
@@ -203,14 +210,15 @@ func (p *Pool) Release(c *Conn) {
 	if c.br != nil { // usually given back already, at the end of the response
 		c.ReleaseReader()
 	}
-	if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
-		c.srv.Status() == StatusOfflineHard {
+	opt := p.options()
+	if c.Broken() || (opt.MaxLifetime > 0 && time.Since(c.created) > opt.MaxLifetime) ||
+		c.srv.Status() == StatusOfflineHard || c.srv.Retired() {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
 	list := p.idle[c.srv]
-	if len(list) >= p.opt.MaxIdlePerServer {
+	if len(list) >= opt.MaxIdlePerServer {
 		p.mu.Unlock()
 		c.Close()
 		return
@@ -248,23 +256,29 @@ func (p *Pool) idleCount(srv *Server) int {
 }
 
 // Reap closes connections idle longer than the idle timeout until ctx
-// ends, then closes every idle connection.
+// ends, then closes every idle connection. A reload's new idle timeout
+// applies from the next look.
 func (p *Pool) Reap(ctx context.Context) {
-	if p.opt.IdleTimeout <= 0 {
-		<-ctx.Done()
-		p.Close()
-		return
-	}
-	t := time.NewTicker(min(p.opt.IdleTimeout/2+time.Second, 30*time.Second))
-	defer t.Stop()
 	for {
+		// With no idle timeout the reaper only waits for a reload to set one.
+		var tick <-chan time.Time
+		idle := p.options().IdleTimeout
+		var t *time.Timer
+		if idle > 0 {
+			t = time.NewTimer(min(idle/2+time.Second, 30*time.Second))
+			tick = t.C
+		}
 		select {
 		case <-ctx.Done():
 			p.Close()
 			return
-		case <-t.C:
+		case <-p.reconfigured:
+		case <-tick:
+			p.closeWhere(func(c *Conn) bool { return time.Since(c.lastUsed) > idle })
 		}
-		p.closeWhere(func(c *Conn) bool { return time.Since(c.lastUsed) > p.opt.IdleTimeout })
+		if t != nil {
+			t.Stop()
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func (c *ClientConn) readCommand() ([]byte, error) {
 		return nil, err
 	}
 	c.cmdBuf = c.ln.cmdBufs.get()
-	buf, next, err := wire.ReadPacket(c.br, *c.cmdBuf, c.ln.opt.MaxPacketSize, 0)
+	buf, next, err := wire.ReadPacket(c.br, *c.cmdBuf, c.ln.lim().MaxPacketSize, 0)
 	*c.cmdBuf = buf
 	c.seq = next
 	if err != nil {

@@ -17,7 +17,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -76,16 +75,17 @@ type Routing struct {
 // forward client statements.
 type Server struct {
 	*Listener
-	opt      Options
-	servers  Servers
-	pool     Pool
-	rules    atomic.Pointer[router.Rules]
-	balancer *router.Balancer
-	// classCache shares statement classifications between sessions; the
-	// classifiers (each a parser, not safe for concurrent use) are
-	// borrowed per statement.
-	classCache  *router.Cache
-	classifiers sync.Pool
+	opt     Options
+	servers Servers
+	pool    Pool
+	rules   atomic.Pointer[router.Rules]
+	// routing is the routing options with what they build (balancer,
+	// classifiers); noMultiplexing is pool.multiplexing false. A reload
+	// swaps both (reconfig.go).
+	routing        atomic.Pointer[routingSetup]
+	noMultiplexing atomic.Bool
+	// stats are the admin interface's counters (stats.go).
+	stats stats
 	// unparsed counts statements the parser rejected (sent to the primary);
 	// pinnedSessions the sessions held on one server connection.
 	unparsed       atomic.Int64
@@ -103,14 +103,15 @@ func NewServer(opt Options) (*Server, error) {
 	if opt.Servers == nil || opt.Pool == nil {
 		return nil, errors.New("proxy: Options.Servers and Options.Pool are required")
 	}
-	bal, err := router.NewBalancer(opt.Routing.Balance)
+	rs, err := newRoutingSetup(opt.Routing, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000)}
-	classOpt := router.Options{ReadOnlyFunctions: router.NewFunctionSet(opt.Routing.ReadOnlyFunctions)}
-	s.classifiers.New = func() any { return router.NewClassifierWith(s.classCache, classOpt) }
+	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool}
+	s.routing.Store(rs)
+	s.noMultiplexing.Store(opt.DisableMultiplexing)
 	s.rules.Store(opt.Rules)
+	s.stats.init()
 	lo := opt.ListenerOptions
 	if lo.Version == nil {
 		lo.Version = s.serverVersion
@@ -131,7 +132,7 @@ func (s *Server) serverVersion() string {
 	return defaultVersion
 }
 
-func (s *Server) multiplexing() bool { return !s.opt.DisableMultiplexing }
+func (s *Server) multiplexing() bool { return !s.noMultiplexing.Load() }
 
 // Open starts the session of a client that proved who it is. The login is
 // checked on a server (does the schema exist, does the server accept the
