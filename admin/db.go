@@ -44,6 +44,8 @@ type db struct {
 	// internal lets the admin's own statements (refresh, staging) through
 	// the authorizer.
 	internal atomic.Bool
+	// maxRows bounds a result's rows (maxResultRows; tests lower it).
+	maxRows int
 	// What the authorizer saw of the statement being prepared.
 	reads  map[string]bool
 	writes bool
@@ -58,7 +60,7 @@ func openDB(ctx context.Context, s *schema) (*db, error) {
 	// One connection: an in-memory database belongs to the connection
 	// that opened it.
 	sqlDB.SetMaxOpenConns(1)
-	d := &db{sqlDB: sqlDB, schema: s}
+	d := &db{sqlDB: sqlDB, schema: s, maxRows: maxResultRows}
 	if d.conn, err = sqlDB.Conn(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -190,7 +192,7 @@ func (d *db) run(ctx context.Context, p *prepared) (*wire.TextResult, error) {
 		return nil, sqliteError(err)
 	}
 	defer rows.Close()
-	r, err := textResult(rows, "")
+	r, err := textResult(rows, d.maxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +200,8 @@ func (d *db) run(ctx context.Context, p *prepared) (*wire.TextResult, error) {
 }
 
 // textResult reads rows into a result set for the client, bounded in rows
-// and bytes. table names the table the columns come from, if one.
-func textResult(rows *sql.Rows, table string) (*wire.TextResult, error) {
+// and bytes.
+func textResult(rows *sql.Rows, maxRows int) (*wire.TextResult, error) {
 	types, err := rows.ColumnTypes()
 	if err != nil {
 		return nil, sqliteError(err)
@@ -225,8 +227,8 @@ func textResult(rows *sql.Rows, table string) (*wire.TextResult, error) {
 	}
 	size := 0
 	for rows.Next() {
-		if len(r.Rows) == maxResultRows {
-			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "the result has more than %d rows; add a WHERE or a LIMIT", maxResultRows)
+		if len(r.Rows) == maxRows {
+			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "the result has more than %d rows; add a WHERE or a LIMIT", maxRows)
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, sqliteError(err)
@@ -245,7 +247,7 @@ func textResult(rows *sql.Rows, table string) (*wire.TextResult, error) {
 		return nil, sqliteError(err)
 	}
 	for i, t := range types {
-		c := wire.Column{Schema: "main", Table: table, OrgTable: table, Name: t.Name(), OrgName: t.Name(),
+		c := wire.Column{Schema: "main", Name: t.Name(), OrgName: t.Name(),
 			Charset: 33, Length: 1 << 16, Type: mysql.MYSQL_TYPE_VAR_STRING}
 		switch numeric[i] {
 		case mysql.MYSQL_TYPE_LONGLONG, 0xff: // 0xff: only NULLs, or no rows

@@ -232,3 +232,27 @@ loop:
 		t.Errorf("%d reloads failed", n)
 	}
 }
+
+// TestReloadWithoutAdminInterface: with no admin interface (listen.admin
+// ""), SIGHUP still reloads the file, and a broken file is rejected in the
+// log.
+func TestReloadWithoutAdminInterface(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "listen:\n  admin: \"\"\n"})
+	db := appDB(t, p, "")
+	rewriteConfig(t, p, func(s string) string { return s + "colour: blue\n" })
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the rejected reload in the log", func() bool { return containsLog(p, "colour: unknown key") })
+	rewriteConfig(t, p, func(s string) string { return strings.Replace(s, "colour: blue\n", noDropRule, 1) })
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the new rule to apply", func() bool {
+		_, err := db.Exec("DROP TABLE IF EXISTS reload_no_such_table")
+		return err != nil && strings.Contains(err.Error(), "DROP is not allowed through the proxy")
+	})
+	if !containsLog(p, "config reloaded") {
+		t.Errorf("the reload is not in the log:\n%s", p.LogTail(20))
+	}
+}
