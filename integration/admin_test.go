@@ -194,6 +194,11 @@ func TestAdminEveryTableAnswers(t *testing.T) {
 	if err := adb.QueryRow("SELECT COUNT(*) FROM runtime_servers WHERE role = ?", "replica").Scan(&n); err != nil || n != 2 {
 		t.Errorf("go-sql-driver: %d replicas, err %v", n, err)
 	}
+	host, port, _ := strings.Cut(p.AdminAddr(), ":")
+	php := cmdsRunPHP(t, "admin.php", "SY_HOST="+host, "SY_PORT="+port, "SY_USER="+p.AdminUser(), "SY_PASS="+p.AdminPassword())
+	if got := fmt.Sprint(php["replicas"], php["primaries"], php["staged"]); got != "[db2 db3] 1 3" {
+		t.Errorf("PHP read %s, want [db2 db3] 1 3", got)
+	}
 }
 
 // TestAdminLoginOnlyWithAdminCredentials: a wrong admin password, and the
@@ -383,5 +388,47 @@ LOAD CONFIG TO RUNTIME; SAVE CONFIG TO FILE`)
 	_, err = appDB(t, p, "").Exec("DROP TABLE no_such_table")
 	if err == nil || !strings.Contains(err.Error(), "DROP is not allowed through the proxy") {
 		t.Errorf("the saved rule after the restart: %v", err)
+	}
+}
+
+// TestAdminProcesslistAndKill: stats_processlist shows a running statement
+// and a session idle in a transaction; KILL QUERY from the admin interrupts
+// the statement of any user's session, KILL ends the session.
+func TestAdminProcesslistAndKill(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "")
+	ctx := context.Background()
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	id := sessionID(t, victim)
+	done := sleepOn(victim, 60, "")
+	serverThreadRunning(t, "SLEEP(60)")
+	row := adminRows(t, p, fmt.Sprintf("SELECT user, state, info FROM stats_processlist WHERE id = %d", id))
+	if len(row) != 2 || row[1][0] != cluster.AppUser || row[1][1] != "query" || !strings.Contains(row[1][2], "SLEEP(60)") {
+		t.Errorf("processlist of the sleeping session: %q", row)
+	}
+	adminRows(t, p, fmt.Sprintf("KILL QUERY %d", id))
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("the statement after the admin's KILL QUERY: %v", err)
+	}
+	if _, err := victim.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.ExecContext(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	row = adminRows(t, p, fmt.Sprintf("SELECT state, pinned, server FROM stats_processlist WHERE id = %d", id))
+	if len(row) != 2 || row[1][0] != "idle in transaction" || row[1][1] != "transaction" || row[1][2] != cluster.Primary.Name {
+		t.Errorf("processlist of the session in a transaction: %q", row)
+	}
+	adminRows(t, p, fmt.Sprintf("KILL %d", id))
+	if _, err := victim.ExecContext(ctx, "SELECT 1"); err == nil {
+		t.Error("the session killed from the admin interface still answers")
+	}
+	if out := adminExpectError(t, p, fmt.Sprintf("KILL %d", id)); !strings.Contains(out, "1094") {
+		t.Errorf("KILL of a gone session: %s", out)
 	}
 }

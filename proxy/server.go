@@ -164,5 +164,6 @@ func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	}
 	c.SetStatus(sc.Status())
 	sess.releaseIdle()
+	sess.publishLogin()
 	return sess, nil
 }

@@ -127,6 +127,16 @@ type published struct {
 	pins    router.Pins
 }
 
+// publishLogin shows a session that has run no command yet. Nothing else
+// sees it before Open returns, so it needs no lock.
+func (s *session) publishLogin() {
+	p := &s.pub
+	p.since, p.schema = time.Now(), s.st.schema
+	if u := s.c.login.User; u != nil {
+		p.user = u.Name
+	}
+}
+
 // commandStarted records the start of a command; the statement's text is
 // added by the query once it has it.
 func (s *session) commandStarted(now time.Time) {
