@@ -19,7 +19,7 @@
 // database and its authorizer), schema.go (the tables), staged.go (staged
 // tables to and from the config document), yamldoc.go (the YAML document),
 // variables.go (the variables table), snapshot.go (the read-only tables),
-// lex.go (tokenizing MySQL statements).
+// stmts.go (prepared statements), lex.go (tokenizing MySQL statements).
 package admin
 
 import (
@@ -204,7 +204,7 @@ func (s *session) Command(ctx context.Context, buf []byte) error {
 		msg := fmt.Sprintf("Uptime: %d  switchyard admin interface", int(time.Since(s.a.started).Seconds()))
 		return s.c.WritePacket(append(make([]byte, wire.HeaderSize), msg...))
 	case mysql.COM_SET_OPTION:
-		return s.c.WritePacket(wire.AppendEOF(make([]byte, wire.HeaderSize), wire.EOF{Status: s.c.Status()}))
+		return s.writeEOF()
 	case mysql.COM_PROCESS_KILL:
 		if len(p) < 5 {
 			return wire.Errorf(mysql.ER_MALFORMED_PACKET, "Malformed communication packet")
@@ -249,7 +249,18 @@ func (s *session) fieldList(p []byte) error {
 			return err
 		}
 	}
-	return s.c.WritePacket(wire.AppendEOF(make([]byte, wire.HeaderSize), wire.EOF{Status: s.c.Status()}))
+	return s.writeEOF()
+}
+
+// writeEOF ends a field list, or answers COM_SET_OPTION, as a server does:
+// with an EOF packet, or its OK form for a client with
+// CLIENT_DEPRECATE_EOF.
+func (s *session) writeEOF() error {
+	eof := wire.EOF{Status: s.c.Status()}
+	if s.c.Capabilities()&mysql.CLIENT_DEPRECATE_EOF != 0 {
+		return s.c.WritePacket(wire.AppendEOFAsOK(make([]byte, wire.HeaderSize), eof))
+	}
+	return s.c.WritePacket(wire.AppendEOF(make([]byte, wire.HeaderSize), eof))
 }
 
 // query runs one COM_QUERY: admin commands and session statements are

@@ -80,7 +80,7 @@ func (a *Admin) snapshotRows(name string) [][]any {
 	case "runtime_servers":
 		for _, s := range a.opt.Cluster.Stats() {
 			var lag any
-			if s.LagKnown {
+			if s.LagKnown && s.Role == backend.RoleReplica {
 				lag = s.Lag.Milliseconds()
 			}
 			readPool := "yes"

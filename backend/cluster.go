@@ -7,7 +7,9 @@
 // and their log), server.go (one server), conn.go and auth.go (a server
 // connection and its login), query.go (the proxy's own commands), state.go
 // (session-state replay), pool.go (shared idle connections), monitor.go
-// (health, role and lag checks), gtid/ (GTID arithmetic).
+// (health, role and lag checks), reconfig.go (servers and options changed
+// by a reload), stats.go (counters for the admin interface), gtid/ (GTID
+// arithmetic).
 package backend
 
 import (

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +115,7 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			}
 			c.Close()
 		}
-		if srv.tryTakeSlot() || p.evictIdle(srv) && srv.tryTakeSlot() {
+		if srv.tryTakeSlot() || p.evictIdle(srv, key, req.State) && srv.tryTakeSlot() {
 			return p.open(ctx, srv, req.Dial)
 		}
 		if returned == nil {
@@ -185,7 +186,7 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		if c.key != key || key.Schema == "" && !c.state.servesNoSchema(want) {
+		if !c.serves(key, want) {
 			continue
 		}
 		if c.state.hash == want.hash {
@@ -202,6 +203,11 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 	c := list[best]
 	p.idle[srv] = append(list[:best], list[best+1:]...)
 	return c
+}
+
+// serves reports whether an idle connection may be lent for key and want.
+func (c *Conn) serves(key poolKey, want SessionState) bool {
+	return c.key == key && (key.Schema != "" || c.state.servesNoSchema(want))
 }
 
 // Release gives a connection back for reuse, or closes it when it is
@@ -234,10 +240,15 @@ func (p *Pool) Release(c *Conn) {
 // evictIdle closes the least recently used idle connection to srv, to free
 // its slot for a session that needs another pool key. It reports whether
 // there was one.
-func (p *Pool) evictIdle(srv *Server) bool {
+//
+// An idle connection the session could use itself (one released since it
+// looked) is not evicted: evicting it and dialing another would open one
+// connection more than the cap for as long as the close takes to reach the
+// server. The caller looks again instead.
+func (p *Pool) evictIdle(srv *Server, key poolKey, want SessionState) bool {
 	p.mu.Lock()
 	list := p.idle[srv]
-	if len(list) == 0 {
+	if len(list) == 0 || slices.ContainsFunc(list, func(c *Conn) bool { return c.serves(key, want) }) {
 		p.mu.Unlock()
 		return false
 	}

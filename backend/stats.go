@@ -69,6 +69,7 @@ type ServerStats struct {
 // Stats returns every server's counters, in config order.
 func (c *Cluster) Stats() []ServerStats {
 	servers := c.Servers()
+	probing := c.isProbing()
 	out := make([]ServerStats, 0, len(servers))
 	for _, s := range servers {
 		st := ServerStats{ServerView: s.view(), Weight: s.Weight(), MaxConnections: s.MaxConnections(),
@@ -78,6 +79,11 @@ func (c *Cluster) Stats() []ServerStats {
 			CheckLatency: time.Duration(s.traffic.checkMicros.Load()) * time.Microsecond}
 		if ns := s.traffic.lastCheck.Load(); ns != 0 {
 			st.LastCheck = time.Unix(0, ns)
+		}
+		if !probing && st.Status == StatusShunned {
+			// Without a monitor nothing checks servers: they serve as
+			// configured (see SetProbing), whatever a failed connect said.
+			st.Status = StatusOnline
 		}
 		out = append(out, st)
 	}

@@ -11,7 +11,9 @@
 // session.go (a session's state and its commands), route.go (routing a
 // statement and running it), conns.go (the server connections a session
 // holds), forward.go (relaying a response), stmts.go (prepared statements),
-// users.go (accounts).
+// users.go (accounts), reconfig.go (what a reload swaps), stats.go (the
+// admin interface's views of the sessions and statements), results.go
+// (whole result sets a Handler answers with).
 package proxy
 
 import (

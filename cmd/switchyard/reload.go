@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/admin"
 	"switchyard/backend"
@@ -51,11 +54,15 @@ type live struct {
 // Current is the config in effect.
 func (l *live) Current() *conf.Config { return l.cfg.Load() }
 
-// Reject records a reload that failed before it could be applied.
+// Reject records a reload that failed before it could be applied: one
+// event, which is also the log line.
 func (l *live) Reject(source string, err error) {
-	detail := oneLine(err.Error())
-	l.log.Error("reload rejected: the config is invalid; nothing changed", "source", source, "problems", detail)
-	l.cluster.Note(slog.LevelError, "reload_failed", "", source+": "+detail, "reload rejected")
+	msg := err.Error()
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		msg = me.Message // the client's error, without its code
+	}
+	l.cluster.Note(slog.LevelError, "reload_failed", "", source+": "+oneLine(msg), "reload rejected: the config is invalid; nothing changed")
 }
 
 func oneLine(s string) string {
@@ -120,13 +127,14 @@ func (l *live) Apply(cfg *conf.Config, source string) error {
 	}
 	l.cfg.Store(&next)
 
-	detail := fmt.Sprintf("%s; %d users, %d query rules", changes, len(next.Users), len(next.QueryRules))
+	detail := fmt.Sprintf("%s: %s; %d users, %d query rules; took %v", source, changes, len(next.Users), len(next.QueryRules),
+		time.Since(start).Round(time.Microsecond))
+	level := slog.LevelInfo
 	if len(restart) > 0 {
 		detail += "; needs a restart to apply: " + strings.Join(restart, ", ")
-		l.log.Warn("reload: some changes need a restart", "keys", strings.Join(restart, ", "))
+		level = slog.LevelWarn
 	}
-	l.log.Info("config reloaded", "source", source, "changes", detail, "took", time.Since(start))
-	l.cluster.Note(slog.LevelInfo, "reload", "", source+": "+detail, "config reloaded")
+	l.cluster.Note(level, "reload", "", detail, "config reloaded")
 	return nil
 }
 
