@@ -145,7 +145,7 @@ func (a *Admin) snapshotRows(name string) [][]any {
 	case "stats_processlist":
 		for _, p := range a.opt.Data.Processlist() {
 			rows = append(rows, []any{p.ID, p.User, p.Schema, p.Client, p.Server, p.State, p.Time.Milliseconds(),
-				nullIfEmpty(p.Info), p.Pinned})
+				nullIfEmpty(truncate(p.Info, maxInfo)), p.Pinned})
 		}
 	case "stats_proxy":
 		c := a.opt.Data.Counters()
@@ -163,6 +163,18 @@ func (a *Admin) snapshotRows(name string) [][]any {
 		}
 	}
 	return rows
+}
+
+// maxInfo bounds the statement text stats_processlist shows of each
+// session: statements may be as long as limits.max_packet_size.
+const maxInfo = 64 << 10
+
+// truncate cuts s to at most n bytes of valid UTF-8, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
 }
 
 func boolInt(b bool) int {

@@ -18,7 +18,8 @@ import (
 
 // parseDocument parses a config file's text into its document node. An
 // empty file is an empty mapping.
-func parseDocument(data []byte) (*yaml.Node, error) {
+func parseDocument(data []byte) (_ *yaml.Node, err error) {
+	defer recoverYAML(&err)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
@@ -36,7 +37,8 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 }
 
 // encodeDocument writes a document as the file's text.
-func encodeDocument(doc *yaml.Node) ([]byte, error) {
+func encodeDocument(doc *yaml.Node) (_ []byte, err error) {
+	defer recoverYAML(&err)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -47,6 +49,15 @@ func encodeDocument(doc *yaml.Node) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// recoverYAML turns a panic of the YAML library, which it raises only on
+// its own bugs, into an error: a reload (SIGHUP runs on the main
+// goroutine) must not take the proxy down.
+func recoverYAML(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("YAML library failure: %v", r)
+	}
 }
 
 func isNullNode(n *yaml.Node) bool {

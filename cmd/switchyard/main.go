@@ -329,11 +329,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if l.admin != nil {
-					_ = l.admin.Reload(context.Background(), "SIGHUP") // its outcome is an event and a log line
-				} else {
-					l.reloadFile("SIGHUP")
-				}
+				l.sighup()
 				continue
 			}
 			timeout := l.Current().Limits.ShutdownTimeout

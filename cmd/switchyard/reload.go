@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,22 @@ func (l *live) Reject(source string, err error) {
 
 func oneLine(s string) string {
 	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+}
+
+// sighup reloads the config file, as RELOAD CONFIG does when the admin
+// interface runs (the staged tables then follow the file). A panic is
+// logged: it must not end the proxy, whose main goroutine this is.
+func (l *live) sighup() {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("reload panicked; the config may be partly applied", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	if l.admin != nil {
+		_ = l.admin.Reload(context.Background(), "SIGHUP") // its outcome is an event and a log line
+		return
+	}
+	l.reloadFile("SIGHUP")
 }
 
 // reloadFile is SIGHUP without the admin interface: the file is loaded
