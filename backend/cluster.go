@@ -7,7 +7,9 @@
 // and their log), server.go (one server), conn.go and auth.go (a server
 // connection and its login), query.go (the proxy's own commands), state.go
 // (session-state replay), pool.go (shared idle connections), monitor.go
-// (health, role and lag checks), gtid/ (GTID arithmetic).
+// (health, role and lag checks), reconfig.go (servers and options changed
+// by a reload), stats.go (counters for the admin interface), gtid/ (GTID
+// arithmetic).
 package backend
 
 import (
@@ -39,11 +41,14 @@ type Options struct {
 
 // Cluster is the set of servers behind the proxy.
 type Cluster struct {
-	opt     Options
+	// live holds the options; a reload swaps them (SetOptions).
+	live    atomic.Pointer[Options]
 	log     *slog.Logger
 	mu      sync.RWMutex
 	servers []*Server
 	probing bool
+	// nextID numbers servers, those a reload adds too.
+	nextID int
 
 	readers readerPool
 
@@ -68,6 +73,8 @@ type ServerSpec struct {
 	MaxConnections int
 	// MaxReplicationLag overrides the monitor's limit for this server (0: none).
 	MaxReplicationLag time.Duration
+	// Promotable: failover may promote it.
+	Promotable bool
 }
 
 // NewCluster builds a cluster over specs. Roles are not configured: the
@@ -79,13 +86,10 @@ func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	if opt.ConnectTimeout <= 0 {
 		opt.ConnectTimeout = 5 * time.Second
 	}
-	c := &Cluster{opt: opt, log: opt.Logger}
-	for i, s := range specs {
-		srv := &Server{ID: i, Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag}
-		if s.MaxConnections > 0 {
-			srv.slots = make(chan struct{}, s.MaxConnections)
-		}
-		c.servers = append(c.servers, srv)
+	c := &Cluster{log: opt.Logger}
+	c.live.Store(&opt)
+	for _, s := range specs {
+		c.servers = append(c.servers, c.newServer(s))
 	}
 	c.rolesByOrder()
 	return c
@@ -288,10 +292,11 @@ func (c *Cluster) Replicas(dst []*Server) []*Server {
 // Connect opens a client connection to srv with the cluster's timeouts and
 // TLS. Repeated failures to reach a server shun it before its next check.
 func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
-	opt.timeout = c.opt.ConnectTimeout
-	opt.tls = c.opt.TLS
+	opt.timeout = c.options().ConnectTimeout
+	opt.tls = c.options().TLS
 	opt.readers = &c.readers
 	opt.trackGTID = true
+	opt.traffic = &srv.traffic
 	conn, err := dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)
@@ -321,7 +326,7 @@ func (c *Cluster) isProbing() bool {
 
 // ConnectTimeout is how long opening a connection, or waiting for a free
 // one, may take.
-func (c *Cluster) ConnectTimeout() time.Duration { return c.opt.ConnectTimeout }
+func (c *Cluster) ConnectTimeout() time.Duration { return c.options().ConnectTimeout }
 
 // ServerVersion is the version string the servers report, once one has been
 // reached; clients see it as the proxy's own.
@@ -484,7 +489,7 @@ type Event struct {
 }
 
 // maxEvents bounds the events kept.
-const maxEvents = 1000
+const maxEvents = 4096
 
 func (c *Cluster) event(kind, server, detail string) {
 	c.evMu.Lock()

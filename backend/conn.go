@@ -47,6 +47,8 @@ type DialOptions struct {
 	readers *readerPool
 	// trackGTID asks the server to report GTIDs (client connections).
 	trackGTID bool
+	// traffic, when set, counts the connection's bytes (client connections).
+	traffic *traffic
 }
 
 // Capabilities the proxy never asks a server for: compression and TLS are
@@ -154,7 +156,10 @@ func dial(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to server %s (%s): %w", srv.Name, srv.Address, err)
 	}
-	c := &Conn{nc: nc, srv: srv, created: time.Now(), readers: opt.readers}
+	if opt.traffic != nil {
+		nc = countTraffic(nc, opt.traffic)
+	}
+	c := &Conn{nc: nc, srv: srv, created: time.Now(), readers: opt.readers, key: keyOf(opt)}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}

@@ -13,7 +13,7 @@ import (
 // the caller makes sure target does not start another session's statement
 // before KillQuery returns.
 func (c *Cluster) KillQuery(ctx context.Context, target *Conn) error {
-	opt := DialOptions{Creds: target.creds, timeout: c.opt.ConnectTimeout, tls: c.opt.TLS, readers: &c.readers}
+	opt := DialOptions{Creds: target.creds, timeout: c.options().ConnectTimeout, tls: c.options().TLS, readers: &c.readers}
 	if opt.timeout <= 0 {
 		opt.timeout = 5 * time.Second
 	}

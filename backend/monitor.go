@@ -96,6 +96,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 			defer wg.Done()
 			defer c.recovered("monitor check of " + s.Name)
 			cn, ck, err := c.probeServer(ctx, s, cn, opt)
+			s.traffic.lastCheck.Store(time.Now().UnixNano())
 			mu.Lock()
 			if err != nil {
 				delete(conns, s)
@@ -145,8 +146,8 @@ func (c *Cluster) updateReadPool(servers []*Server, checks map[*Server]check, op
 			continue
 		}
 		maxLag := opt.MaxReplicationLag
-		if s.MaxReplicationLag > 0 {
-			maxLag = s.MaxReplicationLag
+		if s.MaxReplicationLag() > 0 {
+			maxLag = s.MaxReplicationLag()
 		}
 		f := c.judgeReplica(s, ck, down, primary, maxLag)
 		s.lagMs.Store(f.lagMs)
@@ -281,7 +282,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 			readers: &c.readers,
 			Creds:   Credentials{User: opt.User, Plain: opt.Password, HasPassword: opt.Password != ""},
 			timeout: opt.Timeout,
-			tls:     c.opt.TLS,
+			tls:     c.options().TLS,
 		})
 		if err != nil {
 			return nil, ck, err
@@ -297,7 +298,9 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	_ = cn.SetDeadline(time.Now().Add(opt.Timeout))
 	defer cn.SetDeadline(time.Time{})
 	// MariaDB names its GTID positions differently from MySQL 8.
+	asked := time.Now()
 	res, err := cn.Query("SELECT @@read_only, @@gtid_current_pos")
+	s.traffic.checkMicros.Store(time.Since(asked).Microseconds())
 	var me *mysql.MyError
 	if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
 		res, err = cn.Query("SELECT @@read_only, @@gtid_executed")

@@ -72,7 +72,7 @@ func TestProbeRolesAndReadPool(t *testing.T) {
 	}
 	c := probingCluster(t, fakes...)
 	for i, r := range replicas {
-		c.Servers()[i+1].MaxReplicationLag = r.maxLag
+		c.Servers()[i+1].maxLag.Store(int64(r.maxLag))
 	}
 	c.ProbeOnce(context.Background(), probeOpt)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,10 +77,13 @@ const IdleCheckAfter = time.Second
 // transaction, and records the session state it carries, so the next user
 // can tell whether it must reset it.
 type Pool struct {
-	opt  PoolOptions
-	dial Dialer
-	mu   sync.Mutex
-	idle map[*Server][]*Conn // most recently returned last
+	// live holds the options; a reload swaps them (SetOptions), and
+	// reconfigured wakes the reaper to apply a new idle timeout.
+	live         atomic.Pointer[PoolOptions]
+	reconfigured chan struct{}
+	dial         Dialer
+	mu           sync.Mutex
+	idle         map[*Server][]*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
 	// comes back, waking sessions that wait for one.
 	returned map[*Server]chan struct{}
@@ -87,7 +91,9 @@ type Pool struct {
 
 // NewPool returns an empty pool that opens connections with dial.
 func NewPool(opt PoolOptions, dial Dialer) *Pool {
-	return &Pool{opt: opt.withDefaults(), dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
+	p := &Pool{dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}), reconfigured: make(chan struct{}, 1)}
+	p.SetOptions(opt)
+	return p
 }
 
 // Acquire returns a connection to srv for req: an idle one (preferring one
@@ -97,7 +103,7 @@ func NewPool(opt PoolOptions, dial Dialer) *Pool {
 func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
 	key := keyOf(req.Dial)
 	var timer *time.Timer
-	var returned chan struct{}
+	var returned, freed <-chan struct{}
 	for {
 		for {
 			c := p.take(srv, key, req.State)
@@ -109,13 +115,13 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			}
 			c.Close()
 		}
-		if srv.tryTakeSlot() || p.evictIdle(srv) && srv.tryTakeSlot() {
-			return p.open(ctx, srv, key, req.Dial)
+		if srv.tryTakeSlot() || p.evictIdle(srv, key, req.State) && srv.tryTakeSlot() {
+			return p.open(ctx, srv, req.Dial)
 		}
 		if returned == nil {
-			// Wait only once a release wakes us, after looking again: a
-			// connection released since the look above would not.
-			returned = p.returnedChan(srv)
+			// Wait only once a release or a freed slot wakes us, after
+			// looking again: one since the look above would not.
+			returned, freed = p.returnedChan(srv), srv.slots.freed()
 			continue
 		}
 		wait := p.dial.ConnectTimeout()
@@ -124,12 +130,12 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			defer timer.Stop()
 		}
 		select {
-		case srv.slots <- struct{}{}:
-			return p.open(ctx, srv, key, req.Dial)
+		case <-freed:
+			returned = nil
 		case <-returned:
 			returned = nil
 		case <-timer.C:
-			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections, Waited: wait}
+			return nil, &ErrServerFull{Server: srv.Name, Max: srv.MaxConnections(), Waited: wait}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -146,14 +152,15 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 }
 
 // open dials a connection for which a slot is already taken.
-func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptions) (*Conn, error) {
+func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
 		return nil, err
 	}
-	c.slot = srv.slots != nil
-	c.key = key
+	// The dial set its key (keyOf) before the server tracked it: the admin's
+	// stats read the keys of tracked connections.
+	c.slot = true
 	c.pool = p
 	return c, nil
 }
@@ -180,7 +187,7 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		if c.key != key || key.Schema == "" && !c.state.servesNoSchema(want) {
+		if !c.serves(key, want) {
 			continue
 		}
 		if c.state.hash == want.hash {
@@ -199,6 +206,11 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
 	return c
 }
 
+// serves reports whether an idle connection may be lent for key and want.
+func (c *Conn) serves(key poolKey, want SessionState) bool {
+	return c.key == key && (key.Schema != "" || c.state.servesNoSchema(want))
+}
+
 // Release gives a connection back for reuse, or closes it when it is
 // broken, too old, or the server already has enough idle connections.
 // Prepared statements no session holds are closed first, beyond the few a
@@ -207,12 +219,13 @@ func (p *Pool) Release(c *Conn) {
 	if c.br != nil { // usually given back already, at the end of the response
 		c.ReleaseReader()
 	}
+	opt := p.options()
 	for {
 		if c.needsTidy() {
 			_ = c.TidyStmts() // a failed write marks it broken
 		}
-		if c.Broken() || (p.opt.MaxLifetime > 0 && time.Since(c.created) > p.opt.MaxLifetime) ||
-			c.srv.Status() == StatusOfflineHard {
+		if c.Broken() || (opt.MaxLifetime > 0 && time.Since(c.created) > opt.MaxLifetime) ||
+			c.srv.Status() == StatusOfflineHard || c.srv.Retired() {
 			c.Close()
 			return
 		}
@@ -225,7 +238,7 @@ func (p *Pool) Release(c *Conn) {
 		p.mu.Unlock()
 	}
 	list := p.idle[c.srv]
-	if len(list) >= p.opt.MaxIdlePerServer {
+	if len(list) >= opt.MaxIdlePerServer {
 		p.mu.Unlock()
 		c.Close()
 		return
@@ -257,10 +270,15 @@ func (p *Pool) tidyIdle(c *Conn) {
 // evictIdle closes the least recently used idle connection to srv, to free
 // its slot for a session that needs another pool key. It reports whether
 // there was one.
-func (p *Pool) evictIdle(srv *Server) bool {
+//
+// An idle connection the session could use itself (one released since it
+// looked) is not evicted: evicting it and dialing another would open one
+// connection more than the cap for as long as the close takes to reach the
+// server. The caller looks again instead.
+func (p *Pool) evictIdle(srv *Server, key poolKey, want SessionState) bool {
 	p.mu.Lock()
 	list := p.idle[srv]
-	if len(list) == 0 {
+	if len(list) == 0 || slices.ContainsFunc(list, func(c *Conn) bool { return c.serves(key, want) }) {
 		p.mu.Unlock()
 		return false
 	}
@@ -279,23 +297,29 @@ func (p *Pool) idleCount(srv *Server) int {
 }
 
 // Reap closes connections idle longer than the idle timeout until ctx
-// ends, then closes every idle connection.
+// ends, then closes every idle connection. A reload's new idle timeout
+// applies from the next look.
 func (p *Pool) Reap(ctx context.Context) {
-	if p.opt.IdleTimeout <= 0 {
-		<-ctx.Done()
-		p.Close()
-		return
-	}
-	t := time.NewTicker(min(p.opt.IdleTimeout/2+time.Second, 30*time.Second))
-	defer t.Stop()
 	for {
+		// With no idle timeout the reaper only waits for a reload to set one.
+		var tick <-chan time.Time
+		idle := p.options().IdleTimeout
+		var t *time.Timer
+		if idle > 0 {
+			t = time.NewTimer(min(idle/2+time.Second, 30*time.Second))
+			tick = t.C
+		}
 		select {
 		case <-ctx.Done():
 			p.Close()
 			return
-		case <-t.C:
+		case <-p.reconfigured:
+		case <-tick:
+			p.closeWhere(func(c *Conn) bool { return time.Since(c.lastUsed) > idle })
 		}
-		p.closeWhere(func(c *Conn) bool { return time.Since(c.lastUsed) > p.opt.IdleTimeout })
+		if t != nil {
+			t.Stop()
+		}
 	}
 }
 

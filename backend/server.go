@@ -10,23 +10,28 @@ import (
 // Server is one configured database server: its settings, what the monitor
 // last saw of it, and the client connections open to it.
 type Server struct {
-	// ID is the server's position in the config, stable for its lifetime.
-	ID                int
-	Name              string
-	Address           string
-	Weight            int
-	MaxConnections    int
-	MaxReplicationLag time.Duration
-	// slots holds a token per open client connection when MaxConnections
-	// caps them.
-	slots chan struct{}
+	// ID is the server's position in the config at startup (servers a
+	// reload adds get the next numbers), stable for its lifetime.
+	ID      int
+	Name    string
+	Address string
+	// settings a reload may change in place: weight, max_connections,
+	// max_replication_lag, promotable (see reconfig.go).
+	settings
+	// slots counts the open client connections, capped by
+	// servers[].max_connections.
+	slots slotLimit
 
 	// Counters the admin and metrics views read.
 	ConnsOpened atomic.Int64
 	ConnErrors  atomic.Int64
 	// Outstanding counts statements running on the server through this
-	// proxy, for least-outstanding balancing.
+	// proxy, for least-outstanding balancing; Queries all that ran there.
 	Outstanding atomic.Int64
+	Queries     atomic.Int64
+	// traffic counts bytes to and from the server and the monitor's view
+	// of it, for the admin's stats (stats.go).
+	traffic traffic
 
 	role    atomic.Int32
 	healthy atomic.Bool
@@ -73,7 +78,7 @@ type Server struct {
 func (s *Server) track(c *Conn) bool {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
-	if s.Status() == StatusOfflineHard {
+	if s.Status() == StatusOfflineHard || s.Retired() {
 		return false
 	}
 	if s.conns == nil {
@@ -112,23 +117,9 @@ func (s *Server) OpenConns() int {
 }
 
 // tryTakeSlot reserves one of the server's connection slots if one is free.
-func (s *Server) tryTakeSlot() bool {
-	if s.slots == nil {
-		return true
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) tryTakeSlot() bool { return s.slots.tryTake() }
 
-func (s *Server) releaseSlot() {
-	if s.slots != nil {
-		<-s.slots
-	}
-}
+func (s *Server) releaseSlot() { s.slots.release() }
 
 // ErrServerFull says every connection servers[].max_connections allows is
 // in use and none came free in time.

@@ -159,6 +159,13 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 		return both(seen)
 	})
 	t.Logf("both replicas serve reads with the new write %v after the primary restarted", time.Since(restarted).Round(10*time.Millisecond))
+	// A replica that served the write may still count as frozen until the
+	// next check sees its IO thread back: the events follow within rounds.
+	eventually(t, 30*time.Second, "the replicas' lag to be unfrozen", func() bool {
+		logs := p.Logs()
+		return strings.Contains(logs, "event=replica_lag_unfrozen server="+r0.Name) &&
+			strings.Contains(logs, "event=replica_lag_unfrozen server="+r1.Name)
+	})
 	logs := p.Logs()
 	var events []string
 	for _, l := range strings.Split(logs, "\n") {

@@ -142,7 +142,7 @@ func handshakeError(err error) error {
 
 // checkTLS refuses a plain connection for an account that needs TLS.
 func (c *ClientConn) checkTLS(name string, u *User) error {
-	if u != nil && !c.tls && (c.ln.opt.RequireTLS || u.RequireTLS) {
+	if u != nil && !c.tls && (c.ln.lim().RequireTLS || u.RequireTLS) {
 		return wire.Errorf(3159, "Connections using insecure transport are prohibited: user %q must connect with TLS", name)
 	}
 	return nil

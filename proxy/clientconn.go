@@ -82,7 +82,7 @@ type Login struct {
 func newClientConn(ln *Listener, id uint32, nc net.Conn) *ClientConn {
 	c := &ClientConn{ln: ln, id: id, raw: nc, out: nc, addr: nc.RemoteAddr().String(),
 		status: mysql.SERVER_STATUS_AUTOCOMMIT}
-	c.sock = clientSocket{Conn: nc, netRead: ln.opt.NetReadTimeout}
+	c.sock = clientSocket{Conn: nc, netRead: ln.lim().NetReadTimeout}
 	c.nc = &c.sock
 	return c
 }
@@ -208,7 +208,7 @@ func (c *ClientConn) readCommand() ([]byte, error) {
 		return nil, err
 	}
 	c.cmdBuf = c.ln.cmdBufs.get()
-	buf, next, err := wire.ReadPacket(c.br, *c.cmdBuf, c.ln.opt.MaxPacketSize, 0)
+	buf, next, err := wire.ReadPacket(c.br, *c.cmdBuf, c.ln.lim().MaxPacketSize, 0)
 	*c.cmdBuf = buf
 	c.seq = next
 	if err != nil {

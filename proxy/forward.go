@@ -86,6 +86,8 @@ type forwarder struct {
 	gtid string
 	// failed is set when the response ended with an ERR packet.
 	failed bool
+	// rows counts the rows relayed, for the admin's digest stats.
+	rows int64
 	// catchReadOnly: the command is a read routed to a replica. If the
 	// server refuses it as a write in a read-only transaction (1792, see
 	// backend.SessionState.ReadOnly) before anything reached the client,
@@ -162,6 +164,9 @@ func (f *forwarder) relay() error {
 		kind, err := f.w.Next(p, n)
 		if err != nil {
 			return errServerRead{err}
+		}
+		if kind == wire.KindRow {
+			f.rows++
 		}
 		switch kind {
 		case wire.KindOK:

@@ -120,7 +120,9 @@ const defaultVersion = "5.5.5-10.11.0-MariaDB-switchyard"
 
 // Listener accepts client connections and runs them.
 type Listener struct {
-	opt     ListenerOptions
+	opt ListenerOptions
+	// live holds the options a reload may change (reconfig.go).
+	live    atomic.Pointer[Limits]
 	handler Handler
 	log     *slog.Logger
 
@@ -181,6 +183,7 @@ func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	opt = opt.withDefaults()
 	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint64]*conn), userConns: make(map[string]int)}
 	ln.ctx, ln.cancel = context.WithCancel(context.Background())
+	ln.live.Store(opt.limits())
 	ln.key.key = opt.RSAKey
 	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
 		if k, ok := opt.TLS.Certificates[0].PrivateKey.(*rsa.PrivateKey); ok {
@@ -342,12 +345,12 @@ func (c *conn) finish() {
 func (c *conn) handshake(ctx context.Context) Session {
 	ln := c.ln
 	c.br = newClientReader(c.nc)
-	if max := ln.opt.MaxClientConnections; ln.clients.Load() > int64(max) {
+	if max := ln.lim().MaxClientConnections; ln.clients.Load() > int64(max) {
 		_ = c.WriteError(wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max))
 		c.Logger().Warn("refused client: too many connections", "limit", max)
 		return nil
 	}
-	if t := ln.opt.HandshakeTimeout; t > 0 {
+	if t := ln.lim().HandshakeTimeout; t > 0 {
 		c.setLimit(time.Now().Add(t))
 	}
 	if err := c.authenticateLogin(); err != nil {
@@ -370,7 +373,7 @@ func (c *conn) handshake(ctx context.Context) Session {
 	}
 	if c.caps&mysql.CLIENT_COMPRESS != 0 && c.br.Buffered() == 0 {
 		// Everything after the login's OK travels in compressed frames.
-		cw := wire.NewCompressed(c.nc, ln.opt.MaxPacketSize+wire.MaxPayload, &ln.deflates)
+		cw := wire.NewCompressed(c.nc, ln.lim().MaxPacketSize+wire.MaxPayload, &ln.deflates)
 		c.br.Reset(cw)
 		c.out = cw
 	} else {
@@ -392,10 +395,10 @@ func (c *conn) logLoginError(err error) {
 		c.Logger().Info("login refused", "code", le.Code, "msg", le.Message)
 	case isDisconnect(err):
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.stalledMidPacket():
-		c.Logger().Info("closed client: it stopped in the middle of a login packet", "net_read_timeout", c.ln.opt.NetReadTimeout)
+		c.Logger().Info("closed client: it stopped in the middle of a login packet", "net_read_timeout", c.ln.lim().NetReadTimeout)
 		c.tellTimeout()
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.Logger().Info("client did not finish the handshake in time; closed", "timeout", c.ln.opt.HandshakeTimeout)
+		c.Logger().Info("client did not finish the handshake in time; closed", "timeout", c.ln.lim().HandshakeTimeout)
 	case errors.As(err, &tooLarge):
 		// Not limits.max_packet_size: before login the limit is the
 		// proxy's own, far smaller, so an unauthenticated client cannot
@@ -429,7 +432,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 	ln := c.ln
 	for {
 		c.idle.Store(true)
-		c.waitCommand(ln.opt.IdleTimeout)
+		c.waitCommand(ln.lim().IdleTimeout)
 		if ln.isClosing() && !sess.Busy() {
 			return
 		}
@@ -484,16 +487,16 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, wire.ErrTooLarge):
 		c.discardOversized()
 		_ = c.WriteError(err)
-		c.Logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", c.ln.opt.MaxPacketSize)
+		c.Logger().Warn("closed client: packet larger than limits.max_packet_size", "limit", c.ln.lim().MaxPacketSize)
 	case errors.Is(err, wire.ErrSequence):
 		_ = c.WriteError(err)
 		c.Logger().Warn("closed client: packets out of order", "err", err)
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.ln.isClosing():
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.stalledMidPacket():
-		c.Logger().Info("closed client: it stopped in the middle of a packet", "net_read_timeout", c.ln.opt.NetReadTimeout)
+		c.Logger().Info("closed client: it stopped in the middle of a packet", "net_read_timeout", c.ln.lim().NetReadTimeout)
 		c.tellTimeout()
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.Logger().Info("closed idle client", "idle_timeout", c.ln.opt.IdleTimeout)
+		c.Logger().Info("closed idle client", "idle_timeout", c.ln.lim().IdleTimeout)
 	default:
 		c.Logger().Info("client read failed", "err", err)
 	}

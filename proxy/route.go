@@ -20,9 +20,10 @@ import (
 // classify reads a statement with a borrowed classifier: an idle session
 // should not hold a parser.
 func (s *session) classify(sql string) router.Class {
-	cl := s.srv.classifiers.Get().(*router.Classifier)
+	classifiers := s.srv.routingNow().classifiers
+	cl := classifiers.Get().(*router.Classifier)
 	class := cl.Classify(sql)
-	s.srv.classifiers.Put(cl)
+	classifiers.Put(cl)
 	if class.Unparsed {
 		s.srv.unparsed.Add(1)
 	}
@@ -46,7 +47,7 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, erro
 		s.c.Logger().Debug("replica hint or rule ignored: the statement may write, so it runs on the primary",
 			"by", d.Reason.String(), "digest", class.Digest)
 	}
-	d = router.ReadYourWrites(d, rs, s.srv.opt.Routing.ReadYourWrites, func() bool {
+	d = router.ReadYourWrites(d, rs, s.srv.routingNow().opt.ReadYourWrites, func() bool {
 		_, err := s.srv.servers.Primary()
 		return err == nil
 	})
@@ -75,7 +76,7 @@ func (s *session) reads() string {
 	if u := s.c.login.User; u != nil && u.Reads != "" {
 		return u.Reads
 	}
-	return s.srv.opt.Routing.Reads
+	return s.srv.routingNow().opt.Reads
 }
 
 // exchangeResult is what the proxy learned from relaying one response.
@@ -88,6 +89,7 @@ type exchangeResult struct {
 	status          uint16
 	hasStatus       bool   // status holds the server's flags after the command
 	gtid            string // the GTID of a transaction the command committed
+	rows            int64  // rows relayed to the client
 }
 
 // runRouted runs a command on the server the decision names and relays the
@@ -210,7 +212,7 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 				break
 			}
 		}
-		if !router.FallbackToPrimary(d, !s.srv.opt.Routing.NoFallbackToPrimary) {
+		if !router.FallbackToPrimary(d, !s.srv.routingNow().opt.NoFallbackToPrimary) {
 			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
 		}
 	}
@@ -247,10 +249,10 @@ func (s *session) pickReplica(d router.Decision, exclude int) (*backend.Server, 
 	s.replicaBuf = s.srv.servers.Replicas(s.replicaBuf[:0])
 	s.candBuf = s.candBuf[:0]
 	for _, r := range s.replicaBuf {
-		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight, Outstanding: r.Outstanding.Load(), GTID: r.GTID()})
+		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight(), Outstanding: r.Outstanding.Load(), GTID: r.GTID()})
 	}
 	router.RequireGTID(s.candBuf, d.NeedGTID)
-	i, ok := s.srv.balancer.Pick(s.candBuf, exclude)
+	i, ok := s.srv.routingNow().balancer.Pick(s.candBuf, exclude)
 	if !ok {
 		return nil, false
 	}
@@ -278,6 +280,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	srv := sc.Server()
 	srv.Outstanding.Add(1)
 	defer srv.Outstanding.Add(-1)
+	srv.Queries.Add(1)
 	s.running.start(sc)
 	defer s.running.stop()
 	next, err := sc.WriteCommand(buf)
@@ -296,7 +299,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 			s.c.caps&mysql.CLIENT_SESSION_TRACK == 0,
 		seq:           next,
 		okBuf:         s.okScratch[:0],
-		limit:         s.c.ln.opt.MaxPacketSize,
+		limit:         s.c.ln.lim().MaxPacketSize,
 		catchReadOnly: s.catchReadOnly,
 		sess:          s,
 	}
@@ -307,7 +310,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	// ClientConn.responseWriter).
 	err = f.forward(shape)
 	s.c.seq = f.seq - f.shift
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows}
 	res.status, res.hasStatus = f.status()
 	if res.hasStatus {
 		sc.SetStatus(res.status)

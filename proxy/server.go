@@ -11,13 +11,14 @@
 // session.go (a session's state and its commands), route.go (routing a
 // statement and running it), conns.go (the server connections a session
 // holds), forward.go (relaying a response), stmts.go (prepared statements),
-// users.go (accounts).
+// users.go (accounts), reconfig.go (what a reload swaps), stats.go (the
+// admin interface's views of the sessions and statements), results.go
+// (whole result sets a Handler answers with).
 package proxy
 
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,17 +91,20 @@ type Routing struct {
 // forward client statements.
 type Server struct {
 	*Listener
-	opt      Options
-	servers  Servers
-	pool     Pool
-	rules    atomic.Pointer[router.Rules]
-	balancer *router.Balancer
-	// classCache shares statement classifications between sessions; the
-	// classifiers (each a parser, not safe for concurrent use) are
-	// borrowed per statement, and parse what parseLimit allows.
-	classCache  *router.Cache
-	parseLimit  *router.ParseLimit
-	classifiers sync.Pool
+	opt     Options
+	servers Servers
+	pool    Pool
+	rules   atomic.Pointer[router.Rules]
+	// routing is the routing options with what they build (balancer,
+	// classifiers); noMultiplexing is pool.multiplexing false. A reload
+	// swaps both (reconfig.go).
+	routing        atomic.Pointer[routingSetup]
+	noMultiplexing atomic.Bool
+	// stats are the admin interface's counters (stats.go).
+	stats stats
+	// parseLimit bounds the statements parsed at once
+	// (limits.max_parse_size); the classifiers share it.
+	parseLimit *router.ParseLimit
 	// unparsed counts statements the parser rejected (sent to the primary);
 	// pinnedSessions the sessions held on one server connection.
 	unparsed       atomic.Int64
@@ -121,19 +125,16 @@ func NewServer(opt Options) (*Server, error) {
 	if opt.MaxPreparedBytesPerSession <= 0 {
 		opt.MaxPreparedBytesPerSession = 64 << 20
 	}
-	bal, err := router.NewBalancer(opt.Routing.Balance)
+	limit := router.NewParseLimit(opt.MaxParseSize)
+	rs, err := newRoutingSetup(opt.Routing, nil, limit)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, balancer: bal, classCache: router.NewCache(10000),
-		parseLimit: router.NewParseLimit(opt.MaxParseSize)}
-	classOpt := router.Options{ReadOnlyFunctions: router.NewFunctionSet(opt.Routing.ReadOnlyFunctions)}
-	s.classifiers.New = func() any {
-		cl := router.NewClassifierWith(s.classCache, classOpt)
-		cl.SetParseLimit(s.parseLimit)
-		return cl
-	}
+	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, parseLimit: limit}
+	s.routing.Store(rs)
+	s.noMultiplexing.Store(opt.DisableMultiplexing)
 	s.rules.Store(opt.Rules)
+	s.stats.init()
 	lo := opt.ListenerOptions
 	if lo.Version == nil {
 		lo.Version = s.serverVersion
@@ -154,7 +155,7 @@ func (s *Server) serverVersion() string {
 	return defaultVersion
 }
 
-func (s *Server) multiplexing() bool { return !s.opt.DisableMultiplexing }
+func (s *Server) multiplexing() bool { return !s.noMultiplexing.Load() }
 
 // Open starts the session of a client that proved who it is. The login is
 // checked on a server (does the schema exist, does the server accept the
@@ -180,6 +181,7 @@ func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
 	}
 	c.SetStatus(sc.Status())
 	sess.releaseIdle()
+	sess.publishLogin()
 	return sess, nil
 }
 

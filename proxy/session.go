@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -46,6 +47,10 @@ type session struct {
 	// catchReadOnly is set while a read routed to a replica is exchanged
 	// (forwarder.catchReadOnly).
 	catchReadOnly bool
+	// pub is the session's state for the admin's processlist; note what
+	// the current command tells the admin's stats (stats.go).
+	pub  published
+	note stmtNote
 }
 
 // sessionState is a session's state as a value: a change of user saves it
@@ -97,8 +102,11 @@ func (s *session) Close() {
 
 // Command runs one client command.
 func (s *session) Command(ctx context.Context, buf []byte) error {
+	start := time.Now()
+	s.commandStarted(start)
 	err := s.command(ctx, buf)
 	s.releaseIdle()
+	s.commandDone(buf[wire.HeaderSize], start)
 	return err
 }
 
@@ -159,7 +167,9 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 // query routes and runs one COM_QUERY.
 func (s *session) query(ctx context.Context, buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
+	s.runningStatement(sql)
 	class := s.classify(sql)
+	s.note = stmtNote{query: true, kind: class.Kind, digest: class.Digest, digestText: class.DigestText}
 	if class.Kills {
 		return s.killStatement(ctx, sql)
 	}
@@ -172,6 +182,9 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		return err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
+	if sc != nil {
+		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows
+	}
 	if err != nil || sc == nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"switchyard/admin"
 	"switchyard/backend"
 	"switchyard/conf"
 	"switchyard/proxy"
@@ -60,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, rt, err := loadConfig(*configPath)
+	cfg, rt, file, err := loadConfig(*configPath)
 	if err != nil {
 		var problems conf.Errors
 		if errors.As(err, &problems) {
@@ -84,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		})
 	}
-	if err := serve(*configPath, cfg, rt, logger); err != nil {
+	if err := serve(*configPath, cfg, rt, file, logger); err != nil {
 		logger.Error("switchyard stopped", "err", err)
 		return 1
 	}
@@ -128,11 +129,29 @@ type runtimeParts struct {
 	rules      *router.Rules
 }
 
-func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
-	cfg, err := conf.Load(path)
+// loadConfig reads, parses and validates the config file, and returns
+// its text too: the admin interface keeps it to write the file back with
+// its comments.
+func loadConfig(path string) (*conf.Config, *runtimeParts, []byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	cfg, err := conf.Parse(path, data, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt, err := buildParts(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, rt, data, nil
+}
+
+// buildParts loads what cfg names beyond its text (certificates) and
+// checks what conf cannot: the rules compile, an admin interface others can
+// reach has a password. Its problems name the file and line.
+func buildParts(cfg *conf.Config) (*runtimeParts, error) {
 	rt := &runtimeParts{}
 	var problems conf.Errors
 	if cfg.TLS != nil {
@@ -160,10 +179,14 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
 		problems = append(problems, cfg.Problem("query_rules", err.Error()))
 	}
 	rt.rules = rules
-	if len(problems) > 0 {
-		return nil, nil, problems
+	var adminProblem conf.Errors
+	if errors.As(checkAdminPassword(cfg), &adminProblem) {
+		problems = append(problems, adminProblem...)
 	}
-	return cfg, rt, nil
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return rt, nil
 }
 
 func proxyUsers(cfg *conf.Config) []proxy.User {
@@ -219,42 +242,34 @@ func noneIfZero(d time.Duration) time.Duration {
 	return d
 }
 
-func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) error {
-	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
-	for _, s := range cfg.Servers {
-		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag})
-	}
-	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log})
-	maxIdle := cfg.Pool.MaxIdlePerServer
-	if maxIdle == 0 {
-		maxIdle = -1 // keep none
-	}
-	pool := backend.NewPool(backend.PoolOptions{MaxIdlePerServer: maxIdle, IdleTimeout: noneIfZero(cfg.Pool.IdleTimeout),
-		MaxLifetime: noneIfZero(cfg.Pool.MaxLifetime)}, cluster)
+func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *slog.Logger) error {
+	cluster := backend.NewCluster(serverSpecs(cfg), clusterOptions(cfg, rt, log))
+	pool := backend.NewPool(poolOptions(cfg), cluster)
 	ctx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	if cfg.Monitor.User != "" {
-		// Roles come from the servers themselves; the first check runs
-		// before clients are accepted so they find the primary known.
-		probe := backend.ProbeOptions{User: cfg.Monitor.User, Password: cfg.Monitor.Password,
-			Interval: cfg.Monitor.Interval, Timeout: cfg.Monitor.Timeout, MaxReplicationLag: cfg.Monitor.MaxReplicationLag,
-			HeartbeatTable: cfg.Monitor.HeartbeatTable}
-		cluster.SetProbing(true)
-		cluster.ProbeOnce(ctx, probe)
-		go background(ctx, log, "monitor", func() { cluster.Probe(ctx, probe) })
-	} else {
+	l := &live{path: path, log: log, cluster: cluster, pool: pool, bg: ctx}
+	if cfg.Monitor.User == "" {
 		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
 	}
+	// Roles come from the servers themselves: the first check runs before
+	// clients are accepted so they find the primary known.
+	l.startMonitor(cfg)
+	defer l.stop()
+	clientTLS := rt.clientTLS
+	if clientTLS != nil {
+		l.certs, clientTLS = newCertSwitch(rt.clientTLS)
+	}
+	lim := proxyLimits(cfg)
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
 			Users:                proxyUsers(cfg),
-			TLS:                  rt.clientTLS,
-			RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
-			HandshakeTimeout:     cfg.Limits.HandshakeTimeout,
-			IdleTimeout:          noneIfZero(cfg.Limits.ClientIdleTimeout),
-			NetReadTimeout:       noneIfZero(cfg.Limits.NetReadTimeout),
-			MaxPacketSize:        int(cfg.Limits.MaxPacketSize),
-			MaxClientConnections: cfg.Limits.MaxClientConnections,
+			TLS:                  clientTLS,
+			RequireTLS:           lim.RequireTLS,
+			HandshakeTimeout:     lim.HandshakeTimeout,
+			IdleTimeout:          lim.IdleTimeout,
+			NetReadTimeout:       lim.NetReadTimeout,
+			MaxPacketSize:        lim.MaxPacketSize,
+			MaxClientConnections: lim.MaxClientConnections,
 			Logger:               log,
 		},
 		Servers:                    cluster,
@@ -262,14 +277,14 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		DisableMultiplexing:        !cfg.Pool.Multiplexing,
 		MaxPreparedBytesPerSession: cfg.Limits.MaxPreparedBytesPerSession,
 		MaxParseSize:               int(cfg.Limits.MaxParseSize),
-		Routing: proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
-			NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites,
-			ReadOnlyFunctions: cfg.Routing.ReadOnlyFunctions},
-		Rules: rt.rules,
+		Routing:                    proxyRouting(cfg),
+		Rules:                      rt.rules,
 	})
 	if err != nil {
 		return err
 	}
+	l.srv = srv
+	l.cfg.Store(cfg)
 	reaped := make(chan struct{})
 	go func() {
 		defer close(reaped)
@@ -279,55 +294,64 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	if err != nil {
 		return fmt.Errorf("listen.mysql: %w", err)
 	}
-	log.Info("switchyard listening", "mysql", ln.Addr().String(), "version", buildVersion(), "servers", len(specs))
+	var adminLn net.Listener
+	if cfg.Listen.Admin != "" {
+		l.admin, err = admin.New(admin.Options{ConfigPath: path, Runtime: l, Cluster: cluster, Pool: pool, Data: srv,
+			Listener: proxy.ListenerOptions{TLS: clientTLS, Logger: log.With("listener", "admin")}, Logger: log,
+			Version: buildVersion()}, file)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin interface: %w", err)
+		}
+		if adminLn, err = net.Listen("tcp", cfg.Listen.Admin); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen.admin: %w", err)
+		}
+	}
+	attrs := []any{"mysql", ln.Addr().String(), "version", buildVersion(), "servers", len(cfg.Servers)}
+	if adminLn != nil {
+		attrs = append(attrs, "admin", adminLn.Addr().String())
+	}
+	log.Info("switchyard listening", attrs...)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() {
+			if err := l.admin.Serve(adminLn); err != nil {
+				serveErr <- fmt.Errorf("admin interface: %w", err)
+			}
+		}()
+	}
 	for {
 		select {
 		case err := <-serveErr:
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(path, cfg, srv, log)
+				l.sighup()
 				continue
 			}
-			log.Info("shutting down: waiting for running statements and open transactions", "signal", sig.String(), "timeout", cfg.Limits.ShutdownTimeout)
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
+			timeout := l.Current().Limits.ShutdownTimeout
+			log.Info("shutting down: waiting for running statements and open transactions", "signal", sig.String(), "timeout", timeout)
+			if l.admin != nil {
+				_ = l.admin.Shutdown(context.Background())
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), timeout)
 			err := srv.Shutdown(sctx)
 			cancel()
 			if errors.Is(err, context.DeadlineExceeded) {
 				log.Warn("shutdown timeout reached; closed the remaining sessions and their statements")
 			}
 			// Say goodbye to the servers instead of vanishing.
+			l.stop()
 			stopBackground()
 			<-reaped
 			log.Info("switchyard stopped")
 			return nil
 		}
 	}
-}
-
-// reload re-reads the config file. It is validated whole first; an invalid
-// file changes nothing. Only the parts this version can change live are
-// applied; the others are reported as needing a restart.
-func reload(path string, old *conf.Config, srv *proxy.Server, log *slog.Logger) {
-	start := time.Now()
-	cfg, rt, err := loadConfig(path)
-	if err != nil {
-		log.Error("reload rejected: config is invalid; nothing changed", "file", path, "problems", err.Error())
-		return
-	}
-	if err := srv.SetUsers(proxyUsers(cfg)); err != nil {
-		log.Error("reload rejected; nothing changed", "err", err)
-		return
-	}
-	srv.SetRules(rt.rules)
-	if cfg.Listen.MySQL != old.Listen.MySQL || cfg.Listen.Admin != old.Listen.Admin || cfg.Listen.HTTP != old.Listen.HTTP {
-		log.Warn("reload: listen addresses changed; they take effect after a restart")
-	}
-	log.Info("config reloaded: users apply to new logins, query rules to new statements", "file", path, "took", time.Since(start))
 }

@@ -189,7 +189,12 @@ func (p *Proxy) start(ctx context.Context) error {
 	if err := os.WriteFile(p.configPath, []byte(p.config()), 0o600); err != nil {
 		return err
 	}
+	return p.launch(ctx)
+}
 
+// launch starts the binary with the config file as it is on disk and waits
+// until the MySQL port sends a handshake.
+func (p *Proxy) launch(ctx context.Context) error {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -551,16 +556,7 @@ func withParams(dsn, params string) string {
 func (p *Proxy) Stop() error {
 	var err error
 	p.stopOnce.Do(func() {
-		if p.proc != nil && !p.proc.exited() {
-			_ = p.proc.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.proc.done:
-				err = p.proc.waitErr
-			case <-time.After(p.opt.StopTimeout):
-				p.proc.kill()
-				err = fmt.Errorf("switchyard did not exit within %v of SIGTERM; killed", p.opt.StopTimeout)
-			}
-		}
+		err = p.stopProcess()
 		if p.ownDir && !p.opt.KeepDir {
 			if b, rerr := os.ReadFile(p.logPath); rerr == nil {
 				p.finalLogs = string(b)
@@ -569,4 +565,20 @@ func (p *Proxy) Stop() error {
 		}
 	})
 	return err
+}
+
+// stopProcess sends SIGTERM and waits up to StopTimeout for a graceful
+// exit, then kills.
+func (p *Proxy) stopProcess() error {
+	if p.proc == nil || p.proc.exited() {
+		return nil
+	}
+	_ = p.proc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.proc.done:
+		return p.proc.waitErr
+	case <-time.After(p.opt.StopTimeout):
+		p.proc.kill()
+		return fmt.Errorf("switchyard did not exit within %v of SIGTERM; killed", p.opt.StopTimeout)
+	}
 }
