@@ -88,8 +88,10 @@ type Conn struct {
 
 	caps    uint32 // negotiated with the server
 	version string
-	// status is the server status flags from the last terminating packet.
+	// status is the server status flags from the last terminating packet;
+	// inTx mirrors its SERVER_STATUS_IN_TRANS for other goroutines.
 	status uint16
+	inTx   atomic.Bool
 
 	// broken is set when the connection can no longer be trusted to be at a
 	// packet boundary, or was aborted; it is then closed instead of reused.
@@ -190,7 +192,15 @@ func (c *Conn) Status() uint16 { return c.status }
 // SetStatus records the status flags a response forwarded by the proxy
 // ended with, so the connection knows, for one, whether it is inside a
 // transaction.
-func (c *Conn) SetStatus(st uint16) { c.status = st }
+func (c *Conn) SetStatus(st uint16) {
+	c.status = st
+	c.inTx.Store(st&mysql.SERVER_STATUS_IN_TRANS != 0)
+}
+
+// InTx reports whether the connection's last response said a transaction
+// is open; unlike Status, any goroutine may ask (a switchover waits for
+// the transactions open on the old primary).
+func (c *Conn) InTx() bool { return c.inTx.Load() }
 
 // ServerVersion is the version the server announced.
 func (c *Conn) ServerVersion() string { return c.version }

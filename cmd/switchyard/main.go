@@ -222,9 +222,13 @@ func noneIfZero(d time.Duration) time.Duration {
 func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) error {
 	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
-		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag})
+		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections,
+			MaxReplicationLag: s.MaxReplicationLag, NeverPromote: !s.Promotable})
 	}
-	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log})
+	fo := cfg.Failover
+	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log,
+		Failover: backend.FailoverOptions{Auto: fo.Auto, FailureThreshold: fo.FailureThreshold, ReplicationUser: fo.ReplicationUser,
+			ReplicationPassword: fo.ReplicationPassword, Cooperative: fo.Cooperative, HoldTimeout: fo.HoldTimeout}})
 	maxIdle := cfg.Pool.MaxIdlePerServer
 	if maxIdle == 0 {
 		maxIdle = -1 // keep none
@@ -242,8 +246,11 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		cluster.SetProbing(true)
 		cluster.ProbeOnce(ctx, probe)
 		go background(ctx, log, "monitor", func() { cluster.Probe(ctx, probe) })
+		if fo.Auto && fo.ReplicationUser == "" {
+			log.Warn("failover.replication_user is not set: replicas re-pointed by a failover keep the account they had, and a former primary cannot rejoin as a replica")
+		}
 	} else {
-		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
+		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked; no failover")
 	}
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
@@ -280,7 +287,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	log.Info("switchyard listening", "mysql", ln.Addr().String(), "version", buildVersion(), "servers", len(specs))
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -291,6 +298,12 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				reload(path, cfg, srv, log)
+				continue
+			}
+			if sig == syscall.SIGUSR2 {
+				// A planned switchover to the best replica, until the admin
+				// interface's SWITCHOVER can ask for one.
+				go background(ctx, log, "switchover", func() { switchover(ctx, cluster, log) })
 				continue
 			}
 			log.Info("shutting down: waiting for running statements and open transactions", "signal", sig.String(), "timeout", cfg.Limits.ShutdownTimeout)
@@ -307,6 +320,20 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 			return nil
 		}
 	}
+}
+
+// switchover runs a planned switchover to the best replica (SIGUSR2) and
+// logs its outcome; the steps are logged as events by the cluster.
+func switchover(ctx context.Context, cluster *backend.Cluster, log *slog.Logger) {
+	log.Info("switchover asked for (SIGUSR2)")
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	p, err := cluster.Switchover(ctx, "")
+	if err != nil {
+		log.Error("switchover failed", "err", err)
+		return
+	}
+	log.Info("switchover finished", "primary", p.Name)
 }
 
 // reload re-reads the config file. It is validated whole first; an invalid
