@@ -493,12 +493,12 @@ func TestErrantGTIDs(t *testing.T) {
 		have, slave, binlog string
 		want                string
 	}{
-		{"0-1-12", "0-1-12", "0-3-20", ""},                  // replicated up to it, then wrote its own
-		{"0-1-13", "0-1-12", "0-3-20", "0-1-13"},            // one the new primary never received
-		{"0-1-15", "0-1-12", "0-1-12", "0-1-13..0-1-15"},    // several
-		{"0-1-9", "0-1-12", "0-1-12", ""},                   // behind: a prefix
-		{"0-2-30", "0-1-12", "0-2-40", ""},                  // another lineage: by sequence
-		{"0-2-41", "0-1-12", "0-2-40", "0-2-41"},            // beyond the binlog
+		{"0-1-12", "0-1-12", "0-3-20", ""},                   // replicated up to it, then wrote its own
+		{"0-1-13", "0-1-12", "0-3-20", "0-1-13"},             // one the new primary never received
+		{"0-1-15", "0-1-12", "0-1-12", "0-1-13..0-1-15"},     // several
+		{"0-1-9", "0-1-12", "0-1-12", ""},                    // behind: a prefix
+		{"0-2-30", "0-1-12", "0-2-40", ""},                   // another lineage: by sequence
+		{"0-2-41", "0-1-12", "0-2-40", "0-2-41"},             // beyond the binlog
 		{"0-1-12,5-1-3", "0-1-12", "0-1-12", "5-1-1..5-1-3"}, // a domain it lacks
 		{"", "0-1-12", "0-1-12", ""},
 	} {
