@@ -310,6 +310,14 @@ func TestFailoverPromotesReplicaUnderWrites(t *testing.T) {
 		return len(seen) == 2 && !seen[old.ServerID]
 	})
 
+	// A transaction left open on the primary when it dies.
+	tx, err := rdb.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO fo_t (id, w) VALUES (98000000, -1)"); err != nil {
+		t.Fatal(err)
+	}
 	writes := startWrites(wdb, 4)
 	reads := startReads(rdb)
 	eventually(t, 15*time.Second, "writes acknowledged before the kill", func() bool { return writes.ackedCount() >= 50 })
@@ -323,6 +331,12 @@ func TestFailoverPromotesReplicaUnderWrites(t *testing.T) {
 	})
 	t.Logf("writes resumed %v after the kill -9 of %s (monitor interval 500ms, failure_threshold 3)", resumed.Sub(killed).Round(10*time.Millisecond), old.Name)
 	time.Sleep(time.Second) // writes go on on the new primary
+	// The open transaction ends with an error that says what became of it.
+	cerr := tx.Commit()
+	t.Logf("COMMIT of the transaction open on %s: %v", old.Name, cerr)
+	if cerr == nil || !strings.Contains(cerr.Error(), "failed and was replaced by a failover") || !strings.Contains(cerr.Error(), "did not commit") {
+		t.Errorf("COMMIT of a transaction open on the dead primary: %v", cerr)
+	}
 	writes.halt()
 	reads.halt()
 	t.Logf("%d writes acknowledged, %d failed (in flight at the kill, or before the proxy noticed): %q", writes.ackedCount(), writes.failed.Load(), writes.errs)
@@ -341,6 +355,9 @@ func TestFailoverPromotesReplicaUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := rowsOn(t, ctx, c, primary)
+	if have[98000000] {
+		t.Errorf("the transaction open on the dead primary was committed on %s", primary.Name)
+	}
 	var missing []int64
 	for _, id := range writes.acked {
 		if !have[id] {

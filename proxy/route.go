@@ -237,13 +237,21 @@ func (s *session) writableConn(ctx context.Context, verify bool) (*backend.Conn,
 	sc, err := s.connTo(ctx, p, verify)
 	var me *mysql.MyError
 	var full *backend.ErrServerFull
-	if err == nil || errors.As(err, &me) || errors.As(err, &full) || ctx.Err() != nil {
+	var end *sessionEnd // state held on a connection there is gone
+	if err == nil || errors.As(err, &me) || errors.As(err, &full) || errors.As(err, &end) || ctx.Err() != nil {
 		return sc, err
 	}
-	if p, err = s.srv.servers.WaitPrimary(ctx); err != nil {
+	// The failed connect shunned the primary if a failover may replace it:
+	// this waits for the new one. The same primary again means nothing
+	// changed; its error stands.
+	next, werr := s.srv.servers.WaitPrimary(ctx)
+	if werr != nil {
+		return nil, werr
+	}
+	if next == p {
 		return nil, err
 	}
-	return s.connTo(ctx, p, verify)
+	return s.connTo(ctx, next, verify)
 }
 
 // primaryOrAny returns a connection to the primary or, while there is
