@@ -727,9 +727,9 @@ func (c *Cluster) lockTopology(ctx context.Context, opt ProbeOptions, wait time.
 // failover promotes the best replica in place of old, which is fenced.
 func (c *Cluster) failover(ctx context.Context, opt ProbeOptions, old *Server, reason string) (*Server, error) {
 	began := time.Now()
-	firstFailure := began
+	foundDown := began
 	if t, ok := old.DownSince(); ok {
-		firstFailure = t
+		foundDown = t
 	}
 	holding := fmt.Sprintf("failover from %s under way", old.Name)
 	c.topo.changing.Store(&holding)
@@ -769,8 +769,8 @@ func (c *Cluster) failover(ctx context.Context, opt ProbeOptions, old *Server, r
 			// Another switchyard promoted it while this one waited for
 			// the lock: follow.
 			c.promoted(st.srv)
-			c.changed(slog.LevelInfo, "failover_followed", st.srv, fmt.Sprintf("%s was promoted by another switchyard; following it (%v after %s's first failed check)",
-				st.srv.Name, ms(time.Since(firstFailure)), old.Name), "failover made elsewhere: following the new primary")
+			c.changed(slog.LevelInfo, "failover_followed", st.srv, fmt.Sprintf("%s was promoted by another switchyard; following it (%v after %s was found down)",
+				st.srv.Name, ms(time.Since(foundDown)), old.Name), "failover made elsewhere: following the new primary")
 			return st.srv, nil
 		}
 	}
@@ -795,11 +795,12 @@ func (c *Cluster) failover(ctx context.Context, opt ProbeOptions, old *Server, r
 		_ = run(cn, "SET GLOBAL read_only = ON")
 		return failed(fmt.Errorf("promoting %s: %w", cand.srv.Name, err))
 	}
+	c.semiSyncSource(cn, true)
 	c.promoted(cand.srv)
 	c.topo.changing.Store(nil)
 	c.signalTopology()
-	c.changed(slog.LevelWarn, "promoted", cand.srv, fmt.Sprintf("%s is the primary in place of %s, writable %v after %s's first failed check (detected in %v, lock %v, catch-up %v, promotion %v)",
-		cand.srv.Name, old.Name, ms(time.Since(firstFailure)), old.Name, ms(began.Sub(firstFailure)), ms(locked.Sub(began)), ms(applied), ms(time.Since(promoteStart))),
+	c.changed(slog.LevelWarn, "promoted", cand.srv, fmt.Sprintf("%s is the primary in place of %s, writable %v after %s was found down (detected in %v, lock %v, catch-up %v, promotion %v)",
+		cand.srv.Name, old.Name, ms(time.Since(foundDown)), old.Name, ms(began.Sub(foundDown)), ms(locked.Sub(began)), ms(applied), ms(time.Since(promoteStart))),
 		"replica promoted: writes go to it")
 	final, err := readState(cn)
 	if err != nil {
@@ -871,7 +872,35 @@ func (c *Cluster) repoint(ctx context.Context, opt ProbeOptions, s, p *Server, s
 	if slavePos != "" {
 		stmts = append(stmts, fmt.Sprintf("SET GLOBAL gtid_slave_pos = '%s'", gtid.ParsePosition(slavePos).String()))
 	}
-	return run(cn, append(stmts, change, "START SLAVE")...)
+	if err := run(cn, append(stmts, change)...); err != nil {
+		return err
+	}
+	c.semiSyncSource(cn, false)
+	return run(cn, "START SLAVE")
+}
+
+// semiSyncSource moves the source side of semi-synchronous replication
+// with the primary role. A promoted server that was a semi-synchronous
+// replica (the cluster uses it) turns it on, so that commits on it still
+// wait for a replica to have them; a server made a replica turns it off,
+// or each transaction it applies would wait for acknowledgements from
+// replicas it does not have (rpl_semi_sync_master_timeout, 10 s by
+// default, for its first one). Servers without semi-synchronous
+// replication are left alone.
+func (c *Cluster) semiSyncSource(cn *Conn, on bool) {
+	ask, set := "SELECT @@rpl_semi_sync_master_enabled", "SET GLOBAL rpl_semi_sync_master_enabled = OFF"
+	if on {
+		ask, set = "SELECT @@rpl_semi_sync_slave_enabled", "SET GLOBAL rpl_semi_sync_master_enabled = ON"
+	}
+	_ = cn.SetDeadline(time.Now().Add(controlTimeout))
+	res, err := cn.Query(ask)
+	_ = cn.SetDeadline(time.Time{})
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 || res.Rows[0][0].String != "1" {
+		return
+	}
+	if err := run(cn, set); err != nil {
+		c.log.Warn("semi-synchronous replication: could not move the source side with the primary role", "server", cn.srv.Name, "err", err)
+	}
 }
 
 // holdOut keeps s, whose history has transactions p lacks, read-only and
@@ -1064,6 +1093,7 @@ func (c *Cluster) switchover(ctx context.Context, opt ProbeOptions, target strin
 		_ = run(ccn, "SET GLOBAL read_only = ON", "START SLAVE")
 		return nil, c.switchoverFailed(ocn, old, began, fmt.Errorf("promoting %s: %w", cand.srv.Name, err))
 	}
+	c.semiSyncSource(ccn, true)
 	c.fence(old, fmt.Sprintf("switched over to %s: rejoins as its replica", cand.srv.Name))
 	c.setRole(old, RoleReplica)
 	c.promoted(cand.srv)
