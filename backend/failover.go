@@ -92,8 +92,8 @@ func (o FailoverOptions) withDefaults() FailoverOptions {
 const (
 	catchUpTimeout = 10 * time.Second
 	controlTimeout = 10 * time.Second
-	// failoverRetry is how long after a failed attempt the next one may
-	// start, and rejoinRetry the same for rejoining a fenced server;
+	// failoverRetry is how long after a first failed attempt the next one
+	// may start, and rejoinRetry the same for rejoining a fenced server;
 	// rejoinGrace is how long a rejoined server gets to start replicating
 	// before it is tried again.
 	failoverRetry = 2 * time.Second
@@ -277,7 +277,11 @@ func (c *Cluster) serveRequest(ctx context.Context, opt ProbeOptions, fm *failov
 type failoverWatch struct {
 	down     *Server // the primary failing its checks
 	failures int     // its failed checks in a row
-	retryAt  time.Time
+	// retryAt is when a failover that failed may be tried again; the
+	// delay doubles with each failure, up to a minute, so that a cluster
+	// with nothing to promote does not fill the log.
+	retryAt    time.Time
+	retryDelay time.Duration
 	// noted is the last note logged of each kind and server, so that each
 	// is logged once for as long as it stays the same.
 	noted map[string]string
@@ -288,7 +292,7 @@ type failoverWatch struct {
 // reset forgets the failures of a primary that answers again (or was
 // replaced).
 func (fm *failoverWatch) reset() {
-	fm.down, fm.failures, fm.retryAt = nil, 0, time.Time{}
+	fm.down, fm.failures, fm.retryAt, fm.retryDelay = nil, 0, time.Time{}, 0
 	for k := range fm.noted {
 		if strings.HasPrefix(k, "failover_") {
 			delete(fm.noted, k)
@@ -348,8 +352,9 @@ func (c *Cluster) watchPrimary(ctx context.Context, opt ProbeOptions, fm *failov
 		return
 	}
 	if _, err := c.failover(ctx, opt, down, reason); err != nil {
-		fm.retryAt = time.Now().Add(failoverRetry)
-		c.log.Debug("failover attempt failed; retrying", "err", err, "retry_in", failoverRetry)
+		fm.retryDelay = min(max(2*fm.retryDelay, failoverRetry), time.Minute)
+		fm.retryAt = time.Now().Add(fm.retryDelay)
+		c.log.Info("failover failed; it is tried again", "err", err, "in", fm.retryDelay)
 	}
 }
 
@@ -499,7 +504,9 @@ func (c *Cluster) readStates(ctx context.Context, opt ProbeOptions, skip *Server
 	var out []serverState
 	for _, s := range c.Servers() {
 		if s != skip {
-			out = append(out, serverState{srv: s})
+			// Unread until read: a state left zero by a panic would read
+			// as a writable server that replicates from nothing.
+			out = append(out, serverState{srv: s, err: errors.New("its state could not be read")})
 		}
 	}
 	var wg sync.WaitGroup
