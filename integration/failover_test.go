@@ -310,8 +310,14 @@ func TestFailoverPromotesReplicaUnderWrites(t *testing.T) {
 		return len(seen) == 2 && !seen[old.ServerID]
 	})
 
-	// A transaction left open on the primary when it dies.
-	tx, err := rdb.Begin()
+	// A transaction left open on the primary when it dies, on a client of
+	// its own: its session ends with its error.
+	txdb, err := sql.Open("mysql", p.DSN(c.AppUser, c.AppPassword, c.Database, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txdb.Close()
+	tx, err := txdb.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
