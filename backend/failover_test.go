@@ -32,6 +32,59 @@ type actor struct {
 	slavePos string // @@gtid_slave_pos; "": @@gtid_current_pos
 	lockBusy bool   // GET_LOCK times out: another switchyard holds it
 	replica  *fakemysql.ReplicaStatus
+	// The user lock of GET_LOCK, as MariaDB keeps it: one connection
+	// holds it until it releases it or goes away; freed is closed then.
+	lockHolder uint32
+	freed      chan struct{}
+}
+
+var lockTimeoutRE = regexp.MustCompile(`GET_LOCK\('[^']*', ([0-9.]+)\)`)
+
+// getLock answers GET_LOCK: 1 once the connection holds the lock, 0 when
+// the timeout passed first.
+func (s *actor) getLock(c *fakemysql.Conn, q string) *fakemysql.Result {
+	secs, _ := strconv.ParseFloat(lockTimeoutRE.FindStringSubmatch(q)[1], 64)
+	deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+	answer := func(v string) *fakemysql.Result {
+		return &fakemysql.Result{Columns: []string{"l"}, Rows: row(v)}
+	}
+	for {
+		s.mu.Lock()
+		s.control = append(s.control, q)
+		if s.lockBusy {
+			s.mu.Unlock()
+			return answer("0")
+		}
+		if s.lockHolder == 0 || s.lockHolder == c.ID() {
+			s.lockHolder, s.freed = c.ID(), make(chan struct{})
+			s.mu.Unlock()
+			go func() {
+				<-c.Done()
+				s.releaseLock(c.ID())
+			}()
+			return answer("1")
+		}
+		freed := s.freed
+		s.control = s.control[:len(s.control)-1] // one GET_LOCK, however long it waits
+		s.mu.Unlock()
+		select {
+		case <-freed:
+		case <-time.After(time.Until(deadline)):
+			s.mu.Lock()
+			s.control = append(s.control, q)
+			s.mu.Unlock()
+			return answer("0")
+		}
+	}
+}
+
+func (s *actor) releaseLock(id uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lockHolder == id {
+		s.lockHolder = 0
+		close(s.freed)
+	}
 }
 
 var (
@@ -55,7 +108,13 @@ func row(vals ...string) [][]sql.NullString {
 	return [][]sql.NullString{r}
 }
 
-func (s *actor) handle(_ *fakemysql.Conn, q string) *fakemysql.Result {
+func (s *actor) handle(c *fakemysql.Conn, q string) *fakemysql.Result {
+	switch {
+	case strings.HasPrefix(q, "SELECT GET_LOCK"):
+		return s.getLock(c, q)
+	case strings.HasPrefix(q, "DO RELEASE_LOCK"):
+		s.releaseLock(c.ID())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if controlRE.MatchString(q) {
@@ -103,11 +162,6 @@ func (s *actor) handle(_ *fakemysql.Conn, q string) *fakemysql.Result {
 		return &fakemysql.Result{}
 	case strings.HasPrefix(q, "SELECT MASTER_GTID_WAIT"):
 		return &fakemysql.Result{Columns: []string{"w"}, Rows: row("0")}
-	case strings.HasPrefix(q, "SELECT GET_LOCK"):
-		if s.lockBusy {
-			return &fakemysql.Result{Columns: []string{"l"}, Rows: row("0")}
-		}
-		return &fakemysql.Result{Columns: []string{"l"}, Rows: row("1")}
 	case strings.HasPrefix(q, "DO RELEASE_LOCK"):
 		return &fakemysql.Result{}
 	case strings.HasPrefix(q, "SELECT COUNT(*) FROM information_schema.INNODB_TRX"):
@@ -615,5 +669,61 @@ func TestOperatorFailoverAndSwitchover(t *testing.T) {
 	}
 	if pr, err := c.Primary(); err != nil || pr != got {
 		t.Fatalf("primary after the failover: %v, %v", pr, err)
+	}
+}
+
+// TestTwoSwitchyardsPromoteOnce: two switchyards (two Clusters over the
+// same servers) take the primary for dead at the same moment; the topology
+// lock lets one promote and the other, once it holds the lock, finds the
+// new primary and follows it.
+func TestTwoSwitchyardsPromoteOnce(t *testing.T) {
+	c1, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
+	p, r2, r3 := fakes[0], fakes[1], fakes[2]
+	c2 := clusterOver(t, Options{Failover: autoFailover}, p.f, r2.f, r3.f)
+	c2.SetProbing(true)
+	c2.topo.serving.Store(true)
+	clusters := []*Cluster{c1, c2}
+	watches := make([]failoverWatch, 2)
+	conns := []map[*Server]*Conn{{}, {}}
+	defer closeAll(conns[0])
+	defer closeAll(conns[1])
+	for i, c := range clusters {
+		rounds(c, &watches[i], conns[i], 1)
+	}
+	p.crash()
+	r2.f.SetReplica(lost(p.f))
+	r3.f.SetReplica(lost(p.f))
+	for i, c := range clusters {
+		rounds(c, &watches[i], conns[i], 1) // one failure each: below the threshold
+	}
+	var wg sync.WaitGroup
+	for i, c := range clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rounds(c, &watches[i], conns[i], 1)
+		}()
+	}
+	wg.Wait()
+	resets := 0
+	for _, f := range fakes {
+		for _, q := range f.statements() {
+			if q == "RESET SLAVE ALL" {
+				resets++
+			}
+		}
+	}
+	if resets != 1 {
+		t.Fatalf("%d promotions by two switchyards; events %v / %v", resets, allEvents(c1), allEvents(c2))
+	}
+	var kinds []string
+	for _, c := range clusters {
+		if pr, err := c.Primary(); err != nil || pr.Name != "db3" {
+			t.Fatalf("primary %v, %v; events %v", pr, err, allEvents(c))
+		}
+		kinds = append(kinds, allEvents(c)...)
+	}
+	if !slices.Contains(kinds, "promoted:db3") || !slices.Contains(kinds, "failover_followed:db3") {
+		t.Fatalf("want one promotion and one follower: %v", kinds)
 	}
 }
