@@ -400,5 +400,5 @@ func (e lostInFailover) Error() string {
 
 func (e lostInFailover) MyError() *mysql.MyError {
 	return wire.Errorf(mysql.ER_UNKNOWN_ERROR,
-		"switchyard: this session's transaction was open on primary %s, which failed and was replaced by a failover; the transaction did not commit (its connection to %s is gone, and a statement that was running when it failed was answered with an error of unknown outcome). Reconnect and run the transaction again", e.name, e.name)
+		"switchyard: this session's transaction was open on primary %s, which failed and was replaced by a failover; the transaction did not commit (its connection to %s is gone). Reconnect and run the transaction again", e.name, e.name)
 }
