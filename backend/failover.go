@@ -205,7 +205,20 @@ func (c *Cluster) holdFor(err error) bool {
 		return true
 	}
 	var npe *NoPrimaryError
-	return c.fopt.Auto && c.topo.serving.Load() && errors.As(err, &npe) && npe.down
+	return c.fopt.Auto && c.topo.serving.Load() && errors.As(err, &npe) && npe.down && c.hasCandidate()
+}
+
+// hasCandidate reports whether some replica could be promoted: waiting
+// for a failover is pointless without one (a single server, say).
+func (c *Cluster) hasCandidate() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range c.servers {
+		if s.Promotable && s.Role() == RoleReplica && s.Status() == StatusOnline && !s.fenced.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // Failover promotes the best replica now, whatever the state of the

@@ -403,8 +403,8 @@ func TestWaitPrimaryHoldsUntilPromotion(t *testing.T) {
 		t.Fatal("WaitPrimary still waits after the promotion")
 	}
 
-	// No promotion (every replica crashed too): the wait ends with the
-	// reason and how long it waited.
+	// No promotion in time (one failed check of three): the wait ends
+	// with the reason and how long it waited.
 	c2, fakes2 := failoverCluster(t, "0-1-10", "0-1-12", FailoverOptions{Auto: true, HoldTimeout: 100 * time.Millisecond})
 	conns2 := map[*Server]*Conn{}
 	defer closeAll(conns2)
@@ -725,5 +725,34 @@ func TestTwoSwitchyardsPromoteOnce(t *testing.T) {
 	}
 	if !slices.Contains(kinds, "promoted:db3") || !slices.Contains(kinds, "failover_followed:db3") {
 		t.Fatalf("want one promotion and one follower: %v", kinds)
+	}
+}
+
+// TestNoWaitWithoutCandidate: with nothing to promote (every replica down,
+// or none promotable) statements fail at once instead of waiting for a
+// failover that cannot come.
+func TestNoWaitWithoutCandidate(t *testing.T) {
+	fo := autoFailover
+	fo.HoldTimeout = time.Minute
+	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", fo)
+	var fm failoverWatch
+	conns := map[*Server]*Conn{}
+	defer closeAll(conns)
+	rounds(c, &fm, conns, 1)
+	c.Server("db2").Promotable, c.Server("db3").Promotable = false, false
+	fakes[0].crash()
+	rounds(c, &fm, conns, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.WaitPrimary(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoPrimary) || strings.Contains(err.Error(), "waited") {
+			t.Fatalf("WaitPrimary: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitPrimary waits for a failover with nothing to promote")
 	}
 }
