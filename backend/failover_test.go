@@ -672,10 +672,20 @@ func TestOperatorFailoverAndSwitchover(t *testing.T) {
 	}
 }
 
+func countOf(list []string, v string) int {
+	n := 0
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
 // TestTwoSwitchyardsPromoteOnce: two switchyards (two Clusters over the
 // same servers) take the primary for dead at the same moment; the topology
 // lock lets one promote and the other, once it holds the lock, finds the
-// new primary and follows it.
+// new primary and follows it. (Without the lock both promote.)
 func TestTwoSwitchyardsPromoteOnce(t *testing.T) {
 	c1, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
 	p, r2, r3 := fakes[0], fakes[1], fakes[2]
@@ -723,8 +733,10 @@ func TestTwoSwitchyardsPromoteOnce(t *testing.T) {
 		}
 		kinds = append(kinds, allEvents(c)...)
 	}
-	if !slices.Contains(kinds, "promoted:db3") || !slices.Contains(kinds, "failover_followed:db3") {
-		t.Fatalf("want one promotion and one follower: %v", kinds)
+	// The other followed the promotion it found once it held the lock,
+	// or, when its checks came after the promotion, never failed over.
+	if n := countOf(kinds, "promoted:db3"); n != 1 {
+		t.Fatalf("%d promotion events: %v", n, kinds)
 	}
 }
 
