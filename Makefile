@@ -6,7 +6,7 @@ BIN     := bin/switchyard
 PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql haproxy
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test unit integration fuzz run demo bench clean
+.PHONY: all deps build test unit integration fuzz run demo demo-failover bench clean
 
 all: build
 
@@ -55,6 +55,12 @@ run: build
 demo: deps build
 	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
 	bin/switchyard-demo --switchyard $(BIN)
+
+# The demo cluster, semi-synchronous, with a kill -9 of the primary under
+# writes, the old primary's rejoin and a switchover, narrated.
+demo-failover: deps build
+	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
+	bin/switchyard-demo --switchyard $(BIN) --failover
 
 bench: deps build
 	./bench/bench.sh

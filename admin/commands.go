@@ -66,7 +66,7 @@ func (s *session) statement(ctx context.Context, toks []token) (*wire.TextResult
 	case "KILL":
 		return s.killStatement(ctx, toks)
 	case "SWITCHOVER", "FAILOVER":
-		return nil, wire.Errorf(mysql.ER_NOT_SUPPORTED_YET, "%s is not available yet in this version of switchyard: promotion is still done by hand on the servers, then SET SERVER or a config reload", w[0])
+		return s.promote(ctx, toks, w[0] == "SWITCHOVER")
 	case "SHOW":
 		return s.show(ctx, toks, w)
 	case "DESCRIBE", "DESC":
@@ -289,6 +289,38 @@ func (s *session) setServer(toks []token) (*wire.TextResult, error) {
 	}
 	s.c.Logger().Info("server status set from the admin interface", "server", name, "status", st.String())
 	return ok(), nil
+}
+
+// promote runs SWITCHOVER [TO 'name'] (planned: no acknowledged write
+// lost, clients pause) or FAILOVER (forced promotion of the best replica)
+// and answers with the new primary as a one-row result.
+func (s *session) promote(ctx context.Context, toks []token, switchover bool) (*wire.TextResult, error) {
+	target := ""
+	switch {
+	case switchover && len(toks) == 3 && toks[1].kind == tWord && toks[1].val == "TO":
+		target = toks[2].val
+		if toks[2].kind == tWord || toks[2].kind == tNumber {
+			target = toks[2].text
+		}
+	case len(toks) != 1:
+		return nil, wire.Errorf(mysql.ER_PARSE_ERROR, "usage: SWITCHOVER [TO 'name'] | FAILOVER")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var p *backend.Server
+	var err error
+	what := "FAILOVER"
+	if switchover {
+		what = "SWITCHOVER"
+		p, err = s.a.opt.Cluster.Switchover(ctx, target)
+	} else {
+		p, err = s.a.opt.Cluster.Failover(ctx)
+	}
+	if err != nil {
+		return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s failed: %v", what, err)
+	}
+	s.c.Logger().Info(strings.ToLower(what)+" done from the admin interface", "primary", p.Name)
+	return &wire.TextResult{Columns: []wire.Column{{Name: "primary"}}, Rows: [][]sql.NullString{{{String: p.Name, Valid: true}}}}, nil
 }
 
 // killStatement is KILL [CONNECTION | QUERY] id, for any client session.

@@ -105,7 +105,7 @@ func (c *Conn) finishAuth(plugin string, salt []byte, creds Credentials, seq uin
 			if err != nil {
 				return err
 			}
-			c.status = ok.Status
+			c.SetStatus(ok.Status)
 			return nil
 		case p[0] == wire.ErrHeader:
 			return wire.ParseErr(p)

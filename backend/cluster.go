@@ -1,14 +1,15 @@
 // Package backend owns the database servers: their settings and state, the
 // connections to them (login, the proxy's own queries, session-state
 // replay), the shared pool, and the monitor that discovers roles, health and
-// replication lag. Failover will live here too.
+// replication lag, and failover and switchover.
 //
 // Files: cluster.go (the set of servers, roles for routing, state changes
 // and their log), server.go (one server), conn.go and auth.go (a server
 // connection and its login), query.go (the proxy's own commands), state.go
 // (session-state replay), pool.go (shared idle connections), monitor.go
-// (health, role and lag checks), reconfig.go (servers and options changed
-// by a reload), stats.go (counters for the admin interface), gtid/ (GTID
+// (health, role and lag checks), failover.go (failover, switchover,
+// fencing and rejoin), reconfig.go (servers and options changed by a
+// reload), stats.go (counters for the admin interface), gtid/ (GTID
 // arithmetic).
 package backend
 
@@ -37,6 +38,9 @@ type Options struct {
 	// TLS, when set, encrypts every server connection (backend_tls).
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Failover configures failover and switchover; they need the monitor
+	// (Probe).
+	Failover FailoverOptions
 }
 
 // Cluster is the set of servers behind the proxy.
@@ -61,6 +65,10 @@ type Cluster struct {
 	noPrimary atomic.Bool
 
 	version atomic.Value // string: the version a server reported last
+
+	fopt FailoverOptions
+	// topo is what the monitor shares about topology changes (failover.go).
+	topo topology
 }
 
 // ServerSpec is the configuration of one server.
@@ -73,8 +81,9 @@ type ServerSpec struct {
 	MaxConnections int
 	// MaxReplicationLag overrides the monitor's limit for this server (0: none).
 	MaxReplicationLag time.Duration
-	// Promotable: failover may promote it.
-	Promotable bool
+	// NeverPromote: failover and switchover never make it the primary
+	// (servers[].promotable: false).
+	NeverPromote bool
 }
 
 // NewCluster builds a cluster over specs. Roles are not configured: the
@@ -86,8 +95,9 @@ func NewCluster(specs []ServerSpec, opt Options) *Cluster {
 	if opt.ConnectTimeout <= 0 {
 		opt.ConnectTimeout = 5 * time.Second
 	}
-	c := &Cluster{log: opt.Logger}
+	c := &Cluster{log: opt.Logger, fopt: opt.Failover.withDefaults()}
 	c.live.Store(&opt)
+	c.topo.requests = make(chan topoRequest)
 	for _, s := range specs {
 		c.servers = append(c.servers, c.newServer(s))
 	}
@@ -139,6 +149,9 @@ type NoPrimaryError struct {
 	Why string
 	// Until says what ends it.
 	Until string
+	// down: the server is unreachable (not taken offline by an operator),
+	// so a failover may replace it.
+	down bool
 }
 
 func (e *NoPrimaryError) Error() string {
@@ -166,7 +179,7 @@ func noPrimaryError(s *Server) error {
 	}
 	return &NoPrimaryError{Server: s.Name,
 		Why:   fmt.Sprintf("is unreachable since %s (%v)", since.UTC().Format("2006-01-02 15:04:05 UTC"), time.Since(since).Round(time.Second)),
-		Until: "it or a promoted replica is back"}
+		Until: "it or a promoted replica is back", down: true}
 }
 
 // ErrSplitBrain says the servers disagree on which is the primary.
@@ -193,8 +206,12 @@ func (c *Cluster) SetProbing(on bool) {
 }
 
 // Primary returns the server that takes writes: the first healthy server,
-// in config order, that is writable.
+// in config order, that is writable and not fenced (a stale primary).
+// During a switchover there is none until the new primary takes writes.
 func (c *Cluster) Primary() (*Server, error) {
+	if sw := c.topo.switching.Load(); sw != nil {
+		return nil, sw
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.probing {
@@ -214,7 +231,7 @@ func (c *Cluster) Primary() (*Server, error) {
 		if s.Role() != RolePrimary {
 			continue
 		}
-		if s.Status() == StatusOnline {
+		if s.Status() == StatusOnline && !s.fenced.Load() {
 			return s, nil
 		}
 		if last == nil {
@@ -238,7 +255,7 @@ func (c *Cluster) unreachablePrimary() *Server {
 	defer c.mu.RUnlock()
 	var down *Server
 	for _, s := range c.servers {
-		if s.Role() != RolePrimary {
+		if s.Role() != RolePrimary || s.fenced.Load() {
 			continue
 		}
 		if s.Healthy() {
@@ -262,7 +279,7 @@ func (c *Cluster) LoginServers(dst []*Server) []*Server {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, s := range c.servers {
-		if s.Status() == StatusOnline && !slices.Contains(dst[:n], s) {
+		if s.Status() == StatusOnline && !s.fenced.Load() && !slices.Contains(dst[:n], s) {
 			dst = append(dst, s)
 		}
 	}
@@ -301,10 +318,16 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	if err != nil {
 		srv.ConnErrors.Add(1)
 		var me *mysql.MyError
-		if !errors.As(err, &me) && srv.dialFailures.Add(1) == shunAfterDialFailures && c.isProbing() {
+		if !errors.As(err, &me) && c.isProbing() {
 			// The server cannot be reached: stop sending it new work now
-			// rather than at its next check, which readmits it.
-			c.setHealthy(srv, false, fmt.Errorf("%d connections in a row failed: %w", shunAfterDialFailures, err))
+			// rather than at its next check, which readmits it. With
+			// automatic failover one failure is enough for the primary:
+			// statements that need it then wait for the monitor to confirm
+			// it dead and promote a replica, rather than fail one by one.
+			n := srv.dialFailures.Add(1)
+			if n == shunAfterDialFailures || c.fopt.Auto && srv.Role() == RolePrimary && n < shunAfterDialFailures {
+				c.setHealthy(srv, false, fmt.Errorf("%d connections in a row failed: %w", n, err))
+			}
 		}
 		return nil, err
 	}

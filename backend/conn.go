@@ -94,8 +94,10 @@ type Conn struct {
 	// threadID is the server's id for this connection (its greeting's
 	// connection id), as its process list shows it.
 	threadID uint32
-	// status is the server status flags from the last terminating packet.
+	// status is the server status flags from the last terminating packet;
+	// inTx mirrors its SERVER_STATUS_IN_TRANS for other goroutines.
 	status uint16
+	inTx   atomic.Bool
 
 	// broken is set when the connection can no longer be trusted to be at a
 	// packet boundary, or was aborted; it is then closed instead of reused.
@@ -198,7 +200,15 @@ func (c *Conn) Status() uint16 { return c.status }
 // SetStatus records the status flags a response forwarded by the proxy
 // ended with, so the connection knows, for one, whether it is inside a
 // transaction.
-func (c *Conn) SetStatus(st uint16) { c.status = st }
+func (c *Conn) SetStatus(st uint16) {
+	c.status = st
+	c.inTx.Store(st&mysql.SERVER_STATUS_IN_TRANS != 0)
+}
+
+// InTx reports whether the connection's last response said a transaction
+// is open; unlike Status, any goroutine may ask (a switchover waits for
+// the transactions open on the old primary).
+func (c *Conn) InTx() bool { return c.inTx.Load() }
 
 // ThreadID is the server's id for this connection (CONNECTION_ID() there).
 func (c *Conn) ThreadID() uint32 { return c.threadID }

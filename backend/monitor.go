@@ -52,7 +52,9 @@ type ProbeOptions struct {
 }
 
 // Probe checks every server once now and then every interval until ctx
-// ends. A panic in a check is logged and the monitor goes on.
+// ends. A panic in a check is logged and the monitor goes on. After each
+// round it fails over if the primary is dead and tends fenced servers;
+// between rounds it serves Failover and Switchover (failover.go).
 func (c *Cluster) Probe(ctx context.Context, opt ProbeOptions) {
 	conns := make(map[*Server]*Conn)
 	defer func() {
@@ -60,14 +62,20 @@ func (c *Cluster) Probe(ctx context.Context, opt ProbeOptions) {
 			cn.Close()
 		}
 	}()
+	c.topo.serving.Store(true)
+	defer c.topo.serving.Store(false)
+	var fm failoverWatch
 	t := time.NewTicker(opt.Interval)
 	defer t.Stop()
 	for {
-		c.probeAll(ctx, opt, conns)
+		checks := c.probeAll(ctx, opt, conns)
+		c.afterChecks(ctx, opt, &fm, checks)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case req := <-c.topo.requests:
+			c.serveRequest(ctx, opt, &fm, req)
 		}
 	}
 }
@@ -82,7 +90,9 @@ func (c *Cluster) ProbeOnce(ctx context.Context, opt ProbeOptions) {
 	}
 }
 
-func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Server]*Conn) {
+// probeAll checks every server in parallel and returns what it found of
+// those that answered.
+func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Server]*Conn) map[*Server]check {
 	servers := c.Servers()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -121,6 +131,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 	if _, err := c.Primary(); !errors.Is(err, ErrSplitBrain) {
 		c.setNoPrimary(err != nil, err)
 	}
+	return checks
 }
 
 // check is what one check found of a server that answered it.
@@ -143,6 +154,11 @@ func (c *Cluster) updateReadPool(servers []*Server, checks map[*Server]check, op
 		if ck.role != RoleReplica {
 			c.setFrozen(s, false, "now "+ck.role.String())
 			c.setReadable(s, false, "")
+			continue
+		}
+		if s.fenced.Load() {
+			c.setFrozen(s, false, "fenced")
+			c.setReadable(s, false, "fenced: kept out until it replicates from the primary")
 			continue
 		}
 		maxLag := opt.MaxReplicationLag
@@ -246,8 +262,8 @@ func (c *Cluster) checkSplitBrain(servers []*Server) {
 	var writable []string
 	sources := map[string]bool{}
 	for _, s := range servers {
-		if !s.Healthy() {
-			continue
+		if !s.Healthy() || s.fenced.Load() {
+			continue // a fenced server is a stale primary, not a rival
 		}
 		if s.Role() == RolePrimary {
 			writable = append(writable, s.Name)
@@ -322,7 +338,16 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		return cn, ck, err
 	}
 	repl.gtid = pos
-	if opt.HeartbeatTable != "" {
+	if role == RolePrimary && s.checked.Load() && !s.Healthy() && !s.fenced.Load() {
+		// It comes back writable while another server is the primary:
+		// the primary a failover replaced, restarted writable. It gets
+		// nothing from switchyard from now on (tendFenced sets it
+		// read-only and rejoins it).
+		if p, err := c.Primary(); err == nil && p != s {
+			c.fence(s, fmt.Sprintf("came back writable while %s is the primary: a stale primary", p.Name))
+		}
+	}
+	if opt.HeartbeatTable != "" && !s.fenced.Load() {
 		switch role {
 		case RolePrimary:
 			if err := writeHeartbeat(cn, opt.HeartbeatTable); err != nil {
@@ -395,6 +420,11 @@ type replication struct {
 	stopped    string // why not, when configured but not running
 	lagMs      int64  // -1: unknown
 	gtid       string // the server's GTID position
+	ioRunning  bool   // the IO thread is connected to the source
+	ioPos      string // Gtid_IO_Pos: what the IO thread received (MariaDB)
+	// lastIOErrno and lastIOError are the IO thread's last error.
+	lastIOErrno int
+	lastIOError string
 }
 
 // replicationStatus reads SHOW ALL SLAVES STATUS (MariaDB), falling back to
@@ -422,7 +452,13 @@ func replicationStatus(cn *Conn) (replication, error) {
 	io, _ := get("Slave_IO_Running", "Replica_IO_Running")
 	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
 	r.sqlRunning = sqlRunning == "Yes"
-	r.running = io == "Yes" && r.sqlRunning
+	r.ioRunning = io == "Yes"
+	r.running = r.ioRunning && r.sqlRunning
+	r.ioPos, _ = get("Gtid_IO_Pos")
+	if v, ok := get("Last_IO_Errno"); ok {
+		r.lastIOErrno, _ = strconv.Atoi(v)
+	}
+	r.lastIOError, _ = get("Last_IO_Error")
 	if !r.running {
 		r.stopped = fmt.Sprintf("replication not running (IO thread %s, SQL thread %s)", orDash(io), orDash(sqlRunning))
 	}

@@ -62,7 +62,7 @@ func (c *Conn) query(sql string, read func(*bufio.Reader, bool, int) (*wire.Text
 	if err != nil {
 		return nil, c.failed(err)
 	}
-	c.status = res.Status
+	c.SetStatus(res.Status)
 	return res, nil
 }
 
@@ -96,7 +96,7 @@ func (c *Conn) Command(cmd byte, args string) error {
 		return wire.ParseErr(p)
 	}
 	if st, ok := w.Status(); ok {
-		c.status = st
+		c.SetStatus(st)
 	}
 	if cmd == mysql.COM_RESET_CONNECTION {
 		c.ForgetPrepared()

@@ -45,14 +45,14 @@ func (s *Server) Retired() bool { return s.retired.Load() }
 func (s *Server) apply(spec ServerSpec) {
 	s.weight.Store(int64(spec.Weight))
 	s.maxLag.Store(int64(spec.MaxReplicationLag))
-	s.promotable.Store(spec.Promotable)
+	s.promotable.Store(!spec.NeverPromote)
 	s.slots.setMax(spec.MaxConnections)
 }
 
 // spec is the server's configuration as a ServerSpec.
 func (s *Server) spec() ServerSpec {
 	return ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight(), MaxConnections: s.MaxConnections(),
-		MaxReplicationLag: s.MaxReplicationLag(), Promotable: s.Promotable()}
+		MaxReplicationLag: s.MaxReplicationLag(), NeverPromote: !s.Promotable()}
 }
 
 // newServer builds a server with the next id. Called under c.mu or before
@@ -224,7 +224,7 @@ func specDiff(a, b ServerSpec) string {
 	add("weight", a.Weight, b.Weight)
 	add("max_connections", a.MaxConnections, b.MaxConnections)
 	add("max_replication_lag", a.MaxReplicationLag, b.MaxReplicationLag)
-	add("promotable", a.Promotable, b.Promotable)
+	add("promotable", !a.NeverPromote, !b.NeverPromote)
 	return strings.Join(d, ", ")
 }
 

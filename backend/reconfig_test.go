@@ -19,7 +19,7 @@ func TestReconfigureServers(t *testing.T) {
 	if err := c.SetServerStatus("db2", StatusOfflineSoft); err != nil {
 		t.Fatal(err)
 	}
-	ch := c.Reconfigure([]ServerSpec{{Name: "db2", Address: "127.0.0.1:2", Weight: 5, MaxConnections: 7, Promotable: true},
+	ch := c.Reconfigure([]ServerSpec{{Name: "db2", Address: "127.0.0.1:2", Weight: 5, MaxConnections: 7},
 		{Name: "db3", Address: "127.0.0.1:33"}, {Name: "db4", Address: "127.0.0.1:4"}})
 	if ch.String() != "servers added db3, db4; removed db1, db3; changed db2" && ch.String() != "servers added db3, db4; removed db3, db1; changed db2" {
 		t.Errorf("changes: %s", ch)
@@ -50,7 +50,7 @@ func TestReconfigureServers(t *testing.T) {
 		!strings.Contains(got, "server_changed:db2") {
 		t.Errorf("events %s", got)
 	}
-	if ch := c.Reconfigure([]ServerSpec{{Name: "db2", Address: "127.0.0.1:2", Weight: 5, MaxConnections: 7, Promotable: true},
+	if ch := c.Reconfigure([]ServerSpec{{Name: "db2", Address: "127.0.0.1:2", Weight: 5, MaxConnections: 7},
 		{Name: "db3", Address: "127.0.0.1:33"}, {Name: "db4", Address: "127.0.0.1:4"}}); !ch.Empty() {
 		t.Errorf("the same servers again: %s", ch)
 	}

@@ -58,6 +58,10 @@ type Server struct {
 	source      atomic.Pointer[string] // what a replica replicates from
 	adminStatus atomic.Int32           // an operator's Status setting
 	gtid        atomic.Pointer[string] // GTID position as last checked
+	// fenced: switchyard sends the server nothing, reads or writes, until
+	// it replicates from the primary (failover.go): a former primary, or a
+	// replica that missed a failover.
+	fenced atomic.Bool
 	// dialFailures counts consecutive failed connects for clients; enough
 	// of them shun the server before its next check.
 	dialFailures atomic.Int32
@@ -107,6 +111,20 @@ func (s *Server) abortConns() int {
 		c.Abort()
 	}
 	return len(all)
+}
+
+// openTransactions counts the client connections to the server inside a
+// transaction.
+func (s *Server) openTransactions() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.InTx() {
+			n++
+		}
+	}
+	return n
 }
 
 // OpenConns is the number of client connections open to the server.
@@ -254,12 +272,15 @@ type ServerView struct {
 	// LagFrozen: the primary is unreachable and the replica serves reads
 	// with the lag it had then (Lag).
 	LagFrozen bool
+	// Fenced: a former primary, or a replica that missed a failover, kept
+	// out of service until it replicates from the primary.
+	Fenced bool
 }
 
 func (s *Server) view() ServerView {
 	v := ServerView{Name: s.Name, Address: s.Address, Role: s.Role(), Status: s.Status(),
 		Readable: s.Readable(), Replicating: s.replicating.Load(), Outstanding: s.Outstanding.Load(),
-		GTID: s.GTID(), OpenConns: s.OpenConns(), LagFrozen: s.frozen.Load()}
+		GTID: s.GTID(), OpenConns: s.OpenConns(), LagFrozen: s.frozen.Load(), Fenced: s.fenced.Load()}
 	v.Lag, v.LagKnown = s.Lag()
 	if w := s.why.Load(); w != nil {
 		v.Why = *w

@@ -34,6 +34,7 @@ func (d *decoder) check(c *Config) {
 		d.report("monitor.heartbeat_table", "%q is not schema.table", h)
 	}
 	d.atLeast("failover.failure_threshold", c.Failover.FailureThreshold, 1)
+	d.notNegative("failover.hold_timeout", c.Failover.HoldTimeout)
 	d.oneOf("routing.reads", c.Routing.Reads, ReadsReplicas, ReadsPrimary)
 	d.oneOf("routing.balance", c.Routing.Balance, BalanceLeastOutstanding, BalanceRoundRobin, BalanceWeightedRandom)
 	d.oneOf("routing.read_your_writes", c.Routing.ReadYourWrites, RYWOff, RYWSession)

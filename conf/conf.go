@@ -139,6 +139,9 @@ type Failover struct {
 	ReplicationUser     string `yaml:"replication_user"`
 	ReplicationPassword string `yaml:"replication_password"`
 	Cooperative         bool   `yaml:"cooperative"`
+	// HoldTimeout (default 5s) is how long a statement that needs the
+	// primary waits for a failover or switchover to give it one.
+	HoldTimeout time.Duration `yaml:"hold_timeout"`
 }
 
 // Routing configures where reads go.
@@ -232,7 +235,7 @@ func Default() *Config {
 		Listen:   Listen{MySQL: "127.0.0.1:6033", Admin: "127.0.0.1:6032", HTTP: "127.0.0.1:6070"},
 		Admin:    Admin{User: "admin"},
 		Monitor:  Monitor{Interval: time.Second, Timeout: time.Second, MaxReplicationLag: 10 * time.Second},
-		Failover: Failover{Auto: true, FailureThreshold: 3, Cooperative: true},
+		Failover: Failover{Auto: true, FailureThreshold: 3, Cooperative: true, HoldTimeout: 5 * time.Second},
 		Routing: Routing{Reads: ReadsReplicas, Balance: BalanceLeastOutstanding,
 			FallbackToPrimary: true, ReadYourWrites: RYWSession},
 		Pool: Pool{Multiplexing: true, MaxIdlePerServer: 64, IdleTimeout: 5 * time.Minute, MaxLifetime: time.Hour},

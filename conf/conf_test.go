@@ -56,6 +56,7 @@ failover:
   replication_user: repl
   replication_password: repl
   cooperative: true               # several switchyard instances agree through server-side locks; only one promotes
+  hold_timeout: 5s                # statements that need the primary wait this long for a promotion before failing
 routing:
   reads: replicas                 # replicas | primary
   balance: least_outstanding      # least_outstanding | round_robin | weighted_random
@@ -177,7 +178,7 @@ listen:
   http:
   mysql: ${HOST}:${PORT}
   proxy_protocol_networks: [10.1.2.3/8, 192.168.1.10, "::1"]
-failover: {auto: false, cooperative: FALSE, failure_threshold: "${N}"}
+failover: {auto: false, cooperative: FALSE, failure_threshold: "${N}", hold_timeout: 1500ms}
 routing: {fallback_to_primary: false, reads: primary}
 pool: {multiplexing: false, max_lifetime: 0}
 backend_tls: {verify: false}
@@ -206,7 +207,7 @@ query_rules:
 	if !reflect.DeepEqual(l.ProxyProtocolNetworks, wantNets) {
 		t.Errorf("networks = %v", l.ProxyProtocolNetworks)
 	}
-	if f := c.Failover; f.Auto || f.Cooperative || f.FailureThreshold != 5 {
+	if f := c.Failover; f.Auto || f.Cooperative || f.FailureThreshold != 5 || f.HoldTimeout != 1500*time.Millisecond {
 		t.Errorf("failover = %+v", f)
 	}
 	if r := c.Routing; r.FallbackToPrimary || r.Reads != "primary" || r.Balance != BalanceLeastOutstanding {
@@ -438,12 +439,13 @@ query_rules:
 			`t.yaml:4: query_rules[0].user: no user named "apx"`}},
 
 		{"negative numbers", oneServer + `users: [{name: u, password: p, max_connections: -1}]
-failover: {failure_threshold: 0}
+failover: {failure_threshold: 0, hold_timeout: -1s}
 pool: {max_idle_per_server: -1}
 limits: {max_client_connections: -5, client_idle_timeout: -1s, shutdown_timeout: -2s}
 `, []string{
 			`t.yaml:2: users[0].max_connections: must be at least 0, got -1`,
 			`t.yaml:3: failover.failure_threshold: must be at least 1, got 0`,
+			`t.yaml:3: failover.hold_timeout: must not be negative, got -1s`,
 			`t.yaml:4: pool.max_idle_per_server: must be at least 0, got -1`,
 			`t.yaml:5: limits.max_client_connections: must be at least 1, got -5`,
 			`t.yaml:5: limits.client_idle_timeout: must not be negative, got -1s`,

@@ -33,7 +33,9 @@ func TestReadsAndLoginsSurviveDeadPrimary(t *testing.T) {
 	if err := c.WaitReplicasCaughtUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p, err := harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: c, LogLevel: "info", ExtraYAML: fastMonitor})
+	// Without failover: this is what clients see until someone restarts
+	// the primary or promotes a replica.
+	p, err := harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: c, LogLevel: "info", ExtraYAML: fastMonitor + "failover:\n  auto: false\n"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,11 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 			// Closed under the session (an operator's OFFLINE_HARD, a
 			// dead server): state held there is gone.
 			held := sc == s.conns.held
+			srv := sc.Server()
 			s.conns.drop(sc)
+			if held && srv.Fenced() && s.st.inTx {
+				return nil, EndSessionTelling(lostInFailover{name: srv.Name})
+			}
 			if held {
 				return nil, EndSessionTelling(errSessionStateLost) // see connTo
 			}
@@ -196,7 +200,7 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 		if s.conns.last != nil {
 			return s.conns.last, nil
 		}
-		return s.primaryConn(ctx)
+		return s.writableConn(ctx, false)
 	case router.Replica:
 		for {
 			srv, ok := s.pickReplica(d, exclude)
@@ -219,11 +223,37 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 	if d.AnyServer {
 		return s.primaryOrAny(ctx, exclude, verify)
 	}
-	p, err := s.srv.servers.Primary()
+	return s.writableConn(ctx, verify)
+}
+
+// writableConn returns a connection to the primary. During a failover or
+// switchover the primary is waited for (backend.Cluster.WaitPrimary); a
+// primary that cannot be reached is shunned by the failed connect, so the
+// statement then waits for the failover the monitor is about to make, and
+// runs on the new primary instead of failing.
+func (s *session) writableConn(ctx context.Context, verify bool) (*backend.Conn, error) {
+	p, err := s.srv.servers.WaitPrimary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.connTo(ctx, p, verify)
+	sc, err := s.connTo(ctx, p, verify)
+	var me *mysql.MyError
+	var full *backend.ErrServerFull
+	var end *sessionEnd // state held on a connection there is gone
+	if err == nil || errors.As(err, &me) || errors.As(err, &full) || errors.As(err, &end) || ctx.Err() != nil {
+		return sc, err
+	}
+	// The failed connect shunned the primary if a failover may replace it:
+	// this waits for the new one. The same primary again means nothing
+	// changed; its error stands.
+	next, werr := s.srv.servers.WaitPrimary(ctx)
+	if werr != nil {
+		return nil, werr
+	}
+	if next == p {
+		return nil, err
+	}
+	return s.connTo(ctx, next, verify)
 }
 
 // primaryOrAny returns a connection to the primary or, while there is
@@ -361,4 +391,20 @@ func (e lostServer) Unwrap() error { return e.err }
 func (e lostServer) MyError() *mysql.MyError {
 	return wire.Errorf(mysql.ER_UNKNOWN_ERROR,
 		"switchyard lost the connection to server %s during the statement; it may or may not have run. Reconnect and check", e.name)
+}
+
+// lostInFailover is what a client is told when its transaction was open on
+// a primary that failed and was replaced between its statements: the
+// transaction is gone with that connection, uncommitted. (A COMMIT that
+// was running when the primary died is answered by lostServer instead:
+// its outcome is unknown.)
+type lostInFailover struct{ name string }
+
+func (e lostInFailover) Error() string {
+	return fmt.Sprintf("transaction lost: primary %s failed over", e.name)
+}
+
+func (e lostInFailover) MyError() *mysql.MyError {
+	return wire.Errorf(mysql.ER_UNKNOWN_ERROR,
+		"switchyard: this session's transaction was open on primary %s, which failed and was replaced by a failover; the transaction did not commit (its connection to %s is gone). Reconnect and run the transaction again", e.name, e.name)
 }

@@ -32,6 +32,9 @@ import (
 // Servers is what sessions need of the topology: backend.Cluster.
 type Servers interface {
 	Primary() (*backend.Server, error)
+	// WaitPrimary is Primary, except that during a failover or switchover
+	// it waits (bounded by failover.hold_timeout) for the new primary.
+	WaitPrimary(ctx context.Context) (*backend.Server, error)
 	Replicas(dst []*backend.Server) []*backend.Server
 	LoginServers(dst []*backend.Server) []*backend.Server
 	ServerVersion() (string, bool)

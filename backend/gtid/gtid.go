@@ -7,6 +7,7 @@
 package gtid
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,4 +57,80 @@ func Covers(pos, gtid string) bool {
 		}
 	}
 	return false
+}
+
+// Position is a parsed GTID position: the last GTID of each replication
+// domain. Malformed entries are left out.
+type Position map[uint32]GTID
+
+// ParsePosition reads a position such as "0-1-42,1-2-7".
+func ParsePosition(s string) Position {
+	p := Position{}
+	for s != "" {
+		var entry string
+		entry, s, _ = strings.Cut(s, ",")
+		if g, ok := Parse(entry); ok {
+			p[g.Domain] = g
+		}
+	}
+	return p
+}
+
+// String writes the position with its domains in ascending order, as
+// MariaDB does.
+func (p Position) String() string {
+	domains := make([]uint32, 0, len(p))
+	for d := range p {
+		domains = append(domains, d)
+	}
+	slices.Sort(domains)
+	var b strings.Builder
+	for i, d := range domains {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(p[d].String())
+	}
+	return b.String()
+}
+
+// Compare orders positions by how far they got: 1 when a has reached b in
+// every domain and gone further in one, -1 the other way round, 0 when
+// they are equal or each is ahead in some domain (histories that diverged,
+// which no order ranks).
+func Compare(a, b string) int {
+	pa, pb := ParsePosition(a), ParsePosition(b)
+	ahead, behind := false, false
+	for d, g := range pa {
+		if o, ok := pb[d]; !ok || g.Seq > o.Seq {
+			ahead = true
+		} else if g.Seq < o.Seq {
+			behind = true
+		}
+	}
+	for d := range pb {
+		if _, ok := pa[d]; !ok {
+			behind = true
+		}
+	}
+	switch {
+	case ahead && !behind:
+		return 1
+	case behind && !ahead:
+		return -1
+	}
+	return 0
+}
+
+// Max is the position that has, in each domain, the further of a's and
+// b's GTIDs: what a server has received when a is what it applied and b
+// what its IO thread fetched.
+func Max(a, b string) string {
+	pa := ParsePosition(a)
+	for d, g := range ParsePosition(b) {
+		if o, ok := pa[d]; !ok || g.Seq > o.Seq {
+			pa[d] = g
+		}
+	}
+	return pa.String()
 }

@@ -49,3 +49,32 @@ func FuzzCovers(f *testing.F) {
 		}
 	})
 }
+
+func TestPositions(t *testing.T) {
+	if p := ParsePosition("1-2-7, 0-1-42,bad"); p.String() != "0-1-42,1-2-7" {
+		t.Errorf("ParsePosition: %q", p.String())
+	}
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"0-1-5", "0-1-5", 0},
+		{"0-1-6", "0-1-5", 1},
+		{"0-1-5", "0-2-6", -1},
+		{"0-1-5,1-1-1", "0-1-5", 1},
+		{"0-1-5", "0-1-5,1-1-1", -1},
+		{"0-1-6,1-1-1", "0-1-5,1-1-2", 0}, // diverged: no order
+		{"", "", 0},
+		{"", "0-1-1", -1},
+	} {
+		if got := Compare(tc.a, tc.b); got != tc.want {
+			t.Errorf("Compare(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+	if got := Max("0-1-5,1-2-9", "0-1-7,2-3-1"); got != "0-1-7,1-2-9,2-3-1" {
+		t.Errorf("Max: %q", got)
+	}
+	if got := Max("", ""); got != "" {
+		t.Errorf("Max of nothing: %q", got)
+	}
+}

@@ -249,7 +249,9 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 	defer stopBackground()
 	l := &live{path: path, log: log, cluster: cluster, pool: pool, bg: ctx}
 	if cfg.Monitor.User == "" {
-		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
+		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked; no failover")
+	} else if cfg.Failover.Auto && cfg.Failover.ReplicationUser == "" {
+		log.Warn("failover.replication_user is not set: replicas re-pointed by a failover keep the account they had, and a former primary cannot rejoin as a replica")
 	}
 	// Roles come from the servers themselves: the first check runs before
 	// clients are accepted so they find the primary known.
@@ -315,7 +317,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 	log.Info("switchyard listening", attrs...)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -333,6 +335,12 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				l.sighup()
+				continue
+			}
+			if sig == syscall.SIGUSR2 {
+				// A planned switchover to the best replica, as the admin
+				// interface's SWITCHOVER asks for one.
+				go background(ctx, log, "switchover", func() { switchover(ctx, cluster, log) })
 				continue
 			}
 			timeout := l.Current().Limits.ShutdownTimeout
@@ -354,4 +362,18 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 			return nil
 		}
 	}
+}
+
+// switchover runs a planned switchover to the best replica (SIGUSR2) and
+// logs its outcome; the steps are logged as events by the cluster.
+func switchover(ctx context.Context, cluster *backend.Cluster, log *slog.Logger) {
+	log.Info("switchover asked for (SIGUSR2)")
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	p, err := cluster.Switchover(ctx, "")
+	if err != nil {
+		log.Error("switchover failed", "err", err)
+		return
+	}
+	log.Info("switchover finished", "primary", p.Name)
 }

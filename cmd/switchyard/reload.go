@@ -202,13 +202,16 @@ func serverSpecs(cfg *conf.Config) []backend.ServerSpec {
 	specs := make([]backend.ServerSpec, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
 		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections,
-			MaxReplicationLag: s.MaxReplicationLag, Promotable: s.Promotable})
+			MaxReplicationLag: s.MaxReplicationLag, NeverPromote: !s.Promotable})
 	}
 	return specs
 }
 
 func clusterOptions(cfg *conf.Config, parts *runtimeParts, log *slog.Logger) backend.Options {
-	return backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: parts.backendTLS, Logger: log}
+	fo := cfg.Failover
+	return backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: parts.backendTLS, Logger: log,
+		Failover: backend.FailoverOptions{Auto: fo.Auto, FailureThreshold: fo.FailureThreshold, ReplicationUser: fo.ReplicationUser,
+			ReplicationPassword: fo.ReplicationPassword, Cooperative: fo.Cooperative, HoldTimeout: fo.HoldTimeout}}
 }
 
 func poolOptions(cfg *conf.Config) backend.PoolOptions {

@@ -48,11 +48,36 @@ type ClusterOptions struct {
 	InstallDB string
 	// ExtraArgs are appended to every mariadbd command line.
 	ExtraArgs []string
+	// SemiSync enables semi-synchronous replication: every server is a
+	// semi-synchronous replica, and the primary waits for one of them to
+	// have received a commit (wait point AFTER_SYNC) before acknowledging
+	// it, so a failover to the most advanced replica loses no acknowledged
+	// write. Only the primary has the source side on (a replica with it
+	// would wait for acknowledgements of what it applies, from replicas it
+	// does not have); switchyard moves it with the primary role. See
+	// semiSyncArgs for the flags.
+	SemiSync bool
 	// Logf, if set, receives progress lines (e.g. t.Logf).
 	Logf func(format string, args ...any)
 }
 
+// semiSyncArgs are the mariadbd flags of ClusterOptions.SemiSync for
+// every server; the primary also gets semiSyncSourceArg. A source waits up
+// to 10 s for a replica's acknowledgement before it commits without one.
+func semiSyncArgs() []string {
+	return []string{
+		"--rpl-semi-sync-slave-enabled=ON",
+		"--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+		"--rpl-semi-sync-master-timeout=10000",
+	}
+}
+
+const semiSyncSourceArg = "--rpl-semi-sync-master-enabled=ON"
+
 func (o *ClusterOptions) defaults() {
+	if o.SemiSync {
+		o.ExtraArgs = append(append([]string(nil), o.ExtraArgs...), semiSyncArgs()...)
+	}
 	if o.Replicas == 0 {
 		o.Replicas = 2
 	} else if o.Replicas < 0 {
@@ -203,6 +228,9 @@ func StartCluster(ctx context.Context, opt ClusterOptions) (_ *Cluster, err erro
 		c.servers = append(c.servers, s)
 	}
 	c.Primary, c.Replicas = c.servers[0], c.servers[1:]
+	if opt.SemiSync {
+		c.Primary.StartArgs = append(c.Primary.StartArgs, semiSyncSourceArg)
+	}
 
 	t0 := time.Now()
 	tpl, err := dataDirTemplate(ctx, opt, dir)

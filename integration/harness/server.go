@@ -40,6 +40,10 @@ type Server struct {
 	// never accept writes until something decides it is the primary; a test
 	// that promotes a server and wants it writable after a restart sets it.
 	ReadOnly bool
+	// StartArgs are appended to the command line of the next starts, after
+	// the cluster's: e.g. --init-rpl-role=SLAVE for a crashed primary that
+	// a failover replaced and that restarts as a replica.
+	StartArgs []string
 
 	mariadbd     string
 	rootPassword string
@@ -186,7 +190,8 @@ func (s *Server) args() []string {
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root") // mariadbd refuses to run as root otherwise
 	}
-	return append(args, s.extraArgs...)
+	args = append(args, s.extraArgs...)
+	return append(args, s.StartArgs...)
 }
 
 // Start starts mariadbd on the server's data dir and port and waits until it

@@ -1,6 +1,9 @@
 // Command demo starts a MariaDB primary with two replicas and switchyard in
 // front of them, prints how to connect, and tears everything down on
-// SIGINT/SIGTERM. It is what `make demo` runs after building switchyard.
+// SIGINT/SIGTERM. It is what `make demo` runs after building switchyard;
+// with --failover (`make demo-failover`) it also kills the primary under
+// writes, shows the failover and the old primary's rejoin, then a
+// switchover (failover.go).
 package main
 
 import (
@@ -26,6 +29,7 @@ func run() int {
 	replicas := flag.Int("replicas", 2, "number of replicas")
 	keep := flag.Bool("keep", false, "keep data dirs, config and logs after exit")
 	extra := flag.String("extra-yaml", "", "file whose YAML is merged into the generated proxy config")
+	failover := flag.Bool("failover", false, "semi-synchronous replication; kill the primary under writes, show the failover, the rejoin and a switchover")
 	flag.Parse()
 	if *binary == "" {
 		fmt.Fprintln(os.Stderr, "demo: --switchyard PATH is required (make demo builds it)")
@@ -60,7 +64,10 @@ func run() int {
 	defer cancel()
 
 	began := time.Now()
-	cluster, err := harness.StartCluster(startCtx, harness.ClusterOptions{Replicas: *replicas, KeepDirs: *keep, Logf: logf})
+	if *failover {
+		extraYAML = failoverYAML + extraYAML
+	}
+	cluster, err := harness.StartCluster(startCtx, harness.ClusterOptions{Replicas: *replicas, KeepDirs: *keep, Logf: logf, SemiSync: *failover})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: starting MariaDB cluster: %v\n", err)
 		return 1
@@ -87,6 +94,13 @@ func run() int {
 	}()
 
 	printInfo(cluster, proxy, *keep)
+	if *failover {
+		if err := demoFailover(ctx, cluster, proxy, logf); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "demo: failover: %v; last log lines:\n%s\n", err, proxy.LogTail(40))
+			return 1
+		}
+		logf("\ndemo: the proxy's log (%s) has every step as an event; switchyard keeps running", proxy.LogPath())
+	}
 
 	select {
 	case <-ctx.Done():
