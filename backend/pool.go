@@ -81,13 +81,16 @@ type Pool struct {
 	mu   sync.Mutex
 	idle map[*Server][]*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
-	// comes back, waking sessions that wait for one.
+	// comes back, waking sessions that wait for one; waiters counts those
+	// sessions, for the metrics.
 	returned map[*Server]chan struct{}
+	waiters  map[*Server]int
 }
 
 // NewPool returns an empty pool that opens connections with dial.
 func NewPool(opt PoolOptions, dial Dialer) *Pool {
-	return &Pool{opt: opt.withDefaults(), dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{})}
+	return &Pool{opt: opt.withDefaults(), dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}),
+		waiters: make(map[*Server]int)}
 }
 
 // Acquire returns a connection to srv for req: an idle one (preferring one
@@ -122,6 +125,8 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
+			p.addWaiter(srv, 1)
+			defer p.addWaiter(srv, -1)
 		}
 		select {
 		case srv.slots <- struct{}{}:

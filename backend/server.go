@@ -27,6 +27,8 @@ type Server struct {
 	// Outstanding counts statements running on the server through this
 	// proxy, for least-outstanding balancing.
 	Outstanding atomic.Int64
+	// Latency times the commands clients ran there, response included.
+	Latency LatencyHistogram
 
 	role    atomic.Int32
 	healthy atomic.Bool

@@ -61,6 +61,11 @@ func (d *decoder) check(c *Config) {
 		}
 	}
 	d.checkRules(c)
+	d.oneOf("firewall.mode", c.Firewall.Mode, FirewallOff, FirewallLearn, FirewallEnforce)
+	if c.Firewall.Mode != FirewallOff && c.Firewall.AllowlistFile == "" {
+		d.report("firewall.allowlist_file", "is required when firewall.mode is %s", c.Firewall.Mode)
+	}
+	d.notNegative("slow_log.threshold", c.SlowLog.Threshold)
 }
 
 // A stored function's name, optionally qualified by its schema.

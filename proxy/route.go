@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -88,6 +89,7 @@ type exchangeResult struct {
 	status          uint16
 	hasStatus       bool   // status holds the server's flags after the command
 	gtid            string // the GTID of a transaction the command committed
+	rows            int64  // rows relayed
 }
 
 // runRouted runs a command on the server the decision names and relays the
@@ -278,6 +280,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	srv := sc.Server()
 	srv.Outstanding.Add(1)
 	defer srv.Outstanding.Add(-1)
+	start := time.Now()
 	s.running.start(sc)
 	defer s.running.stop()
 	next, err := sc.WriteCommand(buf)
@@ -306,8 +309,9 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	// The response's last bytes wait in bw until the command is done (see
 	// ClientConn.responseWriter).
 	err = f.forward(shape)
+	srv.Latency.Observe(time.Since(start))
 	s.c.seq = f.seq - f.shift
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows}
 	res.status, res.hasStatus = f.status()
 	if res.hasStatus {
 		sc.SetStatus(res.status)

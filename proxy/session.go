@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -25,8 +26,11 @@ type session struct {
 	inUse aborter
 	// txOpen mirrors st.inTx for Busy.
 	txOpen atomic.Bool
-	// pinCounted: this session is counted in the server's pinned sessions.
-	pinCounted bool
+	// pinsCounted are the pin reasons, as bits, this session is counted
+	// under in the metrics (countPinned).
+	pinsCounted uint32
+	// obs is what the command running now tells the metrics (metrics.go).
+	obs observation
 
 	// pendingStmt is the statement being prepared, with the id it gets.
 	pendingStmt   *clientStmt
@@ -97,8 +101,11 @@ func (s *session) Close() {
 
 // Command runs one client command.
 func (s *session) Command(ctx context.Context, buf []byte) error {
+	start := time.Now()
+	s.obs = observation{}
 	err := s.command(ctx, buf)
 	s.releaseIdle()
+	s.observed(buf[wire.HeaderSize], start)
 	return err
 }
 
@@ -160,6 +167,10 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 func (s *session) query(ctx context.Context, buf []byte) error {
 	sql := string(buf[wire.HeaderSize+1:])
 	class := s.classify(sql)
+	s.observeStatement(&class, sql)
+	if err := s.checkFirewall(&class, sql); err != nil {
+		return err
+	}
 	if class.Kills {
 		return s.killStatement(ctx, sql)
 	}
@@ -172,6 +183,7 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		return err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
+	s.observeRun(d, sc, res.rows)
 	if err != nil || sc == nil {
 		return err
 	}
@@ -274,7 +286,11 @@ func (s *session) pin(sc *backend.Conn, reason router.Pin) {
 // unpin drops one count of reason. When no reason is left the session is
 // free to move between connections again.
 func (s *session) unpin(reason router.Pin) {
-	if !s.st.pins.Remove(reason) || s.st.pins.Any() {
+	if !s.st.pins.Remove(reason) {
+		return
+	}
+	if s.st.pins.Any() {
+		s.countPinned() // one reason less
 		return
 	}
 	if !s.st.inTx {
@@ -282,21 +298,6 @@ func (s *session) unpin(reason router.Pin) {
 	}
 	s.countPinned()
 	s.c.Logger().Debug("session no longer pinned", "reason", reason.String())
-}
-
-// countPinned keeps the server's count of pinned sessions in step with
-// this session's pins, however they changed (pin, unpin, reset, a change
-// of user restoring saved state).
-func (s *session) countPinned() {
-	switch pinned := s.st.pins.Any(); {
-	case pinned && !s.pinCounted:
-		s.srv.pinnedSessions.Add(1)
-	case !pinned && s.pinCounted:
-		s.srv.pinnedSessions.Add(-1)
-	default:
-		return
-	}
-	s.pinCounted = !s.pinCounted
 }
 
 // resetState forgets session state after COM_RESET_CONNECTION or a change

@@ -23,6 +23,8 @@ import (
 
 	"switchyard/backend"
 	"switchyard/conf"
+	"switchyard/firewall"
+	"switchyard/observe"
 	"switchyard/proxy"
 	"switchyard/router"
 )
@@ -60,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, rt, err := loadConfig(*configPath)
+	cfg, rt, err := loadConfig(*configPath, logger)
 	if err != nil {
 		var problems conf.Errors
 		if errors.As(err, &problems) {
@@ -126,9 +128,10 @@ type runtimeParts struct {
 	clientTLS  *tls.Config
 	backendTLS *tls.Config
 	rules      *router.Rules
+	firewall   *firewall.Firewall
 }
 
-func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
+func loadConfig(path string, log *slog.Logger) (*conf.Config, *runtimeParts, error) {
 	cfg, err := conf.Load(path)
 	if err != nil {
 		return nil, nil, err
@@ -160,6 +163,9 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, error) {
 		problems = append(problems, cfg.Problem("query_rules", err.Error()))
 	}
 	rt.rules = rules
+	if rt.firewall, err = newFirewall(cfg, log); err != nil {
+		problems = append(problems, cfg.Problem("firewall.allowlist_file", err.Error()))
+	}
 	if len(problems) > 0 {
 		return nil, nil, problems
 	}
@@ -247,15 +253,16 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	}
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
-			Users:                proxyUsers(cfg),
-			TLS:                  rt.clientTLS,
-			RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
-			HandshakeTimeout:     cfg.Limits.HandshakeTimeout,
-			IdleTimeout:          noneIfZero(cfg.Limits.ClientIdleTimeout),
-			NetReadTimeout:       noneIfZero(cfg.Limits.NetReadTimeout),
-			MaxPacketSize:        int(cfg.Limits.MaxPacketSize),
-			MaxClientConnections: cfg.Limits.MaxClientConnections,
-			Logger:               log,
+			Users:                 proxyUsers(cfg),
+			TLS:                   rt.clientTLS,
+			RequireTLS:            cfg.TLS != nil && cfg.TLS.Require,
+			HandshakeTimeout:      cfg.Limits.HandshakeTimeout,
+			IdleTimeout:           noneIfZero(cfg.Limits.ClientIdleTimeout),
+			NetReadTimeout:        noneIfZero(cfg.Limits.NetReadTimeout),
+			MaxPacketSize:         int(cfg.Limits.MaxPacketSize),
+			MaxClientConnections:  cfg.Limits.MaxClientConnections,
+			ProxyProtocolNetworks: cfg.Listen.ProxyProtocolNetworks,
+			Logger:                log,
 		},
 		Servers:                    cluster,
 		Pool:                       pool,
@@ -270,6 +277,16 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	srv.SetSlowLog(cfg.SlowLog.Threshold)
+	var fw firewallTask
+	fw.set(srv, rt.firewall)
+	defer fw.stop() // learn mode's last write
+	obs := observe.New(observeSources(path, srv, cluster, pool, log))
+	if err := startHTTP(cfg, obs, log); err != nil {
+		return err
+	}
+	defer stopHTTP(obs)
+	logConfigSummary(log, path, cfg)
 	reaped := make(chan struct{})
 	go func() {
 		defer close(reaped)
@@ -292,7 +309,8 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(path, cfg, srv, log)
+				fw.flush(log) // the reload reads the allow-list file
+				obs.Reloaded(reload(path, cfg, srv, &fw, log))
 				continue
 			}
 			log.Info("shutting down: waiting for running statements and open transactions", "signal", sig.String(), "timeout", cfg.Limits.ShutdownTimeout)
@@ -313,21 +331,25 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 
 // reload re-reads the config file. It is validated whole first; an invalid
 // file changes nothing. Only the parts this version can change live are
-// applied; the others are reported as needing a restart.
-func reload(path string, old *conf.Config, srv *proxy.Server, log *slog.Logger) {
+// applied; the others are reported as needing a restart. It reports
+// whether the config was applied.
+func reload(path string, old *conf.Config, srv *proxy.Server, fw *firewallTask, log *slog.Logger) bool {
 	start := time.Now()
-	cfg, rt, err := loadConfig(path)
+	cfg, rt, err := loadConfig(path, log)
 	if err != nil {
 		log.Error("reload rejected: config is invalid; nothing changed", "file", path, "problems", err.Error())
-		return
+		return false
 	}
 	if err := srv.SetUsers(proxyUsers(cfg)); err != nil {
 		log.Error("reload rejected; nothing changed", "err", err)
-		return
+		return false
 	}
 	srv.SetRules(rt.rules)
+	srv.SetSlowLog(cfg.SlowLog.Threshold)
+	fw.set(srv, rt.firewall)
 	if cfg.Listen.MySQL != old.Listen.MySQL || cfg.Listen.Admin != old.Listen.Admin || cfg.Listen.HTTP != old.Listen.HTTP {
 		log.Warn("reload: listen addresses changed; they take effect after a restart")
 	}
-	log.Info("config reloaded: users apply to new logins, query rules to new statements", "file", path, "took", time.Since(start))
+	log.Info("config reloaded: users apply to new logins; query rules, the firewall and the slow log to new statements", "file", path, "took", time.Since(start))
+	return true
 }
