@@ -79,6 +79,15 @@ var latencyBounds = backend.LatencyBuckets
 // failoverKinds are the event kinds that end a failover, by result.
 var failoverKinds = map[string]string{"failover_done": "done", "failover_failed": "failed"}
 
+// readPool are the servers that serve reads now, as routing picks them.
+func readPool(cl *backend.Cluster) map[*backend.Server]bool {
+	m := map[*backend.Server]bool{}
+	for _, s := range cl.Replicas(nil) {
+		m[s] = true
+	}
+	return m
+}
+
 // collector turns the counters into metrics at each scrape.
 type collector struct{ o *Observer }
 
@@ -155,6 +164,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 func (c *collector) collectServers(ch chan<- prometheus.Metric) {
 	o := c.o
 	cl := o.src.Cluster
+	readPool := readPool(cl)
 	for _, s := range cl.Servers() {
 		v := s.View()
 		name := s.Name
@@ -174,7 +184,7 @@ func (c *collector) collectServers(ch chan<- prometheus.Metric) {
 			gauge(ch, descServerLag, v.Lag.Seconds(), name)
 		}
 		gauge(ch, descServerFrozen, flag(v.LagFrozen), name)
-		gauge(ch, descReadPool, flag(v.Readable && v.Role == backend.RoleReplica), name)
+		gauge(ch, descReadPool, flag(readPool[s]), name)
 		gauge(ch, descOutstanding, float64(v.Outstanding), name)
 		counter(ch, descConnsOpened, float64(s.ConnsOpened.Load()), name)
 		counter(ch, descConnectErrors, float64(s.ConnErrors.Load()), name)

@@ -87,11 +87,12 @@ func (o *Observer) Status() Status {
 	if p, err := cl.Primary(); err == nil {
 		st.Primary = p.Name
 	}
+	pool := readPool(cl)
 	for _, s := range cl.Servers() {
 		v := s.View()
 		ps := o.src.Pool.Stats(s)
 		ss := ServerStatus{Name: v.Name, Address: v.Address, Role: v.Role.String(), Status: v.Status.String(),
-			Healthy: s.Healthy() || !cl.IsProbing(), ReadPool: v.Readable && v.Role == backend.RoleReplica, Why: v.Why,
+			Healthy: s.Healthy() || !cl.IsProbing(), ReadPool: pool[s], Why: v.Why,
 			Replicating: v.Replicating, LagFrozen: v.LagFrozen, GTID: v.GTID, LastError: v.LastError,
 			Outstanding: v.Outstanding, Pool: PoolStatus{Open: ps.Open, Idle: ps.Idle, Borrowed: ps.Borrowed, Waiters: ps.Waiters}}
 		if v.Role == backend.RoleReplica && v.LagKnown {
