@@ -23,6 +23,7 @@ func (d *decoder) check(c *Config) {
 		case t.CertFile == "":
 			d.report("tls", "key_file is set but cert_file is missing")
 		}
+		d.oneOf("tls.min_version", t.MinVersion, TLS12, TLS13)
 	}
 	d.checkUsers(c)
 	d.checkServers(c.Servers)

@@ -79,6 +79,9 @@ type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	Require  bool   `yaml:"require"` // refuse clients that do not upgrade
+	// MinVersion (extension, default TLS12) is the oldest TLS version
+	// clients may use: TLS12 or TLS13.
+	MinVersion string `yaml:"min_version"`
 }
 
 // BackendTLS is TLS from the proxy to the servers.
@@ -238,6 +241,9 @@ const (
 	RoutePrimary = "primary"
 	RouteReplica = "replica"
 
+	TLS12 = "1.2"
+	TLS13 = "1.3"
+
 	FirewallOff     = "off"
 	FirewallLearn   = "learn"
 	FirewallEnforce = "enforce"
@@ -270,6 +276,7 @@ func Default() *Config {
 func (s *Server) setDefaults()     { s.Weight, s.MaxConnections, s.Promotable = 100, 1000, true }
 func (u *User) setDefaults()       { u.AuthPlugin = AuthNative }
 func (b *BackendTLS) setDefaults() { b.Verify = true }
+func (t *TLS) setDefaults()        { t.MinVersion = TLS12 }
 
 // UserByName returns the user called name; the pointer aliases c.Users.
 func (c *Config) UserByName(name string) (*User, bool) {

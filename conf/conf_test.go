@@ -101,7 +101,7 @@ func specConfig() *Config {
 	c.Admin.Password = "s3cret"
 	c.Listen.ProxyProtocolNetworks = []netip.Prefix{}
 	c.Routing.ReadOnlyFunctions = []string{}
-	c.TLS = &TLS{CertFile: "server.pem", KeyFile: "server-key.pem"}
+	c.TLS = &TLS{CertFile: "server.pem", KeyFile: "server-key.pem", MinVersion: TLS12}
 	c.BackendTLS = &BackendTLS{CAFile: "ca.pem", Verify: true}
 	c.Users = []User{{Name: "app", Password: "secret", DefaultSchema: "shop", MaxConnections: 500,
 		Reads: "replicas", AuthPlugin: AuthNative}}
@@ -280,6 +280,8 @@ func TestProblems(t *testing.T) {
 
 		{"firewall without a file", oneServer + "firewall:\n  mode: learn\n", []string{
 			`t.yaml:2: firewall.allowlist_file: is required when firewall.mode is learn`}},
+		{"tls min version", oneServer + "tls: {cert_file: a.pem, key_file: b.pem, min_version: \"1.1\"}\n", []string{
+			`t.yaml:2: tls.min_version: "1.1" is not one of 1.2, 1.3`}},
 		{"firewall mode", oneServer + "firewall: {mode: block, allowlist_file: a.yaml}\nslow_log: {threshold: -1s}\n", []string{
 			`t.yaml:2: firewall.mode: "block" is not one of off, learn, enforce`,
 			`t.yaml:3: slow_log.threshold: must not be negative, got -1s`}},

@@ -142,8 +142,8 @@ func (s *session) observeRun(d router.Decision, sc *backend.Conn, rows int64) {
 	}
 }
 
-// observed counts the command cmd that began at start, and logs it if it
-// was a slow statement.
+// observed counts the command cmd that began at start (zero with the slow
+// log off), and logs it if it was a slow statement.
 func (s *session) observed(cmd byte, start time.Time) {
 	m := &s.srv.metrics
 	m.commands[cmd].Add(1)
@@ -154,7 +154,7 @@ func (s *session) observed(cmd byte, start time.Time) {
 	if o.kind < router.NumKinds {
 		m.statements[o.route][o.kind].Add(1)
 	}
-	if threshold := time.Duration(s.srv.slowThreshold.Load()); threshold > 0 {
+	if threshold := time.Duration(s.srv.slowThreshold.Load()); threshold > 0 && !start.IsZero() {
 		if took := time.Since(start); took >= threshold {
 			s.logSlow(took)
 		}

@@ -101,7 +101,10 @@ func (s *session) Close() {
 
 // Command runs one client command.
 func (s *session) Command(ctx context.Context, buf []byte) error {
-	start := time.Now()
+	var start time.Time // only the slow log needs it
+	if s.srv.slowThreshold.Load() > 0 {
+		start = time.Now()
+	}
 	s.obs = observation{}
 	err := s.command(ctx, buf)
 	s.releaseIdle()

@@ -143,7 +143,7 @@ func loadConfig(path string, log *slog.Logger) (*conf.Config, *runtimeParts, err
 		if err != nil {
 			problems = append(problems, cfg.Problem("tls.cert_file", fmt.Sprintf("cannot load certificate: %v", err)))
 		} else {
-			rt.clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			rt.clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(cfg.TLS.MinVersion)}
 		}
 	}
 	if cfg.BackendTLS != nil {
@@ -170,6 +170,14 @@ func loadConfig(path string, log *slog.Logger) (*conf.Config, *runtimeParts, err
 		return nil, nil, problems
 	}
 	return cfg, rt, nil
+}
+
+// tlsVersion is the crypto/tls constant of tls.min_version.
+func tlsVersion(v string) uint16 {
+	if v == conf.TLS13 {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
 }
 
 func proxyUsers(cfg *conf.Config) []proxy.User {
