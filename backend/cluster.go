@@ -58,6 +58,9 @@ type Cluster struct {
 
 	evMu   sync.Mutex
 	events []Event
+	// eventCounts counts every event by kind since start, also those
+	// dropped from events, for the metrics.
+	eventCounts map[string]int64
 	// splitBrain says why writes are refused, when the servers disagree on
 	// which is the primary.
 	splitBrain atomic.Pointer[string]
@@ -521,6 +524,10 @@ func (c *Cluster) event(kind, server, detail string) {
 		c.events = append(c.events[:0], c.events[len(c.events)-maxEvents/2:]...)
 	}
 	c.events = append(c.events, Event{Time: time.Now(), Kind: kind, Server: server, Detail: detail})
+	if c.eventCounts == nil {
+		c.eventCounts = make(map[string]int64)
+	}
+	c.eventCounts[kind]++
 }
 
 // Events returns the recorded topology events, oldest first.

@@ -85,13 +85,16 @@ type Pool struct {
 	mu           sync.Mutex
 	idle         map[*Server][]*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
-	// comes back, waking sessions that wait for one.
+	// comes back, waking sessions that wait for one; waiters counts those
+	// sessions, for the metrics.
 	returned map[*Server]chan struct{}
+	waiters  map[*Server]int
 }
 
 // NewPool returns an empty pool that opens connections with dial.
 func NewPool(opt PoolOptions, dial Dialer) *Pool {
-	p := &Pool{dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}), reconfigured: make(chan struct{}, 1)}
+	p := &Pool{dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}), reconfigured: make(chan struct{}, 1),
+		waiters: make(map[*Server]int)}
 	p.SetOptions(opt)
 	return p
 }
@@ -128,6 +131,8 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
+			p.addWaiter(srv, 1)
+			defer p.addWaiter(srv, -1)
 		}
 		select {
 		case <-freed:

@@ -32,6 +32,8 @@ type Server struct {
 	// traffic counts bytes to and from the server and the monitor's view
 	// of it, for the admin's stats (stats.go).
 	traffic traffic
+	// Latency times the commands clients ran there, response included.
+	Latency LatencyHistogram
 
 	role    atomic.Int32
 	healthy atomic.Bool

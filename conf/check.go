@@ -23,6 +23,7 @@ func (d *decoder) check(c *Config) {
 		case t.CertFile == "":
 			d.report("tls", "key_file is set but cert_file is missing")
 		}
+		d.oneOf("tls.min_version", t.MinVersion, TLS12, TLS13)
 	}
 	d.checkUsers(c)
 	d.checkServers(c.Servers)
@@ -62,6 +63,11 @@ func (d *decoder) check(c *Config) {
 		}
 	}
 	d.checkRules(c)
+	d.oneOf("firewall.mode", c.Firewall.Mode, FirewallOff, FirewallLearn, FirewallEnforce)
+	if c.Firewall.Mode != FirewallOff && c.Firewall.AllowlistFile == "" {
+		d.report("firewall.allowlist_file", "is required when firewall.mode is %s", c.Firewall.Mode)
+	}
+	d.notNegative("slow_log.threshold", c.SlowLog.Threshold)
 }
 
 // A stored function's name, optionally qualified by its schema.

@@ -29,6 +29,8 @@ type Config struct {
 	Pool       Pool        `yaml:"pool"`
 	Limits     Limits      `yaml:"limits"`
 	QueryRules []QueryRule `yaml:"query_rules"` // first match wins, in file order
+	Firewall   Firewall    `yaml:"firewall"`
+	SlowLog    SlowLog     `yaml:"slow_log"`
 
 	// Where each key was written, so that problems found after loading
 	// (a certificate that cannot be read) can still name a line.
@@ -77,6 +79,9 @@ type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	Require  bool   `yaml:"require"` // refuse clients that do not upgrade
+	// MinVersion (extension, default TLS12) is the oldest TLS version
+	// clients may use: TLS12 or TLS13.
+	MinVersion string `yaml:"min_version"`
 }
 
 // BackendTLS is TLS from the proxy to the servers.
@@ -208,6 +213,22 @@ type QueryRule struct {
 	Error  string `yaml:"error"`  // non-empty message sent to the client
 }
 
+// Firewall is the query firewall: an allow-list of statement digests per
+// user (see package firewall).
+type Firewall struct {
+	Mode string `yaml:"mode"` // FirewallOff | FirewallLearn | FirewallEnforce
+	// AllowlistFile is where learn mode records digests and enforce mode
+	// reads them; required unless Mode is off.
+	AllowlistFile string `yaml:"allowlist_file"`
+}
+
+// SlowLog (extension) logs statements slower than Threshold: digest, user,
+// server, duration and rows, never their literals at info level. Zero
+// Threshold turns it off.
+type SlowLog struct {
+	Threshold time.Duration `yaml:"threshold"`
+}
+
 // Values of the enumerated keys.
 const (
 	ReadsReplicas = "replicas"
@@ -222,6 +243,13 @@ const (
 
 	RoutePrimary = "primary"
 	RouteReplica = "replica"
+
+	TLS12 = "1.2"
+	TLS13 = "1.3"
+
+	FirewallOff     = "off"
+	FirewallLearn   = "learn"
+	FirewallEnforce = "enforce"
 
 	AuthNative      = "mysql_native_password"
 	AuthCachingSHA2 = "caching_sha2_password"
@@ -242,6 +270,7 @@ func Default() *Config {
 		Limits: Limits{MaxClientConnections: 10000, ClientIdleTimeout: 8 * time.Hour, MaxPacketSize: 64 << 20,
 			ShutdownTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
 			NetReadTimeout: 30 * time.Second, MaxParseSize: 256 << 10, MaxPreparedBytesPerSession: 64 << 20},
+		Firewall: Firewall{Mode: FirewallOff},
 	}
 }
 
@@ -250,6 +279,7 @@ func Default() *Config {
 func (s *Server) setDefaults()     { s.Weight, s.MaxConnections, s.Promotable = 100, 1000, true }
 func (u *User) setDefaults()       { u.AuthPlugin = AuthNative }
 func (b *BackendTLS) setDefaults() { b.Verify = true }
+func (t *TLS) setDefaults()        { t.MinVersion = TLS12 }
 
 // UserByName returns the user called name; the pointer aliases c.Users.
 func (c *Config) UserByName(name string) (*User, bool) {

@@ -102,7 +102,7 @@ func specConfig() *Config {
 	c.Admin.Password = "s3cret"
 	c.Listen.ProxyProtocolNetworks = []netip.Prefix{}
 	c.Routing.ReadOnlyFunctions = []string{}
-	c.TLS = &TLS{CertFile: "server.pem", KeyFile: "server-key.pem"}
+	c.TLS = &TLS{CertFile: "server.pem", KeyFile: "server-key.pem", MinVersion: TLS12}
 	c.BackendTLS = &BackendTLS{CAFile: "ca.pem", Verify: true}
 	c.Users = []User{{Name: "app", Password: "secret", DefaultSchema: "shop", MaxConnections: 500,
 		Reads: "replicas", AuthPlugin: AuthNative}}
@@ -171,6 +171,23 @@ func TestDefaults(t *testing.T) {
 
 // Values that are valid but not the defaults, including the ways of writing
 // them that must be accepted.
+func TestFirewallAndSlowLog(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(oneServer+"firewall:\n  mode: off\nslow_log: {threshold: 250ms}\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Firewall.Mode != FirewallOff || c.SlowLog.Threshold != 250*time.Millisecond {
+		t.Errorf("firewall %+v, slow log %+v", c.Firewall, c.SlowLog)
+	}
+	c, err = Parse("t.yaml", []byte(oneServer+"firewall: {mode: enforce, allowlist_file: /etc/switchyard/allow.yaml}\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Firewall != (Firewall{Mode: FirewallEnforce, AllowlistFile: "/etc/switchyard/allow.yaml"}) {
+		t.Errorf("firewall %+v", c.Firewall)
+	}
+}
+
 func TestValues(t *testing.T) {
 	src := `
 listen:
@@ -262,6 +279,13 @@ func TestProblems(t *testing.T) {
 		{"empty file", "", []string{`t.yaml:1: servers: at least one server is required`}},
 		{"not a mapping", "- a\n", []string{`t.yaml:1: expected a mapping, got a list`}},
 
+		{"firewall without a file", oneServer + "firewall:\n  mode: learn\n", []string{
+			`t.yaml:2: firewall.allowlist_file: is required when firewall.mode is learn`}},
+		{"tls min version", oneServer + "tls: {cert_file: a.pem, key_file: b.pem, min_version: \"1.1\"}\n", []string{
+			`t.yaml:2: tls.min_version: "1.1" is not one of 1.2, 1.3`}},
+		{"firewall mode", oneServer + "firewall: {mode: block, allowlist_file: a.yaml}\nslow_log: {threshold: -1s}\n", []string{
+			`t.yaml:2: firewall.mode: "block" is not one of off, learn, enforce`,
+			`t.yaml:3: slow_log.threshold: must not be negative, got -1s`}},
 		{"unknown key close", "sever:\n  - name: db1\n", []string{
 			`t.yaml:1: sever: unknown key (did you mean "servers"?)`,
 			`t.yaml:1: servers: at least one server is required`}},

@@ -84,6 +84,9 @@ func (c *ClientConn) authenticateLogin() error {
 	if err := c.WritePacket(wire.AppendGreeting(make([]byte, wire.HeaderSize, 128), g)); err != nil {
 		return err
 	}
+	if err := c.refuseProxyHeader(); err != nil {
+		return err
+	}
 	pkt, err := c.readPacket()
 	if err != nil {
 		return err

@@ -271,6 +271,7 @@ func (c *ClientConn) WriteOK() error {
 // clientError).
 func (c *ClientConn) WriteError(err error) error {
 	me := clientError(err)
+	c.ln.metrics.countError(originProxy, me.Code)
 	return c.WritePacket(wire.AppendErr(make([]byte, wire.HeaderSize, wire.HeaderSize+16+len(me.Message)), me))
 }
 

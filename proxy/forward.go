@@ -86,7 +86,8 @@ type forwarder struct {
 	gtid string
 	// failed is set when the response ended with an ERR packet.
 	failed bool
-	// rows counts the rows relayed, for the admin's digest stats.
+	// rows counts the rows relayed, for the admin's digest stats and the
+	// slow log.
 	rows int64
 	// catchReadOnly: the command is a read routed to a replica. If the
 	// server refuses it as a write in a read-only transaction (1792, see
@@ -173,6 +174,9 @@ func (f *forwarder) relay() error {
 			err = f.passOK(p, n)
 		case wire.KindErr:
 			f.failed = true
+			if f.sess != nil && len(p) >= 3 {
+				f.sess.srv.metrics.countError(originServer, uint16(p[1])|uint16(p[2])<<8)
+			}
 			if f.catchReadOnly && !f.wrote && n == len(p) && wire.ParseErr(p).Code == mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION {
 				f.readOnlyRefused = true
 				f.drop(n)
@@ -219,6 +223,7 @@ func (f *forwarder) status() (uint16, bool) { return f.w.Status() }
 // is closed instead of pooled.
 func (f *forwarder) desync(cause error) *errDesync {
 	if f.sess != nil {
+		f.sess.srv.metrics.desyncs.Add(1)
 		f.sess.c.Logger().Error("server response out of step with the proxy; closing the session and its server connection",
 			"server", f.be.Server().Name, "thread", f.be.ThreadID(), "expected", f.w.Expecting(), "err", cause)
 	}
@@ -276,6 +281,7 @@ func (f *forwarder) stalled() error {
 		// No deadline while checking: an expired one would fail the peek
 		// at the socket, which must see bytes that came meanwhile.
 		_ = f.be.SetReadDeadline(time.Time{})
+		f.sess.srv.metrics.stallChecks.Add(1)
 		command, idle, err := f.sess.serverIdle(f.be)
 		f.sess.c.Logger().Debug("checked a silent server", "server", f.be.Server().Name, "thread", f.be.ThreadID(),
 			"command", command, "idle", idle, "err", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -82,7 +83,11 @@ type ListenerOptions struct {
 	NetReadTimeout       time.Duration
 	MaxPacketSize        int // 0: 64 MiB
 	MaxClientConnections int // 0: 10000
-	Logger               *slog.Logger
+	// ProxyProtocolNetworks are the peers that must open with a PROXY
+	// protocol header, whose client address the connection then takes
+	// (listen.proxy_protocol_networks; see proxyproto.go).
+	ProxyProtocolNetworks []netip.Prefix
+	Logger                *slog.Logger
 }
 
 func (o ListenerOptions) withDefaults() ListenerOptions {
@@ -153,6 +158,8 @@ type Listener struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 	clients atomic.Int64
+	// metrics are the counters metrics.go describes.
+	metrics metrics
 }
 
 // conn is a connection the listener runs: the client side and, once
@@ -285,6 +292,7 @@ func (ln *Listener) start(nc net.Conn) {
 	ln.wg.Add(1)
 	ln.mu.Unlock()
 	ln.clients.Add(1)
+	ln.metrics.connsTotal.Add(1)
 	go c.run(ctx, func() {
 		cancel()
 		ln.mu.Lock()
@@ -348,10 +356,14 @@ func (c *conn) handshake(ctx context.Context) Session {
 	if max := ln.lim().MaxClientConnections; ln.clients.Load() > int64(max) {
 		_ = c.WriteError(wire.Errorf(mysql.ER_CON_COUNT_ERROR, "Too many connections: switchyard allows %d clients (limits.max_client_connections)", max))
 		c.Logger().Warn("refused client: too many connections", "limit", max)
+		ln.metrics.refuse(refusedMaxClients)
 		return nil
 	}
 	if t := ln.lim().HandshakeTimeout; t > 0 {
 		c.setLimit(time.Now().Add(t))
+	}
+	if ln.expectsProxyHeader(c.raw.RemoteAddr()) && c.readProxyHeader() != nil {
+		return nil
 	}
 	if err := c.authenticateLogin(); err != nil {
 		c.logLoginError(err)
@@ -361,6 +373,7 @@ func (c *conn) handshake(ctx context.Context) Session {
 	if err != nil {
 		_ = c.WriteError(err)
 		c.Logger().Warn("login failed at the server", "err", err)
+		ln.metrics.refuse(refusedServer)
 		return nil
 	}
 	c.sess.Store(&sessionBox{sess})
@@ -390,10 +403,17 @@ func (c *conn) handshake(ctx context.Context) Session {
 func (c *conn) logLoginError(err error) {
 	var le *loginError
 	var tooLarge *wire.TooLargeError
+	if !isDisconnect(err) && !errors.Is(err, errProxyRefused) {
+		code := uint16(0)
+		if errors.As(err, &le) {
+			code = le.Code
+		}
+		c.ln.metrics.refuse(refusalOf(code))
+	}
 	switch {
 	case errors.As(err, &le):
 		c.Logger().Info("login refused", "code", le.Code, "msg", le.Message)
-	case isDisconnect(err):
+	case isDisconnect(err), errors.Is(err, errProxyRefused):
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.stalledMidPacket():
 		c.Logger().Info("closed client: it stopped in the middle of a login packet", "net_read_timeout", c.ln.lim().NetReadTimeout)
 		c.tellTimeout()

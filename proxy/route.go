@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -311,6 +312,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	srv.Outstanding.Add(1)
 	defer srv.Outstanding.Add(-1)
 	srv.Queries.Add(1)
+	start := time.Now()
 	s.running.start(sc)
 	defer s.running.stop()
 	next, err := sc.WriteCommand(buf)
@@ -339,6 +341,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	// The response's last bytes wait in bw until the command is done (see
 	// ClientConn.responseWriter).
 	err = f.forward(shape)
+	srv.Latency.Observe(time.Since(start))
 	s.c.seq = f.seq - f.shift
 	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows}
 	res.status, res.hasStatus = f.status()

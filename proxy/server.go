@@ -25,6 +25,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/firewall"
 	"switchyard/router"
 	"switchyard/wire"
 )
@@ -118,6 +119,10 @@ type Server struct {
 	// primary ran instead.
 	hintsIgnored        atomic.Int64
 	replicaWriteRetries atomic.Int64
+	// slowThreshold is slow_log.threshold in nanoseconds, 0: off; firewall
+	// the query firewall, nil: off (firewall.go).
+	slowThreshold atomic.Int64
+	firewall      atomic.Pointer[firewall.Firewall]
 }
 
 // NewServer returns a server that is not yet accepting.

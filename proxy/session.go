@@ -26,8 +26,11 @@ type session struct {
 	inUse aborter
 	// txOpen mirrors st.inTx for Busy.
 	txOpen atomic.Bool
-	// pinCounted: this session is counted in the server's pinned sessions.
-	pinCounted bool
+	// pinsCounted are the pin reasons, as bits, this session is counted
+	// under in the metrics (countPinned).
+	pinsCounted uint32
+	// obs is what the command running now tells the metrics (metrics.go).
+	obs observation
 
 	// pendingStmt is the statement being prepared, with the id it gets.
 	pendingStmt   *clientStmt
@@ -104,9 +107,11 @@ func (s *session) Close() {
 func (s *session) Command(ctx context.Context, buf []byte) error {
 	start := time.Now()
 	s.commandStarted(start)
+	s.obs = observation{}
 	err := s.command(ctx, buf)
 	s.releaseIdle()
 	s.commandDone(buf[wire.HeaderSize], start)
+	s.observed(buf[wire.HeaderSize], start)
 	return err
 }
 
@@ -170,6 +175,10 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	s.runningStatement(sql)
 	class := s.classify(sql)
 	s.note = stmtNote{query: true, kind: class.Kind, digest: class.Digest, digestText: class.DigestText}
+	s.observeStatement(&class, sql)
+	if err := s.checkFirewall(&class, sql); err != nil {
+		return err
+	}
 	if class.Kills {
 		return s.killStatement(ctx, sql)
 	}
@@ -185,6 +194,7 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if sc != nil {
 		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows
 	}
+	s.observeRun(d, sc, res.rows)
 	if err != nil || sc == nil {
 		return err
 	}
@@ -287,7 +297,11 @@ func (s *session) pin(sc *backend.Conn, reason router.Pin) {
 // unpin drops one count of reason. When no reason is left the session is
 // free to move between connections again.
 func (s *session) unpin(reason router.Pin) {
-	if !s.st.pins.Remove(reason) || s.st.pins.Any() {
+	if !s.st.pins.Remove(reason) {
+		return
+	}
+	if s.st.pins.Any() {
+		s.countPinned() // one reason less
 		return
 	}
 	if !s.st.inTx {
@@ -295,21 +309,6 @@ func (s *session) unpin(reason router.Pin) {
 	}
 	s.countPinned()
 	s.c.Logger().Debug("session no longer pinned", "reason", reason.String())
-}
-
-// countPinned keeps the server's count of pinned sessions in step with
-// this session's pins, however they changed (pin, unpin, reset, a change
-// of user restoring saved state).
-func (s *session) countPinned() {
-	switch pinned := s.st.pins.Any(); {
-	case pinned && !s.pinCounted:
-		s.srv.pinnedSessions.Add(1)
-	case !pinned && s.pinCounted:
-		s.srv.pinnedSessions.Add(-1)
-	default:
-		return
-	}
-	s.pinCounted = !s.pinCounted
 }
 
 // resetState forgets session state after COM_RESET_CONNECTION or a change

@@ -92,6 +92,9 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 	}
 	sql := string(text)
 	class := s.classify(sql)
+	if err := s.checkFirewall(&class, sql); err != nil {
+		return err
+	}
 	if class.Kills {
 		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard carries out KILL itself and does not prepare it; send it as a statement of its own")
 	}
@@ -202,6 +205,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	}
 	cursor := flags&wire.CursorFlags != 0
 	class := st.class
+	s.observeStatement(&class, st.sql)
 	d, err := s.decide(&class, st.sql)
 	if err != nil {
 		return err
@@ -220,6 +224,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		return out, err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
+	s.observeRun(d, sc, res.rows)
 	if err != nil || sc == nil {
 		return err
 	}

@@ -55,6 +55,9 @@ var kindNames = [numKinds]string{"other", "read", "write", "ddl", "begin", "begi
 	"rollback", "savepoint", "xa", "set", "use", "show", "lock_tables", "unlock_tables", "prepare",
 	"execute", "deallocate", "call", "admin"}
 
+// NumKinds bounds the values of Kind, for tables indexed by it.
+const NumKinds = numKinds
+
 func (k Kind) String() string {
 	if k < numKinds {
 		return kindNames[k]

@@ -24,6 +24,8 @@ import (
 	"switchyard/admin"
 	"switchyard/backend"
 	"switchyard/conf"
+	"switchyard/firewall"
+	"switchyard/observe"
 	"switchyard/proxy"
 	"switchyard/router"
 )
@@ -61,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, rt, file, err := loadConfig(*configPath)
+	cfg, rt, file, err := loadConfig(*configPath, logger)
 	if err != nil {
 		var problems conf.Errors
 		if errors.As(err, &problems) {
@@ -127,12 +129,13 @@ type runtimeParts struct {
 	clientTLS  *tls.Config
 	backendTLS *tls.Config
 	rules      *router.Rules
+	firewall   *firewall.Firewall
 }
 
 // loadConfig reads, parses and validates the config file, and returns
 // its text too: the admin interface keeps it to write the file back with
 // its comments.
-func loadConfig(path string) (*conf.Config, *runtimeParts, []byte, error) {
+func loadConfig(path string, log *slog.Logger) (*conf.Config, *runtimeParts, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, nil, err
@@ -141,7 +144,7 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, []byte, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err := buildParts(cfg)
+	rt, err := buildParts(cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -151,7 +154,7 @@ func loadConfig(path string) (*conf.Config, *runtimeParts, []byte, error) {
 // buildParts loads what cfg names beyond its text (certificates) and
 // checks what conf cannot: the rules compile, an admin interface others can
 // reach has a password. Its problems name the file and line.
-func buildParts(cfg *conf.Config) (*runtimeParts, error) {
+func buildParts(cfg *conf.Config, log *slog.Logger) (*runtimeParts, error) {
 	rt := &runtimeParts{}
 	var problems conf.Errors
 	if cfg.TLS != nil {
@@ -159,7 +162,7 @@ func buildParts(cfg *conf.Config) (*runtimeParts, error) {
 		if err != nil {
 			problems = append(problems, cfg.Problem("tls.cert_file", fmt.Sprintf("cannot load certificate: %v", err)))
 		} else {
-			rt.clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			rt.clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(cfg.TLS.MinVersion)}
 		}
 	}
 	if cfg.BackendTLS != nil {
@@ -183,10 +186,21 @@ func buildParts(cfg *conf.Config) (*runtimeParts, error) {
 	if errors.As(checkAdminPassword(cfg), &adminProblem) {
 		problems = append(problems, adminProblem...)
 	}
+	if rt.firewall, err = newFirewall(cfg, log); err != nil {
+		problems = append(problems, cfg.Problem("firewall.allowlist_file", err.Error()))
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
 	return rt, nil
+}
+
+// tlsVersion is the crypto/tls constant of tls.min_version.
+func tlsVersion(v string) uint16 {
+	if v == conf.TLS13 {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
 }
 
 func proxyUsers(cfg *conf.Config) []proxy.User {
@@ -264,15 +278,16 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 	lim := proxyLimits(cfg)
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
-			Users:                proxyUsers(cfg),
-			TLS:                  clientTLS,
-			RequireTLS:           lim.RequireTLS,
-			HandshakeTimeout:     lim.HandshakeTimeout,
-			IdleTimeout:          lim.IdleTimeout,
-			NetReadTimeout:       lim.NetReadTimeout,
-			MaxPacketSize:        lim.MaxPacketSize,
-			MaxClientConnections: lim.MaxClientConnections,
-			Logger:               log,
+			Users:                 proxyUsers(cfg),
+			TLS:                   clientTLS,
+			RequireTLS:            lim.RequireTLS,
+			HandshakeTimeout:      lim.HandshakeTimeout,
+			IdleTimeout:           lim.IdleTimeout,
+			NetReadTimeout:        lim.NetReadTimeout,
+			MaxPacketSize:         lim.MaxPacketSize,
+			MaxClientConnections:  lim.MaxClientConnections,
+			Logger:                log,
+			ProxyProtocolNetworks: cfg.Listen.ProxyProtocolNetworks,
 		},
 		Servers:                    cluster,
 		Pool:                       pool,
@@ -285,6 +300,15 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 	if err != nil {
 		return err
 	}
+	srv.SetSlowLog(cfg.SlowLog.Threshold)
+	l.fw.set(srv, rt.firewall)
+	defer l.fw.stop() // learn mode's last write
+	l.obs = observe.New(observeSources(path, srv, cluster, pool, log))
+	if err := startHTTP(cfg, l.obs, log); err != nil {
+		return err
+	}
+	defer stopHTTP(l.obs)
+	logConfigSummary(log, path, cfg)
 	l.srv = srv
 	l.cfg.Store(cfg)
 	reaped := make(chan struct{})

@@ -19,6 +19,7 @@ import (
 	"switchyard/admin"
 	"switchyard/backend"
 	"switchyard/conf"
+	"switchyard/observe"
 	"switchyard/proxy"
 )
 
@@ -46,6 +47,11 @@ type live struct {
 	// bg is the context of background tasks (the monitor).
 	bg context.Context
 
+	// fw runs the firewall in effect; obs counts reloads for /metrics
+	// (nil until the HTTP endpoint is set up).
+	fw  firewallTask
+	obs *observe.Observer
+
 	// mu serialises reloads; cfg is the config in effect.
 	mu      sync.Mutex
 	cfg     atomic.Pointer[conf.Config]
@@ -64,6 +70,9 @@ func (l *live) Reject(source string, err error) {
 		msg = me.Message // the client's error, without its code
 	}
 	l.cluster.Note(slog.LevelError, "reload_failed", "", source+": "+oneLine(msg), "reload rejected: the config is invalid; nothing changed")
+	if l.obs != nil {
+		l.obs.Reloaded(false)
+	}
 }
 
 func oneLine(s string) string {
@@ -104,7 +113,9 @@ func (l *live) Apply(cfg *conf.Config, source string) error {
 	defer l.mu.Unlock()
 	start := time.Now()
 	old := l.Current()
-	parts, err := buildParts(cfg)
+	// Learn mode's allow-list is written before the new config reads it.
+	l.fw.flush(l.log)
+	parts, err := buildParts(cfg, l.log)
 	if err != nil {
 		l.Reject(source, err)
 		return err
@@ -136,6 +147,8 @@ func (l *live) Apply(cfg *conf.Config, source string) error {
 		l.stopMonitor()
 		l.startMonitor(&next)
 	}
+	l.srv.SetSlowLog(next.SlowLog.Threshold)
+	l.fw.set(l.srv, parts.firewall)
 	if l.certs != nil && next.TLS != nil && parts.clientTLS != nil {
 		l.certs.set(parts.clientTLS)
 	}
@@ -152,6 +165,9 @@ func (l *live) Apply(cfg *conf.Config, source string) error {
 		level = slog.LevelWarn
 	}
 	l.cluster.Note(level, "reload", "", detail, "config reloaded")
+	if l.obs != nil {
+		l.obs.Reloaded(true)
+	}
 	return nil
 }
 

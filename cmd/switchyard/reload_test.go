@@ -28,7 +28,7 @@ import (
 // monitor: what Apply changes.
 func newLive(t *testing.T, cfg *conf.Config) (*live, *bytes.Buffer) {
 	t.Helper()
-	parts, err := buildParts(cfg)
+	parts, err := buildParts(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
