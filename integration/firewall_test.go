@@ -38,14 +38,20 @@ func TestFirewallLearnThenEnforce(t *testing.T) {
 		return strings.Contains(f, "select `v` from `route_t` where `id` = ?") && strings.Contains(f, "update `route_t` set `v` = ?")
 	})
 
+	// reload waits for the reload to be applied: a statement sent before
+	// would still be learned, and allowed ever after.
 	reload := func(cfg string) {
 		t.Helper()
+		before := strings.Count(p.Logs(), "event=reload ")
 		if err := os.WriteFile(p.ConfigPath(), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if err := p.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
+		eventually(t, 10*time.Second, "the reload to be applied", func() bool {
+			return strings.Count(p.Logs(), "event=reload ") > before
+		})
 	}
 	cfg, err := os.ReadFile(p.ConfigPath())
 	if err != nil {
