@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -575,4 +577,66 @@ func TestBackendTLS(t *testing.T) {
 		t.Fatal("the proxy's server session is not encrypted")
 	}
 	t.Logf("server session cipher: %s", cipher)
+}
+
+// TestClientTLSCertificateReload: a certificate replaced on disk and
+// reloaded (SIGHUP) is what the next client gets, while a TLS session
+// opened before keeps working on the old one.
+func TestClientTLSCertificateReload(t *testing.T) {
+	cert, key := writeCert(t, false)
+	p := startProxy(t, harness.ProxyOptions{ExtraYAML: fmt.Sprintf("tls:\n  cert_file: %s\n  key_file: %s\n", cert, key)})
+	var mu sync.Mutex
+	var served []byte // the leaf certificate of the last handshake
+	if err := mysql.RegisterTLSConfig("switchyard-capture", &tls.Config{InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			mu.Lock()
+			served = cs.PeerCertificates[0].Raw
+			mu.Unlock()
+			return nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	lastServed := func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return served
+	}
+	ctx := context.Background()
+	before, err := appDB(t, p, "tls=switchyard-capture").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	if err := before.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := lastServed()
+
+	newCert, newKey := writeCert(t, false)
+	for src, dst := range map[string]string{newCert: cert, newKey: key} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reloads := strings.Count(p.Logs(), "event=reload ")
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the reload", func() bool { return strings.Count(p.Logs(), "event=reload ") > reloads })
+
+	after := appDB(t, p, "tls=switchyard-capture")
+	if err := after.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if second := lastServed(); bytes.Equal(first, second) {
+		t.Fatal("the next client got the old certificate after the reload")
+	}
+	var v string
+	if err := before.QueryRowContext(ctx, "SELECT 'still here'").Scan(&v); err != nil || v != "still here" {
+		t.Fatalf("the TLS session opened before the reload: %q %v", v, err)
+	}
 }
