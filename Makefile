@@ -68,8 +68,14 @@ demo-failover:
 	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
 	bin/switchyard-demo --failover $(DEMO_FLAGS)
 
+# The full matrix (about an hour and a half: see BENCHMARKS.md); rewrites
+# BENCHMARKS.md's generated section and bench/charts/*.png. bench-quick
+# checks the runner in a couple of minutes and touches neither.
 bench: deps build
-	./bench/bench.sh
+	./bench/bench.sh --update BENCHMARKS.md
+
+bench-quick: deps build
+	./bench/bench.sh --quick
 
 clean:
 	rm -rf bin
