@@ -225,7 +225,9 @@ func run() int {
 	ex := extras{}
 	// A fresh process of a switchyard binary for each measurement below.
 	freshSwitchyard := func(binary string) (*harness.Proxy, error) {
-		return harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn"})
+		// Room for every idle client and the warm-up connection.
+		limits := fmt.Sprintf("limits:\n  max_client_connections: %d\n", max(10000, cfg.idleClients+100))
+		return harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", ExtraYAML: limits})
 	}
 	if cfg.idleClients > 0 {
 		switchyardIdle := func(binary string) func() (idlerss.Result, error) {

@@ -49,7 +49,7 @@ const (
 	panelW, panelH = 420, 300
 	marginL        = 64
 	marginR        = 12
-	marginT        = 40
+	marginT        = 52
 	marginB        = 48
 	charW          = 7 // basicfont.Face7x13
 )

@@ -145,8 +145,6 @@ func runDemo(o options) error {
 	if err := os.RemoveAll(o.dir); err != nil {
 		return err
 	}
-	// 0755: nginx and PHP-FPM workers run as nobody when the demo runs as
-	// root, and need to reach the app and the FastCGI sockets.
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
