@@ -56,7 +56,15 @@ type config struct {
 	// profile, when set, is a directory where a CPU profile of each
 	// switchyard target is written for every measured run.
 	profile string
+	// switchyardYAML is merged into the config of every switchyard
+	// measured in the rounds (see harness.ProxyOptions.ExtraYAML).
+	switchyardYAML string
 }
+
+// benchYAML undoes what the test harness sets for tests' sake: idle server
+// connections closing after a second (the default is 5 minutes).
+const benchYAML = "pool:\n  idle_timeout: 5m\n"
+
 
 // target is one way to reach the servers: readAddr for read-only
 // workloads, writeAddr for those that write. pid is nil for direct, whose
@@ -143,7 +151,7 @@ func run() int {
 	// startSwitchyard starts a binary under test, listening for profile
 	// requests when profiles are taken.
 	startSwitchyard := func(binary string, env []string) (*harness.Proxy, string, error) {
-		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env}
+		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env, ExtraYAML: cfg.switchyardYAML}
 		addr := ""
 		if cfg.profile != "" {
 			var err error
@@ -359,6 +367,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&cfg.bigResultMB, "big-result-mb", 1024, "size in MiB of the big result streamed through each proxy; 0 skips it")
 	flag.DurationVar(&cfg.settle, "settle", 3*time.Second, "wait before each RSS reading")
 	flag.StringVar(&cfg.out, "out", "bench/results-latest.md", "Markdown file to write")
+	yamlFile := flag.String("switchyard-yaml", "", "a YAML file merged into the config of every switchyard in the rounds, e.g. to measure a setting")
 	flag.StringVar(&cfg.update, "update", "", "also replace the generated section of this file (BENCHMARKS.md) with the report")
 	flag.StringVar(&cfg.charts, "charts", "bench/charts", "directory for the PNG charts; empty: none")
 	flag.Parse()
@@ -387,6 +396,17 @@ func parseFlags() (config, error) {
 		if !set["php-workers"] {
 			phpWorkers = quick["php-workers"]
 		}
+	}
+	cfg.switchyardYAML = benchYAML
+	if *yamlFile != "" {
+		b, err := os.ReadFile(*yamlFile)
+		if err != nil {
+			return cfg, err
+		}
+		if strings.Contains("\n"+string(b), "\npool:") {
+			cfg.switchyardYAML = "" // the file says what the pool does
+		}
+		cfg.switchyardYAML += string(b)
 	}
 	var err error
 	if cfg.workloads, err = parseWorkloads(workloads); err != nil {

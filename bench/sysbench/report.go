@@ -91,7 +91,11 @@ func (rep report) markdown() string {
 	p("- Setup: MariaDB primary + 2 replicas on 127.0.0.1; clients, proxies and servers share the CPUs. " +
 		"Read-only workloads: direct = one replica; HAProxy `mode tcp` balances both replicas per connection (round robin); " +
 		"switchyard (all three servers) balances reads over the replicas per statement. Workloads that write: direct and HAProxy " +
-		"reach the primary; switchyard splits them itself. switchyard runs with log level warn, its defaults otherwise.\n")
+		"reach the primary; switchyard splits them itself. switchyard runs with log level warn and its defaults otherwise")
+	if extra := strings.TrimSpace(cfg.switchyardYAML); extra != "" && extra != strings.TrimSpace(benchYAML) {
+		p(", plus `%s`", strings.ReplaceAll(extra, "\n", " "))
+	}
+	p(".\n")
 	p("- Workloads: sysbench %d tables x %d rows, `--db-ps-mode=disable` (text) or `auto` (prepared); the PHP-style load opens a "+
 		"connection per request, runs 5 primary-key reads as text statements and disconnects (go-sql-driver, like mysqli's query()). "+
 		"%d interleaved round(s): in each, every workload and thread count runs on each target in turn (%s), %v per run",
