@@ -65,7 +65,6 @@ type config struct {
 // connections closing after a second (the default is 5 minutes).
 const benchYAML = "pool:\n  idle_timeout: 5m\n"
 
-
 // target is one way to reach the servers: readAddr for read-only
 // workloads, writeAddr for those that write. pid is nil for direct, whose
 // CPU is not what is being compared.
