@@ -35,7 +35,7 @@ func shapeOf(buf []byte, sql string) (_ []byte, ok bool) {
 		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$' || c >= 0x80
 	}
 	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
-	if strings.ContainsAny(sql, "\x01\x02") {
+	if strings.IndexByte(sql, shapeNumber) >= 0 || strings.IndexByte(sql, shapeString) >= 0 {
 		return buf, false // the markers must mean only what shapeOf put there
 	}
 	n := len(sql)
@@ -145,7 +145,7 @@ func shapeOf(buf []byte, sql string) (_ []byte, ok bool) {
 			w := sql[i:j]
 			buf = append(buf, w...)
 			prevWord, lastWord = lastWord, w
-			if strings.EqualFold(lastWord, "by") && (strings.EqualFold(prevWord, "order") || strings.EqualFold(prevWord, "group")) {
+			if len(w) == 2 && strings.EqualFold(w, "by") && len(prevWord) == 5 && (strings.EqualFold(prevWord, "order") || strings.EqualFold(prevWord, "group")) {
 				keepNumbers = true
 			}
 			i = j

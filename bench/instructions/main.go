@@ -77,6 +77,23 @@ func allWorkloads() []workload {
 		{"range select of 100 rows (prepared, to a replica)", "interpolateParams=false", func(ctx context.Context, db *sql.DB, i int) error {
 			return drain(db.QueryContext(ctx, "SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?", i%900+1, i%900+100))
 		}},
+		// A PHP-FPM request: a new connection (greeting, login), five point
+		// selects, COM_QUIT. Counted per request, not per statement.
+		{"PHP-style request: connect, 5 point selects, quit (per request)", "interpolateParams=true", func(ctx context.Context, db *sql.DB, i int) error {
+			db.SetMaxIdleConns(-1) // every request logs in anew
+			c, err := db.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for k := range 5 {
+				var s string
+				if err := c.QueryRowContext(ctx, "SELECT c FROM sbtest1 WHERE id = ?", (i*5+k)%1000+1).Scan(&s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	}
 }
 
