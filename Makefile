@@ -3,10 +3,10 @@
 
 GO      ?= go
 BIN     := bin/switchyard
-PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql haproxy
+PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql php-fpm nginx haproxy
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test unit integration fuzz run demo demo-failover bench clean
+.PHONY: all deps build test unit integration fuzz run demo demo-failover bench bench-quick clean
 
 all: build
 
@@ -19,6 +19,8 @@ deps:
 	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
 	(command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qx mysqli) || missing="$$missing php-mysql"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	ls /usr/sbin/php-fpm* >/dev/null 2>&1 || command -v php-fpm >/dev/null 2>&1 || missing="$$missing php-fpm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -52,18 +54,28 @@ fuzz:
 run: build
 	$(BIN) -c switchyard.yaml
 
+# The whole deployment on loopback: MariaDB primary + 2 replicas, two web
+# servers (nginx + PHP-FPM), each with its own switchyard, HAProxy on
+# 127.0.0.1:8080. Foreground; Ctrl-C stops it all. DEMO_FLAGS passes flags,
+# e.g. DEMO_FLAGS=--port-offset=100 (see bin/switchyard-demo -h).
+DEMO_FLAGS ?=
 demo: deps build
 	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
-	bin/switchyard-demo --switchyard $(BIN)
+	bin/switchyard-demo --switchyard $(BIN) $(DEMO_FLAGS)
 
-# The demo cluster, semi-synchronous, with a kill -9 of the primary under
-# writes, the old primary's rejoin and a switchover, narrated.
-demo-failover: deps build
+# While `make demo` runs (in another terminal): kill its MariaDB primary.
+demo-failover:
 	$(GO) build -o bin/switchyard-demo ./integration/cmd/demo
-	bin/switchyard-demo --switchyard $(BIN) --failover
+	bin/switchyard-demo --failover $(DEMO_FLAGS)
 
+# The full matrix (about an hour and a half: see BENCHMARKS.md); rewrites
+# BENCHMARKS.md's generated section and bench/charts/*.png. bench-quick
+# checks the runner in a couple of minutes and touches neither.
 bench: deps build
-	./bench/bench.sh
+	./bench/bench.sh --update BENCHMARKS.md
+
+bench-quick: deps build
+	./bench/bench.sh --quick
 
 clean:
 	rm -rf bin

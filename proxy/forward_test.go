@@ -147,6 +147,14 @@ func TestForwardDesyncs(t *testing.T) {
 		{"a row where a result starts", wire.ShapeResult, stream(row("1"), eofPkt(2))},
 		{"rows without definitions", wire.ShapeResult, stream([]byte{1}, row("1"), row("2"), eofPkt(2))},
 		{"a text row in a fetch", wire.ShapeRows, stream(row("1"), eofPkt(2))},
+		// Rows already buffered pass in one write (passRows); what is not
+		// plainly a row is still the walker's to judge.
+		{"a text row after binary rows", wire.ShapeExecute, stream([]byte{1}, colDef("a"), eofPkt(2), binRow(1), binRow(2), row("x"), eofPkt(2))},
+		{"a skipped sequence id among rows", wire.ShapeResult, func() []byte {
+			b := stream([]byte{1}, colDef("a"), eofPkt(2), row("1"), row("2")) // sequence ids 1 to 5
+			b, _ = wire.AppendPacket(b, row("3"), 7)
+			return b
+		}()},
 		{"a skipped sequence id", wire.ShapeResult, func() []byte {
 			b := stream([]byte{1}, colDef("a"), eofPkt(2)) // sequence ids 1 to 3
 			b, _ = wire.AppendPacket(b, row("1"), 5)

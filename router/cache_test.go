@@ -12,12 +12,14 @@ func TestCacheTiers(t *testing.T) {
 	k := NewCache(1024)
 	cl := NewClassifier(k)
 	cl.Classify("SELECT * FROM t WHERE id = 1") // miss
-	cl.Classify("SELECT * FROM t WHERE id = 2") // digest hit, new text
-	cl.Classify("SELECT * FROM t WHERE id = 2") // digest hit, seen again: admitted
+	cl.Classify("SELECT * FROM t WHERE id = 2") // shape hit, new text
+	cl.Classify("SELECT * FROM t WHERE id = 2") // shape hit, seen again: admitted
 	cl.Classify("SELECT * FROM t WHERE id = 2") // exact hit
+	cl.Classify("select * from t where id = 3") // digest hit: another shape, the same digest
 	s := k.Stats()
-	if s.Misses != 1 || s.DigestHits != 2 || s.ExactHits != 1 || s.Entries != 2 {
-		t.Errorf("stats %+v, want 1 miss, 2 digest hits, 1 exact hit, 2 entries", s)
+	// Entries: the digest, two shapes, one exact text.
+	if s.Misses != 1 || s.DigestHits != 3 || s.ExactHits != 1 || s.Entries != 4 {
+		t.Errorf("stats %+v, want 1 miss, 3 digest hits, 1 exact hit, 4 entries", s)
 	}
 }
 

@@ -377,3 +377,39 @@ func (w *Walker) nextPrepareBlock(count int, st walkState) {
 		w.state = stDone
 	}
 }
+
+// InRows reports whether the walker expects rows of a result set, and
+// whether they are binary (prepared statements) rows.
+func (w *Walker) InRows() (rows, binary bool) { return w.state == stRows, w.shape != ShapeResult }
+
+// RowRun measures the run of whole row packets at the start of buf, whose
+// first must carry sequence id seq: it returns their total size, headers
+// included, and how many there are. The run stops before anything that is
+// not plainly a row (a packet starting with 0xfe or 0xff, which may end the
+// rows; an empty one; one of maximum size, which another continues; a
+// binary row that does not start with 0x00; a sequence id out of step) and
+// before a packet not wholly in buf. Rows need no decision of the walker,
+// so a forwarder may pass such a run in one write and leave what stopped
+// it to Next. It is the forwarder's fast path for result sets of many
+// small rows, where per-packet work would cost more than the copy.
+//
+// With renumber not 0, the sequence id of each packet of the run is
+// lowered by it in place, for a client that was not sent packets the
+// server sent before the rows (see the forwarder's EOF conversion).
+func RowRun(buf []byte, seq, renumber uint8, binary bool) (size, count int) {
+	for len(buf)-size > HeaderSize {
+		h := buf[size:]
+		n := PayloadLen(h)
+		if n == 0 || n >= MaxPayload || h[3] != seq || len(h) < HeaderSize+n {
+			break
+		}
+		if first := h[HeaderSize]; first == EOFHeader || first == ErrHeader || binary && first != binaryRowHeader {
+			break
+		}
+		h[3] -= renumber
+		size += HeaderSize + n
+		count++
+		seq++
+	}
+	return size, count
+}

@@ -415,3 +415,73 @@ func TestWalkerOddOnePacketResponses(t *testing.T) {
 		t.Errorf("prepare answered oddly: %v, %v", k, err)
 	}
 }
+
+// TestRowRun: the fast path passes only whole, plain rows in sequence and
+// stops before anything the walker must decide on.
+func TestRowRun(t *testing.T) {
+	framed := func(seq uint8, payloads ...[]byte) []byte {
+		var b []byte
+		for _, p := range payloads {
+			h := make([]byte, HeaderSize)
+			PutHeader(h, len(p), seq)
+			b = append(append(b, h...), p...)
+			seq++
+		}
+		return b
+	}
+	row1, row2 := []byte{3, 'a', 'b', 'c'}, []byte{0xfb, 1, 'x'} // text rows (0xfb: NULL)
+	eof := []byte{EOFHeader, 0, 0, 2, 0}
+	errPkt := []byte{ErrHeader, 0x28, 0x04, '#', 'H', 'Y', '0', '0', '0', 'x'}
+	bin := []byte{binaryRowHeader, 0, 1}
+	cases := []struct {
+		name      string
+		buf       []byte
+		seq       uint8
+		binary    bool
+		wantCount int
+	}{
+		{"rows then EOF", framed(5, row1, row2, eof), 5, false, 2},
+		{"rows then ERR", framed(5, row1, errPkt), 5, false, 1},
+		{"first is EOF", framed(5, eof), 5, false, 0},
+		{"sequence out of step", framed(6, row1, row2), 5, false, 0},
+		{"partial last row", framed(5, row1, row2)[:len(framed(5, row1, row2))-1], 5, false, 1},
+		{"header only", framed(5, row1)[:HeaderSize], 5, false, 0},
+		{"empty packet", framed(5, row1, []byte{}, row2), 5, false, 1},
+		{"binary rows", framed(9, bin, bin, eof), 9, true, 2},
+		{"binary row with a wrong header", framed(9, bin, row1), 9, true, 1},
+		{"sequence wraps", framed(255, row1, row2, row1), 255, false, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			size, count := RowRun(c.buf, c.seq, 0, c.binary)
+			if count != c.wantCount {
+				t.Fatalf("count = %d, want %d", count, c.wantCount)
+			}
+			// The size is that of the first count packets exactly.
+			want := 0
+			for range count {
+				want += HeaderSize + PayloadLen(c.buf[want:])
+			}
+			if size != want {
+				t.Fatalf("size = %d, want %d", size, want)
+			}
+		})
+	}
+	// A packet of maximum size is continued by the next: never a run.
+	big := make([]byte, HeaderSize+MaxPayload)
+	PutHeader(big, MaxPayload, 0)
+	big[HeaderSize] = 1
+	if _, count := RowRun(big, 0, 0, false); count != 0 {
+		t.Fatalf("a maximum-size packet was passed as a row")
+	}
+	// Renumbering lowers the ids of the run's packets only.
+	buf := framed(5, row1, row2, eof)
+	if _, count := RowRun(buf, 5, 1, false); count != 2 {
+		t.Fatalf("renumbered run: count %d, want 2", count)
+	}
+	second := HeaderSize + len(row1)
+	third := second + HeaderSize + len(row2)
+	if buf[3] != 4 || buf[second+3] != 5 || buf[third+3] != 7 {
+		t.Fatalf("sequence ids after renumbering: %d %d %d, want 4 5 7", buf[3], buf[second+3], buf[third+3])
+	}
+}

@@ -37,8 +37,25 @@ type workload struct {
 	run    func(ctx context.Context, db *sql.DB, i int) error
 }
 
+// onlyWorkloads, when set by --only, filters workloads() by name.
+var onlyWorkloads string
+
 // workloads are the statements counted, each from its own client.
 func workloads() []workload {
+	all := allWorkloads()
+	if onlyWorkloads == "" {
+		return all
+	}
+	var out []workload
+	for _, w := range all {
+		if strings.Contains(w.name, onlyWorkloads) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func allWorkloads() []workload {
 	return []workload{
 		{"point select (text protocol, to a replica)", "interpolateParams=true", func(ctx context.Context, db *sql.DB, i int) error {
 			var c string
@@ -52,7 +69,50 @@ func workloads() []workload {
 			_, err := db.ExecContext(ctx, "UPDATE sbtest1 SET k = k + 1 WHERE id = ?", i%1000+1)
 			return err
 		}},
+		// oltp_read_only's range selects: 100 rows each, and a different
+		// text every time (the literals change), as sysbench sends them.
+		{"range select of 100 rows (text protocol, to a replica)", "interpolateParams=true", func(ctx context.Context, db *sql.DB, i int) error {
+			return drain(db.QueryContext(ctx, "SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?", i%900+1, i%900+100))
+		}},
+		{"range select of 100 rows (prepared, to a replica)", "interpolateParams=false", func(ctx context.Context, db *sql.DB, i int) error {
+			return drain(db.QueryContext(ctx, "SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?", i%900+1, i%900+100))
+		}},
+		// A PHP-FPM request: a new connection (greeting, login), five point
+		// selects, COM_QUIT. Counted per request, not per statement.
+		{"PHP-style request: connect, 5 point selects, quit (per request)", "interpolateParams=true", func(ctx context.Context, db *sql.DB, i int) error {
+			db.SetMaxIdleConns(-1) // every request logs in anew
+			c, err := db.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for k := range 5 {
+				var s string
+				if err := c.QueryRowContext(ctx, "SELECT c FROM sbtest1 WHERE id = ?", (i*5+k)%1000+1).Scan(&s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	}
+}
+
+// drain reads every row of a result and closes it.
+func drain(rows *sql.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var c sql.RawBytes
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
 }
 
 func main() {
@@ -61,7 +121,11 @@ func main() {
 	out := flag.String("out", "bench/instructions-latest.md", "Markdown file to write")
 	dumps := flag.String("dumps", "", "keep callgrind's dumps in this directory, for callgrind_annotate")
 	collect := flag.String("collect", "", "count only inside functions matching this callgrind --toggle-collect pattern, e.g. '*session*query*'")
+	only := flag.String("only", "", "count only the workloads whose name contains this, e.g. range")
 	flag.Parse()
+	if *only != "" {
+		onlyWorkloads = *only
+	}
 	if err := run(*baseline, *queries, *out, *dumps, *collect); err != nil {
 		fmt.Fprintln(os.Stderr, "instructions:", err)
 		os.Exit(1)

@@ -1,9 +1,12 @@
-// Command sysbench compares the throughput and CPU cost of three ways to
-// reach the same MariaDB replica: directly, through HAProxy in TCP mode and
-// through switchyard, with sysbench oltp_point_select runs interleaved over
-// several rounds; it also measures switchyard's RSS per idle client. It
-// prints a Markdown section and writes it to --out. `make bench` runs it
-// through bench/bench.sh.
+// Command sysbench is `make bench`: it compares three ways to reach the
+// same MariaDB servers (directly, through HAProxy in TCP mode and through
+// switchyard) over a matrix of workloads (sysbench oltp_point_select,
+// oltp_read_only and oltp_read_write, text and prepared, at several thread
+// counts, and a PHP-FPM-style connect-per-request load), in interleaved
+// rounds with medians; then what idle clients, many clients and a huge
+// result cost the proxies. It writes a Markdown report (--out), replaces
+// the generated section of BENCHMARKS.md with it (--update) and draws PNG
+// charts (--charts). --quick is a short run for checking the runner.
 package main
 
 import (
@@ -19,7 +22,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,10 +34,18 @@ import (
 )
 
 type config struct {
-	rounds, tables, tableSize, idleClients int
-	duration, warmup, settle               time.Duration
-	threads                                []int
-	psMode, out, test                      string
+	rounds, tables, tableSize int
+	duration, warmup, settle  time.Duration
+	workloads                 []workload
+	threads, phpWorkers       []int
+	// idleClients is the idle-client count for switchyard; HAProxy, whose
+	// every client is also a server connection, gets at most
+	// haproxyIdleClients.
+	idleClients, haproxyIdleClients int
+	connClients                     int // clients for "server connections per clients"
+	bigResultMB                     int // size of the big result, MiB
+	out, update, charts             string
+	quick                           bool
 	// gomaxprocs, when set, adds a target: switchyard run with the
 	// GOMAXPROCS environment variable set to it.
 	gomaxprocs string
@@ -46,26 +56,23 @@ type config struct {
 	// profile, when set, is a directory where a CPU profile of each
 	// switchyard target is written for every measured run.
 	profile string
+	// switchyardYAML is merged into the config of every switchyard
+	// measured in the rounds (see harness.ProxyOptions.ExtraYAML).
+	switchyardYAML string
 }
 
-// target is one way to reach the replica; pid is nil for the replica itself,
-// whose CPU is not what is being compared.
+// benchYAML undoes what the test harness sets for tests' sake: idle server
+// connections closing after a second (the default is 5 minutes).
+const benchYAML = "pool:\n  idle_timeout: 5m\n"
+
+// target is one way to reach the servers: readAddr for read-only
+// workloads, writeAddr for those that write. pid is nil for direct, whose
+// CPU is not what is being compared.
 type target struct {
-	name, addr string
-	pid        func() int
+	name, readAddr, writeAddr string
+	pid                       func() int
 	// pprof is the proxy's --pprof address when profiles are taken.
 	pprof string
-}
-
-type result struct {
-	round, threads   int
-	target           string
-	qps              float64
-	queries, errs    int64
-	latAvg, latP95   float64 // ms
-	cpu              float64 // proxy CPU seconds during the run, NaN if not measured
-	err              error   // sysbench failed; the numbers above are unset
-	cpuPer10kQueries float64
 }
 
 func main() {
@@ -94,6 +101,7 @@ func run() int {
 		return 1
 	}
 	loadStart := loadAvg()
+	began := time.Now()
 
 	tmp, err := os.MkdirTemp("", "sy-bench-")
 	if err != nil {
@@ -108,42 +116,33 @@ func run() int {
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	cluster, err := harness.StartCluster(startCtx, harness.ClusterOptions{
-		// Room for the idle-client test's connections, which switchyard and
-		// HAProxy each pass on to the replica one to one.
-		ExtraArgs: []string{"--max-connections=4000"},
+		// Room for the idle-client and many-clients measurements, which
+		// HAProxy passes on to a replica one to one.
+		ExtraArgs: []string{"--max-connections=" + strconv.Itoa(max(4000, cfg.haproxyIdleClients+cfg.connClients+600))},
 		Logf:      logf,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	defer cluster.Stop()
-	replica := cluster.Replicas[0]
-	// A workload that writes can only run on the primary: direct and
-	// HAProxy then reach the primary, and switchyard splits it itself.
-	writes := strings.Contains(cfg.test, "write")
-	if writes {
-		replica = cluster.Primary
-	}
-	sb, err := newSysbench(cfg, cluster)
+	sbBin, err := lookPath("sysbench", "/usr/bin/sysbench")
 	if err != nil {
 		return fail(err)
 	}
+	sb := sysbench{sbBin, cluster.AppUser, cluster.AppPassword, cluster.Database, cfg.tables, cfg.tableSize}
 	logf("bench: sysbench prepare on the primary (%d tables x %d rows)", cfg.tables, cfg.tableSize)
-	if _, err := sb.run(ctx, cluster.Primary.Addr(), cfg.tables, 0, "prepare"); err != nil {
+	if _, err := sb.run(ctx, workload{test: "oltp_read_write"}, cluster.Primary.Addr(), cfg.tables, 0, "prepare"); err != nil {
 		return fail(err)
 	}
 	if err := cluster.WaitReplicasCaughtUp(startCtx); err != nil {
 		return fail(err)
 	}
 
-	// The proxies spread reads over both replicas, HAProxy by connection
-	// and switchyard by statement; direct goes to one replica. All servers
-	// share the same two cores, so the work behind each target is the same.
-	backends := []string{cluster.Replicas[0].Addr(), cluster.Replicas[1].Addr()}
-	if writes {
-		backends = []string{cluster.Primary.Addr()}
-	}
-	hap, err := startHAProxy(ctx, tmp, "haproxy", backends...)
+	// Reads: direct goes to one replica, the proxies spread them over both
+	// (HAProxy per connection, switchyard per statement). Writes: direct
+	// and HAProxy reach the primary, switchyard splits the workload itself.
+	replicas := []string{cluster.Replicas[0].Addr(), cluster.Replicas[1].Addr()}
+	hap, err := startHAProxy(ctx, tmp, "haproxy", replicas, []string{cluster.Primary.Addr()})
 	if err != nil {
 		return fail(err)
 	}
@@ -151,7 +150,7 @@ func run() int {
 	// startSwitchyard starts a binary under test, listening for profile
 	// requests when profiles are taken.
 	startSwitchyard := func(binary string, env []string) (*harness.Proxy, string, error) {
-		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env}
+		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env, ExtraYAML: cfg.switchyardYAML}
 		addr := ""
 		if cfg.profile != "" {
 			var err error
@@ -169,9 +168,9 @@ func run() int {
 	}
 	defer proxy.Stop()
 	targets := []target{
-		{"direct", replica.Addr(), nil, ""},
-		{"haproxy", hap.addr, hap.pid, ""},
-		{"switchyard", proxy.Addr(), proxy.PID, pprofAddr},
+		{"direct", cluster.Replicas[0].Addr(), cluster.Primary.Addr(), nil, ""},
+		{"haproxy", hap.readAddr, hap.writeAddr, hap.pid, ""},
+		{"switchyard", proxy.Addr(), proxy.Addr(), proxy.PID, pprofAddr},
 	}
 	if cfg.gomaxprocs != "" {
 		p2, addr, err := startSwitchyard(bin, []string{"GOMAXPROCS=" + cfg.gomaxprocs})
@@ -179,7 +178,7 @@ func run() int {
 			return fail(err)
 		}
 		defer p2.Stop()
-		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.PID, addr})
+		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.Addr(), p2.PID, addr})
 	}
 	if cfg.baseline != "" {
 		p3, addr, err := startSwitchyard(cfg.baseline, nil)
@@ -187,36 +186,39 @@ func run() int {
 			return fail(fmt.Errorf("baseline %s: %w", cfg.baseline, err))
 		}
 		defer p3.Stop()
-		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.PID, addr})
+		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.Addr(), p3.PID, addr})
 	}
 
 	if cfg.warmup > 0 {
 		for _, t := range targets {
 			logf("bench: warm-up %s, %v", t.name, cfg.warmup)
-			if r := measure(ctx, sb, t, cfg.threads[0], cfg.warmup, ""); r.err != nil {
+			if r := measure(ctx, sb, t, cfg.workloads[0], cfg.threads[0], cfg.warmup, ""); r.err != nil {
 				return fail(fmt.Errorf("warm-up: %w", r.err))
 			}
 		}
 	}
 	var results []result
 	for round := 1; round <= cfg.rounds; round++ {
-		for _, threads := range cfg.threads {
-			for _, t := range targets {
-				var profile string
-				if cfg.profile != "" && t.pprof != "" {
-					profile = filepath.Join(cfg.profile, fmt.Sprintf("%s-%dthreads-round%d.pprof", t.name, threads, round))
-				}
-				r := measure(ctx, sb, t, threads, cfg.duration, profile)
-				if ctx.Err() != nil {
-					return fail(ctx.Err())
-				}
-				r.round = round
-				results = append(results, r)
-				if r.err != nil {
-					logf("bench: round %d, %d threads, %s: FAILED: %v", round, threads, t.name, r.err)
-				} else {
-					logf("bench: round %d, %d threads, %-10s %6.0f qps, %d errors, proxy CPU %s s",
-						round, threads, t.name, r.qps, r.errs, num(r.cpu, 2))
+		for _, w := range cfg.workloads {
+			for _, threads := range cfg.threadsOf(w) {
+				for _, t := range targets {
+					var profile string
+					if cfg.profile != "" && t.pprof != "" {
+						profile = filepath.Join(cfg.profile, fmt.Sprintf("%s-%s-%dthreads-round%d.pprof",
+							t.name, strings.ReplaceAll(w.String(), " ", "-"), threads, round))
+					}
+					r := measure(ctx, sb, t, w, threads, cfg.duration, profile)
+					if ctx.Err() != nil {
+						return fail(ctx.Err())
+					}
+					r.round = round
+					results = append(results, r)
+					if r.err != nil {
+						logf("bench: round %d, %s, %d threads, %s: FAILED: %v", round, w, threads, t.name, r.err)
+					} else {
+						logf("bench: round %d, %-22s %3d threads, %-10s %7.0f qps, p95 %6.2f ms, %d errors, proxy CPU %s s",
+							round, w, threads, t.name, r.qps, r.latP95, r.errs, num(r.cpu, 2))
+					}
 				}
 			}
 		}
@@ -227,44 +229,104 @@ func run() int {
 	proxy.Stop()
 	hap.stop()
 
-	var idle []string
+	ex := extras{}
+	// A fresh process of a switchyard binary for each measurement below.
+	freshSwitchyard := func(binary string) (*harness.Proxy, error) {
+		// Room for every idle client and the warm-up connection.
+		limits := fmt.Sprintf("limits:\n  max_client_connections: %d\n", max(10000, cfg.idleClients+100))
+		return harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", ExtraYAML: limits})
+	}
 	if cfg.idleClients > 0 {
-		// A fresh switchyard process of the given binary each.
 		switchyardIdle := func(binary string) func() (idlerss.Result, error) {
 			return func() (idlerss.Result, error) {
-				p, err := harness.StartProxy(ctx, harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn"})
+				p, err := freshSwitchyard(binary)
 				if err != nil {
 					return idlerss.Result{}, err
 				}
 				defer p.Stop()
-				return measureIdle(ctx, cfg, p.Addr(), p.PID(), cluster)
+				return measureIdle(ctx, cfg, cfg.idleClients, p.Addr(), p.PID(), cluster)
 			}
 		}
-		idle = append(idle, idleLine("switchyard", switchyardIdle(bin)))
+		ex.idle = append(ex.idle, idleLine("switchyard", switchyardIdle(bin)))
 		if cfg.baseline != "" {
-			idle = append(idle, idleLine("switchyard-baseline", switchyardIdle(cfg.baseline)))
+			ex.idle = append(ex.idle, idleLine("switchyard-baseline", switchyardIdle(cfg.baseline)))
 		}
-		idle = append(idle, idleLine("HAProxy (context only: two sockets and buffers per client)", func() (idlerss.Result, error) {
-			h, err := startHAProxy(ctx, tmp, "haproxy-idle", replica.Addr())
+		ex.idle = append(ex.idle, idleLine("HAProxy (context only: two sockets and buffers per client, and a server connection each)", func() (idlerss.Result, error) {
+			h, err := startHAProxy(ctx, tmp, "haproxy-idle", replicas[:1], nil)
 			if err != nil {
 				return idlerss.Result{}, err
 			}
 			defer h.stop()
-			return measureIdle(ctx, cfg, h.addr, h.pid(), cluster)
+			return measureIdle(ctx, cfg, min(cfg.idleClients, cfg.haproxyIdleClients), h.readAddr, h.pid(), cluster)
 		}))
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
+	}
+	if cfg.connClients > 0 && ctx.Err() == nil {
+		logf("bench: server connections for %d clients", cfg.connClients)
+		d := min(cfg.duration, 5*time.Second)
+		if p, err := freshSwitchyard(bin); err != nil {
+			ex.connsErr = append(ex.connsErr, "switchyard: "+err.Error())
+		} else {
+			r, err := serverConnsPerClients(ctx, cluster, sb, p.Addr(), cfg.connClients, d)
+			p.Stop()
+			ex.conns = append(ex.conns, namedConns{"switchyard", r, err})
+		}
+		if h, err := startHAProxy(ctx, tmp, "haproxy-conns", replicas, nil); err != nil {
+			ex.connsErr = append(ex.connsErr, "haproxy: "+err.Error())
+		} else {
+			r, err := serverConnsPerClients(ctx, cluster, sb, h.readAddr, cfg.connClients, d)
+			h.stop()
+			ex.conns = append(ex.conns, namedConns{"haproxy", r, err})
 		}
 	}
+	if cfg.bigResultMB > 0 && ctx.Err() == nil {
+		logf("bench: a %d MiB result through each proxy", cfg.bigResultMB)
+		if p, err := freshSwitchyard(bin); err != nil {
+			ex.big = append(ex.big, namedBig{name: "switchyard", err: err})
+		} else {
+			r, err := streamBigResult(ctx, sb, p.Addr(), p.PID(), cfg.bigResultMB)
+			p.Stop()
+			ex.big = append(ex.big, namedBig{"switchyard", r, err})
+		}
+		if h, err := startHAProxy(ctx, tmp, "haproxy-big", replicas[:1], nil); err != nil {
+			ex.big = append(ex.big, namedBig{name: "haproxy", err: err})
+		} else {
+			r, err := streamBigResult(ctx, sb, h.readAddr, h.pid(), cfg.bigResultMB)
+			h.stop()
+			ex.big = append(ex.big, namedBig{"haproxy", r, err})
+		}
+	}
+	if ctx.Err() != nil {
+		return fail(ctx.Err())
+	}
 
-	md := report(cfg, results, idle, machineInfo(ctx, replica, loadStart))
+	names := []string{}
+	for _, t := range targets {
+		names = append(names, t.name)
+	}
+	rep := report{cfg: cfg, results: results, targets: names, ex: ex,
+		m: machineInfo(ctx, cluster.Replicas[0], loadStart), took: time.Since(began)}
+	md := rep.markdown()
 	fmt.Print(md)
 	if err := os.WriteFile(cfg.out, []byte(md), 0o644); err != nil {
 		return fail(err)
 	}
 	logf("bench: written to %s", cfg.out)
+	if cfg.charts != "" {
+		if err := rep.drawCharts(); err != nil {
+			return fail(err)
+		}
+		logf("bench: charts in %s", cfg.charts)
+	}
+	if cfg.update != "" {
+		if err := updateSection(cfg.update, md); err != nil {
+			return fail(err)
+		}
+		logf("bench: %s updated", cfg.update)
+	}
 	for _, r := range results {
-		if r.err != nil || r.errs > 0 {
+		// Deadlocks that sysbench retries are part of read_write at high
+		// concurrency on every path, direct included; anything else is not.
+		if r.err != nil || (r.errs > 0 && !r.work.writes()) {
 			fmt.Fprintln(os.Stderr, "bench: some runs failed or had errors; see the raw table")
 			return 1
 		}
@@ -272,34 +334,88 @@ func run() int {
 	return 0
 }
 
+// threadsOf is the thread (or PHP worker) counts a workload runs at.
+func (c config) threadsOf(w workload) []int {
+	if w.php() {
+		return c.phpWorkers
+	}
+	return c.threads
+}
+
+const fullWorkloads = "point_select:text,point_select:ps,read_only:text,read_only:ps,read_write:text,read_write:ps,php"
+
 func parseFlags() (config, error) {
 	var cfg config
-	var threads string
+	var threads, phpWorkers, workloads string
+	flag.BoolVar(&cfg.quick, "quick", false, "a short run to check the runner: 1 round of 3s, 8 threads, point_select text, read_only prepared and PHP-style, small extras; other flags still override")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds; the report shows medians over them")
 	cfg.duration, cfg.warmup = 10*time.Second, 2*time.Second
-	flag.Var((*seconds)(&cfg.duration), "duration", "length of each sysbench run: whole seconds, as 10 or 10s")
+	flag.Var((*seconds)(&cfg.duration), "duration", "length of each run: whole seconds, as 10 or 10s")
 	flag.Var((*seconds)(&cfg.warmup), "warmup", "unrecorded run per target before the rounds, as --duration; 0 skips it")
-	flag.StringVar(&threads, "threads", "8,64", "comma-separated sysbench thread counts")
-	flag.StringVar(&cfg.psMode, "ps-mode", "disable", "sysbench --db-ps-mode: disable (plain COM_QUERY) or auto (prepared statements)")
+	flag.StringVar(&workloads, "workloads", fullWorkloads, "comma-separated NAME:text|ps (sysbench oltp_NAME) and php (connect, 5 reads, disconnect)")
+	flag.StringVar(&threads, "threads", "8,64,256", "comma-separated sysbench thread counts")
+	flag.StringVar(&phpWorkers, "php-workers", "8,64", "comma-separated concurrent workers of the PHP-style workload")
 	flag.StringVar(&cfg.gomaxprocs, "gomaxprocs", "", "also measure switchyard run with GOMAXPROCS set to this")
 	flag.StringVar(&cfg.baseline, "baseline", "", "also measure this switchyard binary (e.g. built from an earlier commit) in the same rounds")
 	flag.StringVar(&cfg.profile, "profile", "", "write a CPU profile of each switchyard target for every measured run into this directory")
-	flag.StringVar(&cfg.test, "test", "oltp_point_select", "sysbench test: oltp_point_select, oltp_read_only, ...")
 	flag.IntVar(&cfg.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&cfg.tableSize, "table-size", 10000, "rows per table")
-	flag.IntVar(&cfg.idleClients, "idle-clients", 2000, "idle clients for the RSS measurement; 0 skips it")
+	flag.IntVar(&cfg.idleClients, "idle-clients", 10000, "idle clients for the RSS measurement; 0 skips it")
+	flag.IntVar(&cfg.haproxyIdleClients, "haproxy-idle-clients", 2000, "at most this many idle clients for HAProxy (each is also a server connection)")
+	flag.IntVar(&cfg.connClients, "conn-clients", 1000, "clients for the server-connections measurement; 0 skips it")
+	flag.IntVar(&cfg.bigResultMB, "big-result-mb", 1024, "size in MiB of the big result streamed through each proxy; 0 skips it")
 	flag.DurationVar(&cfg.settle, "settle", 3*time.Second, "wait before each RSS reading")
 	flag.StringVar(&cfg.out, "out", "bench/results-latest.md", "Markdown file to write")
+	yamlFile := flag.String("switchyard-yaml", "", "a YAML file merged into the config of every switchyard in the rounds, e.g. to measure a setting")
+	flag.StringVar(&cfg.update, "update", "", "also replace the generated section of this file (BENCHMARKS.md) with the report")
+	flag.StringVar(&cfg.charts, "charts", "bench/charts", "directory for the PNG charts; empty: none")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
-	for _, s := range strings.Split(threads, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return cfg, fmt.Errorf("bad --threads %q", threads)
+	if cfg.quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		quick := map[string]string{"rounds": "1", "duration": "3", "warmup": "0", "threads": "8", "php-workers": "8",
+			"workloads": "point_select:text,read_only:ps,php", "idle-clients": "300", "conn-clients": "100",
+			"big-result-mb": "64", "settle": "1s", "out": "bench/results-quick.md", "charts": filepath.Join(os.TempDir(), "sy-bench-quick-charts")}
+		for name, v := range quick {
+			if !set[name] {
+				if err := flag.Set(name, v); err != nil {
+					return cfg, err
+				}
+			}
 		}
-		cfg.threads = append(cfg.threads, n)
+		if !set["workloads"] {
+			workloads = quick["workloads"]
+		}
+		if !set["threads"] {
+			threads = quick["threads"]
+		}
+		if !set["php-workers"] {
+			phpWorkers = quick["php-workers"]
+		}
+	}
+	cfg.switchyardYAML = benchYAML
+	if *yamlFile != "" {
+		b, err := os.ReadFile(*yamlFile)
+		if err != nil {
+			return cfg, err
+		}
+		if strings.Contains("\n"+string(b), "\npool:") {
+			cfg.switchyardYAML = "" // the file says what the pool does
+		}
+		cfg.switchyardYAML += string(b)
+	}
+	var err error
+	if cfg.workloads, err = parseWorkloads(workloads); err != nil {
+		return cfg, err
+	}
+	if cfg.threads, err = parseInts("--threads", threads); err != nil {
+		return cfg, err
+	}
+	if cfg.phpWorkers, err = parseInts("--php-workers", phpWorkers); err != nil {
+		return cfg, err
 	}
 	whole := func(d time.Duration) bool { return d%time.Second == 0 }
 	switch {
@@ -307,10 +423,20 @@ func parseFlags() (config, error) {
 		return cfg, errors.New("--rounds must be at least 1")
 	case cfg.duration < time.Second || !whole(cfg.duration) || !whole(cfg.warmup):
 		return cfg, errors.New("--duration and --warmup must be whole seconds (sysbench --time), --duration at least 1s")
-	case cfg.psMode != "disable" && cfg.psMode != "auto":
-		return cfg, fmt.Errorf("--ps-mode must be disable or auto, not %q", cfg.psMode)
 	}
 	return cfg, nil
+}
+
+func parseInts(name, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad %s %q", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // seconds is a duration flag that also takes a bare number of seconds, as
@@ -330,45 +456,6 @@ func (s *seconds) Set(v string) error {
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-
-// measure runs sysbench once against t and reads t's CPU time around it.
-// With profile set, a CPU profile of t is written there, taken over the
-// middle of the run.
-func measure(ctx context.Context, sb sysbench, t target, threads int, d time.Duration, profile string) result {
-	r := result{threads: threads, target: t.name, cpu: math.NaN(), cpuPer10kQueries: math.NaN()}
-	pid, cpu0, cpuErr := 0, 0.0, error(nil)
-	if t.pid != nil {
-		pid = t.pid()
-		cpu0, cpuErr = cpuSeconds(pid)
-	}
-	profiled := make(chan struct{})
-	if profile != "" {
-		go func() {
-			defer close(profiled)
-			if err := takeProfile(ctx, t.pprof, d, profile); err != nil {
-				logf("bench: profile of %s: %v", t.name, err)
-			}
-		}()
-	} else {
-		close(profiled)
-	}
-	out, err := sb.run(ctx, t.addr, threads, d, "run")
-	<-profiled
-	if err == nil {
-		err = parseRun(out, &r)
-	}
-	if err != nil {
-		r.err = err
-		return r
-	}
-	if t.pid != nil && cpuErr == nil {
-		if cpu1, err := cpuSeconds(pid); err == nil {
-			r.cpu = cpu1 - cpu0
-			r.cpuPer10kQueries = r.cpu / float64(r.queries) * 1e4
-		}
-	}
-	return r
-}
 
 // takeProfile writes to path a CPU profile of the Go process serving
 // /debug/pprof on addr, over a run of length d: it starts a second in and
@@ -439,84 +526,27 @@ func cpuSeconds(pid int) (float64, error) {
 	return float64(utime+stime) / 100, nil
 }
 
-type sysbench struct {
-	bin, user, password, db string
-	cfg                     config
-}
-
-func newSysbench(cfg config, c *harness.Cluster) (sysbench, error) {
-	bin, err := lookPath("sysbench", "/usr/bin/sysbench")
-	return sysbench{bin, c.AppUser, c.AppPassword, c.Database, cfg}, err
-}
-
-// run runs `sysbench TEST COMMAND` against addr; d 0 means no
-// --time (prepare).
-func (s sysbench) run(ctx context.Context, addr string, threads int, d time.Duration, command string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	args := []string{s.cfg.test, "--db-driver=mysql",
-		"--mysql-host=" + host, "--mysql-port=" + port,
-		"--mysql-user=" + s.user, "--mysql-password=" + s.password, "--mysql-db=" + s.db,
-		"--tables=" + strconv.Itoa(s.cfg.tables), "--table-size=" + strconv.Itoa(s.cfg.tableSize),
-		"--threads=" + strconv.Itoa(threads), "--db-ps-mode=" + s.cfg.psMode}
-	if d > 0 {
-		args = append(args, "--time="+strconv.Itoa(int(d/time.Second)))
-	}
-	out, err := exec.CommandContext(ctx, s.bin, append(args, command)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("sysbench %s against %s: %v: %s", command, addr, err, lastLines(string(out), 5))
-	}
-	return string(out), nil
-}
-
-var (
-	reQueries    = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec\.\)`)
-	reIgnored    = regexp.MustCompile(`ignored errors:\s+(\d+)`)
-	reReconnects = regexp.MustCompile(`reconnects:\s+(\d+)`)
-	reLatAvg     = regexp.MustCompile(`avg:\s+([\d.]+)`)
-	reLatP95     = regexp.MustCompile(`95th percentile:\s+([\d.]+)`)
-)
-
-// parseRun reads sysbench's summary; ignored errors and reconnects both
-// count as errors, since neither happens in a healthy point-select run.
-func parseRun(out string, r *result) error {
-	m := reQueries.FindStringSubmatch(out)
-	ig, rc := reIgnored.FindStringSubmatch(out), reReconnects.FindStringSubmatch(out)
-	avg, p95 := reLatAvg.FindStringSubmatch(out), reLatP95.FindStringSubmatch(out)
-	if m == nil || ig == nil || rc == nil || avg == nil || p95 == nil {
-		return fmt.Errorf("cannot parse sysbench output: %s", lastLines(out, 10))
-	}
-	r.queries, _ = strconv.ParseInt(m[1], 10, 64)
-	r.qps, _ = strconv.ParseFloat(m[2], 64)
-	nIg, _ := strconv.ParseInt(ig[1], 10, 64)
-	nRc, _ := strconv.ParseInt(rc[1], 10, 64)
-	r.errs = nIg + nRc
-	r.latAvg, _ = strconv.ParseFloat(avg[1], 64)
-	r.latP95, _ = strconv.ParseFloat(p95[1], 64)
-	return nil
-}
-
 type haproxy struct {
-	addr, log string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	readAddr, writeAddr, log string
+	cmd                      *exec.Cmd
+	done                     chan struct{}
 }
 
-// haproxyMaxconn leaves room for the idle-client test; HAProxy sizes its
-// file descriptor limit from it.
+// haproxyMaxconn leaves room for the idle-client and many-clients
+// measurements; HAProxy sizes its file descriptor limit from it.
 const haproxyMaxconn = 5000
 
-// startHAProxy runs HAProxy in the foreground (-db) as a plain TCP relay to
-// backend on a free port and waits until a MySQL greeting comes through.
-func startHAProxy(ctx context.Context, dir, name string, backends ...string) (*haproxy, error) {
+// startHAProxy runs HAProxy in the foreground (-db) as a plain TCP relay:
+// one frontend balancing reads over the replicas (per connection, round
+// robin), one to the primary for workloads that write (none if writes is
+// nil). It waits until a MySQL greeting comes through each.
+func startHAProxy(ctx context.Context, dir, name string, reads, writes []string) (*haproxy, error) {
 	bin, err := lookPath("haproxy", "/usr/sbin/haproxy")
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		h, err := tryHAProxy(ctx, bin, dir, name, backends)
+		h, err := tryHAProxy(ctx, bin, dir, name, reads, writes)
 		// Another process may take the probed port before HAProxy binds it.
 		if err == nil || attempt == 2 || ctx.Err() != nil {
 			return h, err
@@ -524,14 +554,12 @@ func startHAProxy(ctx context.Context, dir, name string, backends ...string) (*h
 	}
 }
 
-func tryHAProxy(ctx context.Context, bin, dir, name string, backends []string) (*haproxy, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+func tryHAProxy(ctx context.Context, bin, dir, name string, reads, writes []string) (*haproxy, error) {
+	h := &haproxy{log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	var err error
+	if h.readAddr, err = freeAddr(); err != nil {
 		return nil, err
 	}
-	h := &haproxy{addr: l.Addr().String(), log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-	l.Close()
-	cfgPath := filepath.Join(dir, name+".cfg")
 	cfgText := fmt.Sprintf(`global
 	maxconn %d
 defaults
@@ -539,12 +567,23 @@ defaults
 	timeout connect 5s
 	timeout client 1h
 	timeout server 1h
-frontend mysql
+frontend reads
 	bind %s
-	default_backend replica
-backend replica
+	default_backend replicas
+backend replicas
 	balance roundrobin
-%s`, haproxyMaxconn, h.addr, serverLines(backends))
+%s`, haproxyMaxconn, h.readAddr, serverLines("replica", reads))
+	if writes != nil {
+		if h.writeAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		cfgText += fmt.Sprintf(`frontend writes
+	bind %s
+	default_backend primary
+backend primary
+%s`, h.writeAddr, serverLines("primary", writes))
+	}
+	cfgPath := filepath.Join(dir, name+".cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		return nil, err
 	}
@@ -563,36 +602,39 @@ backend replica
 	}
 	go func() { h.cmd.Wait(); close(h.done) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := probeGreeting(h.addr)
-		if err == nil {
-			return h, nil
-		}
-		select {
-		case <-h.done:
-			return nil, fmt.Errorf("haproxy exited at startup (%v): %s", h.cmd.ProcessState, lastLines(readFile(h.log), 10))
-		case <-ctx.Done():
-			h.stop()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			h.stop()
-			return nil, fmt.Errorf("haproxy on %s not relaying a MySQL greeting: %v; log: %s", h.addr, err, lastLines(readFile(h.log), 10))
+	for _, addr := range []string{h.readAddr, h.writeAddr} {
+		for addr != "" {
+			err := probeGreeting(addr)
+			if err == nil {
+				break
+			}
+			select {
+			case <-h.done:
+				return nil, fmt.Errorf("haproxy exited at startup (%v): %s", h.cmd.ProcessState, lastLines(readFile(h.log), 10))
+			case <-ctx.Done():
+				h.stop()
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				h.stop()
+				return nil, fmt.Errorf("haproxy on %s not relaying a MySQL greeting: %v; log: %s", addr, err, lastLines(readFile(h.log), 10))
+			}
 		}
 	}
+	return h, nil
 }
 
-// probeGreeting succeeds once addr sends the first bytes of a MySQL initial
-// handshake (protocol version 10); HAProxy accepts before it can relay.
-func serverLines(addrs []string) string {
+func serverLines(prefix string, addrs []string) string {
 	var b strings.Builder
 	for i, a := range addrs {
-		fmt.Fprintf(&b, "\tserver replica%d %s\n", i+1, a)
+		fmt.Fprintf(&b, "\tserver %s%d %s\n", prefix, i+1, a)
 	}
 	return b.String()
 }
 
+// probeGreeting succeeds once addr sends the first bytes of a MySQL initial
+// handshake (protocol version 10); HAProxy accepts before it can relay.
 func probeGreeting(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -627,10 +669,10 @@ func (h *haproxy) stop() {
 	<-h.done
 }
 
-func measureIdle(ctx context.Context, cfg config, addr string, pid int, c *harness.Cluster) (idlerss.Result, error) {
+func measureIdle(ctx context.Context, cfg config, n int, addr string, pid int, c *harness.Cluster) (idlerss.Result, error) {
 	return idlerss.Measure(ctx, idlerss.Options{
 		Addr: addr, User: c.AppUser, Password: c.AppPassword, DB: c.Database,
-		PID: pid, N: cfg.idleClients, Settle: cfg.settle,
+		PID: pid, N: n, Settle: cfg.settle,
 	})
 }
 
@@ -671,89 +713,6 @@ func machineInfo(ctx context.Context, replica *harness.Server, loadStart string)
 		m.haproxy = f[2]
 	}
 	return m
-}
-
-func report(cfg config, results []result, idle []string, m machine) string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("## sysbench %s: direct vs HAProxy vs switchyard (%s)\n\n", cfg.test, m.at)
-	p("- Machine: %s, %d CPUs, %s RAM, Linux %s; load average %s at start, %s at end\n",
-		m.cpu, m.nproc, m.mem, m.kernel, m.loadStart, m.loadEnd)
-	p("- Software: Go %s, MariaDB %s, sysbench %s, HAProxy %s\n", m.goVer, m.mariadb, m.sysbench, m.haproxy)
-	p("- Setup: MariaDB primary + 2 replicas over 127.0.0.1; sysbench, the proxies and the servers share the machine's CPUs. " +
-		"direct: one replica. HAProxy: `mode tcp`, both replicas, `balance roundrobin` (per connection), default nbthread. " +
-		"switchyard: all three servers, reads split over the replicas per statement (least outstanding), log level warn.\n")
-	order := "direct, haproxy, switchyard"
-	if cfg.gomaxprocs != "" {
-		order += ", switchyard-gomaxprocs" + cfg.gomaxprocs
-	}
-	if cfg.baseline != "" {
-		order += ", switchyard-baseline (" + cfg.baseline + ")"
-	}
-	p("- Workload: %d tables x %d rows, `--db-ps-mode=%s`, threads %s; rounds: %d, interleaved (each round: every thread count, each target in turn: %s), %v per run, after one unrecorded %v warm-up run per target\n",
-		cfg.tables, cfg.tableSize, cfg.psMode, joinInts(cfg.threads), cfg.rounds, order, cfg.duration, cfg.warmup)
-	p("- Figures are medians over the rounds. Proxy CPU is the process's utime+stime (/proc/PID/stat) across the run, per 10,000 queries.\n")
-
-	for _, threads := range cfg.threads {
-		med := map[string][2]float64{} // target → median QPS, median CPU s per 10k queries
-		p("\n### %d threads\n\n", threads)
-		p("| target | QPS (median) | vs direct | proxy CPU s per 10k queries (median) | errors |\n|---|---:|---:|---:|---|\n")
-		names := []string{"direct", "haproxy", "switchyard"}
-		if cfg.gomaxprocs != "" {
-			names = append(names, "switchyard-gomaxprocs"+cfg.gomaxprocs)
-		}
-		if cfg.baseline != "" {
-			names = append(names, "switchyard-baseline")
-		}
-		for _, t := range names {
-			var qps, cpu []float64
-			var errs int64
-			failed := 0
-			for _, r := range results {
-				if r.threads != threads || r.target != t {
-					continue
-				}
-				if r.err != nil {
-					failed++
-					continue
-				}
-				qps, cpu, errs = append(qps, r.qps), append(cpu, r.cpuPer10kQueries), errs+r.errs
-			}
-			med[t] = [2]float64{median(qps), median(cpu)}
-			errText := strconv.FormatInt(errs, 10)
-			if failed > 0 {
-				errText += fmt.Sprintf(", %d of %d runs FAILED", failed, cfg.rounds)
-			}
-			p("| %s | %s | %s | %s | %s |\n", t, num(med[t][0], 0), num(med[t][0]/med["direct"][0], 2), num(med[t][1], 3), errText)
-		}
-		for _, t := range names[2:] {
-			p("\n%s / haproxy: QPS %s, CPU per query %s. %s / direct: QPS %s.\n", t,
-				num(med[t][0]/med["haproxy"][0], 2), num(med[t][1]/med["haproxy"][1], 2),
-				t, num(med[t][0]/med["direct"][0], 2))
-		}
-		if cfg.baseline != "" {
-			p("\nswitchyard / switchyard-baseline (%s): QPS %s, CPU per query %s.\n", cfg.baseline,
-				num(med["switchyard"][0]/med["switchyard-baseline"][0], 2), num(med["switchyard"][1]/med["switchyard-baseline"][1], 2))
-		}
-	}
-
-	p("\n### Raw runs\n\n| round | threads | target | QPS | errors | avg latency ms | p95 latency ms | proxy CPU s | CPU s per 10k queries |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range results {
-		if r.err != nil {
-			p("| %d | %d | %s | FAILED: %s | | | | | |\n", r.round, r.threads, r.target, strings.ReplaceAll(firstLine(r.err.Error()), "|", `\|`))
-			continue
-		}
-		p("| %d | %d | %s | %.0f | %d | %.2f | %.2f | %s | %s |\n", r.round, r.threads, r.target, r.qps, r.errs,
-			r.latAvg, r.latP95, num(r.cpu, 2), num(r.cpuPer10kQueries, 3))
-	}
-	if len(idle) > 0 {
-		p("\n### Idle clients\n\nA fresh process each; one warm-up connection, %v settle, then %d clients that log in, ping once and stay idle, %v settle.\n\n",
-			cfg.settle, cfg.idleClients, cfg.settle)
-		for _, l := range idle {
-			p("- %s\n", l)
-		}
-	}
-	return b.String()
 }
 
 func median(xs []float64) float64 {

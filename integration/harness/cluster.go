@@ -57,6 +57,10 @@ type ClusterOptions struct {
 	// does not have); switchyard moves it with the primary role. See
 	// semiSyncArgs for the flags.
 	SemiSync bool
+	// Ports, if set, are the servers' TCP ports in order (db1 first), one
+	// per server; the default is free ports. The demo uses fixed ones so
+	// that its printed commands stay the same from run to run.
+	Ports []int
 	// Logf, if set, receives progress lines (e.g. t.Logf).
 	Logf func(format string, args ...any)
 }
@@ -202,9 +206,13 @@ func StartCluster(ctx context.Context, opt ClusterOptions) (_ *Cluster, err erro
 	}()
 
 	n := 1 + opt.Replicas
-	ports, err := freePorts(n)
-	if err != nil {
-		return nil, err
+	ports := opt.Ports
+	if ports == nil {
+		if ports, err = freePorts(n); err != nil {
+			return nil, err
+		}
+	} else if len(ports) != n {
+		return nil, fmt.Errorf("harness: %d ports given for %d servers", len(ports), n)
 	}
 	for i := 0; i < n; i++ {
 		s := &Server{

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -54,6 +55,10 @@ type ProxyOptions struct {
 	KeepDir bool
 	// StopTimeout bounds the graceful part of Stop (default 10s).
 	StopTimeout time.Duration
+	// MySQLAddr, AdminAddr and HTTPAddr, if set, are the listen addresses;
+	// the default is free ports on 127.0.0.1. A start with fixed addresses
+	// is not retried when one is taken.
+	MySQLAddr, AdminAddr, HTTPAddr string
 }
 
 // Proxy is a running switchyard process.
@@ -172,7 +177,7 @@ func StartProxy(ctx context.Context, opt ProxyOptions) (_ *Proxy, err error) {
 	// that start then fails and is retried on new ports.
 	for attempt := 0; ; attempt++ {
 		err = p.start(ctx)
-		if err == nil || !errors.Is(err, errAddrInUse) || attempt >= 3 {
+		if err == nil || !errors.Is(err, errAddrInUse) || attempt >= 3 || opt.MySQLAddr != "" {
 			return p, err
 		}
 	}
@@ -183,9 +188,9 @@ func (p *Proxy) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.mysqlAddr = "127.0.0.1:" + strconv.Itoa(ports[0])
-	p.adminAddr = "127.0.0.1:" + strconv.Itoa(ports[1])
-	p.httpAddr = "127.0.0.1:" + strconv.Itoa(ports[2])
+	p.mysqlAddr = cmp.Or(p.opt.MySQLAddr, "127.0.0.1:"+strconv.Itoa(ports[0]))
+	p.adminAddr = cmp.Or(p.opt.AdminAddr, "127.0.0.1:"+strconv.Itoa(ports[1]))
+	p.httpAddr = cmp.Or(p.opt.HTTPAddr, "127.0.0.1:"+strconv.Itoa(ports[2]))
 	if err := os.WriteFile(p.configPath, []byte(p.config()), 0o600); err != nil {
 		return err
 	}
