@@ -178,8 +178,22 @@ func (c *ClientConn) accessDenied(user string, usedPassword bool) *mysql.MyError
 	if usedPassword {
 		yes = "YES"
 	}
-	host, _, _ := net.SplitHostPort(c.addr)
-	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, host, yes)
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, clientHost(c.addr), yes)
+}
+
+// clientHost is the host name MariaDB gives a client at addr in its
+// messages and account matching: a loopback address is 'localhost', which
+// MariaDB assumes without a DNS lookup; any other is its IP address (as
+// with skip-name-resolve: the proxy does no reverse lookups).
+func clientHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "localhost"
+	}
+	return host
 }
 
 // authenticate checks the client's proof of the password for account u

@@ -46,6 +46,11 @@ type session struct {
 	// catchReadOnly is set while a read routed to a replica is exchanged
 	// (forwarder.catchReadOnly).
 	catchReadOnly bool
+	// failedChangeUser counts refused COM_CHANGE_USER attempts: like
+	// MariaDB (MDEV-3915), a connection gets three, successful changes
+	// included, and then only "Unknown command", so a client cannot try
+	// passwords at the speed of a round trip.
+	failedChangeUser int
 }
 
 // sessionState is a session's state as a value: a change of user saves it
@@ -359,18 +364,26 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 	return nil
 }
 
+// maxFailedChangeUser is how many refused changes of user a connection
+// gets (MariaDB's limit).
+const maxFailedChangeUser = 3
+
 // changeUser handles COM_CHANGE_USER: it authenticates the new user against
 // the proxy's accounts and moves the session to fresh server connections
 // logged in as that user, so no state of the previous user survives. A
 // refused change leaves the session as it was, logged in as the previous
 // user, as MariaDB does.
 func (s *session) changeUser(ctx context.Context, p []byte) error {
+	if s.failedChangeUser >= maxFailedChangeUser {
+		return mysql.NewDefaultError(mysql.ER_UNKNOWN_COM_ERROR)
+	}
 	cu, err := wire.ParseChangeUser(p, s.c.Capabilities())
 	if err != nil {
 		return EndSessionTelling(errBadHandshake)
 	}
 	login, err := s.c.changeUser(cu)
 	if err != nil {
+		s.failedChangeUser++
 		return err
 	}
 	// The old connections close only once the new login worked.
