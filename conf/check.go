@@ -25,6 +25,9 @@ func (d *decoder) check(c *Config) {
 		}
 	}
 	d.checkUsers(c)
+	if c.UsersFromServers && c.Monitor.User == "" {
+		d.report("users_from_servers", "needs monitor.user: the servers' accounts are read with the monitor account")
+	}
 	d.checkServers(c.Servers)
 
 	d.positive("monitor.interval", c.Monitor.Interval)

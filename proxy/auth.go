@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -113,11 +114,7 @@ func (c *ClientConn) authenticateLogin() error {
 		}
 	}
 	c.setUserName(resp.User)
-	u := ln.users().lookup(resp.User)
-	if err := c.checkTLS(resp.User, u); err != nil {
-		return c.fail(err)
-	}
-	creds, err := c.authenticate(u, resp.User, resp.AuthPlugin, resp.AuthData)
+	u, creds, err := c.logIn(resp.User, resp.AuthPlugin, resp.AuthData)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -196,17 +193,54 @@ func clientHost(addr string) string {
 	return host
 }
 
+// logIn finds the account a login (or a change of user) names, checks
+// the client's TLS and proof of the password for it, and returns the
+// account with what the proxy needs to log in to servers as that user.
+// A servers' account (users_from_servers) whose check fails is checked
+// once more against a fresh read of the accounts, with the same answer:
+// its password may have changed on the servers since the last read.
+func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, backend.Credentials, error) {
+	ctx := c.ln.ctx
+	asked := time.Now()
+	u := c.ln.users().lookup(name)
+	if u == nil && c.ln.accounts != nil {
+		if u = c.ln.accounts.find(ctx, name, c.addr, time.Time{}); u == nil {
+			u = c.ln.accounts.find(ctx, name, c.addr, asked)
+		}
+	}
+	if err := c.checkTLS(name, u); err != nil {
+		return nil, backend.Credentials{}, err
+	}
+	creds, last, err := c.authenticate(u, name, clientPlugin, authData)
+	var me *mysql.MyError
+	if err == nil || u == nil || !u.fromServer || !errors.As(err, &me) || me.Code != mysql.ER_ACCESS_DENIED_ERROR ||
+		last.plugin != mysql.AUTH_NATIVE_PASSWORD {
+		return u, creds, err
+	}
+	fresh := c.ln.accounts.find(ctx, name, c.addr, asked)
+	if fresh == nil || fresh == u {
+		return u, creds, err
+	}
+	creds, err = c.verify(fresh, last.plugin, last.data)
+	return fresh, creds, err
+}
+
+// authAnswer is the client's final answer in an authentication, after any
+// auth switch: its plugin and data.
+type authAnswer struct {
+	plugin string
+	data   []byte
+}
+
 // authenticate checks the client's proof of the password for account u
 // (nil: unknown user name), switching the client to another plugin when
 // needed, and returns what the proxy needs to log in to servers as that
-// user. The packets exchanged continue the current sequence.
-func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData []byte) (backend.Credentials, error) {
-	creds := backend.Credentials{}
+// user, and the client's final answer. The packets exchanged continue the
+// current sequence.
+func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData []byte) (backend.Credentials, authAnswer, error) {
 	if u == nil {
-		return creds, c.accessDenied(name, len(authData) > 0)
+		return backend.Credentials{}, authAnswer{clientPlugin, authData}, c.accessDenied(name, len(authData) > 0)
 	}
-	creds.User = u.Name
-	creds.HasPassword = u.hasPassword()
 	want := u.AuthPlugin
 	if want == "" {
 		want = mysql.AUTH_NATIVE_PASSWORD
@@ -228,10 +262,18 @@ func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData [
 		}
 		data, err := c.authSwitch(plugin)
 		if err != nil {
-			return creds, err
+			return backend.Credentials{}, authAnswer{}, err
 		}
 		authData = data
 	}
+	creds, err := c.verify(u, plugin, authData)
+	return creds, authAnswer{plugin, authData}, err
+}
+
+// verify checks authData, the client's answer for plugin, against account
+// u.
+func (c *ClientConn) verify(u *User, plugin string, authData []byte) (backend.Credentials, error) {
+	creds := backend.Credentials{User: u.Name, HasPassword: u.hasPassword()}
 	empty := len(authData) == 0 || (len(authData) == 1 && authData[0] == 0)
 	if empty {
 		if u.hasPassword() {
@@ -365,11 +407,7 @@ func checkSha2Fast(sha2, salt, answer []byte) bool {
 // in as before on any error; only a broken exchange with the client is
 // returned wrapped by EndSession.
 func (c *ClientConn) changeUser(cu *wire.ChangeUser) (Login, error) {
-	u := c.ln.users().lookup(cu.User)
-	if err := c.checkTLS(cu.User, u); err != nil {
-		return Login{}, err
-	}
-	creds, err := c.authenticate(u, cu.User, cu.AuthPlugin, cu.AuthData)
+	u, creds, err := c.logIn(cu.User, cu.AuthPlugin, cu.AuthData)
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {

@@ -245,9 +245,17 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	} else {
 		log.Warn("monitor.user is not set: the first server is taken as the primary and the others as replicas, unchecked")
 	}
+	var accounts proxy.AccountSource
+	if cfg.UsersFromServers {
+		creds := backend.Credentials{User: cfg.Monitor.User, Plain: cfg.Monitor.Password, HasPassword: cfg.Monitor.Password != ""}
+		accounts = func(ctx context.Context) ([]backend.Account, error) {
+			return cluster.LoadAccounts(ctx, creds, cfg.Monitor.Timeout)
+		}
+	}
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
 			Users:                proxyUsers(cfg),
+			Accounts:             accounts,
 			TLS:                  rt.clientTLS,
 			RequireTLS:           cfg.TLS != nil && cfg.TLS.Require,
 			HandshakeTimeout:     cfg.Limits.HandshakeTimeout,

@@ -352,6 +352,8 @@ func bootstrapSQL(opt ClusterOptions) string {
 		"GRANT PROCESS, RELOAD, SUPER, READ_ONLY ADMIN, REPLICATION CLIENT, BINLOG MONITOR, SLAVE MONITOR, "+
 			"REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG ADMIN, CONNECTION ADMIN ON *.* TO "+sqlString(MonitorUser)+"@'%'",
 		"GRANT ALL PRIVILEGES ON `switchyard`.* TO "+sqlString(MonitorUser)+"@'%'",
+		// users_from_servers reads the accounts with the monitor account.
+		"GRANT SELECT ON mysql.user TO "+sqlString(MonitorUser)+"@'%'",
 		"CREATE USER "+sqlString(ReplUser)+"@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD("+sqlString(ReplPassword)+")",
 		"GRANT REPLICATION SLAVE ON *.* TO "+sqlString(ReplUser)+"@'%'",
 		"CREATE DATABASE IF NOT EXISTS "+sqlIdent(opt.Database),
