@@ -115,6 +115,9 @@ type Conn struct {
 	// (Cluster.KillQuery).
 	threadID uint32
 	creds    Credentials
+	// accounts is the pool's count of account changes when the
+	// connection logged in (Pool.AccountsChanged).
+	accounts uint64
 }
 
 // readerPool holds the read buffers of server connections: a connection

@@ -83,6 +83,10 @@ type Pool struct {
 	// returned is closed (and replaced) when a connection to the server
 	// comes back, waking sessions that wait for one.
 	returned map[*Server]chan struct{}
+	// accounts counts the changes of accounts or privileges seen
+	// (AccountsChanged); a connection opened before the last one is not
+	// pooled again.
+	accounts uint64
 }
 
 // NewPool returns an empty pool that opens connections with dial.
@@ -147,6 +151,9 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 
 // open dials a connection for which a slot is already taken.
 func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptions) (*Conn, error) {
+	p.mu.Lock()
+	accounts := p.accounts // as of before the login
+	p.mu.Unlock()
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
@@ -155,7 +162,21 @@ func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptio
 	c.slot = srv.slots != nil
 	c.key = key
 	c.pool = p
+	c.accounts = accounts
 	return c, nil
+}
+
+// AccountsChanged is told that accounts or privileges changed (GRANT,
+// CREATE USER, ...). A server connection applies global privileges as
+// they were at its login, and database privileges as at its last USE, as
+// MariaDB does for a client's own connection; a client that logs in after
+// the change must see it, so the idle connections are closed and those in
+// use are closed when they come back, instead of serving other sessions.
+func (p *Pool) AccountsChanged() {
+	p.mu.Lock()
+	p.accounts++
+	p.mu.Unlock()
+	p.Close()
 }
 
 func (p *Pool) returnedChan(srv *Server) chan struct{} {
@@ -225,7 +246,7 @@ func (p *Pool) Release(c *Conn) {
 		p.mu.Unlock()
 	}
 	list := p.idle[c.srv]
-	if len(list) >= p.opt.MaxIdlePerServer {
+	if len(list) >= p.opt.MaxIdlePerServer || c.accounts != p.accounts {
 		p.mu.Unlock()
 		c.Close()
 		return

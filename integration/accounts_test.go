@@ -86,3 +86,52 @@ func TestUsersFromServers(t *testing.T) {
 		t.Fatalf("listed user: %q, %v", who, err)
 	}
 }
+
+// TestGrantReachesNewLogins: MariaDB applies global privileges as they
+// were when a connection logged in, so a client that logs in after a GRANT
+// must not get a pooled server connection from before it (mtr's grant
+// test: 1044 on USE after GRANT SELECT ON *.*). Before the fix the second
+// login reused the first one's connection and was refused.
+func TestGrantReachesNewLogins(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	drop := func() { _, _ = direct.Exec("DROP USER IF EXISTS 'sy_grantee'@'%'") }
+	drop()
+	t.Cleanup(drop)
+	mustExec(t, direct, "CREATE USER 'sy_grantee'@'%' IDENTIFIED BY 'grantee-pw'")
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "users_from_servers: true\n"})
+	// root@127.0.0.1, one of the servers' accounts.
+	admin := openDB(t, p, "root", cluster.RootPassword(), "", "")
+
+	grantee := func() *sql.DB {
+		db, err := sql.Open("mysql", p.DSN("sy_grantee", "grantee-pw", "", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxIdleConns(0) // every use a new login
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	before := grantee()
+	var n int
+	if err := before.QueryRow("SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Exec("USE " + cluster.Database); err == nil {
+		t.Fatal("USE worked before the grant")
+	}
+	mustExec(t, admin, "GRANT SELECT ON *.* TO 'sy_grantee'@'%'")
+	after := grantee()
+	c, err := after.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "USE "+cluster.Database); err != nil {
+		t.Fatalf("USE after GRANT SELECT ON *.*, in a new login: %v", err)
+	}
+}

@@ -62,10 +62,11 @@ func newServerAccounts(load AccountSource, log *slog.Logger) *serverAccounts {
 	return &serverAccounts{load: load, log: log}
 }
 
-// find returns the account name logs in as from addr (nil: none), from a
-// read of the accounts started no earlier than notBefore (the zero time:
-// any read younger than accountsMaxAge).
-func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore time.Time) *User {
+// find returns the accounts of user name that a client at addr may use,
+// the most specific host first (none: nil), from a read of the accounts
+// started no earlier than notBefore (the zero time: any read younger than
+// accountsMaxAge).
+func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore time.Time) []*User {
 	if a == nil || name == "" {
 		return nil
 	}
@@ -115,13 +116,14 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 }
 
 // match is find's lookup in the current read; a.mu is held.
-func (a *serverAccounts) match(name, host, ip string) *User {
+func (a *serverAccounts) match(name, host, ip string) []*User {
+	var users []*User
 	for _, acct := range a.byName[name] {
 		if acct.host.matches(host, ip) {
-			return acct.user
+			users = append(users, acct.user)
 		}
 	}
-	return nil
+	return users
 }
 
 // indexAccounts keeps the accounts the proxy can check a login for:
@@ -241,4 +243,25 @@ func clientIP(addr string) string {
 		return ip.String()
 	}
 	return ""
+}
+
+// accountsChanged follows a statement of the session that changed
+// accounts or privileges: pooled server connections logged in before it
+// serve no new statement (Pool.AccountsChanged), and the next login reads
+// the servers' accounts again. A change made on a server directly, not
+// through the proxy, is seen by neither until the connections are
+// replaced (pool.max_lifetime) or the accounts are read again.
+func (s *session) accountsChanged() {
+	s.srv.pool.AccountsChanged()
+	s.c.ln.accounts.invalidate()
+}
+
+// invalidate makes the next login read the accounts again.
+func (a *serverAccounts) invalidate() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.readAt = time.Time{}
+	a.mu.Unlock()
 }

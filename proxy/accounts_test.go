@@ -58,7 +58,10 @@ func TestServerAccountsMatch(t *testing.T) {
 		{"192.168.7.1", "192.168.7.1", "192.168.0.0/255.255.0.0"},
 		{"localhost", "127.0.0.1", "%"},
 	} {
-		u := a.match("u", tc.host, tc.ip)
+		var u *User
+		if m := a.match("u", tc.host, tc.ip); len(m) > 0 {
+			u = m[0]
+		}
 		var got string
 		for _, acct := range byName["u"] {
 			if acct.user == u {
@@ -71,5 +74,15 @@ func TestServerAccountsMatch(t *testing.T) {
 	}
 	if a.match("sock", "localhost", "127.0.0.1") != nil || a.match("nobody", "localhost", "127.0.0.1") != nil {
 		t.Error("matched an account the proxy cannot check")
+	}
+	// A loopback client matches both 'localhost' and '127.0.0.1' accounts.
+	byName, _ = indexAccounts([]backend.Account{
+		{User: "root", Host: "localhost", Plugin: "mysql_native_password"},
+		{User: "root", Host: "127.0.0.1", Plugin: "mysql_native_password", AuthString: hash},
+		{User: "root", Host: "%", Plugin: "mysql_native_password", AuthString: hash},
+	})
+	a = &serverAccounts{byName: byName}
+	if m := a.match("root", "localhost", "127.0.0.1"); len(m) != 3 || m[2].stage2 == nil {
+		t.Errorf("a loopback client may use %d of root's 3 accounts", len(m))
 	}
 }

@@ -196,16 +196,26 @@ func clientHost(addr string) string {
 // logIn finds the account a login (or a change of user) names, checks
 // the client's TLS and proof of the password for it, and returns the
 // account with what the proxy needs to log in to servers as that user.
-// A servers' account (users_from_servers) whose check fails is checked
-// once more against a fresh read of the accounts, with the same answer:
-// its password may have changed on the servers since the last read.
+//
+// For the servers' accounts (users_from_servers) the client's answer is
+// checked against each account of that name its address may use (a
+// loopback client may be user@localhost or user@127.0.0.1, depending on
+// the server's name resolution, which the proxy does not know), then
+// against a fresh read of the accounts: the password may have changed on
+// the servers since the last read. The server's own login check follows
+// in any case, so this never lets in a client the server would refuse.
 func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, backend.Credentials, error) {
 	ctx := c.ln.ctx
 	asked := time.Now()
 	u := c.ln.users().lookup(name)
+	var more []*User
 	if u == nil && c.ln.accounts != nil {
-		if u = c.ln.accounts.find(ctx, name, c.addr, time.Time{}); u == nil {
-			u = c.ln.accounts.find(ctx, name, c.addr, asked)
+		more = c.ln.accounts.find(ctx, name, c.addr, time.Time{})
+		if len(more) == 0 {
+			more = c.ln.accounts.find(ctx, name, c.addr, asked)
+		}
+		if len(more) > 0 {
+			u, more = more[0], more[1:]
 		}
 	}
 	if err := c.checkTLS(name, u); err != nil {
@@ -217,12 +227,26 @@ func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, b
 		last.plugin != mysql.AUTH_NATIVE_PASSWORD {
 		return u, creds, err
 	}
-	fresh := c.ln.accounts.find(ctx, name, c.addr, asked)
-	if fresh == nil || fresh == u {
-		return u, creds, err
+	tried := map[*User]bool{u: true}
+	try := func(cands []*User) (*User, backend.Credentials, bool) {
+		for _, cand := range cands {
+			if tried[cand] {
+				continue
+			}
+			tried[cand] = true
+			if cr, err := c.verify(cand, last.plugin, last.data); err == nil {
+				return cand, cr, true
+			}
+		}
+		return nil, backend.Credentials{}, false
 	}
-	creds, err = c.verify(fresh, last.plugin, last.data)
-	return fresh, creds, err
+	if ok, cr, found := try(more); found {
+		return ok, cr, nil
+	}
+	if ok, cr, found := try(c.ln.accounts.find(ctx, name, c.addr, asked)); found {
+		return ok, cr, nil
+	}
+	return u, creds, err
 }
 
 // authAnswer is the client's final answer in an authentication, after any

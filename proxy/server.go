@@ -42,6 +42,9 @@ type Servers interface {
 type Pool interface {
 	Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error)
 	Release(c *backend.Conn)
+	// AccountsChanged: accounts or privileges changed; connections opened
+	// before must not be reused (backend.Pool.AccountsChanged).
+	AccountsChanged()
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are

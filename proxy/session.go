@@ -177,6 +177,9 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		return err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
+	if class.ChangesAccounts && sc != nil {
+		s.accountsChanged()
+	}
 	if err != nil || sc == nil {
 		return err
 	}

@@ -220,6 +220,9 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		return out, err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ShapeResult, prepare)
+	if class.ChangesAccounts && sc != nil {
+		s.accountsChanged()
+	}
 	if err != nil || sc == nil {
 		return err
 	}

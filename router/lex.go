@@ -421,6 +421,55 @@ func textKills(sql string) bool {
 	return false
 }
 
+// textChangesAccounts reports whether a statement of sql changes accounts
+// or privileges: GRANT, REVOKE, CREATE [OR REPLACE] / ALTER / DROP /
+// RENAME USER or ROLE, SET PASSWORD, SET DEFAULT ROLE, FLUSH ...
+// PRIVILEGES. Version comments count, as MariaDB runs their content.
+func textChangesAccounts(sql string) bool {
+	l := lexer{s: sql}
+	var words []token // the statement's first words
+	flush := false
+	for t := l.next(); ; t = l.next() {
+		end := t.kind == tEOF || t.punct(";")
+		if !end && len(words) < 4 {
+			words = append(words, t)
+		}
+		if flush && t.is("PRIVILEGES") {
+			return true
+		}
+		if len(words) == 1 {
+			flush = words[0].is("FLUSH")
+		}
+		if end || len(words) == 4 {
+			if changesAccounts(words) {
+				return true
+			}
+		}
+		if t.kind == tEOF {
+			return false
+		}
+		if end {
+			words, flush = words[:0], false
+		}
+	}
+}
+
+func changesAccounts(w []token) bool {
+	at := func(i int, word string) bool { return i < len(w) && w[i].is(word) }
+	userOrRole := func(i int) bool { return at(i, "USER") || at(i, "ROLE") }
+	switch {
+	case at(0, "GRANT"), at(0, "REVOKE"):
+		return true
+	case at(0, "CREATE"):
+		return userOrRole(1) || at(1, "OR") && at(2, "REPLACE") && userOrRole(3)
+	case at(0, "ALTER"), at(0, "DROP"), at(0, "RENAME"):
+		return userOrRole(1)
+	case at(0, "SET"):
+		return at(1, "PASSWORD") || at(1, "DEFAULT") && at(2, "ROLE")
+	}
+	return false
+}
+
 // unquoteString returns the text of a string literal token: quotes
 // stripped, doubled quotes and backslash escapes undone.
 func unquoteString(lit string) string {

@@ -95,6 +95,9 @@ type Cluster struct {
 	stopOnce sync.Once
 }
 
+// RootPassword is the password of root@127.0.0.1 on every server.
+func (c *Cluster) RootPassword() string { return c.opt.RootPassword }
+
 // Servers returns all servers in creation order (db1 first), independent of
 // their current roles.
 func (c *Cluster) Servers() []*Server { return append([]*Server(nil), c.servers...) }

@@ -441,7 +441,7 @@ OPTIMIZE TABLE `users`
 REPAIR TABLE `users`
 -- route: primary | kind: admin | flags: unparsed
 CHECKSUM TABLE `users`
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
 FLUSH PRIVILEGES
 -- route: primary | kind: admin | flags: ends_tx
 FLUSH TABLES
@@ -449,9 +449,9 @@ FLUSH TABLES
 CREATE DATABASE `newdb` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci
 -- route: primary | kind: ddl | flags: ends_tx
 DROP DATABASE `olddb`
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
 GRANT ALL PRIVILEGES ON `shop`.* TO 'app'@'%'
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
 CREATE USER 'reporter'@'%' IDENTIFIED BY 's3cret'
 -- route: replica | kind: show
 SHOW CREATE DATABASE `shop`
@@ -1044,3 +1044,19 @@ SELECT 'a;b'; SELECT "c;d"
 SELECT 1; SET STATEMENT max_statement_time=1 FOR SELECT 2
 -- route: primary | kind: use | flags: multi not_only_reads schema=shop
 USE shop; SELECT * FROM users
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
+SET PASSWORD FOR 'a'@'%' = PASSWORD('x')
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
+DROP ROLE r
+-- route: primary | kind: ddl | flags: unparsed ends_tx changes_accounts
+CREATE OR REPLACE USER u IDENTIFIED BY 'p'
+-- route: primary | kind: read | flags: multi ends_tx not_only_reads changes_accounts
+SELECT 1; GRANT SELECT ON *.* TO u
+-- route: primary | kind: admin | flags: ends_tx changes_accounts
+FLUSH LOCAL PRIVILEGES
+-- route: primary | kind: set | flags: unparsed changes_accounts
+SET DEFAULT ROLE r FOR u
+-- route: primary | kind: ddl | flags: ends_tx
+CREATE TABLE user (a INT)
+-- route: primary | kind: set | flags: sets_user_var
+SET @user = 'GRANT'
