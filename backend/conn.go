@@ -38,6 +38,10 @@ type DialOptions struct {
 	// subset that both the server and the proxy's forwarding support, so that
 	// packets can pass through unchanged.
 	Capabilities uint32
+	// ExtCapabilities are the MariaDB extended capabilities the client
+	// negotiated (wire.MariaDBExtendedMetadata), asked of a MariaDB server
+	// so that its packets pass through unchanged.
+	ExtCapabilities uint32
 
 	// Set by the Cluster: TLS towards the server, the login's time limit,
 	// and where read buffers are borrowed (nil: each response its own).
@@ -87,6 +91,7 @@ type Conn struct {
 	srv *Server
 
 	caps    uint32 // negotiated with the server
+	extCaps uint32 // MariaDB's extended ones
 	version string
 	// status is the server status flags from the last terminating packet.
 	status uint16

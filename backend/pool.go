@@ -15,11 +15,13 @@ type poolKey struct {
 	Schema       string
 	Collation    uint8
 	Capabilities uint32
+	ExtCaps      uint32
 }
 
 // keyOf is the pool a session that dials with opt draws from.
 func keyOf(opt DialOptions) poolKey {
-	return poolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: serverCapabilities(opt.Capabilities)}
+	return poolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: serverCapabilities(opt.Capabilities),
+		ExtCaps: opt.ExtCapabilities & supportedExtCaps}
 }
 
 // PoolOptions configure a Pool. Their zero values are the config defaults.

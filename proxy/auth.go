@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -46,6 +47,24 @@ var errBadHandshake = mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
 // loginError marks an error the client has already been told about.
 type loginError struct{ *mysql.MyError }
 
+// offeredExtCaps are the MariaDB extended capabilities the proxy offers:
+// each is passed through to the server, and the pool keeps sessions with
+// and without them apart.
+const offeredExtCaps = wire.MariaDBExtendedMetadata
+
+// greetingCaps are the capabilities the greeting announces for a server of
+// version. In front of MariaDB the proxy announces itself as MariaDB does,
+// without CLIENT_LONG_PASSWORD (MariaDB's CLIENT_MYSQL) and with extended
+// capabilities, so MariaDB clients ask for extended metadata (a JSON
+// column's format=json) as they would from the server.
+func (ln *Listener) greetingCaps(version string) (caps, ext uint32) {
+	caps = ln.offeredCaps()
+	if strings.Contains(version, "MariaDB") {
+		return caps &^ mysql.CLIENT_LONG_PASSWORD, offeredExtCaps
+	}
+	return caps, 0
+}
+
 func (ln *Listener) offeredCaps() uint32 {
 	if ln.opt.TLS != nil {
 		return serverCaps | mysql.CLIENT_SSL
@@ -80,7 +99,9 @@ func (c *ClientConn) readPacket() ([]byte, error) {
 func (c *ClientConn) authenticateLogin() error {
 	ln := c.ln
 	c.salt = newSalt()
-	g := &wire.Greeting{ServerVersion: ln.opt.Version(), ConnectionID: c.id, Capabilities: ln.offeredCaps(),
+	version := ln.opt.Version()
+	caps, ext := ln.greetingCaps(version)
+	g := &wire.Greeting{ServerVersion: version, ConnectionID: c.id, Capabilities: caps, ExtCapabilities: ext,
 		Collation: defaultCollation, Status: mysql.SERVER_STATUS_AUTOCOMMIT, AuthData: c.salt, AuthPlugin: mysql.AUTH_NATIVE_PASSWORD}
 	if err := c.WritePacket(wire.AppendGreeting(make([]byte, wire.HeaderSize, 128), g)); err != nil {
 		return err
@@ -123,6 +144,7 @@ func (c *ClientConn) authenticateLogin() error {
 	}
 	c.counted = u
 	c.caps = resp.Capabilities & ln.offeredCaps()
+	c.extCaps = resp.ExtCapabilities & ext
 	c.login = Login{User: u, Creds: creds, Schema: resp.Schema, Collation: resp.Collation}
 	if c.login.Schema == "" {
 		c.login.Schema = u.DefaultSchema
