@@ -47,8 +47,8 @@ type Greeting struct {
 	// ExtCapabilities are MariaDB's extended capabilities, when
 	// Capabilities leave out CLIENT_LONG_PASSWORD.
 	ExtCapabilities uint32
-	Collation     uint8
-	Status        uint16
+	Collation       uint8
+	Status          uint16
 	// AuthData is the scramble: 20 bytes from MySQL and MariaDB.
 	AuthData   []byte
 	AuthPlugin string
@@ -139,12 +139,12 @@ type HandshakeResponse struct {
 	// ExtCapabilities are MariaDB's extended capabilities, when
 	// Capabilities leave out CLIENT_LONG_PASSWORD.
 	ExtCapabilities uint32
-	MaxPacketSize uint32
-	Collation     uint8
-	User          string
-	AuthData      []byte
-	Schema        string
-	AuthPlugin    string
+	MaxPacketSize   uint32
+	Collation       uint8
+	User            string
+	AuthData        []byte
+	Schema          string
+	AuthPlugin      string
 	// SSLRequest: the packet ends after the fixed part; TLS starts next.
 	SSLRequest bool
 }

@@ -22,11 +22,11 @@ type Column struct {
 	// Extended is MariaDB's extended metadata block, present (even empty,
 	// not nil) when the connection negotiated MariaDBExtendedMetadata.
 	Extended []byte
-	Charset                                uint16
-	Length                                 uint32
-	Type                                   byte
-	Flags                                  uint16
-	Decimals                               byte
+	Charset  uint16
+	Length   uint32
+	Type     byte
+	Flags    uint16
+	Decimals byte
 }
 
 // ParseColumnDef decodes a column definition. Default values that follow
