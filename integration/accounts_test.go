@@ -135,24 +135,3 @@ func TestGrantReachesNewLogins(t *testing.T) {
 		t.Fatalf("USE after GRANT SELECT ON *.*, in a new login: %v", err)
 	}
 }
-
-// TestExtendedMetadata: a MariaDB client that asks for extended metadata
-// (MARIADB_CLIENT_EXTENDED_METADATA) gets it through the proxy as from the
-// server: the mariadb CLI shows a JSON column as "BLOB (format=json)"
-// (mtr's mysql-metadata). Before the fix the proxy offered no extended
-// capabilities and the CLI showed "BLOB".
-func TestExtendedMetadata(t *testing.T) {
-	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
-	db := appDB(t, p, "")
-	mustExec(t, db, "CREATE OR REPLACE TABLE ext_meta (js JSON)")
-	defer db.Exec("DROP TABLE IF EXISTS ext_meta")
-	for _, q := range []string{"SELECT js FROM ext_meta", "SELECT 1 AS plain; SELECT js FROM ext_meta"} {
-		out, err := mariadbCLI(t, p, cluster.AppUser, cluster.AppPassword, "-vvv", "--column-type-info", cluster.Database, "-e", q)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", q, err, out)
-		}
-		if !strings.Contains(out, "BLOB (format=json)") {
-			t.Fatalf("%s: the JSON column's type info says no format:\n%s", q, out)
-		}
-	}
-}

@@ -1,0 +1,88 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"switchyard/integration/harness"
+)
+
+// Behaviour a client sees from MariaDB itself, found by mtr through the
+// proxy (bench/mtr, COMPATIBILITY.md).
+
+// TestExtendedMetadata: a MariaDB client that asks for extended metadata
+// (MARIADB_CLIENT_EXTENDED_METADATA) gets it through the proxy as from the
+// server: the mariadb CLI shows a JSON column as "BLOB (format=json)"
+// (mtr's mysql-metadata). Before the fix the proxy offered no extended
+// capabilities and the CLI showed "BLOB".
+func TestExtendedMetadata(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "")
+	mustExec(t, db, "CREATE OR REPLACE TABLE ext_meta (js JSON)")
+	defer db.Exec("DROP TABLE IF EXISTS ext_meta")
+	for _, q := range []string{"SELECT js FROM ext_meta", "SELECT 1 AS plain; SELECT js FROM ext_meta"} {
+		out, err := mariadbCLI(t, p, cluster.AppUser, cluster.AppPassword, "-vvv", "--column-type-info", cluster.Database, "-e", q)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", q, err, out)
+		}
+		if !strings.Contains(out, "BLOB (format=json)") {
+			t.Fatalf("%s: the JSON column's type info says no format:\n%s", q, out)
+		}
+	}
+}
+
+// TestKillExpressions: KILL of an expression is evaluated as the server
+// evaluates it (mtr's sp-bugs: KILL (('x' IN (SELECT 1)) MOD 44) is KILL 0,
+// 1094), refused with the server's 1970 where the server refuses it
+// (parser: KILL LASTVAL(s)), and an id in a user variable kills that
+// session. Before, every expression got 1105 or 1970.
+func TestKillExpressions(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "")
+	killer, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	wantCode := func(q string, code uint16) {
+		t.Helper()
+		_, err := killer.ExecContext(ctx, q)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != code {
+			t.Fatalf("%s: %v, want error %d", q, err, code)
+		}
+	}
+	wantCode("KILL (('x' IN ( SELECT 1)) MOD 44)", 1094)
+	wantCode("KILL LASTVAL(s)", 1970)
+	wantCode("KILL (SELECT 1) + LASTVAL(s)", 1970)
+	wantCode("KILL no_such_column + 1", 1054) // the server's own error
+
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	id := sessionID(t, victim)
+	if _, err := killer.ExecContext(ctx, fmt.Sprintf("SET @victim = %d", id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := killer.ExecContext(ctx, "KILL @victim + 0"); err != nil {
+		t.Fatalf("KILL @victim + 0: %v", err)
+	}
+	// KILL returns once the session is told to end; its socket closes
+	// right after.
+	deadline := time.Now().Add(30 * time.Second)
+	for victim.PingContext(ctx) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the session named by @victim is still alive")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
