@@ -3,10 +3,10 @@
 
 GO      ?= go
 BIN     := bin/switchyard
-PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql haproxy
+PKGS    := mariadb-server mariadb-client mariadb-test mariadb-test-data sysbench php-cli php-mysql haproxy
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test unit integration fuzz run demo bench clean
+.PHONY: all deps build test unit integration fuzz run demo bench mtr clean
 
 all: build
 
@@ -19,6 +19,8 @@ deps:
 	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
 	(command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qx mysqli) || missing="$$missing php-mysql"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	[ -f /usr/share/mysql/mysql-test/mariadb-test-run.pl ] || missing="$$missing mariadb-test"; \
+	[ -d /usr/share/mysql/mysql-test/main ] || missing="$$missing mariadb-test-data"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -58,6 +60,13 @@ demo: deps build
 
 bench: deps build
 	./bench/bench.sh
+
+# MariaDB's regression suite (bench/mtr/tests.txt) directly, through
+# switchyard and through switchyard with --ps-protocol; results in
+# bench/mtr/results, numbers in COMPATIBILITY.md. MTR_ARGS passes options,
+# e.g. MTR_ARGS="-m proxy alias kill".
+mtr: deps
+	./bench/mtr/run $(MTR_ARGS)
 
 clean:
 	rm -rf bin

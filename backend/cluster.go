@@ -35,6 +35,12 @@ type Options struct {
 	// TLS, when set, encrypts every server connection (backend_tls).
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// NoGTIDTracking: client connections do not ask servers to report
+	// GTIDs (the last_gtid session tracker), which only read-your-writes
+	// with replicas needs. Without it a new connection runs one statement
+	// less, and clients see session_track_system_variables, and SHOW
+	// PROFILES, as on a direct connection.
+	NoGTIDTracking bool
 }
 
 // Cluster is the set of servers behind the proxy.
@@ -291,7 +297,7 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	opt.timeout = c.opt.ConnectTimeout
 	opt.tls = c.opt.TLS
 	opt.readers = &c.readers
-	opt.trackGTID = true
+	opt.trackGTID = !c.opt.NoGTIDTracking
 	conn, err := dial(ctx, srv, opt)
 	if err != nil {
 		srv.ConnErrors.Add(1)

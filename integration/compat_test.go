@@ -86,3 +86,30 @@ func TestKillExpressions(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSessionTrackingUntouched: with one server there is no replica for
+// read-your-writes to choose, so the proxy does not add its last_gtid
+// session tracker: a client sees session_track_system_variables, and runs
+// no statement in its SHOW PROFILES, as directly (mtr's
+// mysqltest_tracking_info, nested_profiling). Before, every server
+// connection had last_gtid appended.
+func TestSessionTrackingUntouched(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var want string
+	if err := direct.QueryRow("SELECT @@session_track_system_variables").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	var got string
+	if err := appDB(t, p, "").QueryRow("SELECT @@session_track_system_variables").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("session_track_system_variables through the proxy %q, directly %q", got, want)
+	}
+}

@@ -224,7 +224,10 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, log *slog.Logger) er
 	for _, s := range cfg.Servers {
 		specs = append(specs, backend.ServerSpec{Name: s.Name, Address: s.Address, Weight: s.Weight, MaxConnections: s.MaxConnections, MaxReplicationLag: s.MaxReplicationLag})
 	}
-	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log})
+	cluster := backend.NewCluster(specs, backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: rt.backendTLS, Logger: log,
+		// GTIDs tell read-your-writes which replica has a session's last
+		// write: with one server or read_your_writes off nobody asks.
+		NoGTIDTracking: len(specs) < 2 || cfg.Routing.ReadYourWrites == conf.RYWOff})
 	maxIdle := cfg.Pool.MaxIdlePerServer
 	if maxIdle == 0 {
 		maxIdle = -1 // keep none
