@@ -120,8 +120,8 @@ type Conn struct {
 	// (Cluster.KillQuery).
 	threadID uint32
 	creds    Credentials
-	// accounts is the pool's count of account changes when the
-	// connection logged in (Pool.AccountsChanged).
+	// accounts is the pool's count of Renew calls when the
+	// connection logged in (Pool.Renew).
 	accounts uint64
 }
 

@@ -85,9 +85,8 @@ type Pool struct {
 	// returned is closed (and replaced) when a connection to the server
 	// comes back, waking sessions that wait for one.
 	returned map[*Server]chan struct{}
-	// accounts counts the changes of accounts or privileges seen
-	// (AccountsChanged); a connection opened before the last one is not
-	// pooled again.
+	// accounts counts the changes of what a new login gets (Renew); a
+	// connection opened before the last one is not pooled again.
 	accounts uint64
 }
 
@@ -168,13 +167,14 @@ func (p *Pool) open(ctx context.Context, srv *Server, key poolKey, opt DialOptio
 	return c, nil
 }
 
-// AccountsChanged is told that accounts or privileges changed (GRANT,
-// CREATE USER, ...). A server connection applies global privileges as
-// they were at its login, and database privileges as at its last USE, as
-// MariaDB does for a client's own connection; a client that logs in after
-// the change must see it, so the idle connections are closed and those in
-// use are closed when they come back, instead of serving other sessions.
-func (p *Pool) AccountsChanged() {
+// Renew is told that what a new login gets changed: accounts or
+// privileges (GRANT, CREATE USER, ...) or global variables (SET GLOBAL). A
+// server connection keeps the global privileges and the session defaults
+// of its login, as MariaDB does for a client's own connection; a client
+// that logs in after the change must see it, so the idle connections are
+// closed and those in use are closed when they come back, instead of
+// serving other sessions.
+func (p *Pool) Renew() {
 	p.mu.Lock()
 	p.accounts++
 	p.mu.Unlock()

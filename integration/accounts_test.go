@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -133,5 +134,49 @@ func TestGrantReachesNewLogins(t *testing.T) {
 	defer c.Close()
 	if _, err := c.ExecContext(ctx, "USE "+cluster.Database); err != nil {
 		t.Fatalf("USE after GRANT SELECT ON *.*, in a new login: %v", err)
+	}
+}
+
+// TestGlobalVariableReachesNewLogins: a session's variables start from the
+// global values at its login, so a client that logs in after SET GLOBAL
+// must not get a pooled server connection from before it (mtr's
+// mysql_comments: SET GLOBAL sql_mode, then the mysql CLI). Before the
+// fix the new login reused a connection with the old default. One server:
+// SET GLOBAL is not replicated, and reads would go to replicas.
+func TestGlobalVariableReachesNewLogins(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	admin := appDB(t, p, "")
+	var orig int
+	if err := admin.QueryRow("SELECT @@global.div_precision_increment").Scan(&orig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct, err := cluster.Primary.DB(ctx)
+		if err == nil {
+			_, _ = direct.Exec(fmt.Sprintf("SET GLOBAL div_precision_increment = %d", orig))
+			direct.Close()
+		}
+	})
+	// Leave idle pooled connections behind, logged in before the change.
+	warm := appDB(t, p, "")
+	warm.SetMaxIdleConns(0)
+	for i := 0; i < 3; i++ {
+		if _, err := warm.Exec("SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := orig%10 + 1
+	mustExec(t, admin, fmt.Sprintf("SET GLOBAL div_precision_increment = %d", want))
+	fresh := appDB(t, p, "")
+	fresh.SetMaxIdleConns(0)
+	for i := 0; i < 3; i++ {
+		var got int
+		if err := fresh.QueryRow("SELECT @@session.div_precision_increment").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("login %d after SET GLOBAL div_precision_increment = %d has %d", i, want, got)
+		}
 	}
 }

@@ -245,14 +245,15 @@ func clientIP(addr string) string {
 	return ""
 }
 
-// accountsChanged follows a statement of the session that changed
-// accounts or privileges: pooled server connections logged in before it
-// serve no new statement (Pool.AccountsChanged), and the next login reads
-// the servers' accounts again. A change made on a server directly, not
-// through the proxy, is seen by neither until the connections are
-// replaced (pool.max_lifetime) or the accounts are read again.
-func (s *session) accountsChanged() {
-	s.srv.pool.AccountsChanged()
+// renewLogins follows a statement of the session that changed what a new
+// login gets (router.Class.AffectsNewLogins): pooled server connections
+// logged in before it serve no new statement (Pool.Renew), and the next
+// login reads the servers' accounts again. A change made on a server
+// directly, not through the proxy, is seen by neither until the
+// connections are replaced (pool.max_lifetime) or the accounts are read
+// again.
+func (s *session) renewLogins() {
+	s.srv.pool.Renew()
 	s.c.ln.accounts.invalidate()
 }
 

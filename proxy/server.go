@@ -42,9 +42,10 @@ type Servers interface {
 type Pool interface {
 	Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error)
 	Release(c *backend.Conn)
-	// AccountsChanged: accounts or privileges changed; connections opened
-	// before must not be reused (backend.Pool.AccountsChanged).
-	AccountsChanged()
+	// Renew: what a new login gets changed (accounts, privileges,
+	// global variables); connections opened before must not serve new
+	// statements (backend.Pool.Renew).
+	Renew()
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are

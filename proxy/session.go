@@ -177,8 +177,8 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		return err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
-	if class.ChangesAccounts && sc != nil {
-		s.accountsChanged()
+	if class.AffectsNewLogins && sc != nil {
+		s.renewLogins()
 	}
 	if err != nil || sc == nil {
 		return err

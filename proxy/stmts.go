@@ -220,8 +220,8 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		return out, err
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ShapeResult, prepare)
-	if class.ChangesAccounts && sc != nil {
-		s.accountsChanged()
+	if class.AffectsNewLogins && sc != nil {
+		s.renewLogins()
 	}
 	if err != nil || sc == nil {
 		return err

@@ -85,7 +85,7 @@ func (cl *Classifier) Classify(sql string) Class {
 	// Only statements of these kinds can change accounts: the common ones
 	// are not scanned again.
 	if c.Kind == Admin || c.Kind == Set || c.Kind == DDL || c.Statements > 1 || c.Unparsed {
-		c.ChangesAccounts = textChangesAccounts(sql)
+		c.AffectsNewLogins = textAffectsNewLogins(sql)
 	}
 	return c
 }

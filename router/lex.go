@@ -421,27 +421,29 @@ func textKills(sql string) bool {
 	return false
 }
 
-// textChangesAccounts reports whether a statement of sql changes accounts
-// or privileges: GRANT, REVOKE, CREATE [OR REPLACE] / ALTER / DROP /
-// RENAME USER or ROLE, SET PASSWORD, SET DEFAULT ROLE, FLUSH ...
-// PRIVILEGES. Version comments count, as MariaDB runs their content.
-func textChangesAccounts(sql string) bool {
+// textAffectsNewLogins reports whether a statement of sql changes what a
+// new login gets: accounts or privileges (GRANT, REVOKE, CREATE [OR
+// REPLACE] / ALTER / DROP / RENAME USER or ROLE, SET PASSWORD, SET DEFAULT
+// ROLE, FLUSH ... PRIVILEGES) or a global variable (SET GLOBAL x, SET
+// @@global.x). Version comments count, as MariaDB runs their content.
+func textAffectsNewLogins(sql string) bool {
 	l := lexer{s: sql}
 	var words []token // the statement's first words
-	flush := false
+	flush, set := false, false
 	for t := l.next(); ; t = l.next() {
 		end := t.kind == tEOF || t.punct(";")
 		if !end && len(words) < 4 {
 			words = append(words, t)
 		}
-		if flush && t.is("PRIVILEGES") {
+		if flush && t.is("PRIVILEGES") ||
+			set && (t.is("GLOBAL") || t.kind == tSysVar && len(t.text) > 9 && strings.EqualFold(t.text[:9], "@@global.")) {
 			return true
 		}
 		if len(words) == 1 {
-			flush = words[0].is("FLUSH")
+			flush, set = words[0].is("FLUSH"), words[0].is("SET")
 		}
 		if end || len(words) == 4 {
-			if changesAccounts(words) {
+			if affectsNewLogins(words) {
 				return true
 			}
 		}
@@ -449,12 +451,12 @@ func textChangesAccounts(sql string) bool {
 			return false
 		}
 		if end {
-			words, flush = words[:0], false
+			words, flush, set = words[:0], false, false
 		}
 	}
 }
 
-func changesAccounts(w []token) bool {
+func affectsNewLogins(w []token) bool {
 	at := func(i int, word string) bool { return i < len(w) && w[i].is(word) }
 	userOrRole := func(i int) bool { return at(i, "USER") || at(i, "ROLE") }
 	switch {
