@@ -113,3 +113,37 @@ func TestSessionTrackingUntouched(t *testing.T) {
 		t.Fatalf("session_track_system_variables through the proxy %q, directly %q", got, want)
 	}
 }
+
+// TestPreparedKill: a KILL sent as a prepared statement (mysqltest's
+// --ps-protocol, drivers that prepare everything) is carried out by the
+// proxy as the text one is. Before, its prepare got 1105.
+func TestPreparedKill(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "")
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	killer, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	stmt, err := killer.PrepareContext(ctx, fmt.Sprintf("KILL %d", sessionID(t, victim)))
+	if err != nil {
+		t.Fatalf("prepare KILL: %v", err)
+	}
+	defer stmt.Close()
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		t.Fatalf("execute KILL: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for victim.PingContext(ctx) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the session named by the prepared KILL is still alive")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

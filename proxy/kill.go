@@ -150,14 +150,30 @@ func (s *session) KillQuery(ctx context.Context) error {
 // killStatement carries out a KILL statement the client sent; class says
 // it kills (router.Class.Kills).
 func (s *session) killStatement(ctx context.Context, sql string) error {
+	k, err := parseKill(sql)
+	if err != nil {
+		return err
+	}
+	return s.carryOutKill(ctx, k)
+}
+
+// parseKill is router.ParseKill with its refusals as the errors the
+// client gets.
+func parseKill(sql string) (router.Kill, error) {
 	k, err := router.ParseKill(sql)
 	var ke *router.KillError
 	if errors.As(err, &ke) {
 		if ke.Code != 0 {
-			return &mysql.MyError{Code: ke.Code, State: "42000", Message: ke.Message}
+			return k, &mysql.MyError{Code: ke.Code, State: "42000", Message: ke.Message}
 		}
-		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s", ke.Message)
+		return k, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s", ke.Message)
 	}
+	return k, err
+}
+
+// carryOutKill runs a KILL the client sent as a statement or prepared.
+func (s *session) carryOutKill(ctx context.Context, k router.Kill) error {
+	var err error
 	id := k.ID
 	switch {
 	case k.Self:
