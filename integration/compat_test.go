@@ -147,3 +147,33 @@ func TestPreparedKill(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWideResult: a result set of more than 65,536 columns, which MariaDB
+// sends for a select list that long (mtr's mysql test: 68,001 literals),
+// reaches the client. Before, the proxy took the column count for a broken
+// packet and dropped the connection.
+func TestWideResult(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	db := appDB(t, p, "")
+	const n = 68001
+	q := "SELECT " + strings.Repeat("'a',", n-1) + "'b'"
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil || len(cols) != n {
+		t.Fatalf("%d columns, %v; want %d", len(cols), err, n)
+	}
+	vals := make([]any, n)
+	for i := range vals {
+		vals[i] = new(string)
+	}
+	if !rows.Next() {
+		t.Fatalf("no row: %v", rows.Err())
+	}
+	if err := rows.Scan(vals...); err != nil || *vals[n-1].(*string) != "b" {
+		t.Fatalf("last value %q, %v", *vals[n-1].(*string), err)
+	}
+}

@@ -278,7 +278,7 @@ func TestReadTextResultErrors(t *testing.T) {
 }
 
 func TestColumnCount(t *testing.T) {
-	for _, n := range []int{1, 250, 251, 0xffff, 1 << 16} {
+	for _, n := range []int{1, 250, 251, 0xffff, 1 << 16, 68001, 1 << 24} {
 		p := AppendColumnCount(nil, n)
 		if got, err := ParseColumnCount(p); err != nil || got != n {
 			t.Errorf("ParseColumnCount(AppendColumnCount(%d)) = %d, %v", n, got, err)
@@ -287,7 +287,7 @@ func TestColumnCount(t *testing.T) {
 	if got := AppendColumnCount(nil, 3); !bytes.Equal(got, []byte{3}) {
 		t.Fatalf("AppendColumnCount(3) = % x", got)
 	}
-	for _, bad := range [][]byte{nil, {0}, {0xfb}, {0xff}, {0xfc, 1}, AppendColumnCount(nil, 1<<16+1)} {
+	for _, bad := range [][]byte{nil, {0}, {0xfb}, {0xff}, {0xfc, 1}, AppendColumnCount(nil, 1<<24+1)} {
 		if n, err := ParseColumnCount(bad); err == nil {
 			t.Errorf("ParseColumnCount(% x) = %d", bad, n)
 		}
