@@ -177,3 +177,42 @@ func TestWideResult(t *testing.T) {
 		t.Fatalf("last value %q, %v", *vals[n-1].(*string), err)
 	}
 }
+
+// TestUseOfDroppedSchemaNotReplayed: a session that selected a schema,
+// dropped it and selected another goes on working on any server
+// connection (mtr's grant test). Before, the replay of the session's state
+// on another connection ran the old USE too and failed with 1049.
+func TestUseOfDroppedSchemaNotReplayed(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	c, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS sy_dropme", "USE sy_dropme", "DROP DATABASE sy_dropme",
+		"USE " + cluster.Database} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Another session takes the connection the session's state is on, so
+	// the session's next statement replays its state on another one.
+	other, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	defer other.ExecContext(ctx, "ROLLBACK")
+	var n int
+	if err := other.QueryRowContext(ctx, "SELECT 1 FOR UPDATE").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := c.QueryRowContext(ctx, "/* switchyard:route=primary */ SELECT DATABASE()").Scan(&db); err != nil || db != cluster.Database {
+		t.Fatalf("schema %q, %v; want %s", db, err, cluster.Database)
+	}
+}
