@@ -120,6 +120,8 @@ type Conn struct {
 	// (Cluster.KillQuery).
 	threadID uint32
 	creds    Credentials
+	// unlogged scopes prepared statements (stmtScope).
+	unlogged uint64
 	// accounts is the pool's count of Renew calls when the
 	// connection logged in (Pool.Renew).
 	accounts uint64

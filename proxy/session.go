@@ -180,6 +180,12 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if class.AffectsNewLogins && sc != nil {
 		s.renewLogins()
 	}
+	if class.Kind == router.DDL && sc != nil {
+		// DROP DATABASE of the current schema leaves the connection in
+		// none, which its replay log does not show; statements prepared
+		// before would switch back to it when run.
+		sc.StateChangedUnlogged()
+	}
 	if err != nil || sc == nil {
 		return err
 	}
@@ -210,6 +216,9 @@ func (s *session) apply(sc *backend.Conn, e router.Effects, sql, gtid string) {
 		s.st.schema = e.Schema
 	case e.Replay:
 		s.logState(sc, mysql.COM_QUERY, sql)
+	}
+	if e.Pin == router.PinPreparedSet || e.Pin == router.PinMultiStatementState {
+		sc.StateChangedUnlogged()
 	}
 	s.pin(sc, e.Pin)
 	s.unpin(e.Unpin)

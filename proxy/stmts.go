@@ -252,10 +252,16 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if class.AffectsNewLogins && sc != nil {
 		s.renewLogins()
 	}
+	if class.Kind == router.DDL && sc != nil {
+		// DROP DATABASE of the current schema leaves the connection in
+		// none, which its replay log does not show; statements prepared
+		// before would switch back to it when run.
+		sc.StateChangedUnlogged()
+	}
 	if err != nil || sc == nil {
 		return err
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, true), "", res.gtid)
+	s.apply(sc, router.EffectsOf(&class, res.ok, true), st.sql, res.gtid) // st.sql: a prepared USE is replayed as text
 	if st.longData {
 		// The execution consumed the long data.
 		st.longData = false
