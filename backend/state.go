@@ -71,6 +71,15 @@ func (s SessionState) WithUse(sql string) (next SessionState, ok bool) {
 	return next, ok
 }
 
+// WithoutSchema returns s without its schema selections: the schema they
+// selected was dropped, which leaves the session in none. A connection
+// cannot be brought back to no schema (see schemaChanged), so one that
+// replays the result stays in its login schema.
+func (s SessionState) WithoutSchema() SessionState {
+	entries := slices.DeleteFunc(slices.Clone(s.entries), selectsSchema)
+	return SessionState{entries: entries, hash: hashState(entries), schemaChanged: s.schemaChanged}
+}
+
 // selectsSchema says whether e selects a schema: COM_INIT_DB, or a USE
 // statement (WithUse).
 func selectsSchema(e stateEntry) bool {

@@ -189,6 +189,12 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if err != nil || sc == nil {
 		return err
 	}
+	if class.Kind == router.DDL && res.ok && s.st.schema != "" && router.DroppedSchema(sql) == s.st.schema {
+		// The session is in no schema now: no replay may select the
+		// dropped one again.
+		s.st.schema = ""
+		s.record(sc, s.st.replay.WithoutSchema(), true)
+	}
 	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql, res.gtid)
 	return nil
 }

@@ -72,3 +72,18 @@ func TestRewriteConnectionID(t *testing.T) {
 		}
 	}
 }
+
+func TestDroppedSchema(t *testing.T) {
+	for sql, want := range map[string]string{
+		"DROP DATABASE shop":                "shop",
+		"drop schema if exists `my db`;":    "my db",
+		"/* x */ DROP DATABASE IF EXISTS a": "a",
+		"DROP TABLE shop":                   "",
+		"DROP DATABASE a; DROP DATABASE b":  "",
+		"SELECT 1":                          "",
+	} {
+		if got := DroppedSchema(sql); got != want {
+			t.Errorf("DroppedSchema(%q) = %q, want %q", sql, got, want)
+		}
+	}
+}

@@ -666,3 +666,30 @@ func lowerASCII(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// DroppedSchema returns the schema a DROP DATABASE / DROP SCHEMA statement
+// names, or "" for any other statement. MariaDB leaves a session whose
+// current schema it drops in no schema, which the proxy must follow.
+func DroppedSchema(sql string) string {
+	l := lexer{s: sql}
+	if !l.next().is("DROP") {
+		return ""
+	}
+	if t := l.next(); !t.is("DATABASE") && !t.is("SCHEMA") {
+		return ""
+	}
+	t := l.next()
+	if t.is("IF") {
+		if !l.next().is("EXISTS") {
+			return ""
+		}
+		t = l.next()
+	}
+	name := unquoteIdent(t)
+	for next := l.next(); next.kind != tEOF; next = l.next() {
+		if !next.punct(";") {
+			return "" // more than the one statement
+		}
+	}
+	return name
+}
