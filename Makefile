@@ -3,10 +3,10 @@
 
 GO      ?= go
 BIN     := bin/switchyard
-PKGS    := mariadb-server mariadb-client sysbench php-cli php-mysql php-fpm nginx haproxy
+PKGS    := mariadb-server mariadb-client mariadb-test mariadb-test-data sysbench php-cli php-mysql php-fpm nginx haproxy
 FUZZTIME ?= 10s
 
-.PHONY: all deps build test unit integration fuzz run demo demo-failover bench bench-quick clean
+.PHONY: all deps build test unit integration fuzz run demo demo-failover bench bench-quick mtr clean
 
 all: build
 
@@ -21,6 +21,8 @@ deps:
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	ls /usr/sbin/php-fpm* >/dev/null 2>&1 || command -v php-fpm >/dev/null 2>&1 || missing="$$missing php-fpm"; \
+	[ -f /usr/share/mysql/mysql-test/mariadb-test-run.pl ] || missing="$$missing mariadb-test"; \
+	[ -d /usr/share/mysql/mysql-test/main ] || missing="$$missing mariadb-test-data"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -76,6 +78,13 @@ bench: deps build
 
 bench-quick: deps build
 	./bench/bench.sh --quick
+
+# MariaDB's regression suite (bench/mtr/tests.txt) directly, through
+# switchyard and through switchyard with --ps-protocol; results in
+# bench/mtr/results, numbers in COMPATIBILITY.md. MTR_ARGS passes options,
+# e.g. MTR_ARGS="-m proxy alias kill".
+mtr: deps
+	./bench/mtr/run $(MTR_ARGS)
 
 clean:
 	rm -rf bin

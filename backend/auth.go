@@ -19,6 +19,11 @@ import (
 // upgrade, the handshake response, then auth switches and the extra rounds
 // of caching_sha2_password until OK or ERR.
 
+// supportedExtCaps are the MariaDB extended capabilities whose packets the
+// proxy passes through: extended metadata changes only the content of
+// column definitions, which are forwarded as they are.
+const supportedExtCaps = wire.MariaDBExtendedMetadata
+
 // maxPacketHint is the max packet size the proxy announces to servers: only
 // a hint to the server, as the proxy splits large packets itself.
 const maxPacketHint = 1 << 24
@@ -47,6 +52,12 @@ func (c *Conn) login(opt DialOptions) error {
 		caps &^= mysql.CLIENT_CONNECT_WITH_DB
 	}
 	resp := &wire.HandshakeResponse{Capabilities: caps, MaxPacketSize: maxPacketHint, Collation: opt.Collation}
+	if g.Capabilities&mysql.CLIENT_LONG_PASSWORD == 0 {
+		// A MariaDB server: the response must leave CLIENT_LONG_PASSWORD
+		// out too for the extended capabilities to be read.
+		resp.Capabilities &^= mysql.CLIENT_LONG_PASSWORD
+		resp.ExtCapabilities = opt.ExtCapabilities & g.ExtCapabilities & supportedExtCaps
+	}
 	if opt.tls != nil {
 		if g.Capabilities&mysql.CLIENT_SSL == 0 {
 			return fmt.Errorf("backend_tls is configured but server %s does not offer TLS", c.srv.Name)
@@ -70,7 +81,7 @@ func (c *Conn) login(opt DialOptions) error {
 		c.br.Reset(tc)
 		resp.SSLRequest = false
 	}
-	c.caps = resp.Capabilities
+	c.caps, c.extCaps = resp.Capabilities, resp.ExtCapabilities
 
 	plugin := g.AuthPlugin
 	if plugin != mysql.AUTH_NATIVE_PASSWORD && plugin != mysql.AUTH_CACHING_SHA2_PASSWORD {

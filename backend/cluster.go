@@ -41,6 +41,12 @@ type Options struct {
 	// Failover configures failover and switchover; they need the monitor
 	// (Probe).
 	Failover FailoverOptions
+	// NoGTIDTracking: client connections do not ask servers to report
+	// GTIDs (the last_gtid session tracker), which only read-your-writes
+	// with replicas needs. Without it a new connection runs one statement
+	// less, and clients see session_track_system_variables, and SHOW
+	// PROFILES, as on a direct connection.
+	NoGTIDTracking bool
 }
 
 // Cluster is the set of servers behind the proxy.
@@ -315,7 +321,7 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 	opt.timeout = c.options().ConnectTimeout
 	opt.tls = c.options().TLS
 	opt.readers = &c.readers
-	opt.trackGTID = true
+	opt.trackGTID = !c.options().NoGTIDTracking
 	opt.traffic = &srv.traffic
 	conn, err := dial(ctx, srv, opt)
 	if err != nil {

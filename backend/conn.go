@@ -39,6 +39,10 @@ type DialOptions struct {
 	// subset that both the server and the proxy's forwarding support, so that
 	// packets can pass through unchanged.
 	Capabilities uint32
+	// ExtCapabilities are the MariaDB extended capabilities the client
+	// negotiated (wire.MariaDBExtendedMetadata), asked of a MariaDB server
+	// so that its packets pass through unchanged.
+	ExtCapabilities uint32
 
 	// Set by the Cluster: TLS towards the server, the login's time limit,
 	// and where read buffers are borrowed (nil: each response its own).
@@ -90,6 +94,7 @@ type Conn struct {
 	srv *Server
 
 	caps    uint32 // negotiated with the server
+	extCaps uint32 // MariaDB's extended ones
 	version string
 	// threadID is the server's id for this connection (its greeting's
 	// connection id), as its process list shows it.
@@ -122,6 +127,11 @@ type Conn struct {
 	// (Cluster.KillQuery).
 	creds Credentials
 	sock  *socketPeek
+	// unlogged scopes prepared statements (stmtScope).
+	unlogged uint64
+	// accounts is the pool's count of Renew calls when the
+	// connection logged in (Pool.Renew).
+	accounts uint64
 }
 
 // readerPool holds the read buffers of server connections: a connection

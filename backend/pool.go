@@ -16,11 +16,13 @@ type poolKey struct {
 	Schema       string
 	Collation    uint8
 	Capabilities uint32
+	ExtCaps      uint32
 }
 
 // keyOf is the pool a session that dials with opt draws from.
 func keyOf(opt DialOptions) poolKey {
-	return poolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: serverCapabilities(opt.Capabilities)}
+	return poolKey{User: opt.Creds.User, Schema: opt.Schema, Collation: opt.Collation, Capabilities: serverCapabilities(opt.Capabilities),
+		ExtCaps: opt.ExtCapabilities & supportedExtCaps}
 }
 
 // PoolOptions configure a Pool. Their zero values are the config defaults.
@@ -89,6 +91,9 @@ type Pool struct {
 	// sessions, for the metrics.
 	returned map[*Server]chan struct{}
 	waiters  map[*Server]int
+	// accounts counts the changes of what a new login gets (Renew); a
+	// connection opened before the last one is not pooled again.
+	accounts uint64
 }
 
 // NewPool returns an empty pool that opens connections with dial.
@@ -158,6 +163,9 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 
 // open dials a connection for which a slot is already taken.
 func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
+	p.mu.Lock()
+	accounts := p.accounts // as of before the login
+	p.mu.Unlock()
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
@@ -167,7 +175,22 @@ func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, e
 	// stats read the keys of tracked connections.
 	c.slot = true
 	c.pool = p
+	c.accounts = accounts
 	return c, nil
+}
+
+// Renew is told that what a new login gets changed: accounts or
+// privileges (GRANT, CREATE USER, ...) or global variables (SET GLOBAL). A
+// server connection keeps the global privileges and the session defaults
+// of its login, as MariaDB does for a client's own connection; a client
+// that logs in after the change must see it, so the idle connections are
+// closed and those in use are closed when they come back, instead of
+// serving other sessions.
+func (p *Pool) Renew() {
+	p.mu.Lock()
+	p.accounts++
+	p.mu.Unlock()
+	p.Close()
 }
 
 func (p *Pool) returnedChan(srv *Server) chan struct{} {
@@ -243,7 +266,7 @@ func (p *Pool) Release(c *Conn) {
 		p.mu.Unlock()
 	}
 	list := p.idle[c.srv]
-	if len(list) >= opt.MaxIdlePerServer {
+	if len(list) >= opt.MaxIdlePerServer || c.accounts != p.accounts {
 		p.mu.Unlock()
 		c.Close()
 		return

@@ -158,11 +158,21 @@ type stmtScope struct {
 	text    StmtKey
 	state   uint64
 	entries int
+	// unlogged counts the changes of session state the replay log does not
+	// show (StateChangedUnlogged).
+	unlogged uint64
 }
 
 func (c *Conn) scopeOf(key StmtKey) stmtScope {
-	return stmtScope{text: key, state: c.state.hash, entries: len(c.state.entries)}
+	return stmtScope{text: key, state: c.state.hash, entries: len(c.state.entries), unlogged: c.unlogged}
 }
+
+// StateChangedUnlogged records that the session using c changed its state
+// in a way the replay log does not hold (a prepared SET, state set inside
+// a multi-statement string; the session is pinned to c for it). A
+// statement prepared before may depend on it (character_set_connection
+// converts literals at prepare time), so none prepared before is reused.
+func (c *Conn) StateChangedUnlogged() { c.unlogged++ }
 
 // PreparedStmt is a statement prepared on one server connection.
 type PreparedStmt struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -40,13 +41,20 @@ type SessionState struct {
 }
 
 // With returns the state after one more state-changing command. A command
-// identical to an earlier one replaces it, so a client that repeats SET
+// identical to an earlier one replaces it, and so does a schema selection
+// an earlier one, so a client that repeats SET
 // NAMES per request does not grow the log; connections that ran the old
 // order replay it again when next used, which for SET and USE is harmless.
 // ok is false when the log is full: the state cannot be replayed.
 func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
 	e := stateEntry{Cmd: cmd, Args: args}
-	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old stateEntry) bool { return old == e })
+	// A schema selection also replaces the earlier ones: only the last
+	// counts, and an earlier one may name a schema dropped since, which
+	// replaying would fail on.
+	newSchema := selectsSchema(e)
+	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old stateEntry) bool {
+		return old == e || newSchema && selectsSchema(old)
+	})
 	if len(entries) >= maxStateEntries {
 		return s, false
 	}
@@ -61,6 +69,39 @@ func (s SessionState) WithUse(sql string) (next SessionState, ok bool) {
 	next, ok = s.With(mysql.COM_QUERY, sql)
 	next.schemaChanged = next.schemaChanged || ok
 	return next, ok
+}
+
+// WithoutSchema returns s without its schema selections: the schema they
+// selected was dropped, which leaves the session in none. A connection
+// cannot be brought back to no schema (see schemaChanged), so one that
+// replays the result stays in its login schema.
+func (s SessionState) WithoutSchema() SessionState {
+	entries := slices.DeleteFunc(slices.Clone(s.entries), selectsSchema)
+	return SessionState{entries: entries, hash: hashState(entries), schemaChanged: s.schemaChanged}
+}
+
+// selectsSchema says whether e selects a schema: COM_INIT_DB, or a USE
+// statement (WithUse).
+func selectsSchema(e stateEntry) bool {
+	if e.Cmd == mysql.COM_INIT_DB {
+		return true
+	}
+	if e.Cmd != mysql.COM_QUERY {
+		return false
+	}
+	sql := e.Args
+	for {
+		sql = strings.TrimLeft(sql, " \t\r\n")
+		if !strings.HasPrefix(sql, "/*") || strings.HasPrefix(sql, "/*!") || strings.HasPrefix(sql, "/*M!") {
+			break
+		}
+		end := strings.Index(sql, "*/")
+		if end < 0 {
+			return false
+		}
+		sql = sql[end+2:]
+	}
+	return len(sql) > 3 && strings.EqualFold(sql[:3], "use") && strings.ContainsRune(" \t\r\n`", rune(sql[3]))
 }
 
 // readOnlyEntry makes the connection's transactions read-only, autocommit

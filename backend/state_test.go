@@ -335,3 +335,26 @@ func TestReadOnlyState(t *testing.T) {
 		t.Fatalf("a full log's read-only state has %d entries", len(got.entries))
 	}
 }
+
+// Only the last schema selection is replayed: an earlier one may name a
+// schema dropped since (mtr's grant test: USE of a dropped database
+// replayed, 1049, before the USE test that followed).
+func TestLastSchemaSelectionWins(t *testing.T) {
+	st := mustState(t, SessionState{}, setNames)
+	st, _ = st.WithUse("USE dropped")
+	st = mustState(t, st, setA)
+	st, _ = st.WithUse("/* c */ use `test`")
+	want := []stateEntry{setNames, setA, {mysql.COM_QUERY, "/* c */ use `test`"}}
+	if !slices.Equal(st.entries, want) {
+		t.Fatalf("entries %v, want %v", st.entries, want)
+	}
+	st = mustState(t, st, useOther)
+	if want := []stateEntry{setNames, setA, useOther}; !slices.Equal(st.entries, want) {
+		t.Fatalf("after COM_INIT_DB: entries %v, want %v", st.entries, want)
+	}
+	for sql, want := range map[string]bool{"USE x": true, "use\tx": true, "USEFUL": false, "SET @use = 1": false, "/*!40000 USE x */": false} {
+		if got := selectsSchema(stateEntry{mysql.COM_QUERY, sql}); got != want {
+			t.Errorf("selectsSchema(%q) = %v", sql, got)
+		}
+	}
+}

@@ -26,6 +26,9 @@ func (d *decoder) check(c *Config) {
 		d.oneOf("tls.min_version", t.MinVersion, TLS12, TLS13)
 	}
 	d.checkUsers(c)
+	if c.UsersFromServers && c.Monitor.User == "" {
+		d.report("users_from_servers", "needs monitor.user: the servers' accounts are read with the monitor account")
+	}
 	d.checkServers(c.Servers)
 
 	d.positive("monitor.interval", c.Monitor.Interval)

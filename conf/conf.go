@@ -21,16 +21,19 @@ type Config struct {
 	Admin      Admin       `yaml:"admin"`
 	TLS        *TLS        `yaml:"tls"`         // nil: clients cannot use TLS
 	BackendTLS *BackendTLS `yaml:"backend_tls"` // nil: plain connections to servers
-	Users      []User      `yaml:"users"`
-	Servers    []Server    `yaml:"servers"` // at least one
-	Monitor    Monitor     `yaml:"monitor"`
-	Failover   Failover    `yaml:"failover"`
-	Routing    Routing     `yaml:"routing"`
-	Pool       Pool        `yaml:"pool"`
-	Limits     Limits      `yaml:"limits"`
-	QueryRules []QueryRule `yaml:"query_rules"` // first match wins, in file order
-	Firewall   Firewall    `yaml:"firewall"`
-	SlowLog    SlowLog     `yaml:"slow_log"`
+	// UsersFromServers: also accept the servers' own mysql_native_password
+	// accounts, read with the monitor account (a listed user wins).
+	UsersFromServers bool        `yaml:"users_from_servers"`
+	Users            []User      `yaml:"users"`
+	Servers          []Server    `yaml:"servers"` // at least one
+	Monitor          Monitor     `yaml:"monitor"`
+	Failover         Failover    `yaml:"failover"`
+	Routing          Routing     `yaml:"routing"`
+	Pool             Pool        `yaml:"pool"`
+	Limits           Limits      `yaml:"limits"`
+	QueryRules       []QueryRule `yaml:"query_rules"` // first match wins, in file order
+	Firewall         Firewall    `yaml:"firewall"`
+	SlowLog          SlowLog     `yaml:"slow_log"`
 
 	// Where each key was written, so that problems found after loading
 	// (a certificate that cannot be read) can still name a line.

@@ -27,6 +27,7 @@ tls:                              # client-facing TLS; optional
 backend_tls:                      # proxy-to-server TLS; optional
   ca_file: ca.pem
   verify: true
+users_from_servers: false         # true: also accept the servers' own accounts (mysql_native_password), loaded with the monitor account and refreshed
 users:                            # clients authenticate against this list; the same credentials are used towards the servers
   - name: app
     password: secret              # or password_hash: "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9" (mysql_native_password hash)

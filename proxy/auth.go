@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -44,6 +46,24 @@ var errBadHandshake = mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
 
 // loginError marks an error the client has already been told about.
 type loginError struct{ *mysql.MyError }
+
+// offeredExtCaps are the MariaDB extended capabilities the proxy offers:
+// each is passed through to the server, and the pool keeps sessions with
+// and without them apart.
+const offeredExtCaps = wire.MariaDBExtendedMetadata
+
+// greetingCaps are the capabilities the greeting announces for a server of
+// version. In front of MariaDB the proxy announces itself as MariaDB does,
+// without CLIENT_LONG_PASSWORD (MariaDB's CLIENT_MYSQL) and with extended
+// capabilities, so MariaDB clients ask for extended metadata (a JSON
+// column's format=json) as they would from the server.
+func (ln *Listener) greetingCaps(version string) (caps, ext uint32) {
+	caps = ln.offeredCaps()
+	if strings.Contains(version, "MariaDB") {
+		return caps &^ mysql.CLIENT_LONG_PASSWORD, offeredExtCaps
+	}
+	return caps, 0
+}
 
 func (ln *Listener) offeredCaps() uint32 {
 	if ln.opt.TLS != nil {
@@ -79,7 +99,9 @@ func (c *ClientConn) readPacket() ([]byte, error) {
 func (c *ClientConn) authenticateLogin() error {
 	ln := c.ln
 	c.salt = newSalt()
-	g := &wire.Greeting{ServerVersion: ln.opt.Version(), ConnectionID: c.id, Capabilities: ln.offeredCaps(),
+	version := ln.opt.Version()
+	caps, ext := ln.greetingCaps(version)
+	g := &wire.Greeting{ServerVersion: version, ConnectionID: c.id, Capabilities: caps, ExtCapabilities: ext,
 		Collation: defaultCollation, Status: mysql.SERVER_STATUS_AUTOCOMMIT, AuthData: c.salt, AuthPlugin: mysql.AUTH_NATIVE_PASSWORD}
 	if err := c.WritePacket(wire.AppendGreeting(make([]byte, wire.HeaderSize, 128), g)); err != nil {
 		return err
@@ -116,11 +138,7 @@ func (c *ClientConn) authenticateLogin() error {
 		}
 	}
 	c.setUserName(resp.User)
-	u := ln.users().lookup(resp.User)
-	if err := c.checkTLS(resp.User, u); err != nil {
-		return c.fail(err)
-	}
-	creds, err := c.authenticate(u, resp.User, resp.AuthPlugin, resp.AuthData)
+	u, creds, err := c.logIn(resp.User, resp.AuthPlugin, resp.AuthData)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -129,6 +147,7 @@ func (c *ClientConn) authenticateLogin() error {
 	}
 	c.counted = u
 	c.caps = resp.Capabilities & ln.offeredCaps()
+	c.extCaps = resp.ExtCapabilities & ext
 	c.login = Login{User: u, Creds: creds, Schema: resp.Schema, Collation: resp.Collation}
 	if c.login.Schema == "" {
 		c.login.Schema = u.DefaultSchema
@@ -181,21 +200,96 @@ func (c *ClientConn) accessDenied(user string, usedPassword bool) *mysql.MyError
 	if usedPassword {
 		yes = "YES"
 	}
-	host, _, _ := net.SplitHostPort(c.addr)
-	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, host, yes)
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, clientHost(c.addr), yes)
+}
+
+// clientHost is the host name MariaDB gives a client at addr in its
+// messages and account matching: a loopback address is 'localhost', which
+// MariaDB assumes without a DNS lookup; any other is its IP address (as
+// with skip-name-resolve: the proxy does no reverse lookups).
+func clientHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "localhost"
+	}
+	return host
+}
+
+// logIn finds the account a login (or a change of user) names, checks
+// the client's TLS and proof of the password for it, and returns the
+// account with what the proxy needs to log in to servers as that user.
+//
+// For the servers' accounts (users_from_servers) the client's answer is
+// checked against each account of that name its address may use (a
+// loopback client may be user@localhost or user@127.0.0.1, depending on
+// the server's name resolution, which the proxy does not know), then
+// against a fresh read of the accounts: the password may have changed on
+// the servers since the last read. The server's own login check follows
+// in any case, so this never lets in a client the server would refuse.
+func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, backend.Credentials, error) {
+	ctx := c.ln.ctx
+	asked := time.Now()
+	u := c.ln.users().lookup(name)
+	var more []*User
+	if u == nil && c.ln.accounts != nil {
+		more = c.ln.accounts.find(ctx, name, c.addr, time.Time{})
+		if len(more) == 0 {
+			more = c.ln.accounts.find(ctx, name, c.addr, asked)
+		}
+		if len(more) > 0 {
+			u, more = more[0], more[1:]
+		}
+	}
+	if err := c.checkTLS(name, u); err != nil {
+		return nil, backend.Credentials{}, err
+	}
+	creds, last, err := c.authenticate(u, name, clientPlugin, authData)
+	var me *mysql.MyError
+	if err == nil || u == nil || !u.fromServer || !errors.As(err, &me) || me.Code != mysql.ER_ACCESS_DENIED_ERROR ||
+		last.plugin != mysql.AUTH_NATIVE_PASSWORD {
+		return u, creds, err
+	}
+	tried := map[*User]bool{u: true}
+	try := func(cands []*User) (*User, backend.Credentials, bool) {
+		for _, cand := range cands {
+			if tried[cand] {
+				continue
+			}
+			tried[cand] = true
+			if cr, err := c.verify(cand, last.plugin, last.data); err == nil {
+				return cand, cr, true
+			}
+		}
+		return nil, backend.Credentials{}, false
+	}
+	if ok, cr, found := try(more); found {
+		return ok, cr, nil
+	}
+	if ok, cr, found := try(c.ln.accounts.find(ctx, name, c.addr, asked)); found {
+		return ok, cr, nil
+	}
+	return u, creds, err
+}
+
+// authAnswer is the client's final answer in an authentication, after any
+// auth switch: its plugin and data.
+type authAnswer struct {
+	plugin string
+	data   []byte
 }
 
 // authenticate checks the client's proof of the password for account u
 // (nil: unknown user name), switching the client to another plugin when
 // needed, and returns what the proxy needs to log in to servers as that
-// user. The packets exchanged continue the current sequence.
-func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData []byte) (backend.Credentials, error) {
-	creds := backend.Credentials{}
+// user, and the client's final answer. The packets exchanged continue the
+// current sequence.
+func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData []byte) (backend.Credentials, authAnswer, error) {
 	if u == nil {
-		return creds, c.accessDenied(name, len(authData) > 0)
+		return backend.Credentials{}, authAnswer{clientPlugin, authData}, c.accessDenied(name, len(authData) > 0)
 	}
-	creds.User = u.Name
-	creds.HasPassword = u.hasPassword()
 	want := u.AuthPlugin
 	if want == "" {
 		want = mysql.AUTH_NATIVE_PASSWORD
@@ -217,10 +311,18 @@ func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData [
 		}
 		data, err := c.authSwitch(plugin)
 		if err != nil {
-			return creds, err
+			return backend.Credentials{}, authAnswer{}, err
 		}
 		authData = data
 	}
+	creds, err := c.verify(u, plugin, authData)
+	return creds, authAnswer{plugin, authData}, err
+}
+
+// verify checks authData, the client's answer for plugin, against account
+// u.
+func (c *ClientConn) verify(u *User, plugin string, authData []byte) (backend.Credentials, error) {
+	creds := backend.Credentials{User: u.Name, HasPassword: u.hasPassword()}
 	empty := len(authData) == 0 || (len(authData) == 1 && authData[0] == 0)
 	if empty {
 		if u.hasPassword() {
@@ -354,11 +456,7 @@ func checkSha2Fast(sha2, salt, answer []byte) bool {
 // in as before on any error; only a broken exchange with the client is
 // returned wrapped by EndSession.
 func (c *ClientConn) changeUser(cu *wire.ChangeUser) (Login, error) {
-	u := c.ln.users().lookup(cu.User)
-	if err := c.checkTLS(cu.User, u); err != nil {
-		return Login{}, err
-	}
-	creds, err := c.authenticate(u, cu.User, cu.AuthPlugin, cu.AuthData)
+	u, creds, err := c.logIn(cu.User, cu.AuthPlugin, cu.AuthData)
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {

@@ -141,6 +141,25 @@ func TestChangeUser(t *testing.T) {
 			t.Fatalf("limited counts %d connections", n)
 		}
 	})
+	// MariaDB (MDEV-3915, mtr's change_user_notembedded): three refused
+	// changes per connection, successful ones in between included; after
+	// that every change of user gets 1047 Unknown command, the right
+	// password too, and the session stays as it is.
+	t.Run("three refusals, then unknown command", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{})
+		rc, _ := changeUserSession(t, h)
+		wantErr(t, rc.ChangeUser("bob", "nope", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "'bob'@'localhost' (using password: YES)")
+		wantErr(t, rc.ChangeUser("nobody", "", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "(using password: NO)")
+		if err := rc.ChangeUser("app", "secret", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, rc.ChangeUser("bob", "nope", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "bob")
+		wantErr(t, rc.ChangeUser("bob", "bobpw", "", ""), mysql.ER_UNKNOWN_COM_ERROR, "Unknown command")
+		wantErr(t, rc.ChangeUser("app", "secret", "", ""), mysql.ER_UNKNOWN_COM_ERROR, "Unknown command")
+		if got := rc.Value("SELECT USER()"); !strings.HasPrefix(got, "app@") {
+			t.Fatalf("after refused changes of user the server sees %s", got)
+		}
+	})
 	t.Run("auth switch", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})

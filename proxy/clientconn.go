@@ -44,8 +44,10 @@ type ClientConn struct {
 
 	// seq is the sequence id the next packet to the client carries.
 	seq uint8
-	// caps are the capabilities both sides agreed on.
-	caps uint32
+	// caps are the capabilities both sides agreed on; extCaps MariaDB's
+	// extended ones (auth.go, greetingCaps).
+	caps    uint32
+	extCaps uint32
 	// status is the server status the client was last told of.
 	status uint16
 	login  Login
@@ -280,6 +282,13 @@ func (c *ClientConn) WriteError(err error) error {
 func (c *ClientConn) WriteResult(r *wire.TextResult) error {
 	if r.Status == 0 {
 		r.Status = c.status
+	}
+	if c.extCaps&wire.MariaDBExtendedMetadata != 0 {
+		for i := range r.Columns {
+			if r.Columns[i].Extended == nil {
+				r.Columns[i].Extended = []byte{}
+			}
+		}
 	}
 	out, next := wire.AppendTextResult(nil, r, c.seq, c.caps)
 	c.seq = next

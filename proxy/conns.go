@@ -188,7 +188,8 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 		want = s.readOnlyState()
 	}
 	sc, err := s.conns.borrow(ctx, srv, backend.Request{
-		Dial:   backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps},
+		Dial: backend.DialOptions{Creds: l.Creds, Schema: l.Schema, Collation: l.Collation, Capabilities: s.c.caps,
+			ExtCapabilities: s.c.extCaps},
 		State:  want,
 		Verify: verify,
 	})

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -147,19 +150,71 @@ func (s *session) KillQuery(ctx context.Context) error {
 // killStatement carries out a KILL statement the client sent; class says
 // it kills (router.Class.Kills).
 func (s *session) killStatement(ctx context.Context, sql string) error {
+	k, err := parseKill(sql)
+	if err != nil {
+		return err
+	}
+	return s.carryOutKill(ctx, k)
+}
+
+// parseKill is router.ParseKill with its refusals as the errors the
+// client gets.
+func parseKill(sql string) (router.Kill, error) {
 	k, err := router.ParseKill(sql)
 	var ke *router.KillError
 	if errors.As(err, &ke) {
 		if ke.Code != 0 {
-			return &mysql.MyError{Code: ke.Code, State: "42000", Message: ke.Message}
+			return k, &mysql.MyError{Code: ke.Code, State: "42000", Message: ke.Message}
 		}
-		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s", ke.Message)
+		return k, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "%s", ke.Message)
 	}
+	return k, err
+}
+
+// carryOutKill runs a KILL the client sent as a statement or prepared.
+func (s *session) carryOutKill(ctx context.Context, k router.Kill) error {
+	var err error
 	id := k.ID
-	if k.Self {
+	switch {
+	case k.Self:
 		id = uint64(s.c.ID())
+	case k.Expr != "":
+		if id, err = s.evalKillID(ctx, k.Expr); err != nil {
+			return err
+		}
 	}
 	return s.kill(ctx, id, k.Query)
+}
+
+// evalKillID has the server evaluate a KILL's id expression, on the
+// connection the session's state is on (it may read the session's user
+// variables), as MariaDB evaluates it before killing. An error is the
+// server's own (a syntax error, an unknown column); a value that is not a
+// whole number names no thread, as on the server.
+func (s *session) evalKillID(ctx context.Context, expr string) (uint64, error) {
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := sc.Query("SELECT " + router.RewriteConnectionID(expr, uint64(s.c.ID())))
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) {
+			return 0, me
+		}
+		return 0, s.serverLost(sc, err, false)
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 || !res.Rows[0][0].Valid {
+		return 0, nil
+	}
+	v := strings.TrimSpace(res.Rows[0][0].String)
+	if id, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return id, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f < 1<<63 {
+		return uint64(math.Round(f)), nil
+	}
+	return 0, nil
 }
 
 // processKill handles COM_PROCESS_KILL: KILL CONNECTION of a 4-byte id.

@@ -104,8 +104,17 @@ func TestKill(t *testing.T) {
 				t.Errorf("%s: no error", q)
 			}
 		}
-		if _, err := a.PrepareContext(ctx, fmt.Sprintf("KILL %d", id)); err == nil {
-			t.Error("prepared KILL: no error")
+		// A prepared KILL is carried out by the proxy at execution, as
+		// mysqltest's --ps-protocol sends every KILL.
+		stmt, err := a.PrepareContext(ctx, "KILL 999999")
+		if err != nil {
+			t.Fatalf("prepared KILL: %v", err)
+		}
+		_, err = stmt.ExecContext(ctx)
+		wantErr(t, err, mysql.ER_NO_SUCH_THREAD, "Unknown thread id: 999999")
+		stmt.Close()
+		if _, err := a.PrepareContext(ctx, "KILL LASTVAL(s)"); errCode(err) != 1970 {
+			t.Errorf("prepared KILL LASTVAL(s): %v, want 1970", err)
 		}
 		if got := h.ran("KILL"); len(got) != 0 {
 			t.Fatalf("KILL reached %v", got)

@@ -64,6 +64,9 @@ type Session interface {
 // defaults; a negative timeout means none.
 type ListenerOptions struct {
 	Users []User
+	// Accounts, when set, reads the servers' accounts, whose clients the
+	// listener accepts too (users_from_servers; see accounts.go).
+	Accounts AccountSource
 	// TLS enables client-side TLS; RequireTLS refuses clients that do not
 	// upgrade.
 	TLS        *tls.Config
@@ -132,6 +135,7 @@ type Listener struct {
 	log     *slog.Logger
 
 	userTab   atomic.Pointer[userTable]
+	accounts  *serverAccounts // nil: users_from_servers is off
 	sha2Cache sha2Cache
 	key       keyOnce
 	writers   writerPool
@@ -236,6 +240,7 @@ func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	ln.live.Store(opt.limits())
 	ln.logins = make(chan func())
 	ln.key.key = opt.RSAKey
+	ln.accounts = newServerAccounts(opt.Accounts, opt.Logger)
 	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
 		if k, ok := opt.TLS.Certificates[0].PrivateKey.(*rsa.PrivateKey); ok {
 			ln.key.key = k

@@ -48,6 +48,10 @@ type Servers interface {
 type Pool interface {
 	Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error)
 	Release(c *backend.Conn)
+	// Renew: what a new login gets changed (accounts, privileges,
+	// global variables); connections opened before must not serve new
+	// statements (backend.Pool.Renew).
+	Renew()
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are

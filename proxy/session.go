@@ -54,6 +54,11 @@ type session struct {
 	// the current command tells the admin's stats (stats.go).
 	pub  published
 	note stmtNote
+	// failedChangeUser counts refused COM_CHANGE_USER attempts: like
+	// MariaDB (MDEV-3915), a connection gets three, successful changes
+	// included, and then only "Unknown command", so a client cannot try
+	// passwords at the speed of a round trip.
+	failedChangeUser int
 }
 
 // sessionState is a session's state as a value: a change of user saves it
@@ -195,8 +200,23 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows
 	}
 	s.observeRun(d, sc, res.rows)
+	if class.AffectsNewLogins && sc != nil {
+		s.renewLogins()
+	}
+	if class.Kind == router.DDL && sc != nil {
+		// DROP DATABASE of the current schema leaves the connection in
+		// none, which its replay log does not show; statements prepared
+		// before would switch back to it when run.
+		sc.StateChangedUnlogged()
+	}
 	if err != nil || sc == nil {
 		return err
+	}
+	if class.Kind == router.DDL && res.ok && s.st.schema != "" && router.DroppedSchema(sql) == s.st.schema {
+		// The session is in no schema now: no replay may select the
+		// dropped one again.
+		s.st.schema = ""
+		s.record(sc, s.st.replay.WithoutSchema(), true)
 	}
 	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql, res.gtid)
 	return nil
@@ -225,6 +245,9 @@ func (s *session) apply(sc *backend.Conn, e router.Effects, sql, gtid string) {
 		s.st.schema = e.Schema
 	case e.Replay:
 		s.logState(sc, mysql.COM_QUERY, sql)
+	}
+	if e.Pin == router.PinPreparedSet || e.Pin == router.PinMultiStatementState {
+		sc.StateChangedUnlogged()
 	}
 	s.pin(sc, e.Pin)
 	s.unpin(e.Unpin)
@@ -371,18 +394,26 @@ func (s *session) resetConnection(ctx context.Context, buf []byte) error {
 	return nil
 }
 
+// maxFailedChangeUser is how many refused changes of user a connection
+// gets (MariaDB's limit).
+const maxFailedChangeUser = 3
+
 // changeUser handles COM_CHANGE_USER: it authenticates the new user against
 // the proxy's accounts and moves the session to fresh server connections
 // logged in as that user, so no state of the previous user survives. A
 // refused change leaves the session as it was, logged in as the previous
 // user, as MariaDB does.
 func (s *session) changeUser(ctx context.Context, p []byte) error {
+	if s.failedChangeUser >= maxFailedChangeUser {
+		return mysql.NewDefaultError(mysql.ER_UNKNOWN_COM_ERROR)
+	}
 	cu, err := wire.ParseChangeUser(p, s.c.Capabilities())
 	if err != nil {
 		return EndSessionTelling(errBadHandshake)
 	}
 	login, err := s.c.changeUser(cu)
 	if err != nil {
+		s.failedChangeUser++
 		return err
 	}
 	// The old connections close only once the new login worked.

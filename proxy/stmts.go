@@ -47,6 +47,9 @@ type clientStmt struct {
 	// cursorOpen and longData mark server-side state of this statement
 	// that pins the session until it ends.
 	cursorOpen, longData bool
+	// kill is set for a prepared KILL: the proxy carries it out at each
+	// execution (kill.go) and no server ever prepares it.
+	kill *router.Kill
 }
 
 // bind makes ps the server statement st runs as: st holds it, and lets go
@@ -96,7 +99,7 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 		return err
 	}
 	if class.Kills {
-		return wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard carries out KILL itself and does not prepare it; send it as a statement of its own")
+		return s.prepareKill(sql, &class, budget)
 	}
 	if class.UsesConnectionID {
 		sql = router.RewriteConnectionID(sql, uint64(s.c.ID()))
@@ -142,6 +145,29 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 	s.st.stmts[id] = st
 	s.st.stmtBytes += size
 	return nil
+}
+
+// prepareKill prepares a KILL as MariaDB would, with the same errors for
+// the forms it refuses, but in the proxy: a server must never run a KILL
+// with the client's ids (kill.go). mysqltest's --ps-protocol and drivers
+// that prepare every statement send KILL this way.
+func (s *session) prepareKill(sql string, class *router.Class, budget int64) error {
+	k, err := parseKill(sql)
+	if err != nil {
+		return err
+	}
+	size := stmtSize(sql, class)
+	if s.st.stmtBytes+size > budget {
+		return errStmtBudget(s.st.stmtBytes, size, budget)
+	}
+	s.st.nextStmtID++
+	id := s.st.nextStmtID
+	if s.st.stmts == nil {
+		s.st.stmts = make(map[uint32]*clientStmt)
+	}
+	s.st.stmts[id] = &clientStmt{sql: sql, class: *class, size: size, kill: &k}
+	s.st.stmtBytes += size
+	return s.c.WritePacket(wire.AppendPrepareOK(make([]byte, wire.HeaderSize, wire.HeaderSize+12), wire.PrepareOK{StatementID: id}))
 }
 
 // onPrepareOK is called by the forwarder with the first packet of a
@@ -192,6 +218,9 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
+	if st.kill != nil {
+		return s.carryOutKill(ctx, *st.kill)
+	}
 	flags, err := wire.ExecuteFlags(p)
 	if err != nil {
 		return mysql.NewDefaultError(mysql.ER_MALFORMED_PACKET)
@@ -225,10 +254,19 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	}
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
 	s.observeRun(d, sc, res.rows)
+	if class.AffectsNewLogins && sc != nil {
+		s.renewLogins()
+	}
+	if class.Kind == router.DDL && sc != nil {
+		// DROP DATABASE of the current schema leaves the connection in
+		// none, which its replay log does not show; statements prepared
+		// before would switch back to it when run.
+		sc.StateChangedUnlogged()
+	}
 	if err != nil || sc == nil {
 		return err
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, true), "", res.gtid)
+	s.apply(sc, router.EffectsOf(&class, res.ok, true), st.sql, res.gtid) // st.sql: a prepared USE is replayed as text
 	if st.longData {
 		// The execution consumed the long data.
 		st.longData = false
@@ -273,6 +311,18 @@ func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Sha
 			return nil
 		}
 		return err
+	}
+	if st.kill != nil {
+		// No server has it: nothing to reset, no cursor, and long data
+		// that KILL would ignore.
+		switch {
+		case noResponse:
+			return nil
+		case cmd == mysql.COM_STMT_RESET:
+			return s.c.WriteOK()
+		}
+		id, _ := wire.StmtID(p)
+		return mysql.NewDefaultError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, id)
 	}
 	sc, err := s.sessionConn(ctx)
 	if err != nil {

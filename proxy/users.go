@@ -29,6 +29,9 @@ type User struct {
 
 	stage2 []byte // SHA1(SHA1(password))
 	empty  bool
+	// fromServer: a server's account (users_from_servers), not listed in
+	// the config.
+	fromServer bool
 }
 
 // userTable is an immutable snapshot of the accounts; a reload swaps it whole.
@@ -41,23 +44,32 @@ func newUserTable(users []User) (*userTable, error) {
 	t := &userTable{byName: make(map[string]*User, len(users))}
 	for i := range users {
 		u := users[i]
-		switch {
-		case u.PasswordHash != "":
-			h, err := hex.DecodeString(strings.TrimPrefix(u.PasswordHash, "*"))
-			if err != nil || len(h) != sha1.Size {
-				return nil, fmt.Errorf("user %q: password_hash is not a mysql_native_password hash", u.Name)
-			}
-			u.stage2 = h
-		case u.Password != "":
-			s1 := sha1.Sum([]byte(u.Password))
-			s2 := sha1.Sum(s1[:])
-			u.stage2 = s2[:]
-		default:
-			u.empty = true
+		if err := prepareUser(&u); err != nil {
+			return nil, err
 		}
 		t.byName[u.Name] = &u
 	}
 	return t, nil
+}
+
+// prepareUser derives what checking a login needs from u's password or
+// hash.
+func prepareUser(u *User) error {
+	switch {
+	case u.PasswordHash != "":
+		h, err := hex.DecodeString(strings.TrimPrefix(u.PasswordHash, "*"))
+		if err != nil || len(h) != sha1.Size {
+			return fmt.Errorf("user %q: password_hash is not a mysql_native_password hash", u.Name)
+		}
+		u.stage2 = h
+	case u.Password != "":
+		s1 := sha1.Sum([]byte(u.Password))
+		s2 := sha1.Sum(s1[:])
+		u.stage2 = s2[:]
+	default:
+		u.empty = true
+	}
+	return nil
 }
 
 func (t *userTable) lookup(name string) *User {

@@ -120,6 +120,13 @@ type Class struct {
 	// UsesConnectionID: CONNECTION_ID() is called, which the proxy
 	// replaces by the id the client knows (RewriteConnectionID).
 	UsesConnectionID bool
+	// AffectsNewLogins: a statement of the string changes what a new login
+	// gets: accounts or privileges (GRANT, REVOKE, CREATE/ALTER/DROP/RENAME
+	// USER, roles, SET PASSWORD, FLUSH PRIVILEGES), or global variables,
+	// the defaults of new sessions (SET GLOBAL). A server connection keeps
+	// the global privileges and session defaults of its login, so
+	// connections opened before must not serve sessions that log in after.
+	AffectsNewLogins bool
 
 	// litDep: the class depends on something NormalizeDigest hides (a literal,
 	// an identifier's case), so it must not be shared by digest.
@@ -193,6 +200,7 @@ func combine(a, b Class, n int) Class {
 	a.NotOnlyReads = a.NotOnlyReads || b.NotOnlyReads || !readish(a.Kind) || !readish(b.Kind)
 	a.Kills = a.Kills || b.Kills
 	a.UsesConnectionID = a.UsesConnectionID || b.UsesConnectionID
+	a.AffectsNewLogins = a.AffectsNewLogins || b.AffectsNewLogins
 	if a.Kind != b.Kind {
 		switch {
 		case a.Kind == DDL || b.Kind == DDL:
@@ -270,6 +278,7 @@ func (c *Class) Flags() string {
 	add(c.NotOnlyReads, "not_only_reads")
 	add(c.Kills, "kills")
 	add(c.UsesConnectionID, "uses_connection_id")
+	add(c.AffectsNewLogins, "affects_new_logins")
 	if c.Schema != "" {
 		add(true, "schema="+c.Schema)
 	}

@@ -82,6 +82,11 @@ func (cl *Classifier) Classify(sql string) Class {
 		c = scanClassify(sql)
 	}
 	c.Hint = findHint(sql)
+	// Only statements of these kinds can change accounts: the common ones
+	// are not scanned again.
+	if c.Kind == Admin || c.Kind == Set || c.Kind == DDL || c.Statements > 1 || c.Unparsed {
+		c.AffectsNewLogins = textAffectsNewLogins(sql)
+	}
 	return c
 }
 

@@ -23,7 +23,7 @@ func TestClassify(t *testing.T) {
 		{"SET @@session.autocommit = ON", Class{Kind: Set, Route: Primary, Autocommit: &on}},
 		{"SET SESSION autocommit = 'OFF'", Class{Kind: Set, Route: Primary, Autocommit: &off}},
 		{"SET @a = 1, autocommit = true", Class{Kind: Set, Route: Primary, Autocommit: &on, SetsUserVar: true}},
-		{"SET GLOBAL autocommit = 0", Class{Kind: Admin, Route: Primary}},
+		{"SET GLOBAL autocommit = 0", Class{Kind: Admin, Route: Primary, AffectsNewLogins: true}},
 		{"SET STATEMENT max_statement_time=1 FOR SET autocommit = 1", Class{Kind: Set, Route: Primary, Autocommit: &on}},
 		{"SELECT a INTO @a FROM t", Class{Kind: Read, Route: Primary, Unparsed: true, SetsUserVar: true}},
 		{"SELECT @n := COUNT(*) FROM t", Class{Kind: Read, Route: Primary, SetsUserVar: true}},

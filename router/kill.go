@@ -20,6 +20,11 @@ type Kill struct {
 	// session's own.
 	ID   uint64
 	Self bool
+	// Expr is the id when it is an expression (@id, 2 + 1, (SELECT 1)):
+	// the proxy has a server evaluate it (SELECT Expr), as the server would
+	// before killing. It may call CONNECTION_ID(), which must be rewritten
+	// first.
+	Expr string
 }
 
 // KillError says why a KILL cannot be carried out, with the MariaDB code
@@ -32,8 +37,12 @@ type KillError struct {
 func (e *KillError) Error() string { return e.Message }
 
 // MariaDB's ER_SUBQUERIES_NOT_SUPPORTED, which it answers for a KILL
-// whose id is an expression with a subquery or a function.
-const errSubqueriesNotSupported = 1970
+// whose id expression reads a table or sequence or calls a stored
+// function; ER_PARSE_ERROR.
+const (
+	errSubqueriesNotSupported = 1970
+	errParse                  = 1064
+)
 
 // ParseKill reads sql, a single KILL statement: KILL [HARD|SOFT]
 // [CONNECTION|QUERY] id, where id is a number or CONNECTION_ID(), possibly
@@ -44,10 +53,12 @@ const errSubqueriesNotSupported = 1970
 func ParseKill(sql string) (Kill, error) {
 	l := lexer{s: sql}
 	var toks []token
+	var starts []int // each token's offset in sql
 	for t := l.next(); t.kind != tEOF; t = l.next() {
 		toks = append(toks, t)
-		if len(toks) > 16 {
-			break
+		starts = append(starts, l.i-len(t.text))
+		if len(toks) > 256 {
+			return Kill{}, &KillError{Message: "switchyard: KILL's connection id expression is too long"}
 		}
 	}
 	for len(toks) > 0 && toks[len(toks)-1].punct(";") {
@@ -92,45 +103,70 @@ func ParseKill(sql string) (Kill, error) {
 	if peek().is("USER") {
 		return k, &KillError{Message: "switchyard does not forward KILL USER: on a server it would end every connection of that user, other clients' included"}
 	}
+	exprAt := i
 	depth := 0
 	for peek().punct("(") {
 		next()
 		depth++
 	}
+	simple := true
 	switch t := next(); {
 	case t.kind == tNumber:
 		id, err := strconv.ParseUint(t.text, 10, 64)
 		if err != nil {
-			return k, &KillError{Message: "switchyard: KILL needs a connection id, got " + t.text}
+			simple = false
+			break
 		}
 		k.ID = id
 	case t.is("CONNECTION_ID") && next().punct("(") && next().punct(")"):
 		k.Self = true
 	default:
-		return k, killExprError(toks)
+		simple = false
 	}
-	for ; depth > 0; depth-- {
+	for ; simple && depth > 0; depth-- {
 		if !next().punct(")") {
-			return k, killExprError(toks)
+			simple = false
 		}
 	}
-	if i != len(toks) {
-		return k, killExprError(toks)
+	if simple && i == len(toks) {
+		return k, nil
 	}
-	return k, nil
+	if exprAt >= len(toks) {
+		return Kill{}, &KillError{Code: errParse, Message: "You have an error in your SQL syntax; KILL needs a connection id"}
+	}
+	if err := killExprError(toks[exprAt:]); err != nil {
+		return Kill{}, err
+	}
+	last := len(toks) - 1 // trailing semicolons are gone from toks
+	return Kill{Query: k.Query, Expr: sql[starts[exprAt] : starts[last]+len(toks[last].text)]}, nil
 }
 
-// killExprError answers a KILL whose id switchyard does not evaluate: with
-// MariaDB's own error when the expression has a subquery or a function, as
-// the server would refuse it anyway.
+// killExprError refuses, with MariaDB's own error, an id expression that
+// MariaDB refuses: one that reads a table (a subquery with FROM), a
+// sequence or calls a stored function. Other expressions, subqueries
+// without tables included, the server evaluates.
 func killExprError(toks []token) error {
 	for i, t := range toks {
-		if t.is("SELECT") || t.punct("(") && i > 0 && toks[i-1].kind == tWord && !toks[i-1].is("KILL") &&
-			!toks[i-1].is("QUERY") && !toks[i-1].is("CONNECTION") {
+		fn := t.kind == tWord && i+1 < len(toks) && toks[i+1].punct("(")
+		if t.is("FROM") || t.is("NEXTVAL") || t.is("LASTVAL") || t.is("SETVAL") ||
+			(t.is("NEXT") || t.is("PREVIOUS")) && i+1 < len(toks) && toks[i+1].is("VALUE") ||
+			fn && !isBuiltin(strings.ToLower(t.text)) && !isKeywordBeforeParen(t) {
 			return &KillError{Code: errSubqueriesNotSupported, Message: "KILL does not support subqueries or stored functions"}
 		}
 	}
-	return &KillError{Message: "switchyard carries out KILL itself and needs the connection id as a number or CONNECTION_ID()"}
+	return nil
+}
+
+// isKeywordBeforeParen: words that precede a parenthesis in an expression
+// without being function calls.
+func isKeywordBeforeParen(t token) bool {
+	for _, w := range []string{"SELECT", "IN", "EXISTS", "AND", "OR", "NOT", "XOR", "DIV", "MOD", "IS", "LIKE",
+		"BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "ANY", "ALL", "SOME", "DISTINCT", "BINARY", "INTERVAL", "ROW"} {
+		if t.is(w) {
+			return true
+		}
+	}
+	return false
 }
 
 // RewriteConnectionID returns sql with every call CONNECTION_ID() replaced

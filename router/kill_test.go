@@ -23,12 +23,20 @@ func TestParseKill(t *testing.T) {
 		{sql: "KILL QUERY connection_id()", want: Kill{Query: true, Self: true}},
 		{sql: "KILL (SELECT 1) + LASTVAL(s)", code: 1970, bad: true},
 		{sql: "KILL f(1)", code: 1970, bad: true},
-		{sql: "KILL @id", bad: true},
-		{sql: "KILL 1 + 1", bad: true},
+		{sql: "KILL LASTVAL(s)", code: 1970, bad: true},
+		{sql: "KILL (SELECT a FROM t)", code: 1970, bad: true},
+		{sql: "KILL NEXT VALUE FOR s", code: 1970, bad: true},
+		// Expressions MariaDB evaluates: the proxy has a server evaluate
+		// them (mtr's sp-bugs: 0, so 1094 Unknown thread id).
+		{sql: "KILL @id", want: Kill{Expr: "@id"}},
+		{sql: "KILL QUERY 1 + 1;", want: Kill{Query: true, Expr: "1 + 1"}},
+		{sql: "KILL  (('x' IN ( SELECT 1)) MOD 44)", want: Kill{Expr: "(('x' IN ( SELECT 1)) MOD 44)"}},
+		{sql: "KILL CONNECTION_ID() + 0", want: Kill{Expr: "CONNECTION_ID() + 0"}},
+		{sql: "KILL ABS(-5)", want: Kill{Expr: "ABS(-5)"}},
 		{sql: "KILL USER 'app'", bad: true},
 		{sql: "KILL QUERY ID 5", bad: true},
 		{sql: "KILL 5; SELECT 1", bad: true},
-		{sql: "KILL", bad: true},
+		{sql: "KILL", code: 1064, bad: true},
 		{sql: "SELECT 1; KILL 5", bad: true},
 	} {
 		got, err := ParseKill(tc.sql)
@@ -61,6 +69,21 @@ func TestRewriteConnectionID(t *testing.T) {
 	} {
 		if got := RewriteConnectionID(sql, 42); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
+		}
+	}
+}
+
+func TestDroppedSchema(t *testing.T) {
+	for sql, want := range map[string]string{
+		"DROP DATABASE shop":                "shop",
+		"drop schema if exists `my db`;":    "my db",
+		"/* x */ DROP DATABASE IF EXISTS a": "a",
+		"DROP TABLE shop":                   "",
+		"DROP DATABASE a; DROP DATABASE b":  "",
+		"SELECT 1":                          "",
+	} {
+		if got := DroppedSchema(sql); got != want {
+			t.Errorf("DroppedSchema(%q) = %q, want %q", sql, got, want)
 		}
 	}
 }

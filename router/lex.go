@@ -421,6 +421,57 @@ func textKills(sql string) bool {
 	return false
 }
 
+// textAffectsNewLogins reports whether a statement of sql changes what a
+// new login gets: accounts or privileges (GRANT, REVOKE, CREATE [OR
+// REPLACE] / ALTER / DROP / RENAME USER or ROLE, SET PASSWORD, SET DEFAULT
+// ROLE, FLUSH ... PRIVILEGES) or a global variable (SET GLOBAL x, SET
+// @@global.x). Version comments count, as MariaDB runs their content.
+func textAffectsNewLogins(sql string) bool {
+	l := lexer{s: sql}
+	var words []token // the statement's first words
+	flush, set := false, false
+	for t := l.next(); ; t = l.next() {
+		end := t.kind == tEOF || t.punct(";")
+		if !end && len(words) < 4 {
+			words = append(words, t)
+		}
+		if flush && t.is("PRIVILEGES") ||
+			set && (t.is("GLOBAL") || t.kind == tSysVar && len(t.text) > 9 && strings.EqualFold(t.text[:9], "@@global.")) {
+			return true
+		}
+		if len(words) == 1 {
+			flush, set = words[0].is("FLUSH"), words[0].is("SET")
+		}
+		if end || len(words) == 4 {
+			if affectsNewLogins(words) {
+				return true
+			}
+		}
+		if t.kind == tEOF {
+			return false
+		}
+		if end {
+			words, flush, set = words[:0], false, false
+		}
+	}
+}
+
+func affectsNewLogins(w []token) bool {
+	at := func(i int, word string) bool { return i < len(w) && w[i].is(word) }
+	userOrRole := func(i int) bool { return at(i, "USER") || at(i, "ROLE") }
+	switch {
+	case at(0, "GRANT"), at(0, "REVOKE"):
+		return true
+	case at(0, "CREATE"):
+		return userOrRole(1) || at(1, "OR") && at(2, "REPLACE") && userOrRole(3)
+	case at(0, "ALTER"), at(0, "DROP"), at(0, "RENAME"):
+		return userOrRole(1)
+	case at(0, "SET"):
+		return at(1, "PASSWORD") || at(1, "DEFAULT") && at(2, "ROLE")
+	}
+	return false
+}
+
 // unquoteString returns the text of a string literal token: quotes
 // stripped, doubled quotes and backslash escapes undone.
 func unquoteString(lit string) string {
@@ -614,4 +665,31 @@ func lowerASCII(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+// DroppedSchema returns the schema a DROP DATABASE / DROP SCHEMA statement
+// names, or "" for any other statement. MariaDB leaves a session whose
+// current schema it drops in no schema, which the proxy must follow.
+func DroppedSchema(sql string) string {
+	l := lexer{s: sql}
+	if !l.next().is("DROP") {
+		return ""
+	}
+	if t := l.next(); !t.is("DATABASE") && !t.is("SCHEMA") {
+		return ""
+	}
+	t := l.next()
+	if t.is("IF") {
+		if !l.next().is("EXISTS") {
+			return ""
+		}
+		t = l.next()
+	}
+	name := unquoteIdent(t)
+	for next := l.next(); next.kind != tEOF; next = l.next() {
+		if !next.punct(";") {
+			return "" // more than the one statement
+		}
+	}
+	return name
 }

@@ -202,7 +202,9 @@ func EffectsOf(c *Class, ok, prepared bool) Effects {
 		e.Pin = PinLockTables
 	case c.Kind == Prepare:
 		e.Pin = PinPrepare
-	case stateKind && prepared:
+	case c.Kind == Set && prepared:
+		// Its parameters' values are not known to replay it as text. (A
+		// prepared USE has none: it is replayed like the text one.)
 		e.Pin = PinPreparedSet
 	case stateKind:
 		e.Replay = true

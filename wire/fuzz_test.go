@@ -143,7 +143,7 @@ func checkServerPayload(t *testing.T, p []byte) {
 		}
 	}
 	if c, err := ParseColumnDef(p); err == nil {
-		if c2, err := ParseColumnDef(AppendColumnDef(nil, &c)); err != nil || c2 != c {
+		if c2, err := ParseColumnDef(AppendColumnDef(nil, &c)); err != nil || !sameColumn(c2, c) {
 			t.Fatalf("column %+v re-read as %+v, %v", c, c2, err)
 		}
 	}
@@ -177,7 +177,7 @@ func checkServerPayload(t *testing.T, p []byte) {
 		}
 	}
 	if c, def, err := ParseFieldListColumn(p); err == nil {
-		if c2, def2, err := ParseFieldListColumn(AppendFieldListColumn(nil, &c, def)); err != nil || c2 != c || def2 != def {
+		if c2, def2, err := ParseFieldListColumn(AppendFieldListColumn(nil, &c, def)); err != nil || !sameColumn(c2, c) || def2 != def {
 			t.Fatalf("field list column %+v %+v re-read as %+v %+v, %v", c, def, c2, def2, err)
 		}
 	}
@@ -459,4 +459,14 @@ var fuzzColumns = []Column{
 	{Type: mysql.MYSQL_TYPE_TIME}, {Type: mysql.MYSQL_TYPE_TIME}, {Type: mysql.MYSQL_TYPE_VAR_STRING},
 	{Type: mysql.MYSQL_TYPE_STRING}, {Type: mysql.MYSQL_TYPE_BLOB}, {Type: mysql.MYSQL_TYPE_NEWDECIMAL},
 	{Type: mysql.MYSQL_TYPE_JSON}, {Type: mysql.MYSQL_TYPE_BIT}, {Type: mysql.MYSQL_TYPE_NULL},
+}
+
+// sameColumn compares column definitions, extended metadata included.
+func sameColumn(a, b Column) bool {
+	if (a.Extended == nil) != (b.Extended == nil) || !bytes.Equal(a.Extended, b.Extended) {
+		return false
+	}
+	return a.Schema == b.Schema && a.Table == b.Table && a.OrgTable == b.OrgTable && a.Name == b.Name &&
+		a.OrgName == b.OrgName && a.Charset == b.Charset && a.Length == b.Length && a.Type == b.Type &&
+		a.Flags == b.Flags && a.Decimals == b.Decimals
 }

@@ -26,13 +26,29 @@ const protocolVersion = 10
 // after its fixed part.
 const sslRequestSize = 32
 
+// MariaDB's extended capabilities (the upper 32 bits of its 64-bit
+// capability flags). A MariaDB server says it has them by leaving out
+// CLIENT_LONG_PASSWORD (which MariaDB calls CLIENT_MYSQL) and sends them in
+// the last 4 of the greeting's reserved bytes; a client that leaves out
+// CLIENT_LONG_PASSWORD too answers with its own in the last 4 reserved
+// bytes of its handshake response.
+const (
+	// MariaDBExtendedMetadata (MARIADB_CLIENT_EXTENDED_METADATA): column
+	// definitions carry a block of extended type information, such as
+	// format=json for a JSON column.
+	MariaDBExtendedMetadata uint32 = 1 << 3
+)
+
 // Greeting is the server's initial handshake packet (protocol version 10).
 type Greeting struct {
 	ServerVersion string
 	ConnectionID  uint32
 	Capabilities  uint32
-	Collation     uint8
-	Status        uint16
+	// ExtCapabilities are MariaDB's extended capabilities, when
+	// Capabilities leave out CLIENT_LONG_PASSWORD.
+	ExtCapabilities uint32
+	Collation       uint8
+	Status          uint16
 	// AuthData is the scramble: 20 bytes from MySQL and MariaDB.
 	AuthData   []byte
 	AuthPlugin string
@@ -66,7 +82,10 @@ func ParseGreeting(p []byte) (*Greeting, error) {
 	g.Status = r.u16()
 	g.Capabilities |= uint32(r.u16()) << 16
 	authLen := int(r.u8())
-	r.bytes(10) // reserved
+	reserved := r.bytes(10)
+	if g.Capabilities&mysql.CLIENT_LONG_PASSWORD == 0 && len(reserved) == 10 {
+		g.ExtCapabilities = binary.LittleEndian.Uint32(reserved[6:])
+	}
 	if g.Capabilities&mysql.CLIENT_SECURE_CONNECTION != 0 {
 		part2 := r.bytes(max(13, authLen-8))
 		scramble = append(scramble, bytes.TrimSuffix(part2, []byte{0})...)
@@ -93,7 +112,8 @@ func AppendGreeting(b []byte, g *Greeting) []byte {
 	b = binary.LittleEndian.AppendUint16(b, g.Status)
 	b = binary.LittleEndian.AppendUint16(b, uint16(g.Capabilities>>16))
 	b = append(b, byte(len(g.AuthData)+1))
-	b = append(b, make([]byte, 10)...)
+	b = append(b, make([]byte, 6)...)
+	b = binary.LittleEndian.AppendUint32(b, extCapsToSend(g.Capabilities, g.ExtCapabilities))
 	// The second part of the scramble is NUL-terminated and at least 13
 	// bytes with its NUL.
 	part2 := g.AuthData[8:]
@@ -102,16 +122,29 @@ func AppendGreeting(b []byte, g *Greeting) []byte {
 	return appendNulString(b, g.AuthPlugin)
 }
 
+// extCapsToSend is what the reserved bytes carry of ext: nothing when the
+// capabilities say CLIENT_LONG_PASSWORD, which makes them reserved bytes
+// the other side does not read.
+func extCapsToSend(caps, ext uint32) uint32 {
+	if caps&mysql.CLIENT_LONG_PASSWORD != 0 {
+		return 0
+	}
+	return ext
+}
+
 // HandshakeResponse is a client's HandshakeResponse41, or its SSLRequest
 // (the fixed first part alone) that asks to switch to TLS first.
 type HandshakeResponse struct {
-	Capabilities  uint32
-	MaxPacketSize uint32
-	Collation     uint8
-	User          string
-	AuthData      []byte
-	Schema        string
-	AuthPlugin    string
+	Capabilities uint32
+	// ExtCapabilities are MariaDB's extended capabilities, when
+	// Capabilities leave out CLIENT_LONG_PASSWORD.
+	ExtCapabilities uint32
+	MaxPacketSize   uint32
+	Collation       uint8
+	User            string
+	AuthData        []byte
+	Schema          string
+	AuthPlugin      string
 	// SSLRequest: the packet ends after the fixed part; TLS starts next.
 	SSLRequest bool
 }
@@ -131,7 +164,10 @@ func ParseHandshakeResponse(p []byte) (*HandshakeResponse, error) {
 	}
 	h.MaxPacketSize = r.u32()
 	h.Collation = r.u8()
-	r.bytes(23) // reserved
+	reserved := r.bytes(23)
+	if h.Capabilities&mysql.CLIENT_LONG_PASSWORD == 0 && len(reserved) == 23 {
+		h.ExtCapabilities = binary.LittleEndian.Uint32(reserved[19:])
+	}
 	if len(p) == sslRequestSize {
 		h.SSLRequest = true
 		return h, nil
@@ -166,7 +202,8 @@ func AppendHandshakeResponse(b []byte, h *HandshakeResponse) []byte {
 	b = binary.LittleEndian.AppendUint32(b, h.Capabilities)
 	b = binary.LittleEndian.AppendUint32(b, h.MaxPacketSize)
 	b = append(b, h.Collation)
-	b = append(b, make([]byte, 23)...)
+	b = append(b, make([]byte, 19)...)
+	b = binary.LittleEndian.AppendUint32(b, extCapsToSend(h.Capabilities, h.ExtCapabilities))
 	if h.SSLRequest {
 		return b
 	}

@@ -448,3 +448,30 @@ func TestDecryptPassword(t *testing.T) {
 		}
 	}
 }
+
+// MariaDB's extended capabilities ride in reserved bytes, read only when
+// CLIENT_LONG_PASSWORD (CLIENT_MYSQL) is left out, as a MariaDB server and
+// client leave it out. A real MariaDB 10.11 greeting's last reserved bytes
+// are 1d 00 00 00.
+func TestExtendedCapabilities(t *testing.T) {
+	for _, caps := range []uint32{mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH,
+		mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_LONG_PASSWORD} {
+		want := uint32(0x1d)
+		if caps&mysql.CLIENT_LONG_PASSWORD != 0 {
+			want = 0 // reserved bytes: not written, not read
+		}
+		g := &Greeting{ServerVersion: "5.5.5-10.11.19-MariaDB", ConnectionID: 7, Capabilities: caps, ExtCapabilities: 0x1d,
+			AuthData: bytes.Repeat([]byte{'a'}, 20), AuthPlugin: mysql.AUTH_NATIVE_PASSWORD}
+		g2, err := ParseGreeting(AppendGreeting(nil, g))
+		if err != nil || g2.ExtCapabilities != want || g2.Capabilities != caps {
+			t.Fatalf("greeting caps %#x: re-read %#x ext %#x, %v; want ext %#x", caps, g2.Capabilities, g2.ExtCapabilities, err, want)
+		}
+		for _, ssl := range []bool{false, true} {
+			h := &HandshakeResponse{Capabilities: caps, ExtCapabilities: 0x1d, User: "u", SSLRequest: ssl}
+			h2, err := ParseHandshakeResponse(AppendHandshakeResponse(nil, h))
+			if err != nil || h2.ExtCapabilities != want {
+				t.Fatalf("response caps %#x (SSL request %v): ext %#x, %v; want %#x", caps, ssl, h2.ExtCapabilities, err, want)
+			}
+		}
+	}
+}

@@ -19,11 +19,14 @@ const columnFixedFields = 0x0c
 // Column is a column definition (Protocol::ColumnDefinition41).
 type Column struct {
 	Schema, Table, OrgTable, Name, OrgName string
-	Charset                                uint16
-	Length                                 uint32
-	Type                                   byte
-	Flags                                  uint16
-	Decimals                               byte
+	// Extended is MariaDB's extended metadata block, present (even empty,
+	// not nil) when the connection negotiated MariaDBExtendedMetadata.
+	Extended []byte
+	Charset  uint16
+	Length   uint32
+	Type     byte
+	Flags    uint16
+	Decimals byte
 }
 
 // ParseColumnDef decodes a column definition. Default values that follow
@@ -31,11 +34,13 @@ type Column struct {
 // does).
 func ParseColumnDef(p []byte) (Column, error) {
 	r := reader{b: p}
-	c := r.columnDef()
+	c := r.columnDef(false)
 	return c, r.err
 }
 
-func (r *reader) columnDef() Column {
+// columnDef reads a column definition; withDefault: a COM_FIELD_LIST
+// default value may follow it.
+func (r *reader) columnDef(withDefault bool) Column {
 	var c Column
 	r.lenencString() // catalog, always "def"
 	c.Schema = string(r.lenencString())
@@ -43,6 +48,17 @@ func (r *reader) columnDef() Column {
 	c.OrgTable = string(r.lenencString())
 	c.Name = string(r.lenencString())
 	c.OrgName = string(r.lenencString())
+	// MariaDB's extended metadata sits between org_name and the fixed
+	// fields, which start with their length byte. A first byte that is not
+	// it starts the block; when it is, the block is there only if it is 12
+	// bytes long, with the fixed fields, exactly, after it (in a result
+	// set's definition; in a COM_FIELD_LIST one a default value follows
+	// the fixed fields, and such a block cannot be told from it).
+	const fixed = 1 + columnFixedFields
+	if n := len(r.b); n > 0 && n != fixed && (r.b[0] != columnFixedFields ||
+		!withDefault && n == 2*fixed && r.b[fixed] == columnFixedFields) {
+		c.Extended = append([]byte{}, r.lenencString()...)
+	}
 	if r.lenenc() < columnFixedFields {
 		r.fail()
 	}
@@ -63,6 +79,9 @@ func AppendColumnDef(b []byte, c *Column) []byte {
 	b = AppendLenencString(b, c.OrgTable)
 	b = AppendLenencString(b, c.Name)
 	b = AppendLenencString(b, c.OrgName)
+	if c.Extended != nil {
+		b = AppendLenencString(b, c.Extended)
+	}
 	b = append(b, columnFixedFields)
 	b = binary.LittleEndian.AppendUint16(b, c.Charset)
 	b = binary.LittleEndian.AppendUint32(b, c.Length)
@@ -77,7 +96,7 @@ func AppendColumnDef(b []byte, c *Column) []byte {
 // NULL).
 func ParseFieldListColumn(p []byte) (Column, sql.NullString, error) {
 	r := reader{b: p}
-	c := r.columnDef()
+	c := r.columnDef(true)
 	var def sql.NullString
 	switch {
 	case r.err != nil:

@@ -324,7 +324,7 @@ func TestWalkerErrors(t *testing.T) {
 		{"empty packet in rows", ShapeRows, true, [][]byte{{0, 0, 'a'}, {}}},
 		{"empty one-packet response", ShapeOne, false, [][]byte{{}}},
 		{"column count 0", ShapeResult, false, [][]byte{{0xfc, 0, 0}}},
-		{"column count over 65536", ShapeResult, false, [][]byte{{0xfd, 1, 0, 1}}},
+		{"column count over 2^24", ShapeResult, false, [][]byte{{0xfe, 1, 0, 0, 1, 0, 0, 0, 0}}},
 		{"column count cut", ShapeResult, false, [][]byte{{0xfc, 1}}},
 		{"EOF where a result starts", ShapeResult, false, [][]byte{eof}},
 		{"cut OK", ShapeResult, false, [][]byte{{0, 0xfc}}},

@@ -276,9 +276,17 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 		l.certs, clientTLS = newCertSwitch(rt.clientTLS)
 	}
 	lim := proxyLimits(cfg)
+	var accounts proxy.AccountSource
+	if cfg.UsersFromServers {
+		creds := backend.Credentials{User: cfg.Monitor.User, Plain: cfg.Monitor.Password, HasPassword: cfg.Monitor.Password != ""}
+		accounts = func(ctx context.Context) ([]backend.Account, error) {
+			return cluster.LoadAccounts(ctx, creds, cfg.Monitor.Timeout)
+		}
+	}
 	srv, err := proxy.NewServer(proxy.Options{
 		ListenerOptions: proxy.ListenerOptions{
 			Users:                 proxyUsers(cfg),
+			Accounts:              accounts,
 			TLS:                   clientTLS,
 			RequireTLS:            lim.RequireTLS,
 			HandshakeTimeout:      lim.HandshakeTimeout,

@@ -226,6 +226,9 @@ func serverSpecs(cfg *conf.Config) []backend.ServerSpec {
 func clusterOptions(cfg *conf.Config, parts *runtimeParts, log *slog.Logger) backend.Options {
 	fo := cfg.Failover
 	return backend.Options{ConnectTimeout: cfg.Limits.ConnectTimeout, TLS: parts.backendTLS, Logger: log,
+		// GTIDs tell read-your-writes which replica has a session's last
+		// write: with one server or read_your_writes off nobody asks.
+		NoGTIDTracking: len(cfg.Servers) < 2 || cfg.Routing.ReadYourWrites == conf.RYWOff,
 		Failover: backend.FailoverOptions{Auto: fo.Auto, FailureThreshold: fo.FailureThreshold, ReplicationUser: fo.ReplicationUser,
 			ReplicationPassword: fo.ReplicationPassword, Cooperative: fo.Cooperative, HoldTimeout: fo.HoldTimeout}}
 }

@@ -124,6 +124,9 @@ type Cluster struct {
 	stopOnce sync.Once
 }
 
+// RootPassword is the password of root@127.0.0.1 on every server.
+func (c *Cluster) RootPassword() string { return c.opt.RootPassword }
+
 // Servers returns all servers in creation order (db1 first), independent of
 // their current roles.
 func (c *Cluster) Servers() []*Server { return append([]*Server(nil), c.servers...) }
@@ -388,6 +391,8 @@ func bootstrapSQL(opt ClusterOptions) string {
 		"GRANT PROCESS, RELOAD, SUPER, READ_ONLY ADMIN, REPLICATION CLIENT, BINLOG MONITOR, SLAVE MONITOR, "+
 			"REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG ADMIN, CONNECTION ADMIN ON *.* TO "+sqlString(MonitorUser)+"@'%'",
 		"GRANT ALL PRIVILEGES ON `switchyard`.* TO "+sqlString(MonitorUser)+"@'%'",
+		// users_from_servers reads the accounts with the monitor account.
+		"GRANT SELECT ON mysql.user TO "+sqlString(MonitorUser)+"@'%'",
 		"CREATE USER "+sqlString(ReplUser)+"@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD("+sqlString(ReplPassword)+")",
 		"GRANT REPLICATION SLAVE ON *.* TO "+sqlString(ReplUser)+"@'%'",
 		"CREATE DATABASE IF NOT EXISTS "+sqlIdent(opt.Database),

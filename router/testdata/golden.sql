@@ -441,7 +441,7 @@ OPTIMIZE TABLE `users`
 REPAIR TABLE `users`
 -- route: primary | kind: admin | flags: unparsed
 CHECKSUM TABLE `users`
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
 FLUSH PRIVILEGES
 -- route: primary | kind: admin | flags: ends_tx
 FLUSH TABLES
@@ -449,9 +449,9 @@ FLUSH TABLES
 CREATE DATABASE `newdb` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci
 -- route: primary | kind: ddl | flags: ends_tx
 DROP DATABASE `olddb`
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
 GRANT ALL PRIVILEGES ON `shop`.* TO 'app'@'%'
--- route: primary | kind: admin | flags: ends_tx
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
 CREATE USER 'reporter'@'%' IDENTIFIED BY 's3cret'
 -- route: replica | kind: show
 SHOW CREATE DATABASE `shop`
@@ -657,7 +657,7 @@ KILL CONNECTION 5
 KILL QUERY ID 5
 -- route: primary | kind: admin
 SHUTDOWN
--- route: primary | kind: admin
+-- route: primary | kind: admin | flags: affects_new_logins
 SET GLOBAL read_only = 1
 -- route: primary | kind: admin | flags: ends_tx
 FLUSH BINARY LOGS
@@ -805,7 +805,7 @@ SET LOCAL autocommit=0
 SET autocommit = DEFAULT
 -- route: primary | kind: set | flags: autocommit=0 reads_user_var
 SET autocommit = @saved_autocommit
--- route: primary | kind: admin
+-- route: primary | kind: admin | flags: affects_new_logins
 SET GLOBAL autocommit=0
 -- route: primary | kind: set | flags: autocommit=0
 SET autocommit=0, sql_mode=''
@@ -1044,3 +1044,25 @@ SELECT 'a;b'; SELECT "c;d"
 SELECT 1; SET STATEMENT max_statement_time=1 FOR SELECT 2
 -- route: primary | kind: use | flags: multi not_only_reads schema=shop
 USE shop; SELECT * FROM users
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
+SET PASSWORD FOR 'a'@'%' = PASSWORD('x')
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
+DROP ROLE r
+-- route: primary | kind: ddl | flags: unparsed ends_tx affects_new_logins
+CREATE OR REPLACE USER u IDENTIFIED BY 'p'
+-- route: primary | kind: read | flags: multi ends_tx not_only_reads affects_new_logins
+SELECT 1; GRANT SELECT ON *.* TO u
+-- route: primary | kind: admin | flags: ends_tx affects_new_logins
+FLUSH LOCAL PRIVILEGES
+-- route: primary | kind: set | flags: unparsed affects_new_logins
+SET DEFAULT ROLE r FOR u
+-- route: primary | kind: ddl | flags: ends_tx
+CREATE TABLE user (a INT)
+-- route: primary | kind: set | flags: sets_user_var
+SET @user = 'GRANT'
+-- route: primary | kind: admin | flags: affects_new_logins
+SET GLOBAL sql_mode = ''
+-- route: primary | kind: admin | flags: affects_new_logins
+SET @@global.max_connections = 10
+-- route: primary | kind: set
+SET sql_mode = 'global'

@@ -1,0 +1,182 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"switchyard/integration/harness"
+)
+
+// TestUsersFromServers: with users_from_servers, accounts created on the
+// servers log in through the proxy without being listed, at once (as mtr
+// tests do: CREATE USER, then connect), a changed password works at once
+// and the old one stops working, an account whose host pattern excludes
+// the client is refused, and so is an unknown user, with MariaDB's error.
+func TestUsersFromServers(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	drop := func() {
+		for _, u := range []string{"'sy_acct'@'%'", "'sy_acct_far'@'10.255.%'", "'sy_acct_nopw'@'127.0.0.1'"} {
+			_, _ = direct.Exec("DROP USER IF EXISTS " + u)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "users_from_servers: true\n"})
+
+	login := func(user, pass string) (string, error) {
+		db, err := sql.Open("mysql", p.DSN(user, pass, cluster.Database, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var who string
+		err = db.QueryRow("SELECT CURRENT_USER()").Scan(&who)
+		return who, err
+	}
+	denied := func(user, pass, says string) {
+		t.Helper()
+		_, err := login(user, pass)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1045 || !strings.Contains(me.Message, says) {
+			t.Fatalf("login as %s: %v, want 1045 saying %q", user, err, says)
+		}
+	}
+
+	// Created after the proxy started: found by the read a login of an
+	// unknown name triggers.
+	mustExec(t, direct, "CREATE USER 'sy_acct'@'%' IDENTIFIED BY 'first-pw'")
+	mustExec(t, direct, "GRANT SELECT ON "+cluster.Database+".* TO 'sy_acct'@'%'")
+	if who, err := login("sy_acct", "first-pw"); err != nil || who != "sy_acct@%" {
+		t.Fatalf("login of a server account: %q, %v", who, err)
+	}
+	denied("sy_acct", "wrong", "'sy_acct'@'localhost' (using password: YES)")
+
+	// A changed password: the proxy's read still has the old hash.
+	mustExec(t, direct, "ALTER USER 'sy_acct'@'%' IDENTIFIED BY 'second-pw'")
+	if who, err := login("sy_acct", "second-pw"); err != nil || who != "sy_acct@%" {
+		t.Fatalf("login with the changed password: %q, %v", who, err)
+	}
+	denied("sy_acct", "first-pw", "sy_acct")
+
+	// No password, for the loopback address (the test servers skip name
+	// resolution, so they see the proxy as 127.0.0.1).
+	mustExec(t, direct, "CREATE USER 'sy_acct_nopw'@'127.0.0.1'")
+	mustExec(t, direct, "GRANT SELECT ON "+cluster.Database+".* TO 'sy_acct_nopw'@'127.0.0.1'")
+	if who, err := login("sy_acct_nopw", ""); err != nil || who != "sy_acct_nopw@127.0.0.1" {
+		t.Fatalf("login of a passwordless account: %q, %v", who, err)
+	}
+
+	// An account for other hosts only, and a name no server has.
+	mustExec(t, direct, "CREATE USER 'sy_acct_far'@'10.255.%' IDENTIFIED BY 'far-pw'")
+	denied("sy_acct_far", "far-pw", "sy_acct_far")
+	denied("sy_acct_nobody", "x", "sy_acct_nobody")
+
+	// The listed user still logs in as configured.
+	if who, err := login(cluster.AppUser, cluster.AppPassword); err != nil || !strings.HasPrefix(who, cluster.AppUser+"@") {
+		t.Fatalf("listed user: %q, %v", who, err)
+	}
+}
+
+// TestGrantReachesNewLogins: MariaDB applies global privileges as they
+// were when a connection logged in, so a client that logs in after a GRANT
+// must not get a pooled server connection from before it (mtr's grant
+// test: 1044 on USE after GRANT SELECT ON *.*). Before the fix the second
+// login reused the first one's connection and was refused.
+func TestGrantReachesNewLogins(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	drop := func() { _, _ = direct.Exec("DROP USER IF EXISTS 'sy_grantee'@'%'") }
+	drop()
+	t.Cleanup(drop)
+	mustExec(t, direct, "CREATE USER 'sy_grantee'@'%' IDENTIFIED BY 'grantee-pw'")
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "users_from_servers: true\n"})
+	// root@127.0.0.1, one of the servers' accounts.
+	admin := openDB(t, p, "root", cluster.RootPassword(), "", "")
+
+	grantee := func() *sql.DB {
+		db, err := sql.Open("mysql", p.DSN("sy_grantee", "grantee-pw", "", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxIdleConns(0) // every use a new login
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	before := grantee()
+	var n int
+	if err := before.QueryRow("SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Exec("USE " + cluster.Database); err == nil {
+		t.Fatal("USE worked before the grant")
+	}
+	mustExec(t, admin, "GRANT SELECT ON *.* TO 'sy_grantee'@'%'")
+	after := grantee()
+	c, err := after.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "USE "+cluster.Database); err != nil {
+		t.Fatalf("USE after GRANT SELECT ON *.*, in a new login: %v", err)
+	}
+}
+
+// TestGlobalVariableReachesNewLogins: a session's variables start from the
+// global values at its login, so a client that logs in after SET GLOBAL
+// must not get a pooled server connection from before it (mtr's
+// mysql_comments: SET GLOBAL sql_mode, then the mysql CLI). Before the
+// fix the new login reused a connection with the old default. One server:
+// SET GLOBAL is not replicated, and reads would go to replicas.
+func TestGlobalVariableReachesNewLogins(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	admin := appDB(t, p, "")
+	var orig int
+	if err := admin.QueryRow("SELECT @@global.div_precision_increment").Scan(&orig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct, err := cluster.Primary.DB(ctx)
+		if err == nil {
+			_, _ = direct.Exec(fmt.Sprintf("SET GLOBAL div_precision_increment = %d", orig))
+			direct.Close()
+		}
+	})
+	// Leave idle pooled connections behind, logged in before the change.
+	warm := appDB(t, p, "")
+	warm.SetMaxIdleConns(0)
+	for i := 0; i < 3; i++ {
+		if _, err := warm.Exec("SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := orig%10 + 1
+	mustExec(t, admin, fmt.Sprintf("SET GLOBAL div_precision_increment = %d", want))
+	fresh := appDB(t, p, "")
+	fresh.SetMaxIdleConns(0)
+	for i := 0; i < 3; i++ {
+		var got int
+		if err := fresh.QueryRow("SELECT @@session.div_precision_increment").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("login %d after SET GLOBAL div_precision_increment = %d has %d", i, want, got)
+		}
+	}
+}

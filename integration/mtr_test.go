@@ -1,0 +1,71 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"switchyard/integration/harness"
+)
+
+// mtrSubset is a fast part of bench/mtr/tests.txt: tests of MariaDB's own
+// regression suite that pass through switchyard, plain and with
+// --ps-protocol, chosen for what they exercise (change of user, KILL,
+// extended metadata, accounts created by the test, prepared statements,
+// warnings, LOAD DATA, the mysql CLI). The whole list runs with make mtr.
+var mtrSubset = []string{
+	"alias", "change_user_notembedded", "mysql-metadata", "events_1", "ps_grant", "show_profile",
+	"lock_kill", "parser", "sp-bugs", "errors", "warnings", "loadxml", "mysql_comments",
+}
+
+// TestMTRSubset runs mtrSubset with bench/mtr/run through switchyard, each
+// test as MariaDB's mysql-test-run judges it against the server's own
+// expected output.
+func TestMTRSubset(t *testing.T) {
+	const runner = "/usr/share/mysql/mysql-test/mariadb-test-run.pl"
+	if _, err := os.Stat(runner); err != nil {
+		t.Fatalf("mariadb-test is not installed (make deps installs it): %v", err)
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	args := append([]string{"-m", "proxy,proxy-ps", "-t", "2", "-o", out}, mtrSubset...)
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bench", "mtr", "run"), args...)
+	// SIGTERM lets the script stop the server and switchyard it started.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench/mtr/run: %v\n%s", err, b)
+	}
+	for _, mode := range []string{"proxy", "proxy-ps"} {
+		got := map[string]string{}
+		f, err := os.Open(filepath.Join(out, mode, "results.tsv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			name, res, _ := strings.Cut(sc.Text(), "\t")
+			res, _, _ = strings.Cut(res, "\t")
+			got[name] = res
+		}
+		f.Close()
+		for _, test := range mtrSubset {
+			if got[test] == "PASS" {
+				continue
+			}
+			report, _ := os.ReadFile(filepath.Join(out, mode, "fail", test+".txt"))
+			t.Errorf("%s (%s): %q, want PASS\n%s", test, mode, got[test], report)
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"switchyard/backend"
+)
+
+// Accounts from the servers (users_from_servers). The proxy reads the
+// servers' mysql_native_password accounts with the monitor account and
+// accepts their clients itself, as if they were listed under users: (a
+// listed user wins). It needs no secret beyond the hash: a
+// mysql_native_password answer reveals SHA1(password) to whoever knows
+// SHA1(SHA1(password)), and that is what the server login needs.
+//
+// The accounts are read again when they are older than accountsMaxAge, and
+// whenever a login names a user the last read did not have or a password
+// the last read does not match, so accounts created or changed on the
+// servers work at once. Reads are never concurrent: logins that need one
+// while it runs wait for it or for the next, so a flood of unknown names
+// costs the servers one query at a time.
+
+// AccountSource reads the servers' accounts.
+type AccountSource func(ctx context.Context) ([]backend.Account, error)
+
+// accountsMaxAge is how long a read of the accounts serves logins of
+// known users before it is refreshed.
+const accountsMaxAge = time.Minute
+
+// serverAccounts is the latest read of the servers' accounts.
+type serverAccounts struct {
+	load AccountSource
+	log  *slog.Logger
+
+	mu sync.Mutex
+	// byName lists each user's accounts, the most specific host first, as
+	// the server orders them to pick the one a client logs in as.
+	byName map[string][]serverAccount
+	// readAt is when the read that byName holds was started; loading is
+	// closed when the read in progress ends.
+	readAt  time.Time
+	loading chan struct{}
+	count   int
+}
+
+type serverAccount struct {
+	host hostPattern
+	user *User
+}
+
+func newServerAccounts(load AccountSource, log *slog.Logger) *serverAccounts {
+	if load == nil {
+		return nil
+	}
+	return &serverAccounts{load: load, log: log}
+}
+
+// find returns the accounts of user name that a client at addr may use,
+// the most specific host first (none: nil), from a read of the accounts
+// started no earlier than notBefore (the zero time: any read younger than
+// accountsMaxAge).
+func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore time.Time) []*User {
+	if a == nil || name == "" {
+		return nil
+	}
+	if notBefore.IsZero() {
+		notBefore = time.Now().Add(-accountsMaxAge)
+	}
+	host, ip := clientHost(addr), clientIP(addr)
+	for {
+		a.mu.Lock()
+		if !a.readAt.Before(notBefore) {
+			u := a.match(name, host, ip)
+			a.mu.Unlock()
+			return u
+		}
+		if ch := a.loading; ch != nil {
+			a.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		ch := make(chan struct{})
+		a.loading = ch
+		a.mu.Unlock()
+		started := time.Now()
+		accts, err := a.load(ctx)
+		a.mu.Lock()
+		a.loading = nil
+		if err != nil {
+			// The previous read goes on serving; this login (and those
+			// waiting) take what it has.
+			u := a.match(name, host, ip)
+			a.mu.Unlock()
+			close(ch)
+			a.log.Warn("reading the servers' accounts failed", "err", err)
+			return u
+		}
+		a.byName, a.count = indexAccounts(accts)
+		a.readAt = started
+		n := a.count
+		a.mu.Unlock()
+		close(ch)
+		a.log.Debug("read the servers' accounts", "accounts", n)
+	}
+}
+
+// match is find's lookup in the current read; a.mu is held.
+func (a *serverAccounts) match(name, host, ip string) []*User {
+	var users []*User
+	for _, acct := range a.byName[name] {
+		if acct.host.matches(host, ip) {
+			users = append(users, acct.user)
+		}
+	}
+	return users
+}
+
+// indexAccounts keeps the accounts the proxy can check a login for:
+// mysql_native_password with an empty password or a hash. Others
+// (unix_socket, ed25519, old passwords, roles, anonymous users) are left
+// out: their clients get access denied, as if the account did not exist.
+func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
+	byName := make(map[string][]serverAccount)
+	n := 0
+	for _, acct := range accts {
+		if acct.User == "" || acct.Host == "" {
+			continue
+		}
+		if acct.Plugin != "" && acct.Plugin != "mysql_native_password" {
+			continue
+		}
+		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true}
+		if acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) {
+			continue
+		}
+		if err := prepareUser(&u); err != nil {
+			continue
+		}
+		byName[acct.User] = append(byName[acct.User], serverAccount{host: parseHostPattern(acct.Host), user: &u})
+		n++
+	}
+	for _, list := range byName {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].host.rank > list[j].host.rank })
+	}
+	return byName, n
+}
+
+var nativeHashRE = regexp.MustCompile(`^\*[0-9A-Fa-f]{40}$`)
+
+// hostPattern is an account's host part as MariaDB matches it: a name or
+// address with the wildcards % and _, or an IPv4 address/netmask.
+type hostPattern struct {
+	pattern string
+	network *net.IPNet // address/netmask form
+	// rank orders a user's accounts: exact hosts first, then patterns by
+	// how much comes before their first wildcard, '%' last.
+	rank int
+}
+
+func parseHostPattern(h string) hostPattern {
+	p := hostPattern{pattern: strings.ToLower(h)}
+	if addr, mask, ok := strings.Cut(h, "/"); ok {
+		ip, m := net.ParseIP(addr).To4(), net.ParseIP(mask).To4()
+		if ip != nil && m != nil {
+			p.network = &net.IPNet{IP: ip.Mask(net.IPMask(m)), Mask: net.IPMask(m)}
+			p.rank = 1 << 20
+			return p
+		}
+	}
+	if i := strings.IndexAny(p.pattern, "%_"); i >= 0 {
+		p.rank = i
+	} else {
+		p.rank = 1 << 21
+	}
+	return p
+}
+
+// matches reports whether a client known by host name host and address ip
+// may use the account. The proxy does no reverse lookups: names match only
+// 'localhost' (a loopback client) and patterns that match the address.
+func (p hostPattern) matches(host, ip string) bool {
+	if p.network != nil {
+		a := net.ParseIP(ip)
+		return a != nil && p.network.Contains(a)
+	}
+	return wildMatch(p.pattern, strings.ToLower(host)) || (ip != "" && wildMatch(p.pattern, ip))
+}
+
+// wildMatch matches s against a LIKE-style pattern: % any run, _ one
+// character, \ escapes the next. It runs in time len(pattern)*len(s),
+// whatever the pattern.
+func wildMatch(pattern, s string) bool {
+	// ok[j]: the pattern so far matches s[:j].
+	ok := make([]bool, len(s)+1)
+	ok[0] = true
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch {
+		case c == '%':
+			for j := 1; j <= len(s); j++ {
+				ok[j] = ok[j] || ok[j-1]
+			}
+			continue
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			c = pattern[i]
+		case c == '_':
+			for j := len(s); j >= 1; j-- {
+				ok[j] = ok[j-1]
+			}
+			ok[0] = false
+			continue
+		}
+		for j := len(s); j >= 1; j-- {
+			ok[j] = ok[j-1] && s[j-1] == c
+		}
+		ok[0] = false
+	}
+	return ok[len(s)]
+}
+
+// clientIP is the address of a client at addr, as text.
+func clientIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if v4 := ip.To4(); v4 != nil {
+			return v4.String()
+		}
+		return ip.String()
+	}
+	return ""
+}
+
+// renewLogins follows a statement of the session that changed what a new
+// login gets (router.Class.AffectsNewLogins): pooled server connections
+// logged in before it serve no new statement (Pool.Renew), and the next
+// login reads the servers' accounts again. A change made on a server
+// directly, not through the proxy, is seen by neither until the
+// connections are replaced (pool.max_lifetime) or the accounts are read
+// again.
+func (s *session) renewLogins() {
+	s.srv.pool.Renew()
+	s.c.ln.accounts.invalidate()
+}
+
+// invalidate makes the next login read the accounts again.
+func (a *serverAccounts) invalidate() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.readAt = time.Time{}
+	a.mu.Unlock()
+}
