@@ -19,8 +19,12 @@ import (
 // --ps-protocol, chosen for what they exercise (change of user, KILL,
 // extended metadata, accounts created by the test, prepared statements,
 // warnings, LOAD DATA, the mysql CLI). The whole list runs with make mtr.
+// change_user_notembedded is not here: it expects access-denied messages
+// to name a loopback client 'localhost', as a server that resolves names
+// does, while switchyard names the address, as a server with
+// skip_name_resolve does (see the README, Errors).
 var mtrSubset = []string{
-	"alias", "change_user_notembedded", "mysql-metadata", "events_1", "ps_grant", "show_profile",
+	"alias", "mysql-metadata", "events_1", "ps_grant", "show_profile",
 	"lock_kill", "parser", "sp-bugs", "errors", "warnings", "loadxml", "mysql_comments",
 }
 

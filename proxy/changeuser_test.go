@@ -148,7 +148,7 @@ func TestChangeUser(t *testing.T) {
 	t.Run("three refusals, then unknown command", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc, _ := changeUserSession(t, h)
-		wantErr(t, rc.ChangeUser("bob", "nope", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "'bob'@'localhost' (using password: YES)")
+		wantErr(t, rc.ChangeUser("bob", "nope", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "'bob'@'127.0.0.1' (using password: YES)")
 		wantErr(t, rc.ChangeUser("nobody", "", "", ""), mysql.ER_ACCESS_DENIED_ERROR, "(using password: NO)")
 		if err := rc.ChangeUser("app", "secret", "", ""); err != nil {
 			t.Fatal(err)

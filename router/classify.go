@@ -417,6 +417,8 @@ func sysVarFlags(c *Class, name string) {
 		c.UsesFoundRows = true
 	case "identity", "last_insert_id", "insert_id":
 		c.UsesLastInsertID = true
+	case "pseudo_thread_id":
+		c.UsesConnectionID = true
 	case "read_only", "super_read_only", "innodb_read_only", "server_id", "server_uuid", "hostname", "port",
 		"log_bin", "last_gtid", "gtid_binlog_pos", "gtid_binlog_state", "gtid_current_pos", "gtid_slave_pos",
 		"gtid_executed", "gtid_purged", "rpl_semi_sync_master_enabled", "rpl_semi_sync_slave_enabled":

@@ -169,8 +169,9 @@ func isKeywordBeforeParen(t token) bool {
 	return false
 }
 
-// RewriteConnectionID returns sql with every call CONNECTION_ID() replaced
-// by id, outside strings and comments. A call that is an item of the
+// RewriteConnectionID returns sql with every call CONNECTION_ID(), and every
+// read of @@pseudo_thread_id (the same id as a variable), replaced by id,
+// outside strings and comments. A call that is an item of the
 // outermost select list without an alias gets `CONNECTION_ID()` as one, so
 // the result's column is named as the server would name it.
 func RewriteConnectionID(sql string, id uint64) string {
@@ -193,13 +194,26 @@ func RewriteConnectionID(sql string, id uint64) string {
 			t.is("HAVING") || t.is("LIMIT") || t.is("UNION") || t.punct(";")):
 			selectList = false
 		}
-		if !t.is("CONNECTION_ID") {
-			continue
-		}
 		start := l.i - len(t.text)
-		save := l
-		if !l.next().punct("(") || !l.next().punct(")") {
+		alias := t.text
+		switch {
+		case t.kind == tSysVar && isPseudoThreadID(t.text):
+			// @@pseudo_thread_id is CONNECTION_ID() as a variable; an
+			// assignment to it stays as it is.
+			save := l
+			if nt := l.next(); nt.punct("=") || nt.punct(":=") {
+				l = save
+				continue
+			}
 			l = save
+		case t.is("CONNECTION_ID"):
+			save := l
+			if !l.next().punct("(") || !l.next().punct(")") {
+				l = save
+				continue
+			}
+			alias += "()"
+		default:
 			continue
 		}
 		end := l.i
@@ -211,7 +225,7 @@ func RewriteConnectionID(sql string, id uint64) string {
 			after := l.next()
 			l = save
 			if after.kind == tEOF || after.punct(",") || after.punct(";") || after.is("FROM") || after.is("INTO") {
-				b.WriteString(" AS `" + t.text + "()`")
+				b.WriteString(" AS `" + alias + "`")
 			}
 		}
 	}
@@ -220,4 +234,13 @@ func RewriteConnectionID(sql string, id uint64) string {
 	}
 	b.WriteString(sql[last:])
 	return b.String()
+}
+
+// isPseudoThreadID reports whether a system variable token reads the
+// session's pseudo_thread_id (not a SET of it: a read has no '=' after,
+// which the caller's statement kind decides; global has no such value).
+func isPseudoThreadID(tok string) bool {
+	name := strings.ToLower(strings.TrimPrefix(tok, "@@"))
+	name = strings.TrimPrefix(strings.TrimPrefix(name, "session."), "local.")
+	return name == "pseudo_thread_id"
 }
