@@ -240,7 +240,8 @@ func (c *Conn) serves(key poolKey, want SessionState) bool {
 }
 
 // Release gives a connection back for reuse, or closes it when it is
-// broken, too old, or the server already has enough idle connections.
+// broken or too old. When the server already has enough idle connections,
+// the least recently returned one is closed instead.
 // Prepared statements no session holds are closed first, beyond the few a
 // connection keeps (Conn.TidyStmts).
 func (p *Pool) Release(c *Conn) {
@@ -265,11 +266,26 @@ func (p *Pool) Release(c *Conn) {
 		}
 		p.mu.Unlock()
 	}
+	// A full server's least recently returned idle connection makes room:
+	// closing the one just returned instead would let connections of a
+	// pool key nobody uses any more (sysbench's, after it ended) keep
+	// every slot, and each statement of a key in use would log in anew.
 	list := p.idle[c.srv]
-	if len(list) >= opt.MaxIdlePerServer || c.accounts != p.accounts {
+	if c.accounts != p.accounts {
+		// Logged in before a change of accounts (Renew): not pooled again.
 		p.mu.Unlock()
 		c.Close()
 		return
+	}
+	var evicted *Conn
+	if len(list) >= opt.MaxIdlePerServer {
+		if len(list) == 0 { // MaxIdlePerServer below 1: keep none
+			p.mu.Unlock()
+			c.Close()
+			return
+		}
+		evicted = list[0]
+		list = append(list[:0], list[1:]...)
 	}
 	p.idle[c.srv] = append(list, c)
 	if ch := p.returned[c.srv]; ch != nil {
@@ -277,6 +293,9 @@ func (p *Pool) Release(c *Conn) {
 		delete(p.returned, c.srv)
 	}
 	p.mu.Unlock()
+	if evicted != nil {
+		evicted.Close()
+	}
 }
 
 // tidyIdle closes the prepared statements due on c (Conn.TidyStmts) if c
