@@ -60,7 +60,7 @@ func TestUsersFromServers(t *testing.T) {
 	if who, err := login("sy_acct", "first-pw"); err != nil || who != "sy_acct@%" {
 		t.Fatalf("login of a server account: %q, %v", who, err)
 	}
-	denied("sy_acct", "wrong", "'sy_acct'@'localhost' (using password: YES)")
+	denied("sy_acct", "wrong", "'sy_acct'@'127.0.0.1' (using password: YES)")
 
 	// A changed password: the proxy's read still has the old hash.
 	mustExec(t, direct, "ALTER USER 'sy_acct'@'%' IDENTIFIED BY 'second-pw'")
