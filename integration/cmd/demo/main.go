@@ -289,8 +289,8 @@ func signalDemo(dir string) int {
 		return 1
 	}
 	fmt.Printf("Asked the demo (pid %d) to kill its MariaDB primary; its terminal says what happened.\n"+
-		"Reload the page: reads keep working from the replicas; writes fail until failover promotes a replica\n"+
-		"(failover is not built yet on this branch, so they fail until the demo is restarted).\n", pid)
+		"Reload the page: reads keep working from the replicas; writes wait while a switchyard promotes the\n"+
+		"most advanced replica (a few seconds), then the page shows them written on it.\n", pid)
 	return 0
 }
 
@@ -344,7 +344,7 @@ Through web1's switchyard, as the app does:
   mariadb -h %s -P %s -u %s -p%s %s
   (reads go to replicas, writes to the primary; to see it, start mariadb with --comments and run
    /* switchyard:route=replica */ SELECT @@server_id;)
-Admin interface of web1's switchyard (web2's: port +100; not built yet on this branch):
+Admin interface of web1's switchyard (web2's: port +100), e.g. SELECT * FROM runtime_servers:
   mariadb -h %s -P %s -u %s -p%s
 HAProxy health check: %s
 
