@@ -43,9 +43,10 @@ type Pool interface {
 	Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error)
 	Release(c *backend.Conn)
 	// Renew: what a new login gets changed (accounts, privileges,
-	// global variables); connections opened before must not serve new
-	// statements (backend.Pool.Renew).
+	// global variables): sessions that log in after it get no connection
+	// opened before (backend.Pool.Renew, Epoch).
 	Renew()
+	Epoch() uint64
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are
@@ -159,7 +160,7 @@ func (s *Server) multiplexing() bool { return !s.opt.DisableMultiplexing }
 // checked on a server (does the schema exist, does the server accept the
 // user): see loginConn.
 func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
-	sess := &session{srv: s, c: c}
+	sess := &session{srv: s, c: c, loginEpoch: s.pool.Epoch()}
 	sess.conns = connSet{pool: s.pool, inUse: &sess.inUse}
 	sess.st.schema = c.login.Schema
 	// Until the listener knows the session, killing the connection reaches
