@@ -183,6 +183,18 @@ func (p *Pool) Renew() {
 	p.mu.Unlock()
 }
 
+// PruneStale closes the idle connections that logged in before the last
+// Renew, of the users inUse does not name: only sessions that logged in
+// before it may use them, and those users have none left. (Kept, they
+// would count as the server's sessions, and list in its processlist,
+// until the idle timeout.)
+func (p *Pool) PruneStale(inUse func(user string) bool) {
+	p.mu.Lock()
+	epoch := p.accounts
+	p.mu.Unlock()
+	p.closeWhere(func(c *Conn) bool { return c.accounts < epoch && !inUse(c.key.User) })
+}
+
 // Epoch is the number of Renew calls so far: a session records it at its
 // login and asks for connections no older (Request.Epoch).
 func (p *Pool) Epoch() uint64 {

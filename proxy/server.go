@@ -47,6 +47,9 @@ type Pool interface {
 	// opened before (backend.Pool.Renew, Epoch).
 	Renew()
 	Epoch() uint64
+	// PruneStale closes idle connections from before the last Renew of
+	// users inUse does not name.
+	PruneStale(inUse func(user string) bool)
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are

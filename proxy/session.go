@@ -101,6 +101,7 @@ func (s *session) Close() {
 	s.closeConns()
 	s.st.pins = router.Pins{}
 	s.countPinned()
+	s.pruneStaleAtEnd()
 }
 
 // Command runs one client command.
