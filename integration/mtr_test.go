@@ -17,11 +17,12 @@ import (
 // mtrSubset is a fast part of bench/mtr/tests.txt: tests of MariaDB's own
 // regression suite that pass through switchyard, plain and with
 // --ps-protocol, chosen for what they exercise (change of user, KILL,
-// extended metadata, accounts created by the test, prepared statements,
-// warnings, LOAD DATA, the mysql CLI). The whole list runs with make mtr.
+// extended metadata, accounts created by the test and SET GLOBAL before a
+// new login, prepared statements, warnings, LOAD DATA, the mysql CLI,
+// dropping the current schema). The whole list runs with make mtr.
 var mtrSubset = []string{
-	"alias", "change_user_notembedded", "mysql-metadata", "events_1", "ps_grant", "show_profile",
-	"lock_kill", "parser", "sp-bugs", "errors", "warnings", "loadxml", "mysql_comments",
+	"alias", "change_user_notembedded", "mysql-metadata", "type_json", "events_1", "ps_grant",
+	"lock_kill", "sp-bugs", "errors", "warnings", "loaddata", "mysql_comments", "drop",
 }
 
 // TestMTRSubset runs mtrSubset with bench/mtr/run through switchyard, each
