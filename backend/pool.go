@@ -68,6 +68,9 @@ type Request struct {
 	// Verify checks a pooled connection for a server-side close even if it
 	// was used just now (a retry after a failure).
 	Verify bool
+	// Epoch is the pool's Epoch when the session logged in: a pooled
+	// connection that logged in before a Renew since serves it no more.
+	Epoch uint64
 }
 
 // IdleCheckAfter is how long a connection may sit unused before it is
@@ -91,8 +94,7 @@ type Pool struct {
 	// sessions, for the metrics.
 	returned map[*Server]chan struct{}
 	waiters  map[*Server]int
-	// accounts counts the changes of what a new login gets (Renew); a
-	// connection opened before the last one is not pooled again.
+	// accounts counts the changes of what a new login gets (Renew).
 	accounts uint64
 }
 
@@ -114,7 +116,7 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 	var returned, freed <-chan struct{}
 	for {
 		for {
-			c := p.take(srv, key, req.State)
+			c := p.take(srv, key, req.State, req.Epoch)
 			if c == nil {
 				break
 			}
@@ -182,15 +184,35 @@ func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, e
 // Renew is told that what a new login gets changed: accounts or
 // privileges (GRANT, CREATE USER, ...) or global variables (SET GLOBAL). A
 // server connection keeps the global privileges and the session defaults
-// of its login, as MariaDB does for a client's own connection; a client
-// that logs in after the change must see it, so the idle connections are
-// closed and those in use are closed when they come back, instead of
-// serving other sessions.
+// of its login, as MariaDB does for a client's own connection, so a
+// session that logs in after the change (its Request.Epoch is newer) gets
+// no connection that logged in before it. Sessions that logged in before
+// go on with the old ones, as their own connections would directly, and
+// need no new login (which a changed password would refuse).
 func (p *Pool) Renew() {
 	p.mu.Lock()
 	p.accounts++
 	p.mu.Unlock()
-	p.Close()
+}
+
+// PruneStale closes the idle connections that logged in before the last
+// Renew, of the users inUse does not name: only sessions that logged in
+// before it may use them, and those users have none left. (Kept, they
+// would count as the server's sessions, and list in its processlist,
+// until the idle timeout.)
+func (p *Pool) PruneStale(inUse func(user string) bool) {
+	p.mu.Lock()
+	epoch := p.accounts
+	p.mu.Unlock()
+	p.closeWhere(func(c *Conn) bool { return c.accounts < epoch && !inUse(c.key.User) })
+}
+
+// Epoch is the number of Renew calls so far: a session records it at its
+// login and asks for connections no older (Request.Epoch).
+func (p *Pool) Epoch() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accounts
 }
 
 func (p *Pool) returnedChan(srv *Server) chan struct{} {
@@ -208,14 +230,14 @@ func (p *Pool) returnedChan(srv *Server) chan struct{} {
 // in state want, so that nothing needs replaying. It returns nil when there
 // is none. A session without a login schema never gets a connection that
 // another session moved into a schema: no reset can undo that.
-func (p *Pool) take(srv *Server, key poolKey, want SessionState) *Conn {
+func (p *Pool) take(srv *Server, key poolKey, want SessionState, epoch uint64) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := p.idle[srv]
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		if !c.serves(key, want) {
+		if !c.serves(key, want) || c.accounts < epoch {
 			continue
 		}
 		if c.state.hash == want.hash {
@@ -271,12 +293,6 @@ func (p *Pool) Release(c *Conn) {
 	// pool key nobody uses any more (sysbench's, after it ended) keep
 	// every slot, and each statement of a key in use would log in anew.
 	list := p.idle[c.srv]
-	if c.accounts != p.accounts {
-		// Logged in before a change of accounts (Renew): not pooled again.
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
 	var evicted *Conn
 	if len(list) >= opt.MaxIdlePerServer {
 		if len(list) == 0 { // MaxIdlePerServer below 1: keep none

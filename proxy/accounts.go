@@ -254,8 +254,36 @@ func clientIP(addr string) string {
 // again.
 func (s *session) renewLogins() {
 	s.srv.pool.Renew()
+	s.srv.pool.PruneStale(s.c.ln.hasSessions)
 	s.c.ln.accounts.invalidate()
 }
+
+// pruneStaleAtEnd is called as a session ends: when it was the last of its
+// user and logged in before a Renew, no session is left that may use its
+// user's connections from before, and they are closed.
+func (s *session) pruneStaleAtEnd() {
+	user := s.c.login.User
+	if user == nil || s.loginEpoch == s.srv.pool.Epoch() {
+		return
+	}
+	s.srv.pool.PruneStale(func(name string) bool {
+		// The ending session still counts until the listener lets it go.
+		if name == user.Name {
+			return s.c.ln.sessionsOf(name) > 1
+		}
+		return s.c.ln.hasSessions(name)
+	})
+}
+
+// sessionsOf is how many client connections user has; hasSessions
+// whether it has any. They read the users[].max_connections counts.
+func (ln *Listener) sessionsOf(user string) int {
+	ln.userMu.Lock()
+	defer ln.userMu.Unlock()
+	return ln.userConns[user]
+}
+
+func (ln *Listener) hasSessions(user string) bool { return ln.sessionsOf(user) > 0 }
 
 // invalidate makes the next login read the accounts again.
 func (a *serverAccounts) invalidate() {

@@ -192,6 +192,7 @@ func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) 
 			ExtCapabilities: s.c.extCaps},
 		State:  want,
 		Verify: verify,
+		Epoch:  s.loginEpoch,
 	})
 	if err != nil {
 		return nil, err

@@ -49,9 +49,13 @@ type Pool interface {
 	Acquire(ctx context.Context, srv *backend.Server, req backend.Request) (*backend.Conn, error)
 	Release(c *backend.Conn)
 	// Renew: what a new login gets changed (accounts, privileges,
-	// global variables); connections opened before must not serve new
-	// statements (backend.Pool.Renew).
+	// global variables): sessions that log in after it get no connection
+	// opened before (backend.Pool.Renew, Epoch).
 	Renew()
+	Epoch() uint64
+	// PruneStale closes idle connections from before the last Renew of
+	// users inUse does not name.
+	PruneStale(inUse func(user string) bool)
 }
 
 // Options configure a Server. Apart from Servers and Pool, which are
@@ -173,7 +177,7 @@ func (s *Server) multiplexing() bool { return !s.noMultiplexing.Load() }
 // checked on a server (does the schema exist, does the server accept the
 // user): see loginConn.
 func (s *Server) Open(ctx context.Context, c *ClientConn) (Session, error) {
-	sess := &session{srv: s, c: c}
+	sess := &session{srv: s, c: c, loginEpoch: s.pool.Epoch()}
 	sess.conns = connSet{pool: s.pool, inUse: &sess.inUse}
 	sess.st.schema = c.login.Schema
 	// Until the listener knows the session, killing the connection reaches

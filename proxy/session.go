@@ -59,6 +59,9 @@ type session struct {
 	// included, and then only "Unknown command", so a client cannot try
 	// passwords at the speed of a round trip.
 	failedChangeUser int
+	// loginEpoch is the pool's Epoch at the session's login (or change of
+	// user): its connections logged in no earlier (backend.Pool.Renew).
+	loginEpoch uint64
 }
 
 // sessionState is a session's state as a value: a change of user saves it
@@ -106,6 +109,7 @@ func (s *session) Close() {
 	s.closeConns()
 	s.st.pins = router.Pins{}
 	s.countPinned()
+	s.pruneStaleAtEnd()
 }
 
 // Command runs one client command.
@@ -417,15 +421,16 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 		return err
 	}
 	// The old connections close only once the new login worked.
-	saved, savedConns, savedLogin := s.st, s.conns, s.c.login
+	saved, savedConns, savedLogin, savedEpoch := s.st, s.conns, s.c.login, s.loginEpoch
 	s.conns = s.conns.fresh()
 	s.c.login = login
+	s.loginEpoch = s.srv.pool.Epoch()
 	s.st.schema = login.Schema
 	s.resetState()
 	sc, err := s.loginConn(ctx)
 	if err != nil {
 		s.closeConns()
-		s.st, s.conns, s.c.login = saved, savedConns, savedLogin
+		s.st, s.conns, s.c.login, s.loginEpoch = saved, savedConns, savedLogin, savedEpoch
 		s.setInTx(s.st.inTx)
 		s.countPinned()
 		s.c.abandonLogin(login)
