@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"switchyard/backend"
 	"switchyard/firewall"
 	"switchyard/router"
+	"switchyard/wire"
 )
 
 // What the proxy counts for the metrics endpoint (package observe reads it
@@ -286,7 +286,7 @@ func (s *Server) Metrics() Metrics {
 	}
 	for cmd := range m.commands {
 		if n := m.commands[cmd].Load(); n > 0 {
-			out.Commands[commandLabel(byte(cmd))] = n
+			out.Commands[wire.CommandName(byte(cmd))] = n
 		}
 	}
 	for r := range numRoutes {
@@ -312,45 +312,6 @@ func (s *Server) Metrics() Metrics {
 		out.Pins[pinLabels[p]] = m.pins[p].Load()
 	}
 	return out
-}
-
-// commandLabel names a protocol command for a metric label.
-func commandLabel(cmd byte) string {
-	switch cmd {
-	case mysql.COM_QUIT:
-		return "COM_QUIT"
-	case mysql.COM_INIT_DB:
-		return "COM_INIT_DB"
-	case mysql.COM_QUERY:
-		return "COM_QUERY"
-	case mysql.COM_FIELD_LIST:
-		return "COM_FIELD_LIST"
-	case mysql.COM_STATISTICS:
-		return "COM_STATISTICS"
-	case mysql.COM_PING:
-		return "COM_PING"
-	case mysql.COM_PROCESS_KILL:
-		return "COM_PROCESS_KILL"
-	case mysql.COM_CHANGE_USER:
-		return "COM_CHANGE_USER"
-	case mysql.COM_STMT_PREPARE:
-		return "COM_STMT_PREPARE"
-	case mysql.COM_STMT_EXECUTE:
-		return "COM_STMT_EXECUTE"
-	case mysql.COM_STMT_SEND_LONG_DATA:
-		return "COM_STMT_SEND_LONG_DATA"
-	case mysql.COM_STMT_CLOSE:
-		return "COM_STMT_CLOSE"
-	case mysql.COM_STMT_RESET:
-		return "COM_STMT_RESET"
-	case mysql.COM_SET_OPTION:
-		return "COM_SET_OPTION"
-	case mysql.COM_STMT_FETCH:
-		return "COM_STMT_FETCH"
-	case mysql.COM_RESET_CONNECTION:
-		return "COM_RESET_CONNECTION"
-	}
-	return fmt.Sprintf("0x%02x", cmd)
 }
 
 // Accepting reports whether the listener serves new clients: it listens,

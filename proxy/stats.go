@@ -1,16 +1,14 @@
 package proxy
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-
 	"switchyard/backend"
 	"switchyard/router"
+	"switchyard/wire"
 )
 
 // What the admin interface shows of the data path: the sessions
@@ -269,48 +267,10 @@ func (s *Server) Commands() []CommandCount {
 	for cmd := range s.stats.commands {
 		c := &s.stats.commands[cmd]
 		if n := c.n.Load(); n > 0 {
-			out = append(out, CommandCount{Command: commandName(byte(cmd)), Total: n, Time: time.Duration(c.nanos.Load())})
+			out = append(out, CommandCount{Command: wire.CommandName(byte(cmd)), Total: n, Time: time.Duration(c.nanos.Load())})
 		}
 	}
 	return out
-}
-
-func commandName(cmd byte) string {
-	switch cmd {
-	case mysql.COM_QUIT:
-		return "COM_QUIT"
-	case mysql.COM_INIT_DB:
-		return "COM_INIT_DB"
-	case mysql.COM_QUERY:
-		return "COM_QUERY"
-	case mysql.COM_FIELD_LIST:
-		return "COM_FIELD_LIST"
-	case mysql.COM_STATISTICS:
-		return "COM_STATISTICS"
-	case mysql.COM_PING:
-		return "COM_PING"
-	case mysql.COM_PROCESS_KILL:
-		return "COM_PROCESS_KILL"
-	case mysql.COM_CHANGE_USER:
-		return "COM_CHANGE_USER"
-	case mysql.COM_STMT_PREPARE:
-		return "COM_STMT_PREPARE"
-	case mysql.COM_STMT_EXECUTE:
-		return "COM_STMT_EXECUTE"
-	case mysql.COM_STMT_SEND_LONG_DATA:
-		return "COM_STMT_SEND_LONG_DATA"
-	case mysql.COM_STMT_CLOSE:
-		return "COM_STMT_CLOSE"
-	case mysql.COM_STMT_RESET:
-		return "COM_STMT_RESET"
-	case mysql.COM_SET_OPTION:
-		return "COM_SET_OPTION"
-	case mysql.COM_STMT_FETCH:
-		return "COM_STMT_FETCH"
-	case mysql.COM_RESET_CONNECTION:
-		return "COM_RESET_CONNECTION"
-	}
-	return fmt.Sprintf("COM_%#02x", cmd)
 }
 
 // Digest is one row of the digest table: statements of one digest run by

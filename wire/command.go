@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -48,4 +49,25 @@ func ParseSetOption(p []byte) (uint16, error) {
 // AppendSetOption appends a COM_SET_OPTION payload.
 func AppendSetOption(b []byte, opt uint16) []byte {
 	return binary.LittleEndian.AppendUint16(append(b, mysql.COM_SET_OPTION), opt)
+}
+
+// CommandName is the protocol's name of a command byte ("COM_QUERY"), or
+// "COM_0x.." for one the protocol does not define: for logs, metrics and
+// the admin's statistics.
+func CommandName(cmd byte) string {
+	if name := commandNames[cmd]; name != "" {
+		return name
+	}
+	return fmt.Sprintf("COM_%#02x", cmd)
+}
+
+var commandNames = [256]string{
+	mysql.COM_SLEEP: "COM_SLEEP", mysql.COM_QUIT: "COM_QUIT", mysql.COM_INIT_DB: "COM_INIT_DB",
+	mysql.COM_QUERY: "COM_QUERY", mysql.COM_FIELD_LIST: "COM_FIELD_LIST", mysql.COM_STATISTICS: "COM_STATISTICS",
+	mysql.COM_CONNECT: "COM_CONNECT", mysql.COM_PROCESS_KILL: "COM_PROCESS_KILL", mysql.COM_PING: "COM_PING",
+	mysql.COM_CHANGE_USER: "COM_CHANGE_USER", mysql.COM_STMT_PREPARE: "COM_STMT_PREPARE",
+	mysql.COM_STMT_EXECUTE: "COM_STMT_EXECUTE", mysql.COM_STMT_SEND_LONG_DATA: "COM_STMT_SEND_LONG_DATA",
+	mysql.COM_STMT_CLOSE: "COM_STMT_CLOSE", mysql.COM_STMT_RESET: "COM_STMT_RESET",
+	mysql.COM_SET_OPTION: "COM_SET_OPTION", mysql.COM_STMT_FETCH: "COM_STMT_FETCH",
+	mysql.COM_RESET_CONNECTION: "COM_RESET_CONNECTION",
 }

@@ -47,3 +47,14 @@ func TestSetOption(t *testing.T) {
 		return err
 	})
 }
+
+func TestCommandName(t *testing.T) {
+	for cmd, want := range map[byte]string{
+		mysql.COM_QUERY: "COM_QUERY", mysql.COM_STMT_EXECUTE: "COM_STMT_EXECUTE",
+		mysql.COM_RESET_CONNECTION: "COM_RESET_CONNECTION", 0x7f: "COM_0x7f",
+	} {
+		if got := CommandName(cmd); got != want {
+			t.Errorf("CommandName(%#x) = %q, want %q", cmd, got, want)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package mysqltest
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"switchyard/wire"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"
@@ -61,16 +63,9 @@ func ServerError(err error) (code uint16, state, message string) {
 // CommandName names a command byte as the tests show the fake server's
 // command log: the command's name without COM_ ("QUERY", "STMT_PREPARE").
 func CommandName(cmd byte) string {
-	if name, ok := commandNames[cmd]; ok {
-		return name
+	name := wire.CommandName(cmd)
+	if strings.HasPrefix(name, "COM_0x") {
+		return "CMD_" + name[len("COM_"):]
 	}
-	return fmt.Sprintf("CMD_%#x", cmd)
-}
-
-var commandNames = map[byte]string{
-	mysql.COM_QUIT: "QUIT", mysql.COM_INIT_DB: "INIT_DB", mysql.COM_QUERY: "QUERY", mysql.COM_FIELD_LIST: "FIELD_LIST",
-	mysql.COM_STATISTICS: "STATISTICS", mysql.COM_CONNECT: "CONNECT", mysql.COM_PING: "PING",
-	mysql.COM_CHANGE_USER: "CHANGE_USER", mysql.COM_STMT_PREPARE: "STMT_PREPARE", mysql.COM_STMT_EXECUTE: "STMT_EXECUTE",
-	mysql.COM_STMT_SEND_LONG_DATA: "STMT_SEND_LONG_DATA", mysql.COM_STMT_CLOSE: "STMT_CLOSE", mysql.COM_STMT_RESET: "STMT_RESET",
-	mysql.COM_SET_OPTION: "SET_OPTION", mysql.COM_STMT_FETCH: "STMT_FETCH", mysql.COM_RESET_CONNECTION: "RESET_CONNECTION",
+	return strings.TrimPrefix(name, "COM_")
 }
