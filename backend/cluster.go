@@ -335,7 +335,7 @@ func (c *Cluster) Connect(ctx context.Context, srv *Server, opt DialOptions) (*C
 			// it dead and promote a replica, rather than fail one by one.
 			n := srv.dialFailures.Add(1)
 			if n == shunAfterDialFailures || c.fopt.Auto && srv.Role() == RolePrimary && n < shunAfterDialFailures {
-				c.setHealthy(srv, false, fmt.Errorf("%d connections in a row failed: %w", n, err))
+				c.setHealthy(srv, false, fmt.Errorf("%d connections in a row failed: %w", n, err), time.Now())
 			}
 		}
 		return nil, err
@@ -401,19 +401,18 @@ func (c *Cluster) Snapshot() []ServerView {
 // the value and, only when it changed, logs once and records an event:
 // whoever notices a change first (the monitor, a failed connect) reports it.
 
-// setHealthy records whether s answers; err says why not.
-func (c *Cluster) setHealthy(s *Server, ok bool, err error) {
+// setHealthy records whether s answers, as seen at at; err says why not.
+func (c *Cluster) setHealthy(s *Server, ok bool, err error, at time.Time) {
 	if err != nil {
 		s.lastErr.Store(&probeErr{err})
 	} else {
 		s.lastErr.Store(&probeErr{})
 	}
-	now := time.Now()
 	if ok {
-		s.upAt.Store(&now)
+		s.upAt.Store(&at)
 		s.downSince.Store(nil)
 	} else {
-		s.downSince.CompareAndSwap(nil, &now) // the first failure dates it
+		s.downSince.CompareAndSwap(nil, &at) // the first failure dates it
 	}
 	first := !s.checked.Swap(true)
 	switch was := s.healthy.Swap(ok); {

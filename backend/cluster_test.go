@@ -161,7 +161,7 @@ func TestStateChangesLoggedOnce(t *testing.T) {
 	c := NewCluster([]ServerSpec{{Name: "db1", Address: dead}}, Options{Logger: slog.New(rec), ConnectTimeout: time.Second})
 	c.SetProbing(true)
 	s := c.Servers()[0]
-	c.setHealthy(s, true, nil)
+	c.setHealthy(s, true, nil, time.Now())
 	c.setRole(s, RolePrimary)
 	for range shunAfterDialFailures + 2 {
 		if _, err := c.Connect(context.Background(), s, DialOptions{}); err == nil {
@@ -171,12 +171,12 @@ func TestStateChangesLoggedOnce(t *testing.T) {
 	if s.Status() != StatusShunned {
 		t.Fatalf("status %v after %d failed connects, want SHUNNED", s.Status(), shunAfterDialFailures+2)
 	}
-	c.setHealthy(s, false, errors.New("monitor: connection refused")) // the monitor's check
+	c.setHealthy(s, false, errors.New("monitor: connection refused"), time.Now()) // the monitor's check
 	if n := rec.count("server is down; no new statements go to it"); n != 1 {
 		t.Fatalf("server down logged %d times, want once: %q", n, rec.msgs)
 	}
-	c.setHealthy(s, true, nil)
-	c.setHealthy(s, true, nil)
+	c.setHealthy(s, true, nil, time.Now())
+	c.setHealthy(s, true, nil, time.Now())
 	if n := rec.count("server is up"); n != 2 { // once at the start, once now
 		t.Fatalf("server up logged %d times, want twice: %q", n, rec.msgs)
 	}
@@ -194,8 +194,8 @@ func TestStateChangesLoggedOnce(t *testing.T) {
 func TestFirstCheckFailureLogged(t *testing.T) {
 	rec := &logRecorder{}
 	c := NewCluster([]ServerSpec{{Name: "db1", Address: "127.0.0.1:1"}}, Options{Logger: slog.New(rec)})
-	c.setHealthy(c.Servers()[0], false, errors.New("refused"))
-	c.setHealthy(c.Servers()[0], false, errors.New("refused"))
+	c.setHealthy(c.Servers()[0], false, errors.New("refused"), time.Now())
+	c.setHealthy(c.Servers()[0], false, errors.New("refused"), time.Now())
 	if n := rec.count("server is down; no new statements go to it"); n != 1 {
 		t.Fatalf("logged %d times, want once", n)
 	}

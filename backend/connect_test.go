@@ -177,7 +177,7 @@ func TestConnectFailuresShun(t *testing.T) {
 			c := clusterOver(t, Options{}, fake)
 			c.SetProbing(tc.probing)
 			srv := c.Servers()[0]
-			c.setHealthy(srv, true, nil)
+			c.setHealthy(srv, true, nil, time.Now())
 			for _, step := range tc.steps {
 				var err error
 				switch step {

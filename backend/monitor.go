@@ -97,6 +97,10 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	checks := make(map[*Server]check, len(servers))
+	// Every check of a round carries the round's start, so a primary and a
+	// replica checked in the same round were seen at the same moment
+	// (judgeReplica compares them).
+	round := time.Now()
 	for _, s := range servers {
 		mu.Lock()
 		cn := conns[s]
@@ -105,7 +109,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 		go func() {
 			defer wg.Done()
 			defer c.recovered("monitor check of " + s.Name)
-			cn, ck, err := c.probeServer(ctx, s, cn, opt)
+			cn, ck, err := c.probeServer(ctx, s, cn, opt, round)
 			s.traffic.lastCheck.Store(time.Now().UnixNano())
 			mu.Lock()
 			if err != nil {
@@ -119,7 +123,7 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 				if cn != nil {
 					cn.Close()
 				}
-				c.setHealthy(s, false, err)
+				c.setHealthy(s, false, err, time.Now())
 			}
 		}()
 	}
@@ -290,7 +294,7 @@ func (c *Cluster) checkSplitBrain(servers []*Server) {
 // probeServer checks s on cn (dialed if nil or broken) and records its
 // health, role, GTID position and replication state; the caller decides
 // the read pool from the returned check once every server is checked.
-func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt ProbeOptions) (*Conn, check, error) {
+func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt ProbeOptions, round time.Time) (*Conn, check, error) {
 	var ck check
 	if cn == nil || cn.Broken() {
 		var err error
@@ -364,7 +368,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	}
 	// The check passed: the server is up before it is anything else, so
 	// its events read in that order (up, then role, then the read pool).
-	c.setHealthy(s, true, nil)
+	c.setHealthy(s, true, nil, round)
 	c.setRole(s, role)
 	s.replicating.Store(repl.running)
 	src := repl.source
@@ -372,7 +376,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	if role != RoleReplica {
 		s.lagMs.Store(repl.lagMs)
 	}
-	return cn, check{at: time.Now(), role: role, repl: repl}, nil
+	return cn, check{at: round, role: role, repl: repl}, nil
 }
 
 // writeHeartbeat stores the proxy's clock, in microseconds, in the
