@@ -31,6 +31,12 @@ func setMaxPreparedStmts(t *testing.T, n int, servers ...*harness.Server) {
 	t.Helper()
 	ctx := context.Background()
 	for _, s := range servers {
+		// Connections of earlier tests may still be ending on the server,
+		// their statements still counted: the limit and the counts this
+		// test reads are its own only once they are gone.
+		eventually(t, 10*time.Second, "no statement left prepared on "+s.Name+" by earlier tests", func() bool {
+			return preparedOnServer(t, s) == 0
+		})
 		db, err := s.DB(ctx)
 		if err != nil {
 			t.Fatal(err)
