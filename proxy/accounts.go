@@ -117,7 +117,7 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 
 // match is find's lookup in the current read; a.mu is held. A name with
 // no account for the client's host falls back to the anonymous accounts
-// (”@host), as on MariaDB; the proxy then logs in to the servers with the
+// (the empty user name at a host pattern), as on MariaDB; the proxy then logs in to the servers with the
 // name the client gave, and the server makes the same choice.
 func (a *serverAccounts) match(name, host, ip string) []*User {
 	var users []*User
@@ -145,7 +145,7 @@ func (a *serverAccounts) match(name, host, ip string) []*User {
 
 // indexAccounts keeps the accounts the proxy can check a login for:
 // mysql_native_password with an empty password or a hash, anonymous ones
-// (user ”) included. Others (unix_socket, ed25519, old passwords, roles)
+// (the empty user name) included. Others (unix_socket, ed25519, old passwords, roles)
 // are left out: their clients get access denied, as if the account did
 // not exist.
 func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
