@@ -17,14 +17,15 @@ import (
 // servers log in through the proxy without being listed, at once (as mtr
 // tests do: CREATE USER, then connect), a changed password works at once
 // and the old one stops working, an account whose host pattern excludes
-// the client is refused, and so is an unknown user, with MariaDB's error.
+// the client is refused, and so is an unknown user, with MariaDB's error,
+// unless an anonymous account takes it.
 func TestUsersFromServers(t *testing.T) {
 	ctx := context.Background()
 	direct, err := cluster.Primary.DB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer direct.Close()
+	t.Cleanup(func() { direct.Close() }) // after the cleanups below, which use it
 	drop := func() {
 		for _, u := range []string{"'sy_acct'@'%'", "'sy_acct_far'@'10.255.%'", "'sy_acct_nopw'@'127.0.0.1'"} {
 			_, _ = direct.Exec("DROP USER IF EXISTS " + u)
@@ -86,6 +87,18 @@ func TestUsersFromServers(t *testing.T) {
 	if who, err := login(cluster.AppUser, cluster.AppPassword); err != nil || !strings.HasPrefix(who, cluster.AppUser+"@") {
 		t.Fatalf("listed user: %q, %v", who, err)
 	}
+
+	// A name without an account for the client's address logs in as the
+	// anonymous account, as on MariaDB (mtr's grant2, sp-security). (On
+	// '%': one for a more specific host would take the monitor's logins
+	// too, on the servers themselves.)
+	t.Cleanup(func() { _, _ = direct.Exec("DROP USER IF EXISTS ''@'%'") })
+	mustExec(t, direct, "CREATE USER ''@'%'")
+	mustExec(t, direct, "GRANT SELECT ON "+cluster.Database+".* TO ''@'%'")
+	if who, err := login("sy_acct_anybody", ""); err != nil || who != "@%" {
+		t.Fatalf("login through the anonymous account: %q, %v", who, err)
+	}
+	denied("sy_acct_anybody", "a password", "sy_acct_anybody")
 }
 
 // TestGrantReachesNewLogins: MariaDB applies global privileges as they
@@ -99,7 +112,7 @@ func TestGrantReachesNewLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer direct.Close()
+	t.Cleanup(func() { direct.Close() }) // after drop, which uses it
 	drop := func() { _, _ = direct.Exec("DROP USER IF EXISTS 'sy_grantee'@'%'") }
 	drop()
 	t.Cleanup(drop)

@@ -52,7 +52,7 @@ type serverAccounts struct {
 
 type serverAccount struct {
 	host hostPattern
-	user *User
+	user *User // nil: an account the proxy cannot check a login for
 }
 
 func newServerAccounts(load AccountSource, log *slog.Logger) *serverAccounts {
@@ -115,39 +115,56 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 	}
 }
 
-// match is find's lookup in the current read; a.mu is held.
+// match is find's lookup in the current read; a.mu is held. A name with
+// no account for the client's host falls back to the anonymous accounts
+// (the empty user name at a host pattern), as on MariaDB; the proxy then logs in to the servers with the
+// name the client gave, and the server makes the same choice.
 func (a *serverAccounts) match(name, host, ip string) []*User {
 	var users []*User
+	matched := false
 	for _, acct := range a.byName[name] {
 		if acct.host.matches(host, ip) {
-			users = append(users, acct.user)
+			matched = true
+			if acct.user != nil {
+				users = append(users, acct.user)
+			}
+		}
+	}
+	if matched {
+		return users
+	}
+	for _, acct := range a.byName[""] {
+		if acct.host.matches(host, ip) {
+			u := *acct.user
+			u.Name = name
+			users = append(users, &u)
 		}
 	}
 	return users
 }
 
 // indexAccounts keeps the accounts the proxy can check a login for:
-// mysql_native_password with an empty password or a hash. Others
-// (unix_socket, ed25519, old passwords, roles, anonymous users) are left
-// out: their clients get access denied, as if the account did not exist.
+// mysql_native_password with an empty password or a hash, anonymous ones
+// (the empty user name) included. Others (unix_socket, ed25519, old passwords, roles)
+// are left out: their clients get access denied, as if the account did
+// not exist.
 func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 	byName := make(map[string][]serverAccount)
 	n := 0
 	for _, acct := range accts {
-		if acct.User == "" || acct.Host == "" {
+		if acct.Host == "" { // a role
 			continue
 		}
-		if acct.Plugin != "" && acct.Plugin != "mysql_native_password" {
-			continue
-		}
+		host := parseHostPattern(acct.Host)
 		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true}
-		if acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) {
+		if acct.Plugin != "" && acct.Plugin != "mysql_native_password" ||
+			acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) || prepareUser(&u) != nil {
+			// Kept without a user: the name has an account for these
+			// hosts, so its clients are not anonymous ones.
+			byName[acct.User] = append(byName[acct.User], serverAccount{host: host})
 			continue
 		}
-		if err := prepareUser(&u); err != nil {
-			continue
-		}
-		byName[acct.User] = append(byName[acct.User], serverAccount{host: parseHostPattern(acct.Host), user: &u})
+		byName[acct.User] = append(byName[acct.User], serverAccount{host: host, user: &u})
 		n++
 	}
 	for _, list := range byName {

@@ -45,8 +45,8 @@ func TestServerAccountsMatch(t *testing.T) {
 		{User: "", Host: "localhost", Plugin: "mysql_native_password"},
 		{User: "role", Host: "", Plugin: ""},
 	})
-	if n != 4 || len(byName) != 1 {
-		t.Fatalf("kept %d accounts of %d users, want 4 of u", n, len(byName))
+	if n != 5 || len(byName) != 4 {
+		t.Fatalf("kept %d accounts (%d names), want 5: 4 of u and the anonymous one", n, len(byName))
 	}
 	a := &serverAccounts{byName: byName}
 	for _, tc := range []struct {
@@ -72,8 +72,13 @@ func TestServerAccountsMatch(t *testing.T) {
 			t.Errorf("client %s: account @%q, want @%q", tc.ip, got, tc.want)
 		}
 	}
-	if a.match("sock", "localhost", "127.0.0.1") != nil || a.match("nobody", "localhost", "127.0.0.1") != nil {
+	if a.match("sock", "localhost", "127.0.0.1") != nil || a.match("nobody", "10.0.0.1", "10.0.0.1") != nil {
 		t.Error("matched an account the proxy cannot check")
+	}
+	// A name without an account falls back to the anonymous one, keeping
+	// its own name for the server login.
+	if m := a.match("nobody", "localhost", "127.0.0.1"); len(m) != 1 || m[0].Name != "nobody" || !m[0].empty {
+		t.Errorf("anonymous fallback: %+v", m)
 	}
 	// A loopback client matches both 'localhost' and '127.0.0.1' accounts.
 	byName, _ = indexAccounts([]backend.Account{
