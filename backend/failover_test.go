@@ -213,6 +213,32 @@ func rounds(c *Cluster, fm *failoverWatch, conns map[*Server]*Conn, n int) {
 	}
 }
 
+// rig is a failoverCluster checked once, with what its rounds keep.
+type rig struct {
+	c         *Cluster
+	p, r2, r3 *actor
+	fm        failoverWatch
+	conns     map[*Server]*Conn
+}
+
+func newRig(t *testing.T, pos2, pos3 string, fo FailoverOptions) *rig {
+	t.Helper()
+	c, fakes := failoverCluster(t, pos2, pos3, fo)
+	r := &rig{c: c, p: fakes[0], r2: fakes[1], r3: fakes[2], conns: map[*Server]*Conn{}}
+	t.Cleanup(func() { closeAll(r.conns) })
+	r.rounds(1)
+	return r
+}
+
+func (r *rig) rounds(n int) { rounds(r.c, &r.fm, r.conns, n) }
+
+// primaryDies crashes db1 and makes both replicas' IO threads lose it.
+func (r *rig) primaryDies() {
+	r.p.crash()
+	r.r2.f.SetReplica(lost(r.p.f))
+	r.r3.f.SetReplica(lost(r.p.f))
+}
+
 func allEvents(c *Cluster) []string {
 	var out []string
 	for _, e := range c.Events() {
@@ -235,24 +261,18 @@ var autoFailover = FailoverOptions{Auto: true, FailureThreshold: 2, ReplicationU
 // read_only=OFF after it applied what it received), writes go to it, the
 // other replica replicates from it, and the old primary is fenced.
 func TestFailoverPromotesTheMostAdvancedReplica(t *testing.T) {
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
+	r := newRig(t, "0-1-10", "0-1-12", autoFailover)
+	c, p, r2, r3 := r.c, r.p, r.r2, r.r3
 	if got, err := c.Primary(); err != nil || got.Name != "db1" {
 		t.Fatalf("primary %v, %v", got, err)
 	}
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
+	r.primaryDies()
 	r2.replica, r3.replica = lost(p.f), lost(p.f)
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if s := r3.statements(); len(s) != 0 {
 		t.Fatalf("failover after one failed check (threshold 2): %v", s)
 	}
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 
 	got, err := c.Primary()
 	if err != nil || got.Name != "db3" {
@@ -280,7 +300,7 @@ func TestFailoverPromotesTheMostAdvancedReplica(t *testing.T) {
 	}
 	// The next rounds see db2 replicating from db3: no split brain, reads
 	// on db2.
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if c.SplitBrain() != "" || names(c.Replicas(nil))[0] != "db2" {
 		t.Fatalf("after the failover: split brain %q, read pool %v", c.SplitBrain(), names(c.Replicas(nil)))
 	}
@@ -303,15 +323,11 @@ func prefixes(got, want []string) bool {
 // reach (its replicas still receive from it) is not failed over, however
 // many checks it fails; the reason is logged once.
 func TestFailoverWaitsForReplicasToConfirm(t *testing.T) {
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
+	r := newRig(t, "0-1-10", "0-1-12", autoFailover)
+	c, p, r2, r3 := r.c, r.p, r.r2, r.r3
 	p.crash()
 	r2.f.SetReplica(lost(p.f)) // db3 still receives
-	rounds(c, &fm, conns, 5)
+	r.rounds(5)
 	if s := append(r2.statements(), r3.statements()...); len(s) != 0 {
 		t.Fatalf("failover without the replicas' confirmation: %v", s)
 	}
@@ -329,7 +345,7 @@ func TestFailoverWaitsForReplicasToConfirm(t *testing.T) {
 	}
 	// Once db3 loses it too, the failover goes ahead.
 	r3.f.SetReplica(lost(p.f))
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if got, err := c.Primary(); err != nil || got.Name != "db3" {
 		t.Fatalf("primary once confirmed: %v, %v", got, err)
 	}
@@ -340,16 +356,10 @@ func TestFailoverWaitsForReplicasToConfirm(t *testing.T) {
 func TestFailoverAutoOff(t *testing.T) {
 	fo := autoFailover
 	fo.Auto = false
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", fo)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
-	rounds(c, &fm, conns, 4)
+	r := newRig(t, "0-1-10", "0-1-12", fo)
+	c, r2, r3 := r.c, r.r2, r.r3
+	r.primaryDies()
+	r.rounds(4)
 	if s := append(r2.statements(), r3.statements()...); len(s) != 0 {
 		t.Fatalf("auto off, yet: %v", s)
 	}
@@ -369,16 +379,10 @@ func TestFailoverAutoOff(t *testing.T) {
 func TestWaitPrimaryHoldsUntilPromotion(t *testing.T) {
 	fo := autoFailover
 	fo.HoldTimeout = time.Minute
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", fo)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
-	rounds(c, &fm, conns, 1) // down, one failure: no failover yet
+	r := newRig(t, "0-1-10", "0-1-12", fo)
+	c := r.c
+	r.primaryDies()
+	r.rounds(1) // down, one failure: no failover yet
 	got := make(chan string, 1)
 	go func() {
 		s, err := c.WaitPrimary(context.Background())
@@ -393,7 +397,7 @@ func TestWaitPrimaryHoldsUntilPromotion(t *testing.T) {
 		t.Fatalf("WaitPrimary returned %q before the failover", g)
 	case <-time.After(50 * time.Millisecond):
 	}
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	select {
 	case g := <-got:
 		if g != "db3" {
@@ -405,14 +409,10 @@ func TestWaitPrimaryHoldsUntilPromotion(t *testing.T) {
 
 	// No promotion in time (one failed check of three): the wait ends
 	// with the reason and how long it waited.
-	c2, fakes2 := failoverCluster(t, "0-1-10", "0-1-12", FailoverOptions{Auto: true, HoldTimeout: 100 * time.Millisecond})
-	conns2 := map[*Server]*Conn{}
-	defer closeAll(conns2)
-	var fm2 failoverWatch
-	rounds(c2, &fm2, conns2, 1)
-	fakes2[0].crash()
-	rounds(c2, &fm2, conns2, 1)
-	_, err := c2.WaitPrimary(context.Background())
+	short := newRig(t, "0-1-10", "0-1-12", FailoverOptions{Auto: true, HoldTimeout: 100 * time.Millisecond})
+	short.p.crash()
+	short.rounds(1)
+	_, err := short.c.WaitPrimary(context.Background())
 	var npe *NoPrimaryError
 	if !errors.As(err, &npe) || !strings.Contains(err.Error(), "waited") || !strings.Contains(err.Error(), "db1 is unreachable") {
 		t.Fatalf("WaitPrimary without a promotion: %v", err)
@@ -424,22 +424,16 @@ func TestWaitPrimaryHoldsUntilPromotion(t *testing.T) {
 // the new primary's, made a replica of it; once it replicates it is back
 // in service.
 func TestStalePrimaryRejoins(t *testing.T) {
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
-	rounds(c, &fm, conns, 2)
+	r := newRig(t, "0-1-10", "0-1-12", autoFailover)
+	c, p, r3 := r.c, r.p, r.r3
+	r.primaryDies()
+	r.rounds(2)
 	if got, err := c.Primary(); err != nil || got.Name != "db3" {
 		t.Fatalf("primary: %v, %v", got, err)
 	}
 	p.statements()
 	p.f.SetDown(false) // restarted, writable, at 0-1-12 like db3
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if got, _ := c.Primary(); got == nil || got.Name != "db3" {
 		t.Fatalf("primary with the old one back writable: %v", got)
 	}
@@ -456,11 +450,11 @@ func TestStalePrimaryRejoins(t *testing.T) {
 	if !c.Server("db1").Fenced() {
 		t.Fatal("db1 in service before it replicates")
 	}
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if c.Server("db1").Fenced() {
 		t.Fatalf("db1 replicates from db3 but is still fenced: %v", allEvents(c))
 	}
-	rounds(c, &fm, conns, 1)
+	r.rounds(1)
 	if r := names(c.Replicas(nil)); !slices.Contains(r, "db1") {
 		t.Fatalf("read pool %v without the rejoined db1", r)
 	}
@@ -474,20 +468,14 @@ func TestStalePrimaryRejoins(t *testing.T) {
 // read-only and held OFFLINE_HARD, the event naming the transaction, and
 // is not made a replica.
 func TestStalePrimaryWithErrantTransactionsIsHeldOut(t *testing.T) {
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", autoFailover)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
+	r := newRig(t, "0-1-10", "0-1-12", autoFailover)
+	c, p := r.c, r.p
 	p.f.SetGTIDPos("0-1-13") // committed, never replicated
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
-	rounds(c, &fm, conns, 2)
+	r.primaryDies()
+	r.rounds(2)
 	p.statements()
 	p.f.SetDown(false)
-	rounds(c, &fm, conns, 2)
+	r.rounds(2)
 	s := c.Server("db1")
 	if s.Status() != StatusOfflineHard || !s.Fenced() {
 		t.Fatalf("db1: %v, fenced %v", s.Status(), s.Fenced())
@@ -518,17 +506,11 @@ func TestStalePrimaryWithErrantTransactionsIsHeldOut(t *testing.T) {
 func TestFailoverNeedsTheLockOnAMajority(t *testing.T) {
 	fo := autoFailover
 	fo.HoldTimeout = 100 * time.Millisecond
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", fo)
-	p, r2, r3 := fakes[0], fakes[1], fakes[2]
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
-	p.crash()
-	r2.f.SetReplica(lost(p.f))
-	r3.f.SetReplica(lost(p.f))
+	r := newRig(t, "0-1-10", "0-1-12", fo)
+	c, r2, r3 := r.c, r.r2, r.r3
+	r.primaryDies()
 	r2.lockBusy = true
-	rounds(c, &fm, conns, 2)
+	r.rounds(2)
 	for _, q := range r3.statements() {
 		if strings.HasPrefix(q, "STOP SLAVE") || strings.HasPrefix(q, "RESET SLAVE") {
 			t.Fatalf("promoted without the lock: %s", q)
@@ -748,15 +730,12 @@ func TestTwoSwitchyardsPromoteOnce(t *testing.T) {
 func TestNoWaitWithoutCandidate(t *testing.T) {
 	fo := autoFailover
 	fo.HoldTimeout = time.Minute
-	c, fakes := failoverCluster(t, "0-1-10", "0-1-12", fo)
-	var fm failoverWatch
-	conns := map[*Server]*Conn{}
-	defer closeAll(conns)
-	rounds(c, &fm, conns, 1)
+	r := newRig(t, "0-1-10", "0-1-12", fo)
+	c := r.c
 	c.Server("db2").promotable.Store(false)
 	c.Server("db3").promotable.Store(false)
-	fakes[0].crash()
-	rounds(c, &fm, conns, 1)
+	r.p.crash()
+	r.rounds(1)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.WaitPrimary(context.Background())
