@@ -46,7 +46,7 @@ func (s *session) checkFirewall(class *router.Class, sql string) error {
 	if fw == nil || class.Statements == 0 {
 		return nil
 	}
-	key, ok := router.FirewallKey(class, sql, s.srv.opt.MaxParseSize)
+	key, ok := router.FirewallKey(class, sql, s.srv.parseLimit.MaxSize())
 	if !ok {
 		key = "" // the firewall refuses it in enforce mode, records nothing in learn mode
 	}

@@ -276,7 +276,7 @@ type ErrorCount struct {
 // Metrics returns the data path's counters now.
 func (s *Server) Metrics() Metrics {
 	m := &s.metrics
-	out := Metrics{Clients: s.clients.Load(), ClientsTotal: m.connsTotal.Load(), MaxClients: s.Listener.opt.MaxClientConnections,
+	out := Metrics{Clients: s.clients.Load(), ClientsTotal: m.connsTotal.Load(), MaxClients: s.Listener.lim().MaxClientConnections,
 		Refused: map[string]int64{}, Commands: map[string]int64{}, PinnedBy: map[string]int64{}, Pins: map[string]int64{},
 		PinnedSessions: s.pinnedSessions.Load(), Unparsed: s.unparsed.Load(), HintsIgnored: s.hintsIgnored.Load(),
 		ReplicaWriteRetries: s.replicaWriteRetries.Load(), StallChecks: m.stallChecks.Load(), Desyncs: m.desyncs.Load(),
@@ -317,7 +317,7 @@ func (s *Server) Metrics() Metrics {
 // Accepting reports whether the listener serves new clients: it listens,
 // is not shutting down, and is below limits.max_client_connections.
 func (ln *Listener) Accepting() bool {
-	if ln.isClosing() || ln.clients.Load() >= int64(ln.opt.MaxClientConnections) {
+	if ln.isClosing() || ln.clients.Load() >= int64(ln.lim().MaxClientConnections) {
 		return false
 	}
 	ln.mu.Lock()

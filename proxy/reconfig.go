@@ -101,6 +101,10 @@ type Reconfig struct {
 	// DisableMultiplexing: pool.multiplexing false. Sessions change mode
 	// at their next statement.
 	DisableMultiplexing bool
+	// MaxParseSize and MaxPreparedBytesPerSession as in Options; they
+	// apply to the next statement.
+	MaxParseSize               int
+	MaxPreparedBytesPerSession int64
 }
 
 // Reconfigure applies c: everything is built and checked first, so an
@@ -119,6 +123,8 @@ func (s *Server) Reconfigure(c Reconfig) error {
 	s.routing.Store(rs)
 	s.rules.Store(c.Rules)
 	s.noMultiplexing.Store(c.DisableMultiplexing)
+	s.parseLimit.SetMaxSize(c.MaxParseSize)
+	s.preparedBudget.Store(preparedBudgetOrDefault(c.MaxPreparedBytesPerSession))
 	s.SetLimits(c.Limits)
 	return nil
 }

@@ -117,6 +117,9 @@ type Server struct {
 	// parseLimit bounds the statements parsed at once
 	// (limits.max_parse_size); the classifiers share it.
 	parseLimit *router.ParseLimit
+	// preparedBudget is limits.max_prepared_bytes_per_session, which a
+	// reload may change.
+	preparedBudget atomic.Int64
 	// unparsed counts statements the parser rejected (sent to the primary);
 	// pinnedSessions the sessions held on one server connection.
 	unparsed       atomic.Int64
@@ -133,14 +136,19 @@ type Server struct {
 	firewall      atomic.Pointer[firewall.Firewall]
 }
 
+func preparedBudgetOrDefault(n int64) int64 {
+	if n <= 0 {
+		return 64 << 20
+	}
+	return n
+}
+
 // NewServer returns a server that is not yet accepting.
 func NewServer(opt Options) (*Server, error) {
 	if opt.Servers == nil || opt.Pool == nil {
 		return nil, errors.New("proxy: Options.Servers and Options.Pool are required")
 	}
-	if opt.MaxPreparedBytesPerSession <= 0 {
-		opt.MaxPreparedBytesPerSession = 64 << 20
-	}
+	opt.MaxPreparedBytesPerSession = preparedBudgetOrDefault(opt.MaxPreparedBytesPerSession)
 	limit := router.NewParseLimit(opt.MaxParseSize)
 	rs, err := newRoutingSetup(opt.Routing, nil, limit)
 	if err != nil {
@@ -148,6 +156,7 @@ func NewServer(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, servers: opt.Servers, pool: opt.Pool, parseLimit: limit}
 	s.routing.Store(rs)
+	s.preparedBudget.Store(opt.MaxPreparedBytesPerSession)
 	s.noMultiplexing.Store(opt.DisableMultiplexing)
 	s.rules.Store(opt.Rules)
 	s.stats.init()

@@ -107,10 +107,15 @@ func TestReconfigureAppliesToNewStatements(t *testing.T) {
 	}
 	err = h.srv.Reconfigure(Reconfig{Users: users, Rules: rules,
 		Routing: Routing{ReadYourWrites: "off", ReadOnlyFunctions: []string{"f1"}},
-		Limits:  Limits{MaxPacketSize: 2048}})
+		Limits:  Limits{MaxPacketSize: 2048}, MaxParseSize: 64 << 10, MaxPreparedBytesPerSession: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := h.srv.parseLimit.MaxSize(); got != 64<<10 {
+		t.Errorf("max parse size after the reload: %d", got)
+	}
+	_, err = c.PrepareContext(testCtx(t), "SELECT ? /* "+strings.Repeat("x", 1500)+" */")
+	wantErr(t, err, 1105, "limits.max_prepared_bytes_per_session (1024 bytes)")
 	// The classification of the statement above is not reused: f1 is
 	// known not to write now.
 	if where := mustValue(t, c, "SELECT f1() FROM whoami"); !isReplica(where) {
@@ -127,5 +132,23 @@ func TestReconfigureAppliesToNewStatements(t *testing.T) {
 	}
 	if got := h.srv.routingNow().opt.ReadOnlyFunctions; len(got) != 1 {
 		t.Errorf("a failed reconfiguration changed the routing: %v", got)
+	}
+}
+
+// TestAcceptingFollowsReloadedClientLimit: whether the proxy takes new
+// clients (for /health) is judged by limits.max_client_connections as
+// reloaded, not as it was at start.
+func TestAcceptingFollowsReloadedClientLimit(t *testing.T) {
+	h := newHarness(t, harnessConfig{listener: ListenerOptions{MaxClientConnections: 1}})
+	h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	if h.srv.Accepting() {
+		t.Fatal("accepting with its one client slot taken")
+	}
+	h.srv.SetLimits(Limits{MaxClientConnections: 10})
+	if !h.srv.Accepting() {
+		t.Fatal("not accepting after the limit was raised to 10 with one client")
+	}
+	if m := h.srv.Metrics(); m.MaxClients != 10 {
+		t.Fatalf("metrics report a limit of %d", m.MaxClients)
 	}
 }

@@ -88,7 +88,7 @@ func errStmtBudget(held, size, budget int64) error {
 // prepared where it would run, and the client gets a proxy statement id.
 func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 	text := buf[wire.HeaderSize+1:]
-	budget := s.srv.opt.MaxPreparedBytesPerSession
+	budget := s.srv.preparedBudget.Load()
 	if s.st.stmtBytes+int64(len(text)) > budget {
 		// Refused before the text is even copied.
 		return errStmtBudget(s.st.stmtBytes, int64(len(text)), budget)

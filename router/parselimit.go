@@ -23,17 +23,26 @@ const smallStatement = 4 << 10
 // A statement that is not parsed is classified by the token scan. One
 // ParseLimit is shared by all the classifiers of a process.
 type ParseLimit struct {
-	maxSize  int
+	maxSize  atomic.Int64 // a reload may change it (SetMaxSize)
 	inFlight atomic.Int64 // bytes of statements over smallStatement being parsed
 }
 
 // NewParseLimit returns a limit with the given maximum statement size;
 // zero or less means DefaultMaxParseSize.
 func NewParseLimit(maxSize int) *ParseLimit {
+	pl := &ParseLimit{}
+	pl.SetMaxSize(maxSize)
+	return pl
+}
+
+// SetMaxSize changes the maximum statement size (a reload of
+// limits.max_parse_size); zero or less means DefaultMaxParseSize. Parses
+// in progress finish under the size that admitted them.
+func (pl *ParseLimit) SetMaxSize(maxSize int) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxParseSize
 	}
-	return &ParseLimit{maxSize: maxSize}
+	pl.maxSize.Store(int64(maxSize))
 }
 
 // MaxSize is the size past which statements are not parsed.
@@ -41,7 +50,7 @@ func (pl *ParseLimit) MaxSize() int {
 	if pl == nil {
 		return DefaultMaxParseSize
 	}
-	return pl.maxSize
+	return int(pl.maxSize.Load())
 }
 
 // admit says whether a statement of n bytes may be parsed now; if it is
@@ -54,7 +63,7 @@ func (pl *ParseLimit) admit(n int) bool {
 	if pl == nil || n <= smallStatement {
 		return true
 	}
-	if pl.inFlight.Add(int64(n)) > int64(pl.maxSize) {
+	if pl.inFlight.Add(int64(n)) > pl.maxSize.Load() {
 		pl.inFlight.Add(-int64(n))
 		return false
 	}

@@ -256,7 +256,8 @@ func proxyLimits(cfg *conf.Config) proxy.Limits {
 
 func proxyReconfig(cfg *conf.Config, parts *runtimeParts) proxy.Reconfig {
 	return proxy.Reconfig{Users: proxyUsers(cfg), Routing: proxyRouting(cfg), Rules: parts.rules,
-		Limits: proxyLimits(cfg), DisableMultiplexing: !cfg.Pool.Multiplexing}
+		Limits: proxyLimits(cfg), DisableMultiplexing: !cfg.Pool.Multiplexing,
+		MaxParseSize: int(cfg.Limits.MaxParseSize), MaxPreparedBytesPerSession: cfg.Limits.MaxPreparedBytesPerSession}
 }
 
 func probeOptions(cfg *conf.Config) backend.ProbeOptions {
