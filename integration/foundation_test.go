@@ -543,7 +543,10 @@ func TestGracefulShutdownLetsTransactionFinish(t *testing.T) {
 
 // TestBackendTLS runs a MariaDB server that has TLS on and a proxy with
 // backend_tls verifying its certificate: the proxy's server sessions are
-// encrypted.
+// encrypted. SHOW STATUS describes the client's own TLS session, as
+// directly: a plain client is not told it is encrypted because the proxy's
+// server connection is, and a TLS client sees the protocol and cipher it
+// negotiated, named as MariaDB names them.
 func TestBackendTLS(t *testing.T) {
 	cert, key := writeCert(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -559,24 +562,74 @@ func TestBackendTLS(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel2()
 	p, err := harness.StartProxy(ctx2, harness.ProxyOptions{Binary: binary, Cluster: c, LogLevel: "info",
-		ExtraYAML: fmt.Sprintf("backend_tls:\n  ca_file: %s\n  verify: true\n", cert)})
+		ExtraYAML: fmt.Sprintf("backend_tls:\n  ca_file: %s\n  verify: true\ntls:\n  cert_file: %s\n  key_file: %s\n", cert, cert, key)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
-	db, err := sql.Open("mysql", p.DSN(c.AppUser, c.AppPassword, c.Database, ""))
-	if err != nil {
+	// One TLS 1.2 suite that both Go and OpenSSL offer, so the proxy and
+	// MariaDB negotiate the same with this client.
+	if err := mysql.RegisterTLSConfig("switchyard-tls12", &tls.Config{InsecureSkipVerify: true,
+		MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var name, cipher string
-	if err := db.QueryRow("SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil {
+	open := func(dsn string) *sql.DB {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	status := func(db *sql.DB, what string) map[string]string {
+		rows, err := db.Query("SHOW STATUS LIKE 'Ssl_%'")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, p.LogTail(20))
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var name, value string
+			if err := rows.Scan(&name, &value); err != nil {
+				t.Fatal(err)
+			}
+			out[name] = value
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	plain := open(p.DSN(c.AppUser, c.AppPassword, c.Database, ""))
+	var name, serverCipher string
+	if err := plain.QueryRow("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'").Scan(&name, &serverCipher); err != nil {
 		t.Fatalf("query through a TLS server connection: %v\n%s", err, p.LogTail(20))
 	}
-	if cipher == "" {
+	if serverCipher == "" {
 		t.Fatal("the proxy's server session is not encrypted")
 	}
-	t.Logf("server session cipher: %s", cipher)
+	t.Logf("server session cipher: %s", serverCipher)
+
+	directDSN := c.Primary.DSN(c.AppUser, c.AppPassword, c.Database)
+	sep := "?"
+	if strings.Contains(directDSN, "?") {
+		sep = "&"
+	}
+	directPlain := open(directDSN)
+	directTLS := open(directDSN + sep + "tls=switchyard-tls12")
+	proxyTLS := open(p.DSN(c.AppUser, c.AppPassword, c.Database, "tls=switchyard-tls12"))
+	for _, tc := range []struct {
+		what            string
+		direct, proxied *sql.DB
+	}{{"plain client", directPlain, plain}, {"TLS 1.2 client", directTLS, proxyTLS}} {
+		want, got := status(tc.direct, tc.what+" directly"), status(tc.proxied, tc.what+" through switchyard")
+		for _, v := range []string{"Ssl_cipher", "Ssl_version"} {
+			if got[v] != want[v] {
+				t.Errorf("%s: %s is %q through switchyard, %q directly", tc.what, v, got[v], want[v])
+			}
+		}
+		t.Logf("%s: Ssl_cipher %q, Ssl_version %q", tc.what, got["Ssl_cipher"], got["Ssl_version"])
+	}
 }
 
 // TestClientTLSCertificateReload: a certificate replaced on disk and

@@ -129,6 +129,8 @@ func (c *ClientConn) authenticateLogin() error {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
 		c.nc, c.out, c.tls = tc, tc, true
+		st := tc.ConnectionState()
+		c.tlsVersion, c.tlsCipher = st.Version, st.CipherSuite
 		c.br.Reset(tc)
 		if pkt, err = c.readPacket(); err != nil {
 			return err

@@ -41,6 +41,9 @@ type ClientConn struct {
 	out  io.Writer // nc, or compressed framing over it
 	addr string
 	tls  bool
+	// tlsVersion and tlsCipher describe the client's TLS session, for
+	// SHOW STATUS (tlsstatus.go).
+	tlsVersion, tlsCipher uint16
 
 	// seq is the sequence id the next packet to the client carries.
 	seq uint8

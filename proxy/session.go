@@ -199,6 +199,9 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
+	if class.ShowsSessionStatus {
+		return s.showSessionStatus(ctx, sql)
+	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
 	if sc != nil {
 		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows

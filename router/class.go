@@ -127,6 +127,10 @@ type Class struct {
 	// the global privileges and session defaults of its login, so
 	// connections opened before must not serve sessions that log in after.
 	AffectsNewLogins bool
+	// ShowsSessionStatus: SHOW [SESSION|LOCAL] STATUS, whose Ssl_* rows
+	// describe the connection it runs on: a server connection of the
+	// proxy's, not the client's own (the proxy puts the client's in).
+	ShowsSessionStatus bool
 
 	// litDep: the class depends on something NormalizeDigest hides (a literal,
 	// an identifier's case), so it must not be shared by digest.
@@ -201,6 +205,7 @@ func combine(a, b Class, n int) Class {
 	a.Kills = a.Kills || b.Kills
 	a.UsesConnectionID = a.UsesConnectionID || b.UsesConnectionID
 	a.AffectsNewLogins = a.AffectsNewLogins || b.AffectsNewLogins
+	a.ShowsSessionStatus = false // the proxy answers it only when alone
 	if a.Kind != b.Kind {
 		switch {
 		case a.Kind == DDL || b.Kind == DDL:
@@ -279,6 +284,7 @@ func (c *Class) Flags() string {
 	add(c.Kills, "kills")
 	add(c.UsesConnectionID, "uses_connection_id")
 	add(c.AffectsNewLogins, "affects_new_logins")
+	add(c.ShowsSessionStatus, "session_status")
 	if c.Schema != "" {
 		add(true, "schema="+c.Schema)
 	}

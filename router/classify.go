@@ -282,6 +282,8 @@ func showClass(c *Class, x *ast.ShowStmt) {
 		c.Route = Replica
 	case ast.ShowWarnings, ast.ShowErrors:
 		c.UsesFoundRows = true
+	case ast.ShowStatus:
+		c.ShowsSessionStatus = !x.GlobalScope
 	}
 }
 

@@ -389,6 +389,12 @@ SHOW PROCESSLIST
 SHOW FULL PROCESSLIST
 -- route: primary | kind: show
 SHOW GLOBAL STATUS
+-- route: primary | kind: show | flags: session_status
+SHOW STATUS LIKE 'Ssl_cipher'
+-- route: primary | kind: show | flags: session_status
+SHOW SESSION STATUS WHERE Variable_name LIKE 'Ssl%'
+-- route: primary | kind: show | flags: multi
+SHOW STATUS; SELECT 1
 -- route: primary | kind: show
 SHOW VARIABLES
 -- route: replica | kind: show
