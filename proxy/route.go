@@ -196,6 +196,9 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 	switch d.Target {
 	case router.Stay:
 		if s.conns.held != nil {
+			if err := s.heldClosedByServer(verify); err != nil {
+				return nil, err
+			}
 			return s.conns.held, nil
 		}
 		if s.conns.last != nil {
