@@ -105,6 +105,9 @@ func TestKillUserAndQueryID(t *testing.T) {
 	interrupted(done)
 	_, err := plain2.ExecContext(ctx, "KILL QUERY ID 0")
 	wantErr(err, 1957, "Unknown query id: 0")
+	// After QUERY ID, MariaDB reads USER as a column of the expression.
+	_, err = plain2.ExecContext(ctx, "kill query id user 'foo'")
+	wantErr(err, 1054, "Unknown column 'user' in 'KILL'")
 
 	// Another user's statement: refused without CONNECTION ADMIN, carried
 	// out with it.

@@ -368,11 +368,10 @@ func (s *session) evalKillID(ctx context.Context, expr string) (uint64, error) {
 	if err != nil {
 		var me *mysql.MyError
 		if errors.As(err, &me) {
-			if me.Code == mysql.ER_BAD_FIELD_ERROR {
+			if i := strings.LastIndex(me.Message, " in '"); me.Code == mysql.ER_BAD_FIELD_ERROR && i > 0 {
 				// The server evaluated a SELECT; evaluating the KILL
 				// itself, it names the KILL as where the column is missing.
-				me = &mysql.MyError{Code: me.Code, State: me.State,
-					Message: strings.Replace(me.Message, " in 'field list'", " in 'KILL'", 1)}
+				me = &mysql.MyError{Code: me.Code, State: me.State, Message: me.Message[:i] + " in 'KILL'"}
 			}
 			return 0, me
 		}
