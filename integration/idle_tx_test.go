@@ -89,3 +89,42 @@ func TestIdleTransactionTimeout(t *testing.T) {
 		t.Fatalf("after the server ended the idle transaction, the client got %q through switchyard and %q directly", got, want)
 	}
 }
+
+// TestClientGoneDuringStatement: a client that goes away while its
+// statement waits (mtr's dirty_close: a GET_LOCK another session holds)
+// has the statement ended on the server, as a server notices its own
+// client gone. Before, the proxy kept waiting for the answer nobody would
+// read, and the server thread held its place in the lock queue for the
+// statement's whole timeout.
+func TestClientGoneDuringStatement(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	holder, err := direct.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	var got int
+	if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK('sy_dangling', 0)").Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK: %d, %v", got, err)
+	}
+	defer holder.ExecContext(ctx, "DO RELEASE_LOCK('sy_dangling')")
+	const waiting = "SELECT GET_LOCK('sy_dangling', 3600)"
+	waiters := func() int {
+		var n int
+		if err := direct.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", waiting).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	c := fsLoggedIn(t, p.Addr())
+	c.Command(wire.AppendCommand(nil, mysql.COM_QUERY, waiting))
+	eventually(t, 30*time.Second, "the statement to wait for the lock on the server", func() bool { return waiters() == 1 })
+	c.TCP.Close()
+	eventually(t, 60*time.Second, "the server to end the statement of the client that went away", func() bool { return waiters() == 0 })
+}

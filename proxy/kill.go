@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -100,11 +101,13 @@ type running struct {
 	mu   sync.Mutex
 	sc   *backend.Conn
 	kill chan struct{} // open while a KILL QUERY for sc is on its way
+	// since is when the statement was sent (abandoned.go).
+	since time.Time
 }
 
-// start records that sc runs the session's statement, once an earlier
-// KILL QUERY has landed.
-func (r *running) start(sc *backend.Conn) {
+// start records that sc runs the session's statement, sent at since, once
+// an earlier KILL QUERY has landed.
+func (r *running) start(sc *backend.Conn, since time.Time) {
 	r.mu.Lock()
 	for r.kill != nil {
 		ch := r.kill
@@ -112,7 +115,7 @@ func (r *running) start(sc *backend.Conn) {
 		<-ch
 		r.mu.Lock()
 	}
-	r.sc = sc
+	r.sc, r.since = sc, since
 	r.mu.Unlock()
 }
 
@@ -120,7 +123,7 @@ func (r *running) start(sc *backend.Conn) {
 // has landed.
 func (r *running) stop() {
 	r.mu.Lock()
-	r.sc = nil
+	r.sc, r.since = nil, time.Time{}
 	ch := r.kill
 	r.mu.Unlock()
 	if ch != nil {

@@ -316,7 +316,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	defer srv.Outstanding.Add(-1)
 	srv.Queries.Add(1)
 	start := time.Now()
-	s.running.start(sc)
+	s.running.start(sc, start)
 	defer s.running.stop()
 	next, err := sc.WriteCommand(buf)
 	if err != nil {
