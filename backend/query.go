@@ -339,9 +339,13 @@ func (c *Conn) Prepared(key StmtKey, sql string) (*PreparedStmt, error) {
 // RememberPrepared records that the server prepared the statement of key
 // as id on this connection (a client's prepare, forwarded through it) and
 // returns the connection's statement for key, unheld until the caller
-// holds it. If the connection had it already, that one is kept and id is
-// closed at the next tidy. It does no I/O: it is called while the prepare
-// response is still being relayed.
+// holds it. If the connection had it already and a session holds that one
+// (it may have a cursor open on it), it is kept and id is closed at the
+// next tidy; if none holds it, id replaces it, as the client asked for a
+// new statement: MariaDB resolves and rewrites a statement at its first
+// execution, so one that ran already answers differently (no notes of the
+// resolution, EXPLAIN EXTENDED's rewritten text). It does no I/O: it is
+// called while the prepare response is still being relayed.
 func (c *Conn) RememberPrepared(key StmtKey, id uint32) *PreparedStmt {
 	sc := &c.stmts
 	sc.mu.Lock()
@@ -349,9 +353,14 @@ func (c *Conn) RememberPrepared(key StmtKey, id uint32) *PreparedStmt {
 	sc.clock++
 	scope := c.scopeOf(key)
 	if ps := sc.byKey[scope]; ps != nil {
-		sc.closing = append(sc.closing, id)
-		ps.used = sc.clock
-		return ps
+		if ps.refs > 0 {
+			sc.closing = append(sc.closing, id)
+			ps.used = sc.clock
+			return ps
+		}
+		ps.dropped = true
+		delete(sc.unheld, ps)
+		sc.closing = append(sc.closing, ps.id)
 	}
 	if sc.byKey == nil {
 		sc.byKey = make(map[stmtScope]*PreparedStmt)

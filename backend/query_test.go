@@ -476,6 +476,43 @@ func TestRememberPrepared(t *testing.T) {
 	}
 }
 
+// TestRememberPreparedReplacesUnheld: a client's prepare of a text the
+// connection keeps but no session holds replaces the kept statement. The
+// client asked the server for a new statement, and a statement is not the
+// same after it ran: MariaDB resolves and rewrites it at its first
+// execution, whose notes (1276, "resolved in SELECT #1") and EXPLAIN
+// EXTENDED text the client must see as directly (mtr's type_datetime with
+// --ps-protocol). The old one is closed at the next tidy.
+func TestRememberPreparedReplacesUnheld(t *testing.T) {
+	fake := fakemysql.Start(t, fakemysql.Options{})
+	cn := mustDial(t, serverAt(fake.Addr()), appDial)
+	key := KeyOf([]byte("SELECT ?"))
+	old := cn.RememberPrepared(key, 41)
+	old.Hold()
+	old.Release() // a client statement that ran and was closed
+	ps := cn.RememberPrepared(key, 42)
+	if ps.ID() != 42 {
+		t.Fatalf("prepared again: got id %d; want the new 42", ps.ID())
+	}
+	fake.ResetLog()
+	if got, err := cn.Prepared(key, "SELECT ?"); err != nil || got != ps {
+		t.Fatalf("Prepared: %v, %v; want the new statement", got, err)
+	}
+	if len(fake.Log()) != 0 {
+		t.Fatalf("server saw %q for a remembered statement", commands(fake.Log()))
+	}
+	if err := cn.TidyStmts(); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, cn)
+	if got := closed(fake); !slices.Equal(got, []string{"41"}) {
+		t.Fatalf("server saw %q, want the replaced statement closed", got)
+	}
+	if all, unheld := cn.PreparedCount(); all != 1 || unheld != 1 {
+		t.Fatalf("%d cached, %d unheld; want the new one alone", all, unheld)
+	}
+}
+
 // TestDiscard: a statement that carries one session's state is taken off
 // the connection and closed on the server, even while held; whoever held
 // it prepares the text anew.

@@ -223,3 +223,76 @@ func TestUseOfDroppedSchemaNotReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPreparedAgainIsNew: a client that prepares a statement it prepared
+// and closed before gets a new statement, as directly: MariaDB resolves and
+// rewrites a statement at its first execution, so the notes of that
+// (1276 "resolved in SELECT #1") and EXPLAIN EXTENDED's text (1003) come
+// from the first execution of each prepare (mtr's type_datetime with
+// --ps-protocol). Before, the proxy kept the server statement of the
+// first prepare and ran the second on it: no 1276, and the 1003 text of a
+// statement rewritten for the data of the first run.
+func TestPreparedAgainIsNew(t *testing.T) {
+	ctx := context.Background()
+	const q = "EXPLAIN EXTENDED SELECT * FROM ps_again WHERE id IN (SELECT id FROM ps_again AS x1 WHERE (ps_again.d IS NULL))"
+	notes := func(db *sql.DB) []string {
+		t.Helper()
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, s := range []string{"CREATE OR REPLACE TABLE ps_again (id INT NOT NULL, d DATE NOT NULL)",
+			"INSERT INTO ps_again VALUES (1, '2007-04-25')"} {
+			if _, err := c.ExecContext(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen []string
+		for round := range 2 {
+			if round == 1 {
+				if _, err := c.ExecContext(ctx, "INSERT INTO ps_again VALUES (2, '2007-04-26')"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := c.PrepareContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := st.QueryContext(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			w, err := c.QueryContext(ctx, "SHOW WARNINGS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for w.Next() {
+				var level, msg string
+				var code int
+				if err := w.Scan(&level, &code, &msg); err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, fmt.Sprintf("round %d: %d %s", round+1, code, msg))
+			}
+			w.Close()
+			st.Close()
+		}
+		return seen
+	}
+	direct, err := sql.Open("mysql", cluster.Primary.DSN(cluster.AppUser, cluster.AppPassword, cluster.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	want := notes(direct)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", Servers: []*harness.Server{cluster.Primary}})
+	got := notes(appDB(t, p, ""))
+	mustExec(t, direct, "DROP TABLE IF EXISTS ps_again")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings through switchyard:\n%s\ndirectly:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

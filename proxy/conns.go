@@ -163,20 +163,48 @@ func (a *aborter) abort() {
 
 var errSessionStateLost = errors.New("the server closed the connection that held this session's transaction or session state; reconnect")
 
+// closedWhileIdle reports whether the server closed sc (or sent something
+// unasked before closing it) while it sat idle between the session's
+// statements, checked without blocking when it idled past
+// backend.IdleCheckAfter, or always with verify.
+func closedWhileIdle(sc *backend.Conn, verify bool) bool {
+	return !sc.Broken() && (verify || time.Since(sc.LastUsed()) > backend.IdleCheckAfter) && !sc.Alive()
+}
+
+// heldClosedByServer ends the session when the server closed the
+// connection that held its transaction or pinned state while the session
+// sat between statements (idle_transaction_timeout, wait_timeout, a KILL
+// on the server). The state is gone, so the session cannot go on (a COMMIT
+// would succeed for a transaction that is gone), and the client learns it
+// as it would from that server itself: its connection closes without a
+// word, and its client library reports a lost connection (2013 or 2006),
+// not an error of the proxy's.
+func (s *session) heldClosedByServer(verify bool) error {
+	held := s.conns.held
+	if held == nil || !closedWhileIdle(held, verify) {
+		return nil
+	}
+	s.conns.drop(held)
+	return EndSession(fmt.Errorf("server %s: %w", held.Server().Name, errSessionStateLost))
+}
+
 // connTo returns a connection to srv for the session, from those it holds,
 // the pool, or a new one, brought to the session's state. verify checks a
 // connection for a server-side close even if it was used just now.
 func (s *session) connTo(ctx context.Context, srv *backend.Server, verify bool) (*backend.Conn, error) {
 	if sc := s.conns.forServer(srv); sc != nil {
-		stale := (verify || time.Since(sc.LastUsed()) > backend.IdleCheckAfter) && !sc.Alive()
-		if stale || sc.Broken() {
-			held := sc == s.conns.held
+		held := sc == s.conns.held
+		if held {
+			if err := s.heldClosedByServer(verify); err != nil {
+				return nil, err
+			}
+		}
+		if sc.Broken() || !held && closedWhileIdle(sc, verify) {
 			s.conns.drop(sc)
 			if held {
-				// State lived on that connection and is gone: the client
-				// must learn it, as it would from the server itself, and
-				// the session ends with it (going on would run the next
-				// statements without that state: a COMMIT would succeed).
+				// Closed by the proxy (an operator's OFFLINE_HARD): the
+				// session's state is gone with it, and the client is told
+				// why before its connection closes.
 				return nil, EndSessionTelling(errSessionStateLost)
 			}
 			s.c.Logger().Debug("server closed an idle connection; reconnecting", "server", srv.Name)

@@ -128,12 +128,13 @@ func TestServerDiesDuringTransactionStatement(t *testing.T) {
 // TestHeldConnectionLost: the connection holding a session's transaction
 // or pinned state is closed under it between statements. An operator's
 // OFFLINE_HARD closes it at once; the next statement fails with an error
-// saying the session's state is gone, and the client's connection closes,
-// as it would had the client been connected to that server itself: the
-// session cannot go on without its state (a COMMIT would succeed for a
-// transaction that is gone). A connection killed on the server is found
-// broken by the next statement, whose error says it may not have run.
-// Neither runs the statement on another connection.
+// saying the session's state is gone, and the client's connection closes:
+// the session cannot go on without its state (a COMMIT would succeed for a
+// transaction that is gone). A connection the server closed while idle
+// ends the session without a word, as the server's own close would; one
+// killed on the server just after its last statement is found broken by
+// the next, whose error says it may not have run. None runs the statement
+// on another connection.
 func TestHeldConnectionLost(t *testing.T) {
 	for _, tc := range []struct{ name, hold string }{
 		{"OFFLINE_HARD during a transaction", "BEGIN"},
@@ -157,6 +158,33 @@ func TestHeldConnectionLost(t *testing.T) {
 			}
 		})
 	}
+	// A server ends a transaction left idle (idle_transaction_timeout,
+	// wait_timeout) by closing its connection without a word: a client of
+	// its own finds the connection closed at its next statement. Through
+	// the proxy it must find the same, not an error of the proxy's (mtr's
+	// transaction_timeout expects 2006, 2013 or 2026, a client library's
+	// own errors for a closed connection).
+	t.Run("closed by the server while idle", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{})
+		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+		rc.MustOK(rc.Query("BEGIN"))
+		rc.MustOK(rc.Query("INSERT INTO t VALUES (1)"))
+		held, _ := h.connOf(primaryName, "INSERT INTO t VALUES (1)")
+		if !h.fake(primaryName).Kill(held) {
+			t.Fatal("no such connection")
+		}
+		mysqltest.Eventually(t, "the primary to close the held connection", func() bool { return h.fake(primaryName).Conns() == 0 })
+		// Connections used within backend.IdleCheckAfter are trusted
+		// without a check; wait so this one is checked.
+		time.Sleep(backend.IdleCheckAfter + 100*time.Millisecond)
+		rc.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "INSERT INTO t VALUES (2)"))
+		if got := rc.ExpectClosed(); len(got) != 0 {
+			t.Fatalf("the client got %x before its connection closed, want nothing, as from the server itself", got)
+		}
+		if got := h.ran("VALUES (2)"); len(got) != 0 {
+			t.Fatalf("the statement ran on %v", got)
+		}
+	})
 	t.Run("killed on the server", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{})
 		rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})

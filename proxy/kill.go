@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -27,6 +29,9 @@ import (
 // queryKiller is a Session that can interrupt its running statement.
 type queryKiller interface {
 	KillQuery(ctx context.Context) error
+	// runningOn is the server connection its statement runs on now, or
+	// nil.
+	runningOn() *backend.Conn
 }
 
 // errConnectionKilled is what MariaDB tells a client whose connection was
@@ -96,11 +101,13 @@ type running struct {
 	mu   sync.Mutex
 	sc   *backend.Conn
 	kill chan struct{} // open while a KILL QUERY for sc is on its way
+	// since is when the statement was sent (abandoned.go).
+	since time.Time
 }
 
-// start records that sc runs the session's statement, once an earlier
-// KILL QUERY has landed.
-func (r *running) start(sc *backend.Conn) {
+// start records that sc runs the session's statement, sent at since, once
+// an earlier KILL QUERY has landed.
+func (r *running) start(sc *backend.Conn, since time.Time) {
 	r.mu.Lock()
 	for r.kill != nil {
 		ch := r.kill
@@ -108,7 +115,7 @@ func (r *running) start(sc *backend.Conn) {
 		<-ch
 		r.mu.Lock()
 	}
-	r.sc = sc
+	r.sc, r.since = sc, since
 	r.mu.Unlock()
 }
 
@@ -116,12 +123,18 @@ func (r *running) start(sc *backend.Conn) {
 // has landed.
 func (r *running) stop() {
 	r.mu.Lock()
-	r.sc = nil
+	r.sc, r.since = nil, time.Time{}
 	ch := r.kill
 	r.mu.Unlock()
 	if ch != nil {
 		<-ch
 	}
+}
+
+func (s *session) runningOn() *backend.Conn {
+	s.running.mu.Lock()
+	defer s.running.mu.Unlock()
+	return s.running.sc
 }
 
 // KillQuery interrupts the statement the session runs on a server now, if
@@ -173,6 +186,9 @@ func parseKill(sql string) (router.Kill, error) {
 
 // carryOutKill runs a KILL the client sent as a statement or prepared.
 func (s *session) carryOutKill(ctx context.Context, k router.Kill) error {
+	if k.ByUser {
+		return s.killUser(ctx, k.User, k.Query)
+	}
 	var err error
 	id := k.ID
 	switch {
@@ -183,7 +199,162 @@ func (s *session) carryOutKill(ctx context.Context, k router.Kill) error {
 			return err
 		}
 	}
+	if k.QueryID {
+		return s.killQueryID(ctx, id)
+	}
 	return s.kill(ctx, id, k.Query)
+}
+
+// killUser is KILL [QUERY] USER: it ends (or interrupts the statements of)
+// every session of this switchyard logged in as that user, from that
+// client host if one is named, and answers with their number as affected
+// rows, as MariaDB counts its threads. A server must not run it: there it
+// would end the pooled connections of that server user, which other
+// clients' sessions use. Another user's sessions need the privilege
+// MariaDB asks for (CONNECTION ADMIN or SUPER), and without it the error
+// is MariaDB's.
+func (s *session) killUser(ctx context.Context, u router.KillUser, query bool) error {
+	own := s.c.login.User.Name
+	if u.Current {
+		u = router.KillUser{Name: own}
+	}
+	targets := s.c.ln.sessionsOfAccount(u.Name, u.Host)
+	if len(targets) > 0 && u.Name != own {
+		may, err := s.mayKillOthers(ctx)
+		if err != nil {
+			return err
+		}
+		if !may {
+			host := u.Host
+			if host == "" {
+				host = "%"
+			}
+			return &mysql.MyError{Code: mysql.ER_KILL_DENIED_ERROR, State: "HY000",
+				Message: fmt.Sprintf("Operation KILL USER failed for %s@%s", u.Name, host)}
+		}
+	}
+	self := false
+	for _, c := range targets {
+		switch {
+		case c.ClientConn == s.c:
+			self = true // its own statement is this KILL
+		case query:
+			if b := c.sess.Load(); b != nil {
+				if k, ok := b.Session.(queryKiller); ok {
+					if err := k.KillQuery(ctx); err != nil {
+						s.c.Logger().Warn("KILL QUERY USER: could not interrupt a session's statement", "session", c.ID(), "err", err)
+					}
+				}
+			}
+		default:
+			c.Logger().Info("session killed by KILL USER", "by", own)
+			c.kill()
+		}
+	}
+	if err := s.c.WritePacket(wire.AppendOK(make([]byte, wire.HeaderSize, 16),
+		wire.OK{AffectedRows: uint64(len(targets)), Status: s.c.status})); err != nil {
+		return EndSession(errClientWrite{err})
+	}
+	if self && !query {
+		// MariaDB answers the KILL, then the connection ends.
+		return EndSession(errors.New("killed by its own KILL USER"))
+	}
+	return nil
+}
+
+// killQueryID is KILL QUERY ID: it interrupts the statement a server
+// numbered qid, if a session of this switchyard runs it. A query id names
+// one statement of one server, but servers number theirs apart, so the
+// servers the proxy's sessions run statements on now are asked, each as
+// the user of a session running there (who sees its own threads), which
+// thread runs qid; the session on that thread owns it. The KILL QUERY ID
+// then goes to that server as the owner, who may interrupt its own
+// statement. Errors are MariaDB's: 1957 for a query no session runs, 1979
+// for another user's without CONNECTION ADMIN.
+func (s *session) killQueryID(ctx context.Context, qid uint64) error {
+	type group struct {
+		server *backend.Server
+		user   string
+	}
+	type running struct {
+		c  *conn
+		sc *backend.Conn
+	}
+	byGroup := map[group][]running{}
+	for _, c := range s.c.ln.loggedIn() {
+		b := c.sess.Load()
+		if b == nil || c.ClientConn == s.c {
+			continue
+		}
+		if k, ok := b.Session.(queryKiller); ok {
+			if sc := k.runningOn(); sc != nil {
+				g := group{sc.Server(), c.login.User.Name}
+				byGroup[g] = append(byGroup[g], running{c, sc})
+			}
+		}
+	}
+	for _, list := range byGroup {
+		thread, err := s.srv.servers.ThreadOfQuery(ctx, list[0].sc, qid)
+		if err != nil {
+			s.c.Logger().Warn("KILL QUERY ID: could not read a server's process list", "server", list[0].sc.Server().Name, "err", err)
+			continue
+		}
+		for _, r := range list {
+			if thread == 0 || r.sc.ThreadID() != thread {
+				continue
+			}
+			if owner := r.c.login.User.Name; owner != s.c.login.User.Name {
+				may, err := s.mayKillOthers(ctx)
+				if err != nil {
+					return err
+				}
+				if !may {
+					return &mysql.MyError{Code: errKillQueryDenied, State: "HY000", Message: fmt.Sprintf("You are not owner of query %d", qid)}
+				}
+			}
+			s.c.Logger().Info("interrupting another session's statement (KILL QUERY ID)", "session", r.c.ID(), "server", r.sc.Server().Name)
+			if err := s.srv.servers.KillQueryID(ctx, r.sc, qid); err != nil {
+				var me *mysql.MyError
+				if errors.As(err, &me) {
+					return me // the statement is over: the server's 1957
+				}
+				return err
+			}
+			return s.c.WriteOK()
+		}
+	}
+	return &mysql.MyError{Code: errNoSuchQuery, State: "HY000", Message: fmt.Sprintf("Unknown query id: %d", qid)}
+}
+
+// MariaDB's errors for KILL QUERY ID (not MySQL's: no constants in the
+// protocol library).
+const (
+	errNoSuchQuery     = 1957
+	errKillQueryDenied = 1979
+)
+
+// mayKillOthers asks the server whether the session's account may end
+// other users' sessions: MariaDB's CONNECTION ADMIN, or SUPER, granted to
+// the account (privileges of roles are not seen).
+func (s *session) mayKillOthers(ctx context.Context) (bool, error) {
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		return false, err
+	}
+	// GRANTEE is 'user'@'host'; CURRENT_USER() is user@host, and only the
+	// host cannot hold an @.
+	const host = "SUBSTRING_INDEX(CURRENT_USER(), '@', -1)"
+	res, err := sc.Query("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES" +
+		" WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN') AND GRANTEE = CONCAT('''', " +
+		"LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - CHAR_LENGTH(" + host + ") - 1), '''@''', " + host + ", '''')")
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) {
+			return false, me
+		}
+		return false, s.serverLost(sc, err, false)
+	}
+	return len(res.Rows) == 1 && len(res.Rows[0]) == 1 && res.Rows[0][0].String != "0", nil
 }
 
 // evalKillID has the server evaluate a KILL's id expression, on the
@@ -200,6 +371,11 @@ func (s *session) evalKillID(ctx context.Context, expr string) (uint64, error) {
 	if err != nil {
 		var me *mysql.MyError
 		if errors.As(err, &me) {
+			if i := strings.LastIndex(me.Message, " in '"); me.Code == mysql.ER_BAD_FIELD_ERROR && i > 0 {
+				// The server evaluated a SELECT; evaluating the KILL
+				// itself, it names the KILL as where the column is missing.
+				me = &mysql.MyError{Code: me.Code, State: me.State, Message: me.Message[:i] + " in 'KILL'"}
+			}
 			return 0, me
 		}
 		return 0, s.serverLost(sc, err, false)
@@ -236,8 +412,58 @@ func (s *session) kill(ctx context.Context, id uint64, query bool) error {
 		}
 		return EndSessionTelling(errConnectionKilled)
 	}
-	if err := s.c.ln.Kill(ctx, id, query, s.c.login.User.Name); err != nil {
+	asUser := s.c.login.User.Name
+	if owner, ok := s.c.ln.ownerOf(id); ok && owner != asUser {
+		// Another user's session: MariaDB lets CONNECTION ADMIN end it.
+		may, err := s.mayKillOthers(ctx)
+		if err != nil {
+			return err
+		}
+		if may {
+			asUser = ""
+		}
+	}
+	if err := s.c.ln.Kill(ctx, id, query, asUser); err != nil {
 		return err
 	}
 	return s.c.WriteOK()
+}
+
+// sessionsOfAccount returns the logged-in sessions of user name, from
+// client host (as MariaDB names it: clientHost) unless host is "".
+func (ln *Listener) sessionsOfAccount(name, host string) []*conn {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	var found []*conn
+	for _, c := range ln.conns {
+		if c.sess.Load() == nil || c.login.User == nil || c.login.User.Name != name {
+			continue
+		}
+		if host == "" || clientHost(c.addr) == host {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
+// loggedIn returns the sessions that completed their login.
+func (ln *Listener) loggedIn() []*conn {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	found := make([]*conn, 0, len(ln.conns))
+	for _, c := range ln.conns {
+		if c.sess.Load() != nil {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
+// ownerOf returns the user of the logged-in session a client knows as id.
+func (ln *Listener) ownerOf(id uint64) (string, bool) {
+	c := ln.find(id)
+	if c == nil || c.sess.Load() == nil || c.login.User == nil {
+		return "", false
+	}
+	return c.login.User.Name, true
 }

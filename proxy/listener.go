@@ -169,6 +169,10 @@ type Listener struct {
 	// (see loginWorker); loginWorkers counts those goroutines.
 	logins       chan func()
 	loginWorkers sync.WaitGroup
+	// watchOnce starts watchAbandoned with the first Serve; watchers
+	// counts it until the listener's context ends.
+	watchOnce sync.Once
+	watchers  sync.WaitGroup
 }
 
 // loginWorkerIdle is how long a login goroutine waits for the next login
@@ -298,6 +302,10 @@ func (ln *Listener) Serve(l net.Listener) error {
 	}
 	ln.lns = append(ln.lns, l)
 	ln.mu.Unlock()
+	ln.watchOnce.Do(func() {
+		ln.watchers.Add(1)
+		go ln.watchAbandoned()
+	})
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -596,6 +604,7 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 		case <-done:
 			ln.cancel()
 			ln.loginWorkers.Wait()
+			ln.watchers.Wait()
 			return nil
 		case <-ctx.Done():
 			ln.cancel()
@@ -604,6 +613,7 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 			}
 			<-done
 			ln.loginWorkers.Wait()
+			ln.watchers.Wait()
 			return ctx.Err()
 		case <-tick.C:
 		}

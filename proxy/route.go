@@ -196,6 +196,9 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 	switch d.Target {
 	case router.Stay:
 		if s.conns.held != nil {
+			if err := s.heldClosedByServer(verify); err != nil {
+				return nil, err
+			}
 			return s.conns.held, nil
 		}
 		if s.conns.last != nil {
@@ -313,7 +316,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	defer srv.Outstanding.Add(-1)
 	srv.Queries.Add(1)
 	start := time.Now()
-	s.running.start(sc)
+	s.running.start(sc, start)
 	defer s.running.stop()
 	next, err := sc.WriteCommand(buf)
 	if err != nil {

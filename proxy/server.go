@@ -42,6 +42,10 @@ type Servers interface {
 	// KillQuery interrupts the statement a connection runs, from another
 	// connection (KILL QUERY).
 	KillQuery(ctx context.Context, target *backend.Conn) error
+	// ThreadOfQuery and KillQueryID find and interrupt a statement by the
+	// query id its server gave it (KILL QUERY ID), as target's user.
+	ThreadOfQuery(ctx context.Context, target *backend.Conn, qid uint64) (uint32, error)
+	KillQueryID(ctx context.Context, target *backend.Conn, qid uint64) error
 }
 
 // Pool lends server connections to sessions: backend.Pool.

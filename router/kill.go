@@ -25,6 +25,21 @@ type Kill struct {
 	// before killing. It may call CONNECTION_ID(), which must be rewritten
 	// first.
 	Expr string
+	// QueryID: KILL QUERY ID, where ID or Expr is a server's query id (its
+	// process list's QUERY_ID), not a connection id.
+	QueryID bool
+	// ByUser: KILL [CONNECTION|QUERY] USER, of every session of User.
+	ByUser bool
+	User   KillUser
+}
+
+// KillUser is the account KILL ... USER names.
+type KillUser struct {
+	// Name is the user name; Host the client host the session must have,
+	// "" for any (no host given, MariaDB's '%').
+	Name, Host string
+	// Current: CURRENT_USER, the killing session's own user.
+	Current bool
 }
 
 // KillError says why a KILL cannot be carried out, with the MariaDB code
@@ -45,11 +60,10 @@ const (
 )
 
 // ParseKill reads sql, a single KILL statement: KILL [HARD|SOFT]
-// [CONNECTION|QUERY] id, where id is a number or CONNECTION_ID(), possibly
-// in parentheses. Other forms get a KillError: KILL USER (on a server it
-// would end every pooled connection of that server user), KILL QUERY ID
-// (query ids are per server), ids that are expressions, and several
-// statements in one string.
+// [CONNECTION|QUERY|QUERY ID] id, where id is a number or CONNECTION_ID(),
+// possibly in parentheses, or an expression (Kill.Expr), or KILL
+// [HARD|SOFT] [CONNECTION|QUERY] USER user. What MariaDB refuses, and
+// several statements in one string, get a KillError.
 func ParseKill(sql string) (Kill, error) {
 	l := lexer{s: sql}
 	var toks []token
@@ -97,11 +111,15 @@ func ParseKill(sql string) (Kill, error) {
 		next()
 		k.Query = true
 		if peek().is("ID") {
-			return k, &KillError{Message: "switchyard does not support KILL QUERY ID: query ids belong to each server; use KILL QUERY with the connection id"}
+			next()
+			k.QueryID = true
 		}
 	}
-	if peek().is("USER") {
-		return k, &KillError{Message: "switchyard does not forward KILL USER: on a server it would end every connection of that user, other clients' included"}
+	if !k.QueryID && peek().is("USER") {
+		// After QUERY ID, USER is a column name to MariaDB (KILL QUERY ID
+		// user 'x' is its 1054): the expression below.
+		next()
+		return killUser(k, toks[i:])
 	}
 	exprAt := i
 	depth := 0
@@ -138,7 +156,65 @@ func ParseKill(sql string) (Kill, error) {
 		return Kill{}, err
 	}
 	last := len(toks) - 1 // trailing semicolons are gone from toks
-	return Kill{Query: k.Query, Expr: sql[starts[exprAt] : starts[last]+len(toks[last].text)]}, nil
+	return Kill{Query: k.Query, QueryID: k.QueryID, Expr: sql[starts[exprAt] : starts[last]+len(toks[last].text)]}, nil
+}
+
+// killUser reads the account of KILL ... USER: name, 'name', `name`, each
+// with an optional @host in the same forms, or CURRENT_USER[()].
+func killUser(k Kill, toks []token) (Kill, error) {
+	errSyntax := &KillError{Code: errParse, Message: "You have an error in your SQL syntax; KILL USER needs an account name"}
+	k.ByUser = true
+	name := func(t token) (string, bool) {
+		switch t.kind {
+		case tString:
+			return unquoteString(t.text), true
+		case tWord, tIdent:
+			return unquoteIdent(t), true
+		}
+		return "", false
+	}
+	if len(toks) == 0 {
+		return Kill{}, errSyntax
+	}
+	if toks[0].is("CURRENT_USER") {
+		rest := toks[1:]
+		if len(rest) == 2 && rest[0].punct("(") && rest[1].punct(")") {
+			rest = nil
+		}
+		if len(rest) != 0 {
+			return Kill{}, errSyntax
+		}
+		k.User.Current = true
+		return k, nil
+	}
+	n, ok := name(toks[0])
+	if !ok {
+		return Kill{}, errSyntax
+	}
+	k.User.Name = n
+	switch rest := toks[1:]; {
+	case len(rest) == 0:
+	case len(rest) == 1 && rest[0].kind == tUserVar:
+		// The lexer reads @host, @'host' and @`host` as a user variable.
+		h := token{kind: tWord, text: rest[0].text[1:]}
+		switch {
+		case strings.HasPrefix(h.text, "'") || strings.HasPrefix(h.text, `"`):
+			h.kind = tString
+		case strings.HasPrefix(h.text, "`"):
+			h.kind = tIdent
+		}
+		k.User.Host, _ = name(h)
+	case len(rest) == 2 && rest[0].punct("@"):
+		if k.User.Host, ok = name(rest[1]); !ok {
+			return Kill{}, errSyntax
+		}
+	default:
+		return Kill{}, errSyntax
+	}
+	if k.User.Host == "%" {
+		k.User.Host = ""
+	}
+	return k, nil
 }
 
 // killExprError refuses, with MariaDB's own error, an id expression that
