@@ -245,8 +245,12 @@ func (c *Conn) acquireReader() {
 
 // ReleaseReader gives the read buffer back once a response is complete. A
 // buffer still holding unread bytes stays: they belong to this connection.
-func (c *Conn) ReleaseReader() {
-	c.lastUsed = time.Now()
+func (c *Conn) ReleaseReader() { c.ReleaseReaderAt(time.Now()) }
+
+// ReleaseReaderAt is ReleaseReader for a response that was complete at
+// now, for a caller that read the clock already.
+func (c *Conn) ReleaseReaderAt(now time.Time) {
+	c.lastUsed = now
 	if c.br != nil && c.br.Buffered() == 0 {
 		c.readers.put(c.br)
 		c.br = nil
@@ -274,6 +278,13 @@ func (c *Conn) Write(framed []byte) error {
 // copied (wire.CommandPackets); next is the sequence id of the answer's
 // first packet.
 func (c *Conn) WriteCommand(buf []byte) (next uint8, err error) {
+	if len(buf)-wire.HeaderSize < wire.MaxPayload {
+		// One packet, as nearly every command is: a plain write, without
+		// the net.Buffers that cost two allocations and a writev per
+		// statement.
+		wire.PutHeader(buf, len(buf)-wire.HeaderSize, 0)
+		return 1, c.Write(buf)
+	}
 	packets, next := wire.CommandPackets(buf)
 	if _, err := packets.WriteTo(c.nc); err != nil {
 		c.broken.Store(true)

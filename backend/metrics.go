@@ -16,20 +16,19 @@ type PoolStats struct {
 // Stats counts the connections to srv.
 func (p *Pool) Stats(srv *Server) PoolStats {
 	open := srv.OpenConns()
-	p.mu.Lock()
-	idle, waiters := len(p.idle[srv]), p.waiters[srv]
-	p.mu.Unlock()
+	sh := p.shard(srv)
+	sh.mu.Lock()
+	idle, waiters := len(sh.idle), sh.waiters
+	sh.mu.Unlock()
 	// A connection returned between the two looks may count as idle and
 	// not open yet: never report fewer than none borrowed.
 	return PoolStats{Open: max(open, idle), Idle: idle, Borrowed: max(open-idle, 0), Waiters: waiters}
 }
 
-func (p *Pool) addWaiter(srv *Server, n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.waiters[srv] += n; p.waiters[srv] <= 0 {
-		delete(p.waiters, srv)
-	}
+func (sh *poolShard) addWaiter(n int) {
+	sh.mu.Lock()
+	sh.waiters += n
+	sh.mu.Unlock()
 }
 
 // EventCounts returns how many events of each kind (server_down, role,

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,29 +82,75 @@ const IdleCheckAfter = time.Second
 // same poolKey. A connection in the pool is at a packet boundary, holds no
 // transaction, and records the session state it carries, so the next user
 // can tell whether it must reset it.
+//
+// Each server's connections are a shard with a lock of its own: every
+// statement borrows and returns a connection, and with one lock for all
+// servers that lock was the only contended one of the proxy (mutex profile,
+// sysbench at 64 threads), which sessions reading from different replicas
+// need not share.
 type Pool struct {
 	// live holds the options; a reload swaps them (SetOptions), and
 	// reconfigured wakes the reaper to apply a new idle timeout.
 	live         atomic.Pointer[PoolOptions]
 	reconfigured chan struct{}
 	dial         Dialer
-	mu           sync.Mutex
-	idle         map[*Server][]*Conn // most recently returned last
+	// shards are read without a lock: a server seen for the first time
+	// gets its shard in a copy of the map, made under growMu. A shard
+	// stays when its server is retired: a connection given back late still
+	// lands where the reaper looks.
+	shards atomic.Pointer[map[*Server]*poolShard]
+	growMu sync.Mutex
+	// accounts counts the changes of what a new login gets (Renew).
+	accounts atomic.Uint64
+}
+
+// poolShard is one server's part of the pool.
+type poolShard struct {
+	mu   sync.Mutex
+	idle []*Conn // most recently returned last
 	// returned is closed (and replaced) when a connection to the server
 	// comes back, waking sessions that wait for one; waiters counts those
 	// sessions, for the metrics.
-	returned map[*Server]chan struct{}
-	waiters  map[*Server]int
-	// accounts counts the changes of what a new login gets (Renew).
-	accounts uint64
+	returned chan struct{}
+	waiters  int
 }
 
 // NewPool returns an empty pool that opens connections with dial.
 func NewPool(opt PoolOptions, dial Dialer) *Pool {
-	p := &Pool{dial: dial, idle: make(map[*Server][]*Conn), returned: make(map[*Server]chan struct{}), reconfigured: make(chan struct{}, 1),
-		waiters: make(map[*Server]int)}
+	p := &Pool{dial: dial, reconfigured: make(chan struct{}, 1)}
 	p.SetOptions(opt)
 	return p
+}
+
+// shard is srv's part of the pool.
+func (p *Pool) shard(srv *Server) *poolShard {
+	if all := p.shards.Load(); all != nil {
+		if sh := (*all)[srv]; sh != nil {
+			return sh
+		}
+	}
+	p.growMu.Lock()
+	defer p.growMu.Unlock()
+	next := map[*Server]*poolShard{}
+	if all := p.shards.Load(); all != nil {
+		if sh := (*all)[srv]; sh != nil {
+			return sh // added meanwhile
+		}
+		maps.Copy(next, *all)
+	}
+	sh := &poolShard{}
+	next[srv] = sh
+	p.shards.Store(&next)
+	return sh
+}
+
+// eachShard calls f with every shard, unlocked.
+func (p *Pool) eachShard(f func(*poolShard)) {
+	if all := p.shards.Load(); all != nil {
+		for _, sh := range *all {
+			f(sh)
+		}
+	}
 }
 
 // Acquire returns a connection to srv for req: an idle one (preferring one
@@ -112,11 +159,12 @@ func NewPool(opt PoolOptions, dial Dialer) *Pool {
 // waiting up to the connect timeout for one to come back.
 func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, error) {
 	key := keyOf(req.Dial)
+	sh := p.shard(srv)
 	var timer *time.Timer
 	var returned, freed <-chan struct{}
 	for {
 		for {
-			c := p.take(srv, key, req.State, req.Epoch)
+			c := sh.take(key, req.State, req.Epoch)
 			if c == nil {
 				break
 			}
@@ -125,21 +173,21 @@ func (p *Pool) Acquire(ctx context.Context, srv *Server, req Request) (*Conn, er
 			}
 			c.Close()
 		}
-		if srv.tryTakeSlot() || p.evictIdle(srv, key, req.State) && srv.tryTakeSlot() {
+		if srv.tryTakeSlot() || sh.evictIdle(key, req.State) && srv.tryTakeSlot() {
 			return p.open(ctx, srv, req.Dial)
 		}
 		if returned == nil {
 			// Wait only once a release or a freed slot wakes us, after
 			// looking again: one since the look above would not.
-			returned, freed = p.returnedChan(srv), srv.slots.freed()
+			returned, freed = sh.returnedChan(), srv.slots.freed()
 			continue
 		}
 		wait := p.dial.ConnectTimeout()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
-			p.addWaiter(srv, 1)
-			defer p.addWaiter(srv, -1)
+			sh.addWaiter(1)
+			defer sh.addWaiter(-1)
 		}
 		select {
 		case <-freed:
@@ -165,9 +213,7 @@ func (p *Pool) usable(c *Conn, verify bool) bool {
 
 // open dials a connection for which a slot is already taken.
 func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, error) {
-	p.mu.Lock()
-	accounts := p.accounts // as of before the login
-	p.mu.Unlock()
+	accounts := p.accounts.Load() // as of before the login
 	c, err := p.dial.Connect(ctx, srv, opt)
 	if err != nil {
 		srv.releaseSlot()
@@ -189,11 +235,7 @@ func (p *Pool) open(ctx context.Context, srv *Server, opt DialOptions) (*Conn, e
 // no connection that logged in before it. Sessions that logged in before
 // go on with the old ones, as their own connections would directly, and
 // need no new login (which a changed password would refuse).
-func (p *Pool) Renew() {
-	p.mu.Lock()
-	p.accounts++
-	p.mu.Unlock()
-}
+func (p *Pool) Renew() { p.accounts.Add(1) }
 
 // PruneStale closes the idle connections that logged in before the last
 // Renew, of the users inUse does not name: only sessions that logged in
@@ -201,39 +243,31 @@ func (p *Pool) Renew() {
 // would count as the server's sessions, and list in its processlist,
 // until the idle timeout.)
 func (p *Pool) PruneStale(inUse func(user string) bool) {
-	p.mu.Lock()
-	epoch := p.accounts
-	p.mu.Unlock()
+	epoch := p.accounts.Load()
 	p.closeWhere(func(c *Conn) bool { return c.accounts < epoch && !inUse(c.key.User) })
 }
 
 // Epoch is the number of Renew calls so far: a session records it at its
 // login and asks for connections no older (Request.Epoch).
-func (p *Pool) Epoch() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.accounts
-}
+func (p *Pool) Epoch() uint64 { return p.accounts.Load() }
 
-func (p *Pool) returnedChan(srv *Server) chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ch := p.returned[srv]
-	if ch == nil {
-		ch = make(chan struct{})
-		p.returned[srv] = ch
+func (sh *poolShard) returnedChan() chan struct{} {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.returned == nil {
+		sh.returned = make(chan struct{})
 	}
-	return ch
+	return sh.returned
 }
 
-// take removes an idle connection to srv for key, preferring one already
-// in state want, so that nothing needs replaying. It returns nil when there
+// take removes an idle connection for key, preferring one already in
+// state want, so that nothing needs replaying. It returns nil when there
 // is none. A session without a login schema never gets a connection that
 // another session moved into a schema: no reset can undo that.
-func (p *Pool) take(srv *Server, key poolKey, want SessionState, epoch uint64) *Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	list := p.idle[srv]
+func (sh *poolShard) take(key poolKey, want SessionState, epoch uint64) *Conn {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.idle
 	best := -1
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
@@ -252,7 +286,7 @@ func (p *Pool) take(srv *Server, key poolKey, want SessionState, epoch uint64) *
 		return nil
 	}
 	c := list[best]
-	p.idle[srv] = append(list[:best], list[best+1:]...)
+	sh.idle = append(list[:best], list[best+1:]...)
 	return c
 }
 
@@ -271,44 +305,47 @@ func (p *Pool) Release(c *Conn) {
 		c.ReleaseReader()
 	}
 	opt := p.options()
+	sh := p.shard(c.srv)
 	for {
 		if c.needsTidy() {
 			_ = c.TidyStmts() // a failed write marks it broken
 		}
-		if c.Broken() || (opt.MaxLifetime > 0 && time.Since(c.created) > opt.MaxLifetime) ||
+		// Its age as of its last use, which was just now: the clock need
+		// not be read again on every statement's way back.
+		if c.Broken() || (opt.MaxLifetime > 0 && c.lastUsed.Sub(c.created) > opt.MaxLifetime) ||
 			c.srv.Status() == StatusOfflineHard || c.srv.Retired() {
 			c.Close()
 			return
 		}
-		p.mu.Lock()
+		sh.mu.Lock()
 		// A session that released a statement of c since the tidy above
 		// found c not idle yet and left the tidying to us.
 		if !c.needsTidy() {
 			break
 		}
-		p.mu.Unlock()
+		sh.mu.Unlock()
 	}
 	// A full server's least recently returned idle connection makes room:
 	// closing the one just returned instead would let connections of a
 	// pool key nobody uses any more (sysbench's, after it ended) keep
 	// every slot, and each statement of a key in use would log in anew.
-	list := p.idle[c.srv]
+	list := sh.idle
 	var evicted *Conn
 	if len(list) >= opt.MaxIdlePerServer {
 		if len(list) == 0 { // MaxIdlePerServer below 1: keep none
-			p.mu.Unlock()
+			sh.mu.Unlock()
 			c.Close()
 			return
 		}
 		evicted = list[0]
 		list = append(list[:0], list[1:]...)
 	}
-	p.idle[c.srv] = append(list, c)
-	if ch := p.returned[c.srv]; ch != nil {
-		close(ch)
-		delete(p.returned, c.srv)
+	sh.idle = append(list, c)
+	if sh.returned != nil {
+		close(sh.returned)
+		sh.returned = nil
 	}
-	p.mu.Unlock()
+	sh.mu.Unlock()
 	if evicted != nil {
 		evicted.Close()
 	}
@@ -318,45 +355,46 @@ func (p *Pool) Release(c *Conn) {
 // is idle in the pool: a session just released one. A connection in use
 // is left to its user, who tidies it when giving it back.
 func (p *Pool) tidyIdle(c *Conn) {
-	p.mu.Lock()
-	list := p.idle[c.srv]
-	i := slices.Index(list, c)
+	sh := p.shard(c.srv)
+	sh.mu.Lock()
+	i := slices.Index(sh.idle, c)
 	if i < 0 {
-		p.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
-	p.idle[c.srv] = slices.Delete(list, i, i+1)
-	p.mu.Unlock()
+	sh.idle = slices.Delete(sh.idle, i, i+1)
+	sh.mu.Unlock()
 	p.Release(c) // which tidies it
 }
 
-// evictIdle closes the least recently used idle connection to srv, to free
-// its slot for a session that needs another pool key. It reports whether
-// there was one.
+// evictIdle closes the least recently used idle connection of the shard's
+// server, to free its slot for a session that needs another pool key. It
+// reports whether there was one.
 //
 // An idle connection the session could use itself (one released since it
 // looked) is not evicted: evicting it and dialing another would open one
 // connection more than the cap for as long as the close takes to reach the
 // server. The caller looks again instead.
-func (p *Pool) evictIdle(srv *Server, key poolKey, want SessionState) bool {
-	p.mu.Lock()
-	list := p.idle[srv]
+func (sh *poolShard) evictIdle(key poolKey, want SessionState) bool {
+	sh.mu.Lock()
+	list := sh.idle
 	if len(list) == 0 || slices.ContainsFunc(list, func(c *Conn) bool { return c.serves(key, want) }) {
-		p.mu.Unlock()
+		sh.mu.Unlock()
 		return false
 	}
 	c := list[0]
-	p.idle[srv] = append(list[:0], list[1:]...)
-	p.mu.Unlock()
+	sh.idle = append(list[:0], list[1:]...)
+	sh.mu.Unlock()
 	c.Close()
 	return true
 }
 
 // idleCount returns the number of idle connections to srv.
 func (p *Pool) idleCount(srv *Server) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle[srv])
+	sh := p.shard(srv)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.idle)
 }
 
 // Reap closes connections idle longer than the idle timeout until ctx
@@ -393,19 +431,20 @@ func (p *Pool) Close() { p.closeWhere(func(*Conn) bool { return true }) }
 // closed after the lock is let go.
 func (p *Pool) closeWhere(drop func(*Conn) bool) {
 	var stale []*Conn
-	p.mu.Lock()
-	for srv, list := range p.idle {
-		kept := list[:0]
-		for _, c := range list {
+	p.eachShard(func(sh *poolShard) {
+		sh.mu.Lock()
+		kept := sh.idle[:0]
+		for _, c := range sh.idle {
 			if drop(c) {
 				stale = append(stale, c)
 			} else {
 				kept = append(kept, c)
 			}
 		}
-		p.idle[srv] = kept
-	}
-	p.mu.Unlock()
+		clear(sh.idle[len(kept):]) // no stale pointers past the end
+		sh.idle = kept
+		sh.mu.Unlock()
+	})
 	for _, c := range stale {
 		c.Close()
 	}

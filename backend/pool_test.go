@@ -239,9 +239,10 @@ func TestPoolDetectsKilled(t *testing.T) {
 	}
 	// A broken one in the pool is never handed out.
 	cn.MarkBroken()
-	p.mu.Lock()
-	p.idle[srv] = append(p.idle[srv], cn)
-	p.mu.Unlock()
+	sh := p.shard(srv)
+	sh.mu.Lock()
+	sh.idle = append(sh.idle, cn)
+	sh.mu.Unlock()
 	if got := mustAcquire(t, p, srv, appReq()); got == cn {
 		t.Fatal("a broken connection was handed out")
 	}
@@ -250,9 +251,10 @@ func TestPoolDetectsKilled(t *testing.T) {
 // waitersOn reports whether an Acquire is waiting for a connection to srv to
 // come back.
 func waitersOn(p *Pool, srv *Server) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.returned[srv] != nil
+	sh := p.shard(srv)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.returned != nil
 }
 
 // TestMaxConnectionsWait: at servers[].max_connections a second session

@@ -278,9 +278,4 @@ func (p *Pool) Drop(retired []*Server) {
 		return
 	}
 	p.closeWhere(func(c *Conn) bool { return c.srv.Retired() })
-	p.mu.Lock()
-	for _, s := range retired {
-		delete(p.idle, s)
-	}
-	p.mu.Unlock()
 }

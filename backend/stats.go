@@ -112,13 +112,13 @@ func (p *Pool) KeyStats(servers []*Server) []PoolKeyStats {
 		return st
 	}
 	idle := map[*Conn]bool{}
-	p.mu.Lock()
-	for _, list := range p.idle {
-		for _, c := range list {
+	p.eachShard(func(sh *poolShard) {
+		sh.mu.Lock()
+		for _, c := range sh.idle {
 			idle[c] = true
 		}
-	}
-	p.mu.Unlock()
+		sh.mu.Unlock()
+	})
 	for _, s := range servers {
 		s.connMu.Lock()
 		for c := range s.conns {

@@ -511,11 +511,15 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 	ln := c.ln
 	for {
 		c.idle.Store(true)
-		c.waitCommand(ln.lim().IdleTimeout)
+		idle := ln.lim().IdleTimeout
+		c.waitCommand(idle)
 		if ln.isClosing() && !sess.Busy() {
 			return
 		}
 		buf, err := c.readCommand()
+		for err != nil && !(ln.isClosing() && !sess.Busy()) && c.rearmIdle(err, idle) {
+			buf, err = c.readCommand()
+		}
 		c.idle.Store(false)
 		if err != nil {
 			c.ClientConn.commandDone()

@@ -107,6 +107,26 @@ func TestIdleTimeout(t *testing.T) {
 	mysqltest.Eventually(t, "the log line", func() bool { return h.logs.count("closed idle client") == 1 })
 }
 
+// TestIdleTimeoutFromLastCommand: the idle timeout counts from the last
+// command, though the deadline set for an earlier wait is kept (it fires
+// early and is set again): a client that sends a command more often than
+// the timeout stays, for longer than the timeout in all, and is closed once
+// it goes quiet.
+func TestIdleTimeoutFromLastCommand(t *testing.T) {
+	const idle = 1500 * time.Millisecond
+	h := newHarness(t, harnessConfig{listener: ListenerOptions{IdleTimeout: idle}})
+	rc := h.login(t, mysqltest.Login{User: "app", Pass: "secret"})
+	for start := time.Now(); time.Since(start) < 2*idle; {
+		time.Sleep(idle / 5)
+		rc.MustOK(rc.Cmd(mysql.COM_PING, "", wire.ShapeOne))
+	}
+	if n := h.logs.count("closed idle client"); n != 0 {
+		t.Fatalf("a client sending commands was closed as idle")
+	}
+	rc.ExpectClosed()
+	mysqltest.Eventually(t, "the log line", func() bool { return h.logs.count("closed idle client") == 1 })
+}
+
 // TestLoadDataLocalInfile: the server's request for the client's file,
 // the file's packets (sequence ids continuing the client's) and the OK,
 // relayed between them; a client that numbers its packets wrong loses its

@@ -344,7 +344,8 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	// The response's last bytes wait in bw until the command is done (see
 	// ClientConn.responseWriter).
 	err = f.forward(shape)
-	srv.Latency.Observe(time.Since(start))
+	end := time.Now()
+	srv.Latency.Observe(end.Sub(start))
 	s.c.seq = f.seq - f.shift
 	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows}
 	res.status, res.hasStatus = f.status()
@@ -355,7 +356,7 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 		sc.MarkBroken()
 		return res, err
 	}
-	sc.ReleaseReader()
+	sc.ReleaseReaderAt(end)
 	return res, nil
 }
 

@@ -52,8 +52,9 @@ type session struct {
 	catchReadOnly bool
 	// pub is the session's state for the admin's processlist; note what
 	// the current command tells the admin's stats (stats.go).
-	pub  published
-	note stmtNote
+	pub        published
+	note       stmtNote
+	digestMemo digestMemo
 	// failedChangeUser counts refused COM_CHANGE_USER attempts: like
 	// MariaDB (MDEV-3915), a connection gets three, successful changes
 	// included, and then only "Unknown command", so a client cannot try

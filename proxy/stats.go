@@ -80,8 +80,22 @@ func (e *digestEntry) add(took time.Duration, rows int64, now time.Time, route i
 	}
 }
 
-func (st *stats) digest(n *stmtNote, user, schema string, took time.Duration, now time.Time) {
+// digestMemo is the digest entry a session's last statement was counted
+// under. Sessions mostly repeat their statements, and the table's lookup
+// hashes the key's three strings (the digest alone is 64 characters): about
+// 3% of the proxy's instructions for a point select (callgrind). Entries
+// are never removed from the table, so a remembered one stays counted.
+type digestMemo struct {
+	key digestKey
+	e   *digestEntry
+}
+
+func (st *stats) digest(m *digestMemo, n *stmtNote, user, schema string, took time.Duration, now time.Time) {
 	key := digestKey{n.digest, user, schema}
+	if m.e != nil && m.key == key {
+		m.e.add(took, n.rows, now, n.route)
+		return
+	}
 	v, ok := st.digests.Load(key)
 	if !ok {
 		if st.nDigests.Load() >= maxDigests {
@@ -98,7 +112,9 @@ func (st *stats) digest(n *stmtNote, user, schema string, took time.Duration, no
 			st.nDigests.Add(1)
 		}
 	}
-	v.(*digestEntry).add(took, n.rows, now, n.route)
+	e := v.(*digestEntry)
+	m.key, m.e = key, e
+	e.add(took, n.rows, now, n.route)
 }
 
 // stmtNote is what the command that runs now tells the stats when it ends:
@@ -170,7 +186,7 @@ func (s *session) commandDone(cmd byte, start time.Time) {
 			st.kinds[n.kind].add(took)
 		}
 		if n.digest != "" {
-			st.digest(n, user, s.st.schema, took, now)
+			st.digest(&s.digestMemo, n, user, s.st.schema, took, now)
 		}
 	}
 	server := ""

@@ -69,10 +69,17 @@ func TestDigestTableIsBounded(t *testing.T) {
 	st := &srv.stats
 	st.init()
 	now := time.Now()
+	var memo digestMemo
 	for i := range maxDigests + 50 {
 		n := &stmtNote{query: true, digest: fmt.Sprint(i), digestText: strings.Repeat("x", 2*maxDigestText), route: 1}
-		st.digest(n, "app", "shop", time.Millisecond, now)
+		st.digest(&memo, n, "app", "shop", time.Millisecond, now)
 	}
+	// A session repeating a statement counts it under its row each time,
+	// whether it remembers the row (memo) or looks it up.
+	first := &stmtNote{query: true, digest: "0", route: 1}
+	st.digest(&memo, first, "app", "shop", time.Millisecond, now)
+	st.digest(&memo, first, "app", "shop", time.Millisecond, now)
+	st.digest(&memo, first, "app", "other", time.Millisecond, now) // another schema: the overflow row
 	rows := srv.Digests()
 	if len(rows) != maxDigests+1 {
 		t.Fatalf("%d rows, want %d and the overflow row", len(rows), maxDigests)
@@ -81,8 +88,11 @@ func TestDigestTableIsBounded(t *testing.T) {
 		if len(r.Text) > maxDigestText+3 {
 			t.Fatalf("digest text of %d bytes kept", len(r.Text))
 		}
-		if r.Digest == OverflowDigest && r.Count != 50 {
-			t.Errorf("overflow row counts %d, want 50", r.Count)
+		if r.Digest == OverflowDigest && r.Count != 51 {
+			t.Errorf("overflow row counts %d, want 51", r.Count)
+		}
+		if r.Digest == "0" && r.Count != 3 {
+			t.Errorf("digest 0 counted %d times, want 3", r.Count)
 		}
 	}
 }

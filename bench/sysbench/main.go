@@ -56,6 +56,11 @@ type config struct {
 	// profile, when set, is a directory where a CPU profile of each
 	// switchyard target is written for every measured run.
 	profile string
+	// contention, with profile, also samples lock contention and blocking
+	// in the switchyard under test (--pprof-contention) and writes its
+	// mutex and block profiles beside the CPU profile. A baseline binary
+	// may predate that flag, so it gets CPU profiles only.
+	contention bool
 	// switchyardYAML is merged into the config of every switchyard
 	// measured in the rounds (see harness.ProxyOptions.ExtraYAML).
 	switchyardYAML string
@@ -71,8 +76,10 @@ const benchYAML = "pool:\n  idle_timeout: 5m\n"
 type target struct {
 	name, readAddr, writeAddr string
 	pid                       func() int
-	// pprof is the proxy's --pprof address when profiles are taken.
-	pprof string
+	// pprof is the proxy's --pprof address when profiles are taken;
+	// contention: it samples contention too (config.contention).
+	pprof      string
+	contention bool
 }
 
 func main() {
@@ -149,7 +156,7 @@ func run() int {
 	defer hap.stop()
 	// startSwitchyard starts a binary under test, listening for profile
 	// requests when profiles are taken.
-	startSwitchyard := func(binary string, env []string) (*harness.Proxy, string, error) {
+	startSwitchyard := func(binary string, env []string, contention bool) (*harness.Proxy, string, error) {
 		opt := harness.ProxyOptions{Binary: binary, Cluster: cluster, LogLevel: "warn", Env: env, ExtraYAML: cfg.switchyardYAML}
 		addr := ""
 		if cfg.profile != "" {
@@ -158,35 +165,38 @@ func run() int {
 				return nil, "", err
 			}
 			opt.Args = []string{"--pprof", addr}
+			if contention {
+				opt.Args = append(opt.Args, "--pprof-contention")
+			}
 		}
 		p, err := harness.StartProxy(startCtx, opt)
 		return p, addr, err
 	}
-	proxy, pprofAddr, err := startSwitchyard(bin, nil)
+	proxy, pprofAddr, err := startSwitchyard(bin, nil, cfg.contention)
 	if err != nil {
 		return fail(err)
 	}
 	defer proxy.Stop()
 	targets := []target{
-		{"direct", cluster.Replicas[0].Addr(), cluster.Primary.Addr(), nil, ""},
-		{"haproxy", hap.readAddr, hap.writeAddr, hap.pid, ""},
-		{"switchyard", proxy.Addr(), proxy.Addr(), proxy.PID, pprofAddr},
+		{"direct", cluster.Replicas[0].Addr(), cluster.Primary.Addr(), nil, "", false},
+		{"haproxy", hap.readAddr, hap.writeAddr, hap.pid, "", false},
+		{"switchyard", proxy.Addr(), proxy.Addr(), proxy.PID, pprofAddr, cfg.contention},
 	}
 	if cfg.gomaxprocs != "" {
-		p2, addr, err := startSwitchyard(bin, []string{"GOMAXPROCS=" + cfg.gomaxprocs})
+		p2, addr, err := startSwitchyard(bin, []string{"GOMAXPROCS=" + cfg.gomaxprocs}, cfg.contention)
 		if err != nil {
 			return fail(err)
 		}
 		defer p2.Stop()
-		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.Addr(), p2.PID, addr})
+		targets = append(targets, target{"switchyard-gomaxprocs" + cfg.gomaxprocs, p2.Addr(), p2.Addr(), p2.PID, addr, cfg.contention})
 	}
 	if cfg.baseline != "" {
-		p3, addr, err := startSwitchyard(cfg.baseline, nil)
+		p3, addr, err := startSwitchyard(cfg.baseline, nil, false)
 		if err != nil {
 			return fail(fmt.Errorf("baseline %s: %w", cfg.baseline, err))
 		}
 		defer p3.Stop()
-		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.Addr(), p3.PID, addr})
+		targets = append(targets, target{"switchyard-baseline", p3.Addr(), p3.Addr(), p3.PID, addr, false})
 	}
 
 	if cfg.warmup > 0 {
@@ -358,6 +368,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&cfg.gomaxprocs, "gomaxprocs", "", "also measure switchyard run with GOMAXPROCS set to this")
 	flag.StringVar(&cfg.baseline, "baseline", "", "also measure this switchyard binary (e.g. built from an earlier commit) in the same rounds")
 	flag.StringVar(&cfg.profile, "profile", "", "write a CPU profile of each switchyard target for every measured run into this directory")
+	flag.BoolVar(&cfg.contention, "contention", false, "with --profile, also write mutex and block profiles of switchyard (not of --baseline), which then samples them (--pprof-contention) at some cost in CPU")
 	flag.IntVar(&cfg.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&cfg.tableSize, "table-size", 10000, "rows per table")
 	flag.IntVar(&cfg.idleClients, "idle-clients", 10000, "idle clients for the RSS measurement; 0 skips it")
@@ -459,15 +470,38 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args
 
 // takeProfile writes to path a CPU profile of the Go process serving
 // /debug/pprof on addr, over a run of length d: it starts a second in and
-// ends a second before the run does.
-func takeProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+// ends a second before the run does. With contention, the mutex and block
+// profiles of the same span go beside it (-mutex.pprof, -block.pprof).
+func takeProfile(ctx context.Context, addr string, d time.Duration, path string, contention bool) error {
 	secs := max(1, int(d/time.Second)-2)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(time.Second):
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	kinds := map[string]string{"profile": path}
+	if contention {
+		base := strings.TrimSuffix(path, ".pprof")
+		kinds["mutex"], kinds["block"] = base+"-mutex.pprof", base+"-block.pprof"
+	}
+	errs := make(chan error, len(kinds))
+	for kind, out := range kinds {
+		go func() {
+			errs <- fetchProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs), out)
+		}()
+	}
+	var first error
+	for range kinds {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// fetchProfile writes the profile url serves to path.
+func fetchProfile(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
 	}
@@ -477,7 +511,7 @@ func takeProfile(ctx context.Context, addr string, d time.Duration, path string)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", resp.Status)
+		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

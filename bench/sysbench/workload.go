@@ -102,7 +102,7 @@ func measure(ctx context.Context, sb sysbench, t target, w workload, threads int
 	if profile != "" {
 		go func() {
 			defer close(profiled)
-			if err := takeProfile(ctx, t.pprof, d, profile); err != nil {
+			if err := takeProfile(ctx, t.pprof, d, profile, t.contention); err != nil {
 				logf("bench: profile of %s: %v", t.name, err)
 			}
 		}()

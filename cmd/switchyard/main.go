@@ -15,6 +15,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
 	logFormat := fs.String("log-format", "text", "text|json")
 	pprofAddr := fs.String("pprof", "", "serve Go profiling endpoints (/debug/pprof/) on this address; for diagnosing the proxy itself")
+	pprofContention := fs.Bool("pprof-contention", false, "with --pprof, also sample lock contention and blocking (/debug/pprof/mutex and /debug/pprof/block); costs some CPU")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -80,6 +82,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *pprofAddr != "" {
+		if *pprofContention {
+			// Go samples neither unless asked. One contended lock in
+			// contentionSample, and blocking events in proportion to their
+			// length (one per blockSampleNanos of waiting), keep the
+			// sampling's own cost small under a benchmark's load.
+			runtime.SetMutexProfileFraction(contentionSample)
+			runtime.SetBlockProfileRate(blockSampleNanos)
+		}
 		go background(context.Background(), logger, "pprof", func() {
 			logger.Info("pprof listening", "addr", *pprofAddr)
 			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
@@ -93,6 +103,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// Sampling rates of --pprof-contention (see runtime.SetMutexProfileFraction
+// and runtime.SetBlockProfileRate).
+const (
+	contentionSample = 10
+	blockSampleNanos = 10_000
+)
 
 func buildVersion() string {
 	if version != "" {
