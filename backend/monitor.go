@@ -333,6 +333,7 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	}
 	pos := res.Rows[0][1].String
 	s.gtid.Store(&pos)
+	s.forgetReached(asked)
 	role := RolePrimary
 	if res.Rows[0][0].String != "0" {
 		role = RoleReplica

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/backend/gtid"
 	"switchyard/wire"
 )
 
@@ -444,6 +446,54 @@ func (c *Conn) ClientReset() error {
 	c.state = SessionState{}
 	if c.trackGTID {
 		return c.trackLastGTID()
+	}
+	return nil
+}
+
+// ErrGTIDWaitTimeout says MASTER_GTID_WAIT gave up: the server had not
+// applied the position within the timeout.
+var ErrGTIDWaitTimeout = errors.New("the server did not apply the GTID position in time")
+
+// gtidWaitGrace is how much longer than the wait itself the proxy waits
+// for the server's answer before it takes the connection for broken.
+const gtidWaitGrace = time.Second
+
+// WaitGTID waits, on the server, until it has applied GTID position pos,
+// for at most timeout (MASTER_GTID_WAIT): nil once it has, or
+// ErrGTIDWaitTimeout. It runs on a connection a session is about to read
+// on, so it changes nothing the session can see there: it is a plain
+// SELECT of a function that neither warns nor changes session variables,
+// its LIMIT overrides a session's sql_select_limit, and whatever the
+// session's read that follows reports (FOUND_ROWS, ROW_COUNT, warnings)
+// is that read's own. A server error comes back as *mysql.MyError and
+// leaves the connection usable; a server that does not answer within
+// timeout and a grace period breaks it.
+func (c *Conn) WaitGTID(pos string, timeout time.Duration) error {
+	if !gtid.Valid(pos) {
+		return fmt.Errorf("not a GTID position: %q", pos)
+	}
+	q := make([]byte, 0, 64+len(pos))
+	q = append(q, "SELECT MASTER_GTID_WAIT('"...)
+	q = append(q, pos...)
+	q = append(q, "', "...)
+	q = strconv.AppendFloat(q, timeout.Seconds(), 'f', 6, 64)
+	q = append(q, ") LIMIT 1"...)
+	if err := c.nc.SetReadDeadline(time.Now().Add(timeout + gtidWaitGrace)); err != nil {
+		c.broken.Store(true)
+		return err
+	}
+	res, err := c.Query(string(q))
+	if derr := c.nc.SetReadDeadline(time.Time{}); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		return c.failed(err)
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 || !res.Rows[0][0].Valid {
+		return errors.New("unexpected answer to MASTER_GTID_WAIT")
+	}
+	if res.Rows[0][0].String != "0" {
+		return ErrGTIDWaitTimeout
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -744,5 +745,47 @@ func TestWriteToClosedConnection(t *testing.T) {
 		if err := run(); err == nil || !cn.Broken() {
 			t.Errorf("%s on a closed socket: err %v, broken %v", name, err, cn.Broken())
 		}
+	}
+}
+
+// TestWaitGTID: MASTER_GTID_WAIT on the server: nil once it has applied
+// the position, ErrGTIDWaitTimeout when it has not in time; a position
+// that is not one is refused before anything is sent; the connection stays
+// usable through all three.
+func TestWaitGTID(t *testing.T) {
+	f := fakemysql.Start(t, fakemysql.Options{})
+	f.SetGTIDPos("0-1-10")
+	cn := mustDial(t, serverAt(f.Addr()), appDial)
+	if err := cn.WaitGTID("0-1-9", time.Second); err != nil {
+		t.Fatalf("a position the server has: %v", err)
+	}
+	if err := cn.WaitGTID("0-1-11", 20*time.Millisecond); !errors.Is(err, ErrGTIDWaitTimeout) {
+		t.Fatalf("a position the server lacks: %v, want a timeout", err)
+	}
+	if err := cn.WaitGTID("0-1-5'); DROP TABLE t; -- ", time.Second); err == nil || errors.Is(err, ErrGTIDWaitTimeout) {
+		t.Fatalf("a malformed position: %v", err)
+	}
+	if cn.Broken() || connID(t, cn) == "" {
+		t.Fatal("the connection is unusable after the waits")
+	}
+}
+
+// TestReached: what reads learn of a replica's position lasts until the
+// monitor reads it again.
+func TestReached(t *testing.T) {
+	s := &Server{}
+	s.Reached("0-1-5")
+	s.Reached("0-1-4") // less: nothing new
+	s.Reached("1-2-3")
+	if got := s.ReachedGTID(); got != "0-1-5,1-2-3" {
+		t.Fatalf("reached %q", got)
+	}
+	s.forgetReached(time.Now().Add(-time.Hour)) // a reading from before the waits
+	if s.ReachedGTID() == "" {
+		t.Fatal("a reading older than the waits forgot them")
+	}
+	s.forgetReached(time.Now().Add(time.Millisecond))
+	if got := s.ReachedGTID(); got != "" {
+		t.Fatalf("after the monitor's next reading: %q", got)
 	}
 }

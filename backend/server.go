@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"switchyard/backend/gtid"
 )
 
 // Server is one configured database server: its settings, what the monitor
@@ -60,6 +62,9 @@ type Server struct {
 	source      atomic.Pointer[string] // what a replica replicates from
 	adminStatus atomic.Int32           // an operator's Status setting
 	gtid        atomic.Pointer[string] // GTID position as last checked
+	// reached is what reads learned of the server's position since the
+	// monitor last read it (Reached).
+	reached atomic.Pointer[reachedPos]
 	// fenced: switchyard sends the server nothing, reads or writes, until
 	// it replicates from the primary (failover.go): a former primary, or a
 	// replica that missed a failover.
@@ -228,6 +233,54 @@ func (s *Server) GTID() string {
 		return *g
 	}
 	return ""
+}
+
+// reachedPos is a GTID position a server was seen to have applied, and
+// when.
+type reachedPos struct {
+	pos string
+	at  time.Time
+}
+
+// Reached records that the server has applied position pos: a read's
+// MASTER_GTID_WAIT for it returned 0 there. Until the monitor next reads
+// the server's position, reads that need no more than it do not wait
+// again (ReachedGTID), which is what makes read_your_writes global cheap
+// between writes.
+func (s *Server) Reached(pos string) {
+	now := time.Now()
+	for {
+		old := s.reached.Load()
+		next := &reachedPos{pos: pos, at: now}
+		if old != nil {
+			if gtid.CoversAll(old.pos, pos) {
+				return
+			}
+			next.pos = gtid.Max(old.pos, pos)
+		}
+		if s.reached.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// ReachedGTID is the position reads saw the server reach since the
+// monitor last read its position (GTID), or "".
+func (s *Server) ReachedGTID() string {
+	if r := s.reached.Load(); r != nil {
+		return r.pos
+	}
+	return ""
+}
+
+// forgetReached drops what reads learned before the monitor's reading
+// asked at: that reading includes it, unless the server lost
+// transactions (a replica rebuilt from an older backup), and then it is
+// no longer true.
+func (s *Server) forgetReached(asked time.Time) {
+	if r := s.reached.Load(); r != nil && r.at.Before(asked) {
+		s.reached.CompareAndSwap(r, nil)
+	}
 }
 
 // Lag is the replication lag last measured; false when unknown.

@@ -157,7 +157,14 @@ type Routing struct {
 	Reads             string `yaml:"reads"`   // ReadsReplicas | ReadsPrimary
 	Balance           string `yaml:"balance"` // Balance*
 	FallbackToPrimary bool   `yaml:"fallback_to_primary"`
-	ReadYourWrites    string `yaml:"read_your_writes"` // RYWOff | RYWSession
+	// ReadYourWrites is whose acknowledged writes a read must see: RYWOff
+	// (none), RYWSession (its own session's), RYWUser (its user's) or
+	// RYWGlobal (everyone's).
+	ReadYourWrites string `yaml:"read_your_writes"`
+	// GTIDWait (default 50ms) is how long a read may wait on a replica
+	// (MASTER_GTID_WAIT) for the writes it must see before it goes to the
+	// primary; 0: it goes to the primary at once.
+	GTIDWait time.Duration `yaml:"gtid_wait"`
 	// ReadOnlyFunctions names stored functions known not to write, as
 	// "name" (any schema) or "schema.name", case-insensitively. A read that
 	// calls any other stored function stays on the primary, whatever a hint
@@ -243,6 +250,8 @@ const (
 
 	RYWOff     = "off"
 	RYWSession = "session"
+	RYWUser    = "user"
+	RYWGlobal  = "global"
 
 	RoutePrimary = "primary"
 	RouteReplica = "replica"
@@ -268,7 +277,7 @@ func Default() *Config {
 		Monitor:  Monitor{Interval: time.Second, Timeout: time.Second, MaxReplicationLag: 10 * time.Second},
 		Failover: Failover{Auto: true, FailureThreshold: 3, Cooperative: true, HoldTimeout: 5 * time.Second},
 		Routing: Routing{Reads: ReadsReplicas, Balance: BalanceLeastOutstanding,
-			FallbackToPrimary: true, ReadYourWrites: RYWSession},
+			FallbackToPrimary: true, ReadYourWrites: RYWSession, GTIDWait: 50 * time.Millisecond},
 		Pool: Pool{Multiplexing: true, MaxIdlePerServer: 64, IdleTimeout: 5 * time.Minute, MaxLifetime: time.Hour},
 		Limits: Limits{MaxClientConnections: 10000, ClientIdleTimeout: 8 * time.Hour, MaxPacketSize: 64 << 20,
 			ShutdownTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,

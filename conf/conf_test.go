@@ -62,7 +62,8 @@ routing:
   reads: replicas                 # replicas | primary
   balance: least_outstanding      # least_outstanding | round_robin | weighted_random
   fallback_to_primary: true       # no eligible replica: read from the primary (false: error)
-  read_your_writes: session       # off | session: after a write, that session's reads see it (GTID wait on the replica, else primary)
+  read_your_writes: session       # off | session | user | global: whose writes a read must see (see Routing)
+  gtid_wait: 50ms                 # how long a read may wait on a replica for a GTID (MASTER_GTID_WAIT) before it goes to the primary
   read_only_functions: []         # stored functions known not to write: reads that call them may go to replicas
 pool:
   multiplexing: true
@@ -197,7 +198,7 @@ listen:
   mysql: ${HOST}:${PORT}
   proxy_protocol_networks: [10.1.2.3/8, 192.168.1.10, "::1"]
 failover: {auto: false, cooperative: FALSE, failure_threshold: "${N}", hold_timeout: 1500ms}
-routing: {fallback_to_primary: false, reads: primary}
+routing: {fallback_to_primary: false, reads: primary, read_your_writes: global, gtid_wait: 0s}
 pool: {multiplexing: false, max_lifetime: 0}
 backend_tls: {verify: false}
 limits: {max_packet_size: 1048576}
@@ -228,7 +229,8 @@ query_rules:
 	if f := c.Failover; f.Auto || f.Cooperative || f.FailureThreshold != 5 || f.HoldTimeout != 1500*time.Millisecond {
 		t.Errorf("failover = %+v", f)
 	}
-	if r := c.Routing; r.FallbackToPrimary || r.Reads != "primary" || r.Balance != BalanceLeastOutstanding {
+	if r := c.Routing; r.FallbackToPrimary || r.Reads != "primary" || r.Balance != BalanceLeastOutstanding ||
+		r.ReadYourWrites != RYWGlobal || r.GTIDWait != 0 {
 		t.Errorf("routing = %+v", r)
 	}
 	if p := c.Pool; p.Multiplexing || p.MaxLifetime != 0 || p.IdleTimeout != 5*time.Minute {
@@ -441,7 +443,7 @@ query_rules:
 `, []string{
 			`t.yaml:3: routing.reads: "replica" is not one of replicas, primary`,
 			`t.yaml:4: routing.balance: "random" is not one of least_outstanding, round_robin, weighted_random`,
-			`t.yaml:5: routing.read_your_writes: "on" is not one of off, session`,
+			`t.yaml:5: routing.read_your_writes: "on" is not one of off, session, user, global`,
 			`t.yaml:7: users[0].reads: "all" is not one of replicas, primary`,
 			`t.yaml:7: users[0].auth_plugin: "sha256_password" is not one of mysql_native_password, caching_sha2_password`,
 			`t.yaml:9: query_rules[0].route: "secondary" is not one of primary, replica`}},
@@ -467,6 +469,7 @@ query_rules:
 failover: {failure_threshold: 0, hold_timeout: -1s}
 pool: {max_idle_per_server: -1}
 limits: {max_client_connections: -5, client_idle_timeout: -1s, shutdown_timeout: -2s}
+routing: {gtid_wait: -50ms}
 `, []string{
 			`t.yaml:2: users[0].max_connections: must be at least 0, got -1`,
 			`t.yaml:3: failover.failure_threshold: must be at least 1, got 0`,
@@ -474,7 +477,8 @@ limits: {max_client_connections: -5, client_idle_timeout: -1s, shutdown_timeout:
 			`t.yaml:4: pool.max_idle_per_server: must be at least 0, got -1`,
 			`t.yaml:5: limits.max_client_connections: must be at least 1, got -5`,
 			`t.yaml:5: limits.client_idle_timeout: must not be negative, got -1s`,
-			`t.yaml:5: limits.shutdown_timeout: must not be negative, got -2s`}},
+			`t.yaml:5: limits.shutdown_timeout: must not be negative, got -2s`,
+			`t.yaml:6: routing.gtid_wait: must not be negative, got -50ms`}},
 		{"duplicate section", oneServer + "limits: {}\n" + oneServer, []string{
 			`t.yaml:3: servers: duplicate key (first at line 1)`}},
 		{"negative server numbers", "servers:\n  - {name: db1, address: \"a:1\", weight: -1, max_connections: 0}\n", []string{

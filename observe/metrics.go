@@ -37,6 +37,7 @@ var (
 	descStallChecks     = desc("stall_checks_total", "Times a server silent in the middle of a response was asked whether it still worked on it.")
 	descDesyncs         = desc("desyncs_total", "Server responses switchyard could not follow; each ended its session and closed the server connection.")
 	descSlowQueries     = desc("slow_queries_total", "Statements slower than slow_log.threshold.")
+	descGTIDWaits       = desc("gtid_waits_total", "Reads that waited on a replica (MASTER_GTID_WAIT, up to routing.gtid_wait) for writes read_your_writes says they must see, by result: ok (the read ran there), timeout and error (it ran on the primary).", "result")
 	descFirewallMode    = desc("firewall_mode", "1 for the firewall's mode (off, learn, enforce).", "mode")
 	descFirewallEntries = desc("firewall_allowlist_entries", "Entries on the firewall's allow-list, all users.")
 	descFirewallBlocked = desc("firewall_blocked_total", "Statements the firewall refused in enforce mode.")
@@ -66,7 +67,7 @@ var (
 
 	allDescs = []*prometheus.Desc{descClients, descClientsMax, descClientsTotal, descClientsRefused, descAccepting,
 		descHealthy, descCommands, descStatements, descErrors, descDuration, descPinned, descPinnedBy, descPins,
-		descUnparsed, descHintsIgnored, descReplicaRetries, descStallChecks, descDesyncs, descSlowQueries,
+		descUnparsed, descHintsIgnored, descReplicaRetries, descStallChecks, descDesyncs, descSlowQueries, descGTIDWaits,
 		descFirewallMode, descFirewallEntries, descFirewallBlocked, descFirewallLearned, descFirewallDropped,
 		descPoolOpen, descPoolIdle, descPoolBorrowed, descPoolWaiters, descServerUp, descServerRole, descServerStatus,
 		descServerLag, descServerFrozen, descReadPool, descOutstanding, descConnsOpened, descConnectErrors,
@@ -146,6 +147,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, descStallChecks, float64(m.StallChecks))
 	counter(ch, descDesyncs, float64(m.Desyncs))
 	counter(ch, descSlowQueries, float64(m.SlowQueries))
+	for result, n := range m.GTIDWaits {
+		counter(ch, descGTIDWaits, float64(n), result)
+	}
 	fw := m.Firewall
 	for _, mode := range []firewall.Mode{firewall.Off, firewall.Learn, firewall.Enforce} {
 		gauge(ch, descFirewallMode, flag(fw.Mode == mode), mode.String())

@@ -50,6 +50,19 @@ const (
 
 var routeNames = [numRoutes]string{"none", "primary", "replica", "fallback"}
 
+// gtidWaitResult is how a read's wait on a replica for writes it must see
+// ended (session.waitOnReplica).
+type gtidWaitResult uint8
+
+const (
+	gtidWaitOK      gtidWaitResult = iota // the replica applied them in time; the read ran there
+	gtidWaitTimeout                       // not within routing.gtid_wait; the read ran on the primary
+	gtidWaitError                         // the wait failed (server error, broken connection); the read ran on the primary
+	numGTIDWaitResults
+)
+
+var gtidWaitNames = [numGTIDWaitResults]string{"ok", "timeout", "error"}
+
 // Errors are counted by errno up to maxErrno (MariaDB's and MySQL's codes
 // are below 5000); higher codes are counted together.
 const maxErrno = 5000
@@ -254,7 +267,12 @@ type Metrics struct {
 	// not follow (each ended its session).
 	StallChecks, Desyncs int64
 	SlowQueries          int64
-	Firewall             firewall.Stats
+	// GTIDWaits counts the reads that waited on a replica for writes it
+	// had not applied yet (read_your_writes, routing.gtid_wait), by
+	// result: ok (then read there), timeout and error (then read on the
+	// primary).
+	GTIDWaits map[string]int64
+	Firewall  firewall.Stats
 	// Accepting: the listener serves new clients (see Listener.Accepting).
 	Accepting bool
 }
@@ -283,6 +301,10 @@ func (s *Server) Metrics() Metrics {
 		SlowQueries: m.slow.Load(), Firewall: s.FirewallStats(), Accepting: s.Accepting()}
 	for r := range numRefusals {
 		out.Refused[refusalNames[r]] = m.refused[r].Load()
+	}
+	out.GTIDWaits = make(map[string]int64, numGTIDWaitResults)
+	for r := range numGTIDWaitResults {
+		out.GTIDWaits[gtidWaitNames[r]] = s.gtidWaits[r].Load()
 	}
 	for cmd := range m.commands {
 		if n := m.commands[cmd].Load(); n > 0 {

@@ -9,6 +9,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/backend/gtid"
+	"switchyard/conf"
 	"switchyard/router"
 	"switchyard/wire"
 )
@@ -48,11 +50,59 @@ func (s *session) decide(class *router.Class, sql string) (router.Decision, erro
 		s.c.Logger().Debug("replica hint or rule ignored: the statement may write, so it runs on the primary",
 			"by", d.Reason.String(), "digest", class.Digest)
 	}
-	d = router.ReadYourWrites(d, rs, s.srv.routingNow().opt.ReadYourWrites, func() bool {
-		_, err := s.srv.servers.Primary()
-		return err == nil
-	})
+	mode := s.srv.routingNow().opt.ReadYourWrites
+	if d.Target == router.Replica {
+		rs.MustSee = s.mustSee(mode)
+	}
+	d = router.ReadYourWrites(d, rs, mode, s.primaryUp)
 	return d, nil
+}
+
+// primaryUp reports whether there is a primary to send statements to now.
+func (s *session) primaryUp() bool {
+	_, err := s.srv.servers.Primary()
+	return err == nil
+}
+
+// mustSee is the position of the writes others acknowledged that a read
+// must see under read_your_writes mode: the user's (user), everyone's
+// (global), none otherwise.
+func (s *session) mustSee(mode string) string {
+	switch mode {
+	case conf.RYWGlobal:
+		return s.srv.written.Position()
+	case conf.RYWUser:
+		return s.userWritten().Position()
+	}
+	return ""
+}
+
+// userWritten is the position of the writes of the session's user,
+// looked up once per login.
+func (s *session) userWritten() *gtid.Latest {
+	name := ""
+	if u := s.c.login.User; u != nil {
+		name = u.Name
+	}
+	if s.written == nil || s.writtenFor != name {
+		s.written, s.writtenFor = s.srv.writtenByUser(name), name
+	}
+	return s.written
+}
+
+// noteWritten records the GTID of a write the session is about to
+// acknowledge, for the reads of other sessions under read_your_writes
+// user and global: they arrive after the client saw the write succeed.
+// Only the position the mode reads is kept up to date, so that the other
+// modes pay nothing; a reload that turns user or global on starts from
+// the writes acknowledged after it, as a restarted proxy does.
+func (s *session) noteWritten(g string) {
+	switch s.srv.routingNow().opt.ReadYourWrites {
+	case conf.RYWGlobal:
+		s.srv.written.Note(g)
+	case conf.RYWUser:
+		s.userWritten().Note(g)
+	}
 }
 
 // routerState is the session as the router sees it.
@@ -206,19 +256,8 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 		}
 		return s.writableConn(ctx, false)
 	case router.Replica:
-		for {
-			srv, ok := s.pickReplica(d, exclude)
-			if !ok {
-				break
-			}
-			sc, err := s.connTo(ctx, srv, verify)
-			if err == nil {
-				return sc, nil
-			}
-			s.c.Logger().Info("replica unreachable; trying another", "server", srv.Name, "err", err)
-			if exclude, ok = router.NextReplica(exclude, srv.ID); !ok {
-				break
-			}
+		if sc := s.replicaConn(ctx, d, exclude, verify); sc != nil {
+			return sc, nil
 		}
 		if !router.FallbackToPrimary(d, !s.srv.routingNow().opt.NoFallbackToPrimary) {
 			return nil, wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: no replica can serve this read and routing.fallback_to_primary is false; retry later or route it to the primary")
@@ -228,6 +267,80 @@ func (s *session) resolve(ctx context.Context, d router.Decision, exclude int, v
 		return s.primaryOrAny(ctx, exclude, verify)
 	}
 	return s.writableConn(ctx, verify)
+}
+
+// replicaConn returns a connection to a replica that may serve the read
+// d, or nil: one known to have applied d.NeedGTID, else one that applies
+// it within routing.gtid_wait (waitOnReplica). A replica that cannot be
+// reached is logged and another tried, once (router.NextReplica).
+func (s *session) replicaConn(ctx context.Context, d router.Decision, exclude int, verify bool) *backend.Conn {
+	for {
+		srv, ok := s.pickReplica(d, exclude)
+		if !ok {
+			break
+		}
+		sc, err := s.connTo(ctx, srv, verify)
+		if err == nil {
+			return sc
+		}
+		s.c.Logger().Info("replica unreachable; trying another", "server", srv.Name, "err", err)
+		if exclude, ok = router.NextReplica(exclude, srv.ID); !ok {
+			return nil
+		}
+	}
+	if d.NeedGTID == "" {
+		return nil
+	}
+	return s.waitOnReplica(ctx, d, exclude, verify)
+}
+
+// defaultGTIDWait is routing.gtid_wait's default.
+const defaultGTIDWait = 50 * time.Millisecond
+
+// waitOnReplica is for a read that must see writes (position
+// d.NeedGTID) that no replica is known to have applied: it picks a
+// replica as for any read, and waits there, up to routing.gtid_wait, for
+// it to apply them (backend.Conn.WaitGTID). It returns the connection
+// once they are applied, or nil when the wait is off, timed out or failed:
+// the read then goes to the primary. The client has seen nothing yet, so
+// it cannot tell. A success is remembered on the server
+// (backend.Server.Reached): the reads that follow and need no more do not
+// wait until the monitor reads the replica's position again.
+func (s *session) waitOnReplica(ctx context.Context, d router.Decision, exclude int, verify bool) *backend.Conn {
+	wait := s.srv.routingNow().opt.GTIDWait
+	if wait == 0 {
+		wait = defaultGTIDWait
+	}
+	if wait < 0 {
+		return nil
+	}
+	need := d.NeedGTID
+	d.NeedGTID = ""
+	srv, ok := s.pickReplica(d, exclude)
+	if !ok {
+		return nil
+	}
+	sc, err := s.connTo(ctx, srv, verify)
+	if err != nil {
+		s.c.Logger().Info("replica unreachable; reading from the primary", "server", srv.Name, "err", err)
+		return nil
+	}
+	err = sc.WaitGTID(need, wait)
+	switch {
+	case err == nil:
+		s.srv.gtidWaits[gtidWaitOK].Add(1)
+		srv.Reached(need)
+		return sc
+	case errors.Is(err, backend.ErrGTIDWaitTimeout):
+		s.srv.gtidWaits[gtidWaitTimeout].Add(1)
+	default:
+		s.srv.gtidWaits[gtidWaitError].Add(1)
+		s.c.Logger().Info("waiting for a GTID on a replica failed; reading from the primary", "server", srv.Name, "err", err)
+		if sc.Broken() {
+			s.conns.drop(sc)
+		}
+	}
+	return nil
 }
 
 // writableConn returns a connection to the primary. During a failover or
@@ -283,7 +396,8 @@ func (s *session) pickReplica(d router.Decision, exclude int) (*backend.Server, 
 	s.replicaBuf = s.srv.servers.Replicas(s.replicaBuf[:0])
 	s.candBuf = s.candBuf[:0]
 	for _, r := range s.replicaBuf {
-		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight(), Outstanding: r.Outstanding.Load(), GTID: r.GTID()})
+		s.candBuf = append(s.candBuf, router.Candidate{ID: r.ID, Weight: r.Weight(), Outstanding: r.Outstanding.Load(),
+			GTID: r.GTID(), Reached: r.ReachedGTID()})
 	}
 	router.RequireGTID(s.candBuf, d.NeedGTID)
 	i, ok := s.srv.routingNow().balancer.Pick(s.candBuf, exclude)

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -261,4 +263,109 @@ func TestReadYourWrites(t *testing.T) {
 	if got := mustValue(t, c2, "SELECT name FROM whoami"); got != primaryName {
 		t.Fatalf("read after a write without GTID on %s", got)
 	}
+}
+
+// TestReadYourWritesAcrossSessions: under read_your_writes global, a
+// session that never wrote must see what another session's write
+// acknowledged. No replica is known to have it, so the read waits on one
+// (MASTER_GTID_WAIT, up to gtid_wait) and runs there once the replica has
+// applied it, or on the primary when the wait times out; a wait that
+// succeeded spares the next reads theirs until the monitor reads the
+// replica's position again. Under user, only the user's own writes are
+// waited for.
+func TestReadYourWritesAcrossSessions(t *testing.T) {
+	// applying: a replica asked to wait applies the primary's writes
+	// first (replication catching up during the wait).
+	var applying atomic.Bool
+	var hp atomic.Pointer[harness]
+	waitHandler := func(server string, c *fakemysql.Conn, q string) *fakemysql.Result {
+		if h := hp.Load(); h != nil && server != primaryName && strings.Contains(q, "MASTER_GTID_WAIT") && applying.Load() {
+			h.fake(server).SetGTIDPos(h.fake(primaryName).GTIDPos())
+		}
+		return nil
+	}
+	waits := func(h *harness) map[string]int64 { return h.srv.Metrics().GTIDWaits }
+	read := func(t *testing.T, h *harness, user, pass string) string {
+		c := h.session(t, user, pass, "shop")
+		defer c.Close()
+		return mustValue(t, c, "SELECT name FROM whoami")
+	}
+
+	t.Run("global", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{probing: true, handle: waitHandler,
+			routing: Routing{ReadYourWrites: conf.RYWGlobal, GTIDWait: 30 * time.Millisecond}})
+		hp.Store(h)
+		if got := read(t, h, "app", "secret"); !isReplica(got) {
+			t.Fatalf("a read before any write ran on %s", got)
+		}
+		writer := h.session(t, "bob", "bobpw", "shop")
+		mustExec(t, writer, "INSERT INTO t VALUES (1)")
+
+		applying.Store(true)
+		waited := read(t, h, "app", "secret")
+		if !isReplica(waited) {
+			t.Fatalf("a read that waited for the write ran on %s", waited)
+		}
+		if w := waits(h); w["ok"] != 1 || w["timeout"] != 0 || w["error"] != 0 {
+			t.Fatalf("waits %v, want one ok", w)
+		}
+		if !strings.Contains(h.fake(waited).GTIDPos(), "0-1-") {
+			t.Fatalf("%s served the read without the write (position %q)", waited, h.fake(waited).GTIDPos())
+		}
+		// The replica is known to have the write now: no more waiting,
+		// and only it can serve the read.
+		applying.Store(false)
+		for range 3 {
+			if got := read(t, h, "app", "secret"); got != waited {
+				t.Fatalf("a read after the wait ran on %s, want %s (the replica that has the write)", got, waited)
+			}
+		}
+		if w := waits(h); w["ok"] != 1 || w["timeout"] != 0 {
+			t.Fatalf("waits %v after reads the earlier wait covered, want still one ok", w)
+		}
+
+		// A write no replica applies in time: the read waits, then runs
+		// on the primary.
+		mustExec(t, writer, "INSERT INTO t VALUES (2)")
+		if got := read(t, h, "app", "secret"); got != primaryName {
+			t.Fatalf("a read whose wait timed out ran on %s", got)
+		}
+		if w := waits(h); w["ok"] != 1 || w["timeout"] != 1 || w["error"] != 0 {
+			t.Fatalf("waits %v, want one ok and one timeout", w)
+		}
+
+		// gtid_wait 0: no wait, straight to the primary.
+		if err := h.srv.Reconfigure(Reconfig{Users: testUsers, Routing: Routing{ReadYourWrites: conf.RYWGlobal, GTIDWait: -1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, h, "app", "secret"); got != primaryName {
+			t.Fatalf("with no wait a read ran on %s", got)
+		}
+		if w := waits(h); w["ok"]+w["timeout"]+w["error"] != 2 {
+			t.Fatalf("waits %v with gtid_wait off", w)
+		}
+	})
+
+	t.Run("user", func(t *testing.T) {
+		applying.Store(false)
+		h := newHarness(t, harnessConfig{probing: true, handle: waitHandler,
+			routing: Routing{ReadYourWrites: conf.RYWUser, GTIDWait: 30 * time.Millisecond}})
+		hp.Store(h)
+		bob := h.session(t, "bob", "bobpw", "shop")
+		mustExec(t, bob, "INSERT INTO t VALUES (1)")
+		// Another user's write: app's reads do not wait for it.
+		if got := read(t, h, "app", "secret"); !isReplica(got) {
+			t.Fatalf("app's read after bob's write ran on %s", got)
+		}
+		if w := waits(h); w["ok"]+w["timeout"]+w["error"] != 0 {
+			t.Fatalf("app's read waited for bob's write: %v", w)
+		}
+		// bob's own fresh session does.
+		if got := read(t, h, "bob", "bobpw"); got != primaryName {
+			t.Fatalf("bob's read after bob's write, which no replica applies, ran on %s", got)
+		}
+		if w := waits(h); w["timeout"] != 1 {
+			t.Fatalf("waits %v, want bob's read to have waited", w)
+		}
+	})
 }

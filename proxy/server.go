@@ -19,12 +19,14 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/backend/gtid"
 	"switchyard/firewall"
 	"switchyard/router"
 	"switchyard/wire"
@@ -97,7 +99,13 @@ type Routing struct {
 	// NoFallbackToPrimary: a read that no replica can serve fails instead
 	// of going to the primary (routing.fallback_to_primary: false).
 	NoFallbackToPrimary bool
-	ReadYourWrites      string // "" or conf.RYWSession, or conf.RYWOff
+	// ReadYourWrites is whose writes a read must see: "" or
+	// conf.RYWSession, conf.RYWUser, conf.RYWGlobal, or conf.RYWOff.
+	ReadYourWrites string
+	// GTIDWait bounds how long a read waits on a replica for the writes
+	// it must see before it runs on the primary (routing.gtid_wait); 0:
+	// 50ms, negative: no wait.
+	GTIDWait time.Duration
 	// ReadOnlyFunctions are the stored functions known not to write
 	// (routing.read_only_functions).
 	ReadOnlyFunctions []string
@@ -138,6 +146,32 @@ type Server struct {
 	// the query firewall, nil: off (firewall.go).
 	slowThreshold atomic.Int64
 	firewall      atomic.Pointer[firewall.Firewall]
+	// written is the GTID position of every write acknowledged through
+	// the proxy (read_your_writes: global), writtenBy the same per user
+	// (user): one entry per user that ran a statement under user, kept for
+	// the process's life like the accounts.
+	written   gtid.Latest
+	writtenMu sync.Mutex
+	writtenBy map[string]*gtid.Latest
+	// gtidWaits counts the reads that waited on a replica for writes it
+	// lacked, by outcome (gtidWaitOK, gtidWaitTimeout, gtidWaitError).
+	gtidWaits [numGTIDWaitResults]atomic.Int64
+}
+
+// writtenByUser is the position of the writes user's sessions had
+// acknowledged, shared by them.
+func (s *Server) writtenByUser(user string) *gtid.Latest {
+	s.writtenMu.Lock()
+	defer s.writtenMu.Unlock()
+	l := s.writtenBy[user]
+	if l == nil {
+		if s.writtenBy == nil {
+			s.writtenBy = make(map[string]*gtid.Latest)
+		}
+		l = &gtid.Latest{}
+		s.writtenBy[user] = l
+	}
+	return l
 }
 
 func preparedBudgetOrDefault(n int64) int64 {

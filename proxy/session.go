@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/backend/gtid"
 	"switchyard/router"
 	"switchyard/wire"
 )
@@ -63,6 +64,10 @@ type session struct {
 	// loginEpoch is the pool's Epoch at the session's login (or change of
 	// user): its connections logged in no earlier (backend.Pool.Renew).
 	loginEpoch uint64
+	// written is the position of the writes of the user writtenFor
+	// (userWritten).
+	written    *gtid.Latest
+	writtenFor string
 }
 
 // sessionState is a session's state as a value: a change of user saves it
@@ -239,6 +244,7 @@ func (s *session) apply(sc *backend.Conn, e router.Effects, sql, gtid string) {
 	switch {
 	case gtid != "":
 		s.st.lastGTID = gtid
+		s.noteWritten(gtid)
 	case e.Wrote:
 		// A write whose GTID the server did not report (inside a
 		// transaction until COMMIT, a write that changed nothing, a

@@ -13,7 +13,9 @@ type Candidate struct {
 	ID          int    // the proxy's server id; Pick's exclude refers to it
 	Weight      int    // 0: never chosen
 	Outstanding int64  // statements in flight on it
-	GTID        string // its GTID position, for RequireGTID
+	GTID        string // its GTID position as the monitor last read it, for RequireGTID
+	// Reached is a position a read waited for there since (empty if none).
+	Reached string
 }
 
 // Balancer picks a replica for routing.balance. It is safe for concurrent

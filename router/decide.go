@@ -24,6 +24,10 @@ type Session struct {
 	// its last write when the server reported one (see ReadYourWrites).
 	HasWritten bool
 	LastGTID   string
+	// MustSee, under read_your_writes user or global, is the GTID position
+	// of the writes acknowledged before this statement arrived: the user's,
+	// or everyone's (the highest GTID of each replication domain).
+	MustSee string
 }
 
 // Reason says which rule of Decide chose the target; a metrics label.
@@ -61,8 +65,9 @@ type Decision struct {
 	// Overridden: a hint or rule asked for a replica, but the statement
 	// writes or changes session state, so it goes to the primary.
 	Overridden bool
-	// NeedGTID, for a replica read: only a replica whose GTID position
-	// covers it may serve the read (see ReadYourWrites, RequireGTID).
+	// NeedGTID, for a replica read, is a GTID position: only a replica
+	// whose position covers it may serve the read, or one that reaches it
+	// within routing.gtid_wait (see ReadYourWrites, RequireGTID).
 	NeedGTID string
 	// AnyServer, with Target Primary: the statement only changes
 	// replayable session state (Class.StateOnly), so while there is no

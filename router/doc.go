@@ -20,7 +20,8 @@
 //	d = router.ReadYourWrites(d, sess, cfg.Routing.ReadYourWrites, primaryUp)
 //	// d.Err: answer with it. d.Target: Primary, Replica or Stay (the
 //	// session's server). For a replica: fill Candidates, RequireGTID(cands,
-//	// d.NeedGTID), then bal.Pick; none left: FallbackToPrimary(d, ...).
+//	// d.NeedGTID), then bal.Pick; none left: wait on a replica for
+//	// d.NeedGTID (routing.gtid_wait), else FallbackToPrimary(d, ...).
 //	// A failed replica read: RetryElsewhere. A cursor: ForCursor.
 //
 // After the statement ran, EffectsOf(&c, ok, prepared) says what changed in

@@ -10,23 +10,38 @@ import (
 // ran changes in its session. All pure; the proxy applies the results.
 
 // ReadYourWrites adjusts a read that Decide sent to a replica by its class
-// alone, for a session that has written: a replica may not have applied
-// the session's writes yet. When the session's last GTID is known, a
-// replica whose position covers it may serve the read (Decision.NeedGTID);
-// otherwise the read goes to the primary. A hint or a rule that asks for a
-// replica is the user's explicit choice and wins, and with no usable
-// primary a replica's answer beats an error. mode is routing.read_your_writes
-// ("" is the default, session); primaryUp is asked only when it matters.
+// alone, so that it sees the writes routing.read_your_writes (mode; "" is
+// the default, session) says it must: the session's own (session), those
+// of every session of its user (user), or every write acknowledged
+// through the proxy (global). Decision.NeedGTID becomes the GTID position
+// that covers them: a replica that has applied it may serve the read (or
+// one that applies it within routing.gtid_wait). A session whose own write
+// has no known GTID reads from the primary. A hint or a rule that asks for
+// a replica is the user's explicit choice and wins, and with no usable
+// primary a replica's answer beats an error; primaryUp is asked only when
+// it matters.
 func ReadYourWrites(d Decision, s Session, mode string, primaryUp func() bool) Decision {
-	if d.Target != Replica || d.Reason != ByClass || !s.HasWritten || mode == conf.RYWOff {
+	if d.Target != Replica || d.Reason != ByClass || mode == conf.RYWOff {
 		return d
 	}
-	if s.LastGTID != "" {
-		d.NeedGTID = s.LastGTID
+	if s.HasWritten && s.LastGTID == "" {
+		if primaryUp() {
+			d.Target, d.Reason = Primary, ByReadYourWrites
+		}
 		return d
 	}
-	if primaryUp() {
-		d.Target, d.Reason = Primary, ByReadYourWrites
+	switch mode {
+	case conf.RYWUser, conf.RYWGlobal:
+		d.NeedGTID = s.MustSee
+		if s.LastGTID != "" && !gtid.Covers(d.NeedGTID, s.LastGTID) {
+			// The session's own write is not in the shared position (it
+			// was noted there under another setting): it is needed too.
+			d.NeedGTID = gtid.Max(d.NeedGTID, s.LastGTID)
+		}
+	default:
+		if s.HasWritten {
+			d.NeedGTID = s.LastGTID
+		}
 	}
 	return d
 }
@@ -47,20 +62,21 @@ func ForCursor(d Decision) Decision {
 
 // FallbackToPrimary says whether a read that no replica can serve goes to
 // the primary: when routing.fallback_to_primary allows it, and always for a
-// read waiting for the session's own write (that is read-your-writes).
+// read that must see writes the replicas lack (that is read-your-writes).
 func FallbackToPrimary(d Decision, fallback bool) bool {
 	return fallback || d.NeedGTID != ""
 }
 
 // RequireGTID takes out of the candidates, by setting their weight to 0,
-// the replicas whose GTID position does not cover need: they have not
-// applied the session's last write yet. need "" leaves them all.
+// the replicas not known to have applied position need: neither the
+// position the monitor read nor one a read waited for there covers it.
+// need "" leaves them all.
 func RequireGTID(cands []Candidate, need string) {
 	if need == "" {
 		return
 	}
 	for i := range cands {
-		if !gtid.Covers(cands[i].GTID, need) {
+		if !gtid.CoversAll(cands[i].GTID, need) && !gtid.CoversAll(cands[i].Reached, need) {
 			cands[i].Weight = 0
 		}
 	}

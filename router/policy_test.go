@@ -10,6 +10,9 @@ func TestReadYourWrites(t *testing.T) {
 	replicaRead := Decision{Target: Replica, Reason: ByClass}
 	up := func() bool { return true }
 	down := func() bool { return false }
+	written := Session{HasWritten: true, LastGTID: "0-1-7"}
+	// Others wrote after the session: the user's or everyone's position.
+	othersWrote := Session{HasWritten: true, LastGTID: "0-1-7", MustSee: "0-1-9,1-2-3"}
 	tests := []struct {
 		name     string
 		d        Decision
@@ -21,15 +24,26 @@ func TestReadYourWrites(t *testing.T) {
 		needGTID string
 	}{
 		{"no write yet", replicaRead, Session{}, conf.RYWSession, up, Replica, ByClass, ""},
-		{"written, GTID known: a replica that has it", replicaRead, Session{HasWritten: true, LastGTID: "0-1-7"}, conf.RYWSession, up, Replica, ByClass, "0-1-7"},
+		{"written, GTID known: a replica that has it", replicaRead, written, conf.RYWSession, up, Replica, ByClass, "0-1-7"},
 		{"written, no GTID: primary", replicaRead, Session{HasWritten: true}, conf.RYWSession, up, Primary, ByReadYourWrites, ""},
 		{"written, no GTID, no primary: replica beats an error", replicaRead, Session{HasWritten: true}, conf.RYWSession, down, Replica, ByClass, ""},
 		{"default mode is session", replicaRead, Session{HasWritten: true}, "", up, Primary, ByReadYourWrites, ""},
 		{"off", replicaRead, Session{HasWritten: true}, conf.RYWOff, up, Replica, ByClass, ""},
+		{"off ignores others' writes", replicaRead, othersWrote, conf.RYWOff, up, Replica, ByClass, ""},
+		{"session ignores others' writes", replicaRead, othersWrote, conf.RYWSession, up, Replica, ByClass, "0-1-7"},
+		{"session, no write: nothing to wait for", replicaRead, Session{MustSee: "0-1-9"}, conf.RYWSession, up, Replica, ByClass, ""},
+		{"user: the user's writes", replicaRead, othersWrote, conf.RYWUser, up, Replica, ByClass, "0-1-9,1-2-3"},
+		{"global: everyone's writes", replicaRead, othersWrote, conf.RYWGlobal, up, Replica, ByClass, "0-1-9,1-2-3"},
+		{"global, the session never wrote", replicaRead, Session{MustSee: "0-1-9"}, conf.RYWGlobal, up, Replica, ByClass, "0-1-9"},
+		{"global, nothing written anywhere", replicaRead, Session{}, conf.RYWGlobal, up, Replica, ByClass, ""},
+		{"global, own write not in the position yet", replicaRead, Session{HasWritten: true, LastGTID: "0-1-12", MustSee: "0-1-9,1-2-3"}, conf.RYWGlobal, up, Replica, ByClass, "0-1-12,1-2-3"},
+		{"global, own write without GTID: primary", replicaRead, Session{HasWritten: true, MustSee: "0-1-9"}, conf.RYWGlobal, up, Primary, ByReadYourWrites, ""},
+		{"user, own write without GTID, no primary", replicaRead, Session{HasWritten: true, MustSee: "0-1-9"}, conf.RYWUser, down, Replica, ByClass, ""},
 		{"a hint wins", Decision{Target: Replica, Reason: ByHint}, Session{HasWritten: true}, conf.RYWSession, up, Replica, ByHint, ""},
+		{"a hint wins under global", Decision{Target: Replica, Reason: ByHint}, othersWrote, conf.RYWGlobal, up, Replica, ByHint, ""},
 		{"a rule wins", Decision{Target: Replica, Reason: ByRule}, Session{HasWritten: true}, conf.RYWSession, up, Replica, ByRule, ""},
 		{"primary stays primary", Decision{Target: Primary, Reason: ByClass}, Session{HasWritten: true}, conf.RYWSession, up, Primary, ByClass, ""},
-		{"stay stays", Decision{Target: Stay, Reason: ByTransaction}, Session{HasWritten: true}, conf.RYWSession, up, Stay, ByTransaction, ""},
+		{"stay stays", Decision{Target: Stay, Reason: ByTransaction}, othersWrote, conf.RYWGlobal, up, Stay, ByTransaction, ""},
 	}
 	for _, tc := range tests {
 		asked := false
@@ -72,7 +86,7 @@ func TestFallbackToPrimary(t *testing.T) {
 	}{
 		{true, "", true},
 		{false, "", false},
-		{false, "0-1-5", true}, // waiting for its own write: read-your-writes
+		{false, "0-1-5", true}, // it must see writes the replicas lack: read-your-writes
 		{true, "0-1-5", true},
 	}
 	for _, tc := range tests {
@@ -89,22 +103,31 @@ func TestRequireGTID(t *testing.T) {
 		{ID: 3, Weight: 0, GTID: "0-1-12"},
 		{ID: 4, Weight: 50, GTID: ""},
 		{ID: 5, Weight: 50, GTID: "1-1-99,0-2-11"},
+		{ID: 6, Weight: 50, GTID: "0-1-2", Reached: "0-1-10"}, // a read waited there for 0-1-10
 	}
 	RequireGTID(cands, "")
 	if cands[1].Weight != 100 || cands[3].Weight != 50 {
 		t.Fatalf("no GTID needed, yet weights changed: %+v", cands)
 	}
 	RequireGTID(cands, "0-1-10")
-	want := []int{100, 0, 0, 0, 50}
+	want := []int{100, 0, 0, 0, 50, 50}
 	for i, c := range cands {
 		if c.Weight != want[i] {
-			t.Errorf("replica %d (position %q): weight %d, want %d", c.ID, c.GTID, c.Weight, want[i])
+			t.Errorf("replica %d (position %q, reached %q): weight %d, want %d", c.ID, c.GTID, c.Reached, c.Weight, want[i])
 		}
 	}
 	b, _ := NewBalancer(conf.BalanceRoundRobin)
 	for range 10 {
-		if i, ok := b.Pick(cands, -1); !ok || (cands[i].ID != 1 && cands[i].ID != 5) {
+		if i, ok := b.Pick(cands, -1); !ok || (cands[i].ID != 1 && cands[i].ID != 5 && cands[i].ID != 6) {
 			t.Fatalf("picked %+v, which lacks the write", cands[i])
+		}
+	}
+	// A position of several domains: every one must be covered.
+	RequireGTID(cands, "0-1-10,1-1-50")
+	want = []int{0, 0, 0, 0, 50, 0}
+	for i, c := range cands {
+		if c.Weight != want[i] {
+			t.Errorf("needing two domains, replica %d (position %q, reached %q): weight %d, want %d", c.ID, c.GTID, c.Reached, c.Weight, want[i])
 		}
 	}
 }

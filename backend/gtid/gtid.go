@@ -2,14 +2,15 @@
 // a position is one GTID per replication domain, comma-separated, as in
 // @@gtid_current_pos or @@gtid_slave_pos. Routing asks whether a replica's
 // position covers a session's last write; the monitor and failover compare
-// positions. It is pure and has no dependencies, so both the router and the
-// backend can use it.
+// positions. It has no dependencies, so both the router and the backend
+// can use it; apart from Latest, which sessions share, it is pure.
 package gtid
 
 import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // GTID is one MariaDB global transaction id.
@@ -133,4 +134,110 @@ func Max(a, b string) string {
 		}
 	}
 	return pa.String()
+}
+
+// CoversAll reports whether position pos includes every transaction of
+// position need: each of need's GTIDs is covered (Covers). An empty need
+// asks for nothing; a malformed entry in it is covered by nothing. It does
+// not allocate: routing calls it for every replica on every read that must
+// see earlier writes.
+func CoversAll(pos, need string) bool {
+	for need != "" {
+		var g string
+		g, need, _ = strings.Cut(need, ",")
+		if g = strings.TrimSpace(g); g != "" && !Covers(pos, g) {
+			return false
+		}
+	}
+	return true
+}
+
+// Latest is a position made of the highest GTID noted in each replication
+// domain: what a read must wait for to see every write whose GTID was
+// noted. It is safe for concurrent use. Reading it takes one atomic load
+// and never allocates; a Note that raises it allocates the new position
+// (copy on write), one that does not leaves it as it is.
+type Latest struct {
+	pos atomic.Pointer[string]
+}
+
+// Position is the position now; "" before anything was noted.
+func (l *Latest) Position() string {
+	if p := l.pos.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Note raises the position to include g ("domain-server-seqno"). A
+// malformed g is ignored: nothing could wait for it.
+func (l *Latest) Note(g string) {
+	want, ok := Parse(g)
+	if !ok {
+		return
+	}
+	for {
+		old := l.pos.Load()
+		cur := ""
+		if old != nil {
+			cur = *old
+		}
+		if Covers(cur, g) {
+			return
+		}
+		next := withGTID(cur, want)
+		if l.pos.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// withGTID is position pos with g as its entry for g's domain, domains in
+// ascending order as MariaDB writes them.
+func withGTID(pos string, g GTID) string {
+	b := make([]byte, 0, len(pos)+24)
+	placed := false
+	for pos != "" {
+		var entry string
+		entry, pos, _ = strings.Cut(pos, ",")
+		e, ok := Parse(entry)
+		if !ok || e.Domain == g.Domain {
+			continue
+		}
+		if !placed && e.Domain > g.Domain {
+			b = appendGTID(b, g)
+			placed = true
+		}
+		b = appendGTID(b, e)
+	}
+	if !placed {
+		b = appendGTID(b, g)
+	}
+	return string(b)
+}
+
+func appendGTID(b []byte, g GTID) []byte {
+	if len(b) > 0 {
+		b = append(b, ',')
+	}
+	b = strconv.AppendUint(b, uint64(g.Domain), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(g.Server), 10)
+	b = append(b, '-')
+	return strconv.AppendUint(b, g.Seq, 10)
+}
+
+// Valid reports whether pos is a well-formed, non-empty position: GTIDs
+// separated by commas, nothing else, so that it can be quoted in SQL.
+func Valid(pos string) bool {
+	for {
+		entry, rest, more := strings.Cut(pos, ",")
+		if _, ok := Parse(entry); !ok || strings.TrimSpace(entry) != entry {
+			return false
+		}
+		if !more {
+			return true
+		}
+		pos = rest
+	}
 }

@@ -1,6 +1,10 @@
 package gtid
 
-import "testing"
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
 
 func TestCovers(t *testing.T) {
 	tests := []struct {
@@ -76,5 +80,81 @@ func TestPositions(t *testing.T) {
 	}
 	if got := Max("", ""); got != "" {
 		t.Errorf("Max of nothing: %q", got)
+	}
+}
+
+func TestCoversAll(t *testing.T) {
+	for _, tc := range []struct {
+		pos, need string
+		want      bool
+	}{
+		{"0-1-10,1-2-5", "0-1-10,1-2-5", true},
+		{"0-1-10,1-2-5", "1-2-5", true},
+		{"0-1-10,1-2-4", "0-1-10,1-2-5", false},
+		{"0-1-10", "0-1-9,1-2-1", false}, // no entry for domain 1
+		{"0-1-10", "", true},
+		{"", "", true},
+		{"0-1-10", "0-1-x", false},
+	} {
+		if got := CoversAll(tc.pos, tc.need); got != tc.want {
+			t.Errorf("CoversAll(%q, %q) = %v, want %v", tc.pos, tc.need, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CoversAll("0-1-10,1-2-5,2-3-7", "0-1-9,2-3-7") }); n != 0 {
+		t.Errorf("CoversAll allocates %v times", n)
+	}
+}
+
+func TestLatest(t *testing.T) {
+	var l Latest
+	if l.Position() != "" {
+		t.Fatalf("zero Latest: %q", l.Position())
+	}
+	for _, tc := range []struct{ note, want string }{
+		{"0-1-5", "0-1-5"},
+		{"0-1-3", "0-1-5"},
+		{"2-1-9", "0-1-5,2-1-9"},
+		{"1-3-2", "0-1-5,1-3-2,2-1-9"},
+		{"0-2-6", "0-2-6,1-3-2,2-1-9"}, // a new primary's server id in the same domain
+		{"garbage", "0-2-6,1-3-2,2-1-9"},
+	} {
+		l.Note(tc.note)
+		if got := l.Position(); got != tc.want {
+			t.Errorf("after Note(%q): %q, want %q", tc.note, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = l.Position(); l.Note("0-2-6") }); n != 0 {
+		t.Errorf("reading, or noting what is covered, allocates %v times", n)
+	}
+}
+
+func TestLatestConcurrent(t *testing.T) {
+	var l Latest
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= 500; i++ {
+				l.Note(fmt.Sprintf("%d-1-%d", w%2, i))
+			}
+		}()
+	}
+	wg.Wait()
+	if got := l.Position(); got != "0-1-500,1-1-500" {
+		t.Fatalf("concurrent notes: %q, want the highest of each domain", got)
+	}
+}
+
+func TestValid(t *testing.T) {
+	for _, ok := range []string{"0-1-5", "0-1-5,1-2-3"} {
+		if !Valid(ok) {
+			t.Errorf("Valid(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"", "0-1-5,", "0-1-5'); DROP TABLE t; --", " 0-1-5", "0-1-5, 1-2-3"} {
+		if Valid(bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
 	}
 }

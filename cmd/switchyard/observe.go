@@ -148,7 +148,7 @@ func logConfigSummary(log *slog.Logger, path string, cfg *conf.Config) {
 		"proxy_protocol_networks", strings.Join(proxyNets, ","),
 		"servers", strings.Join(servers, ","), "users", strings.Join(users, ","), "monitor", monitor,
 		"tls", cfg.TLS != nil, "tls_required", cfg.TLS != nil && cfg.TLS.Require, "backend_tls", cfg.BackendTLS != nil,
-		"reads", cfg.Routing.Reads, "balance", cfg.Routing.Balance, "read_your_writes", cfg.Routing.ReadYourWrites,
+		"reads", cfg.Routing.Reads, "balance", cfg.Routing.Balance, "read_your_writes", cfg.Routing.ReadYourWrites, "gtid_wait", cfg.Routing.GTIDWait,
 		"multiplexing", cfg.Pool.Multiplexing, "max_client_connections", cfg.Limits.MaxClientConnections,
 		"query_rules", len(cfg.QueryRules), "firewall", firewallMode, "slow_log", slow)
 }

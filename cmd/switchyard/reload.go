@@ -244,7 +244,7 @@ func poolOptions(cfg *conf.Config) backend.PoolOptions {
 func proxyRouting(cfg *conf.Config) proxy.Routing {
 	return proxy.Routing{Reads: cfg.Routing.Reads, Balance: cfg.Routing.Balance,
 		NoFallbackToPrimary: !cfg.Routing.FallbackToPrimary, ReadYourWrites: cfg.Routing.ReadYourWrites,
-		ReadOnlyFunctions: cfg.Routing.ReadOnlyFunctions}
+		GTIDWait: noneIfZero(cfg.Routing.GTIDWait), ReadOnlyFunctions: cfg.Routing.ReadOnlyFunctions}
 }
 
 func proxyLimits(cfg *conf.Config) proxy.Limits {

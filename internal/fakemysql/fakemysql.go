@@ -27,7 +27,9 @@
 //
 //   - SELECT of a list of literals ('str', 42, NULL), @@[session.]variables,
 //     @user_variables, DATABASE(), CONNECTION_ID(), USER(), CURRENT_USER(),
-//     VERSION() and SLEEP(n), with AS aliases, optionally FROM DUAL;
+//     VERSION(), SLEEP(n) and MASTER_GTID_WAIT('pos', timeout) (waits for
+//     @@gtid_current_pos to cover pos, which SetGTIDPos sets), with AS
+//     aliases, optionally FROM DUAL, optionally LIMIT n;
 //   - SET of session, global and user variables (all kept per connection),
 //     SET NAMES, SET CHARACTER SET, SET [SESSION] TRANSACTION ...;
 //     SET autocommit; SET session_track_system_variables (the names in its

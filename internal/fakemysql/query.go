@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/backend/gtid"
 	"switchyard/wire"
 )
 
@@ -686,6 +687,10 @@ func boolNum(b bool) string {
 // DUAL.
 func (c *Conn) selectStmt(norm string) *Result {
 	list, _ := hasWord(norm, "select")
+	if i := findKeyword(list, "limit"); i >= 0 && isNumber(strings.TrimSpace(list[i+len("limit"):])) {
+		// One row at most, and a LIMIT of 0 is not worth modelling.
+		list = strings.TrimSpace(list[:i])
+	}
 	if i := findKeyword(list, "from"); i >= 0 {
 		if !strings.EqualFold(strings.TrimSpace(list[i+len("from"):]), "dual") {
 			return errResult(parseError(norm))
@@ -781,6 +786,25 @@ func (c *Conn) evalExpr(e string) (sql.NullString, string, bool) {
 		if args == "" {
 			return str(c.s.opt.Version), e, true
 		}
+	case "master_gtid_wait":
+		// As on a replica: 0 once @@gtid_current_pos covers the position,
+		// -1 when the timeout passes first.
+		parts := splitTop(args, ',')
+		if len(parts) != 2 {
+			return sql.NullString{}, "", false
+		}
+		pos, ok := isQuoted(strings.TrimSpace(parts[0]))
+		secs, err := strconv.ParseFloat(strings.TrimSpace(parts[1]), 64)
+		if !ok || err != nil || secs < 0 {
+			return sql.NullString{}, "", false
+		}
+		deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+		for !gtid.CoversAll(c.s.GTIDPos(), pos) {
+			if time.Now().After(deadline) || c.sleep(time.Millisecond) {
+				return str("-1"), e, true
+			}
+		}
+		return str("0"), e, true
 	case "sleep":
 		secs, err := strconv.ParseFloat(args, 64)
 		if err != nil || secs < 0 {
