@@ -503,7 +503,9 @@ func TestWalkerWarnings(t *testing.T) {
 			want  uint16
 		}{
 			{"OK", func(r *response) { r.add(AppendOK(nil, OK{Status: autocommit, Warnings: 2})) }, 2},
-			{"rows", func(r *response) { end(r.head(autocommit, colID).rows(row(str("1"))), EOF{Status: autocommit, Warnings: 3}) }, 3},
+			{"rows", func(r *response) {
+				end(r.head(autocommit, colID).rows(row(str("1"))), EOF{Status: autocommit, Warnings: 3})
+			}, 3},
 			{"none", func(r *response) { end(r.head(autocommit, colID), EOF{Status: autocommit}) }, 0},
 			{"last result's", func(r *response) {
 				end(r.head(more, colID), EOF{Status: more, Warnings: 5})
