@@ -461,13 +461,14 @@ const gtidWaitGrace = time.Second
 // WaitGTID waits, on the server, until it has applied GTID position pos,
 // for at most timeout (MASTER_GTID_WAIT): nil once it has, or
 // ErrGTIDWaitTimeout. It runs on a connection a session is about to read
-// on, so it changes nothing the session can see there: it is a plain
-// SELECT of a function that neither warns nor changes session variables,
-// its LIMIT overrides a session's sql_select_limit, and whatever the
-// session's read that follows reports (FOUND_ROWS, ROW_COUNT, warnings)
-// is that read's own. A server error comes back as *mysql.MyError and
-// leaves the connection usable; a server that does not answer within
-// timeout and a grace period breaks it.
+// on, so it changes nothing the session can see there: a SELECT without
+// tables adds no warning and clears none (MariaDB keeps the list for a
+// statement that uses no table), the function sets no session variable,
+// the LIMIT overrides a session's sql_select_limit, and the FOUND_ROWS()
+// and ROW_COUNT() it sets are replaced by the read that follows. A server
+// error comes back as *mysql.MyError and leaves the connection usable; a
+// server that does not answer within timeout and a grace period breaks
+// it.
 func (c *Conn) WaitGTID(pos string, timeout time.Duration) error {
 	if !gtid.Valid(pos) {
 		return fmt.Errorf("not a GTID position: %q", pos)

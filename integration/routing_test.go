@@ -421,3 +421,35 @@ func TestReadYourWritesByGTID(t *testing.T) {
 		return d[cluster.Primary.Name] == 0
 	})
 }
+
+// TestWarningsOfAReplicaRead: SHOW WARNINGS after a read lists the
+// read's warnings, though the read ran on a replica and SHOW WARNINGS, by
+// itself, would go to the primary: the session keeps the read's
+// connection until its next statement when the read left warnings (or
+// failed). Before, SHOW WARNINGS ran on a primary connection and listed
+// nothing; mysqli's get_warnings() and the mariadb CLI's warnings read
+// them this way.
+func TestWarningsOfAReplicaRead(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info"})
+	ctx := context.Background()
+	c, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var level, msg string
+	var code int
+	if _, err := c.ExecContext(ctx, "SELECT 1/0 AS q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRowContext(ctx, "SHOW WARNINGS").Scan(&level, &code, &msg); err != nil || code != 1365 {
+		t.Fatalf("SHOW WARNINGS after SELECT 1/0: %s %d %q (%v), want the division by zero", level, code, msg, err)
+	}
+	// A failed read's error is listed too.
+	if _, err := c.ExecContext(ctx, "SELECT * FROM no_such_table_warnings"); err == nil {
+		t.Fatal("a read of a missing table succeeded")
+	}
+	if err := c.QueryRowContext(ctx, "SHOW WARNINGS").Scan(&level, &code, &msg); err != nil || code != 1146 {
+		t.Fatalf("SHOW WARNINGS after a failed read: %s %d %q (%v), want error 1146", level, code, msg, err)
+	}
+}

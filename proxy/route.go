@@ -141,6 +141,9 @@ type exchangeResult struct {
 	hasStatus       bool   // status holds the server's flags after the command
 	gtid            string // the GTID of a transaction the command committed
 	rows            int64  // rows relayed to the client
+	// diagnostics: the response ended with warnings or an error, which
+	// SHOW WARNINGS on the same connection lists.
+	diagnostics bool
 }
 
 // runRouted runs a command on the server the decision names and relays the
@@ -461,7 +464,8 @@ func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exch
 	end := time.Now()
 	srv.Latency.Observe(end.Sub(start))
 	s.c.seq = f.seq - f.shift
-	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows}
+	res := exchangeResult{ok: !f.failed, wrote: f.wrote, gtid: f.gtid, readOnlyRefused: f.readOnlyRefused, rows: f.rows,
+		diagnostics: f.failed || f.w.Warnings() > 0}
 	res.status, res.hasStatus = f.status()
 	if res.hasStatus {
 		sc.SetStatus(res.status)

@@ -231,17 +231,19 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		s.st.schema = ""
 		s.record(sc, s.st.replay.WithoutSchema(), true)
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql, res.gtid)
+	s.apply(sc, router.EffectsOf(&class, res.ok, false), sql, res)
 	return nil
 }
 
 // apply updates the session with what a statement that ran on sc changed
-// (router.EffectsOf). sql is its text, for replay; gtid the GTID the server
-// reported for it.
-func (s *session) apply(sc *backend.Conn, e router.Effects, sql, gtid string) {
-	s.st.holdLast = e.HoldLast
+// (router.EffectsOf). sql is its text, for replay; res what its response
+// said: the GTID the server reported for it, and whether it left warnings
+// or an error, which the session keeps sc for until the next statement,
+// so that a SHOW WARNINGS there lists them (it may have run on a replica).
+func (s *session) apply(sc *backend.Conn, e router.Effects, sql string, res exchangeResult) {
+	s.st.holdLast = e.HoldLast || res.diagnostics
 	s.st.hasWritten = s.st.hasWritten || e.Wrote
-	switch {
+	switch gtid := res.gtid; {
 	case gtid != "":
 		s.st.lastGTID = gtid
 		s.noteWritten(gtid)

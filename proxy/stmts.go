@@ -266,7 +266,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil || sc == nil {
 		return err
 	}
-	s.apply(sc, router.EffectsOf(&class, res.ok, true), st.sql, res.gtid) // st.sql: a prepared USE is replayed as text
+	s.apply(sc, router.EffectsOf(&class, res.ok, true), st.sql, res) // st.sql: a prepared USE is replayed as text
 	if st.longData {
 		// The execution consumed the long data.
 		st.longData = false

@@ -154,15 +154,20 @@ func AppendEOFAsOK(b []byte, e EOF) []byte {
 // EOFStatus returns the status flags of a terminator packet, which is either
 // a classic EOF or an OK packet with header 0xfe.
 func EOFStatus(p []byte) (uint16, error) {
+	e, err := parseEnd(p)
+	return e.Status, err
+}
+
+// parseEnd is EOFStatus with the warning count too.
+func parseEnd(p []byte) (EOF, error) {
 	if len(p) == eofSize {
-		e, err := ParseEOF(p)
-		return e.Status, err
+		return ParseEOF(p)
 	}
 	if len(p) < eofSize {
-		return 0, ErrMalformed
+		return EOF{}, ErrMalformed
 	}
 	ok, err := ParseOK(p)
-	return ok.Status, err
+	return EOF{Status: ok.Status, Warnings: ok.Warnings}, err
 }
 
 // ParseErr decodes an ERR packet into the error type go-mysql uses, so that

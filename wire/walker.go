@@ -101,6 +101,7 @@ type Walker struct {
 	prepared     PrepareOK
 	status       uint16
 	hasStatus    bool
+	warnings     uint16
 }
 
 // Reset readies w for the response to a new command. deprecateEOF says the
@@ -127,6 +128,10 @@ func (w *Walker) Done() bool { return w.state == stDone }
 // one: prepare and statistics responses carry none, and a response that
 // ended in an error has only what an earlier result in it said.
 func (w *Walker) Status() (uint16, bool) { return w.status, w.hasStatus }
+
+// Warnings is the warning count of the packet Status comes from: what
+// SHOW WARNINGS would list after the response.
+func (w *Walker) Warnings() uint16 { return w.warnings }
 
 // Expecting says what the walker expects next, for the log line of a
 // response it could not follow.
@@ -155,7 +160,9 @@ func (w *Walker) Expecting() string {
 // PrepareOK is the decoded first packet of a successful prepare response.
 func (w *Walker) PrepareOK() PrepareOK { return w.prepared }
 
-func (w *Walker) setStatus(st uint16) { w.status, w.hasStatus = st, true }
+func (w *Walker) setStatus(st, warnings uint16) {
+	w.status, w.hasStatus, w.warnings = st, true, warnings
+}
 
 // Next classifies the next logical packet of the response. p is its
 // payload, or as much of its start as the caller holds: OK, EOF and prepare
@@ -177,7 +184,7 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 			if err != nil {
 				return 0, err
 			}
-			w.setStatus(ok.Status)
+			w.setStatus(ok.Status, ok.Warnings)
 			if ok.Status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
 				w.state = stDone
 			}
@@ -208,14 +215,14 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		if !isEOF {
 			return 0, fmt.Errorf("%w: no EOF after column definitions", ErrMalformed)
 		}
-		st, err := EOFStatus(p)
+		e, err := parseEnd(p)
 		if err != nil {
 			return 0, err
 		}
-		if w.opensCursor(st) {
+		if w.opensCursor(e.Status) {
 			// A cursor was opened: rows come later through COM_STMT_FETCH,
 			// and this EOF ends the response.
-			w.setStatus(st)
+			w.setStatus(e.Status, e.Warnings)
 			w.state = stDone
 			return KindEOF, nil
 		}
@@ -231,19 +238,19 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		switch {
 		case p[0] == OKHeader:
 			if ok, err := ParseOK(p); err == nil {
-				w.setStatus(ok.Status)
+				w.setStatus(ok.Status, ok.Warnings)
 			}
 			return KindOK, nil
 		case isErr:
 			return KindErr, nil
 		case isEOF && IsClassicEOF(p):
 			e, _ := ParseEOF(p)
-			w.setStatus(e.Status)
+			w.setStatus(e.Status, e.Warnings)
 			return KindEOF, nil
 		case isEOF && w.deprecateEOF:
 			// COM_SET_OPTION's EOF, sent as an OK with header 0xfe.
-			if st, err := EOFStatus(p); err == nil {
-				w.setStatus(st)
+			if e, err := parseEnd(p); err == nil {
+				w.setStatus(e.Status, e.Warnings)
 				return KindEOF, nil
 			}
 		}
@@ -340,13 +347,13 @@ func (w *Walker) untilEnd(p []byte, isErr, isEOF bool, item Kind) (Kind, error) 
 		w.state = stDone
 		return KindErr, nil
 	case isEOF:
-		st, err := EOFStatus(p)
+		e, err := parseEnd(p)
 		if err != nil {
 			return 0, err
 		}
-		w.setStatus(st)
+		w.setStatus(e.Status, e.Warnings)
 		w.state = stDone
-		if item == KindRow && w.shape != ShapeRows && st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+		if item == KindRow && w.shape != ShapeRows && e.Status&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
 			w.state = stFirst
 		}
 		return KindEOF, nil

@@ -485,3 +485,45 @@ func TestRowRun(t *testing.T) {
 		t.Fatalf("sequence ids after renumbering: %d %d %d, want 4 5 7", buf[3], buf[second+3], buf[third+3])
 	}
 }
+
+// TestWalkerWarnings: Warnings is the warning count of the packet that
+// ended the response, an OK or the EOF (classic, or an OK with header
+// 0xfe) after rows; none after an error.
+func TestWalkerWarnings(t *testing.T) {
+	for _, deprecateEOF := range []bool{false, true} {
+		end := func(r *response, e EOF) *response {
+			if deprecateEOF {
+				return r.add(AppendEOFAsOK(nil, e))
+			}
+			return r.add(AppendEOF(nil, e))
+		}
+		for _, tc := range []struct {
+			name  string
+			build func(r *response)
+			want  uint16
+		}{
+			{"OK", func(r *response) { r.add(AppendOK(nil, OK{Status: autocommit, Warnings: 2})) }, 2},
+			{"rows", func(r *response) {
+				end(r.head(autocommit, colID).rows(row(str("1"))), EOF{Status: autocommit, Warnings: 3})
+			}, 3},
+			{"none", func(r *response) { end(r.head(autocommit, colID), EOF{Status: autocommit}) }, 0},
+			{"last result's", func(r *response) {
+				end(r.head(more, colID), EOF{Status: more, Warnings: 5})
+				r.add(AppendOK(nil, OK{Status: autocommit, Warnings: 1}))
+			}, 1},
+		} {
+			r := &response{deprecateEOF: deprecateEOF}
+			tc.build(r)
+			var w Walker
+			w.Reset(ShapeResult, deprecateEOF)
+			for _, p := range r.pkts {
+				if _, err := w.Next(p, len(p)); err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+			}
+			if !w.Done() || w.Warnings() != tc.want {
+				t.Errorf("%s (deprecateEOF %v): done %v, Warnings() = %d, want %d", tc.name, deprecateEOF, w.Done(), w.Warnings(), tc.want)
+			}
+		}
+	}
+}
