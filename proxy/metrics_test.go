@@ -97,27 +97,35 @@ func TestPinLabels(t *testing.T) {
 
 // TestSlowLogNeverLogsLiterals: a statement slower than the threshold is
 // logged at info with its digest text, user and server; its literal only
-// in the debug line.
+// in the debug line. (Whether the quick statement is logged too depends on
+// how loaded the machine is, so only what each line says is checked.)
 func TestSlowLogNeverLogsLiterals(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	h.srv.SetSlowLog(50 * time.Millisecond)
 	c := h.login(t, mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"})
 	c.Value("SELECT 'fast-secret-literal'")
 	c.Rows(c.Query("SELECT SLEEP(0.2), 'slow-secret-literal'"))
-	if n := h.logs.count("INFO slow query"); n != 1 {
-		t.Fatalf("%d slow query lines, want 1:\n%s", n, h.logs.dump())
+	if n := h.logs.count("INFO slow query duration"); n < 1 || int64(n) != h.srv.Metrics().SlowQueries {
+		t.Fatalf("%d slow query lines, %d counted, want as many and at least 1:\n%s", n, h.srv.Metrics().SlowQueries, h.logs.dump())
 	}
+	slowSeen := false
 	for _, line := range strings.Split(h.logs.dump(), "\n") {
 		if strings.HasPrefix(line, "INFO") && strings.Contains(line, "secret-literal") {
 			t.Errorf("a literal at info level: %s", line)
 		}
-		if strings.Contains(line, "INFO slow query") && (!strings.Contains(line, "digest_text=select `sleep` ( ? ) , ?") ||
-			!strings.Contains(line, "user=app") || !strings.Contains(line, "server=") || !strings.Contains(line, "rows=1")) {
+		if !strings.Contains(line, "INFO slow query") {
+			continue
+		}
+		if !strings.Contains(line, "user=app") || !strings.Contains(line, "server=") || !strings.Contains(line, "rows=1") {
 			t.Errorf("slow query line: %s", line)
 		}
+		slowSeen = slowSeen || strings.Contains(line, "digest_text=select `sleep` ( ? ) , ?")
 	}
-	if h.logs.count("DEBUG slow query text") != 1 || h.srv.Metrics().SlowQueries != 1 {
-		t.Errorf("debug line or counter missing:\n%s", h.logs.dump())
+	if !slowSeen {
+		t.Errorf("no slow query line for the SLEEP:\n%s", h.logs.dump())
+	}
+	if n := h.logs.count("DEBUG slow query text"); n != h.logs.count("INFO slow query duration") || !strings.Contains(h.logs.dump(), "sql=SELECT SLEEP(0.2), 'slow-secret-literal'") {
+		t.Errorf("debug lines missing:\n%s", h.logs.dump())
 	}
 }
 
