@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/pingcap/tidb/pkg/parser"
 )
@@ -160,13 +161,19 @@ func (k *Cache) classify(cl *Classifier, sql string) Class {
 	var shape string
 	var sh uint64
 	if exactOK {
-		b, ok := shapeOf(make([]byte, 0, len(sql)), sql)
+		b, ok := shapeOf(cl.shape[:0], sql)
+		cl.shape = b[:0]
 		if ok {
-			shape = string(b)
-			sh = maphash.String(k.seed, shape)
-			if e := k.get(cacheKey{shape, shapeTier}, sh); e != nil {
+			// Looked up through a view of the classifier's scratch
+			// buffer, which the lookup does not keep: a shape hit, the
+			// common case for texts with new literals, allocates nothing.
+			// Only a shape that may become a key is copied.
+			view := unsafe.String(unsafe.SliceData(b), len(b))
+			sh = maphash.String(k.seed, view)
+			if e := k.get(cacheKey{view, shapeTier}, sh); e != nil {
 				return k.digestHit(cl, sql, e, h, exactOK)
 			}
+			shape = string(b)
 		}
 	}
 	norm, d := parser.NormalizeDigest(sql)

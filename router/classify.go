@@ -19,6 +19,8 @@ type Classifier struct {
 	limit *ParseLimit
 	w     walker
 	opt   Options
+	// shape is scratch for the shape of a statement (Cache.classify).
+	shape []byte
 }
 
 // Options are the settings of a Classifier. The zero value is the default.
