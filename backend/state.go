@@ -41,19 +41,27 @@ type SessionState struct {
 }
 
 // With returns the state after one more state-changing command. A command
-// identical to an earlier one replaces it, and so does a schema selection
-// an earlier one, so a client that repeats SET
-// NAMES per request does not grow the log; connections that ran the old
-// order replay it again when next used, which for SET and USE is harmless.
-// ok is false when the log is full: the state cannot be replayed.
+// identical to an earlier one replaces it when moving it to the end
+// changes nothing the commands between mean (movable), so a client that
+// repeats SET NAMES per request does not grow the log; connections that
+// ran the old order replay it again when next used. A schema selection
+// replaces the earlier ones. ok is false when the log is full: the state
+// cannot be replayed.
 func (s SessionState) With(cmd byte, args string) (next SessionState, ok bool) {
 	e := stateEntry{Cmd: cmd, Args: args}
 	// A schema selection also replaces the earlier ones: only the last
 	// counts, and an earlier one may name a schema dropped since, which
 	// replaying would fail on.
+	if n := len(s.entries); n > 0 && s.entries[n-1] == e {
+		return s, true // the same command again: nothing changes
+	}
 	newSchema := selectsSchema(e)
+	moves := true
+	if i := slices.Index(s.entries, e); i >= 0 {
+		moves = movable(e, s.entries[i+1:])
+	}
 	entries := slices.DeleteFunc(slices.Clone(s.entries), func(old stateEntry) bool {
-		return old == e || newSchema && selectsSchema(old)
+		return old == e && moves || newSchema && selectsSchema(old)
 	})
 	if len(entries) >= maxStateEntries {
 		return s, false
@@ -78,6 +86,51 @@ func (s SessionState) WithUse(sql string) (next SessionState, ok bool) {
 func (s SessionState) WithoutSchema() SessionState {
 	entries := slices.DeleteFunc(slices.Clone(s.entries), selectsSchema)
 	return SessionState{entries: entries, hash: hashState(entries), schemaChanged: s.schemaChanged}
+}
+
+// movable says whether command e, run again after the commands later,
+// may be replayed in their place instead of before them: neither changes
+// what the other means. A command that sets the connection's character
+// set, collation or sql_mode changes how later text is read (a non-ASCII
+// literal or name, a double quote under ANSI_QUOTES, a backslash, `||`);
+// the rest is read the same whatever they say.
+func movable(e stateEntry, later []stateEntry) bool {
+	for _, x := range later {
+		if setsMode(e) && !modeNeutral(x) || setsMode(x) && !modeNeutral(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// setsMode says whether e may change how the server reads later text:
+// SET NAMES, SET CHARACTER SET / CHARSET, character_set_* and collation_*
+// variables, sql_mode. It may say so of a command that does not.
+func setsMode(e stateEntry) bool {
+	if e.Cmd != mysql.COM_QUERY {
+		return false
+	}
+	sql := strings.ToLower(e.Args)
+	for _, w := range []string{"names", "character", "charset", "collation", "sql_mode"} {
+		if strings.Contains(sql, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// modeNeutral says whether the server reads e the same under any character
+// set and sql_mode: plain ASCII without double quotes, backslashes or `||`.
+func modeNeutral(e stateEntry) bool {
+	if e.Cmd == mysql.COM_SET_OPTION {
+		return true
+	}
+	for i := 0; i < len(e.Args); i++ {
+		if c := e.Args[i]; c >= 0x80 || c == '"' || c == '\\' || c == '|' {
+			return false
+		}
+	}
+	return true
 }
 
 // selectsSchema says whether e selects a schema: COM_INIT_DB, or a USE

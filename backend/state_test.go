@@ -203,6 +203,29 @@ func TestWith(t *testing.T) {
 			t.Fatal("the same entries hash differently")
 		}
 	})
+	t.Run("a command is not moved past what changes its meaning", func(t *testing.T) {
+		// USE of a latin1 name after SET NAMES latin1: replayed before a
+		// repeated SET NAMES, the name would be read in the login's
+		// character set. So the repetition is added, not moved.
+		useLatin1 := stateEntry{mysql.COM_QUERY, "USE `caf\xe9`"}
+		st := mustState(t, SessionState{}, setNames, useLatin1, setNames)
+		if !slices.Equal(st.entries, []stateEntry{setNames, useLatin1, setNames}) {
+			t.Fatalf("entries %q", describe(st.entries...))
+		}
+		// Under ANSI_QUOTES a double-quoted string is a name.
+		ansi := stateEntry{mysql.COM_QUERY, "SET sql_mode = 'ANSI_QUOTES'"}
+		quoted := stateEntry{mysql.COM_QUERY, `SET SESSION lc_time_names = "en_US"`}
+		st = mustState(t, SessionState{}, quoted, ansi, quoted)
+		if !slices.Equal(st.entries, []stateEntry{quoted, ansi, quoted}) {
+			t.Fatalf("entries %q", describe(st.entries...))
+		}
+		// Plain ASCII moves past them; the same command twice in a row is
+		// one entry.
+		st = mustState(t, SessionState{}, setNames, setA, setNames, setNames)
+		if !slices.Equal(st.entries, []stateEntry{setA, setNames}) {
+			t.Fatalf("entries %q", describe(st.entries...))
+		}
+	})
 	t.Run("full at 64 entries", func(t *testing.T) {
 		st := SessionState{}
 		for i := range maxStateEntries {
