@@ -319,8 +319,18 @@ func (s *session) waitOnReplica(ctx context.Context, d router.Decision, exclude 
 	}
 	need := d.NeedGTID
 	d.NeedGTID = ""
+	// A replica further behind than the wait, as the monitor last saw it,
+	// would only add gtid_wait to the read's time before the primary runs
+	// it: another one is tried, or none.
+	behind := func(srv *backend.Server) bool {
+		lag, known := srv.Lag()
+		return known && lag > wait
+	}
 	srv, ok := s.pickReplica(d, exclude)
-	if !ok {
+	if ok && behind(srv) && exclude < 0 {
+		srv, ok = s.pickReplica(d, srv.ID)
+	}
+	if !ok || behind(srv) {
 		return nil
 	}
 	sc, err := s.connTo(ctx, srv, verify)

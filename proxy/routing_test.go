@@ -344,6 +344,23 @@ func TestReadYourWritesAcrossSessions(t *testing.T) {
 		if w := waits(h); w["ok"]+w["timeout"]+w["error"] != 2 {
 			t.Fatalf("waits %v with gtid_wait off", w)
 		}
+
+		// Replicas seconds behind (as the monitor saw them): no wait,
+		// which could only time out, and the read runs on the primary.
+		if err := h.srv.Reconfigure(Reconfig{Users: testUsers, Routing: Routing{ReadYourWrites: conf.RYWGlobal, GTIDWait: 30 * time.Millisecond}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []string{replica1Name, replica2Name} {
+			h.fake(r).SetReplica(&fakemysql.ReplicaStatus{SourceHost: "127.0.0.1", SourcePort: 3306, IORunning: true, SQLRunning: true, SecondsBehind: 5})
+		}
+		h.probe()
+		mustExec(t, writer, "INSERT INTO t VALUES (3)")
+		if got := read(t, h, "app", "secret"); got != primaryName {
+			t.Fatalf("with the replicas 5 s behind a read ran on %s", got)
+		}
+		if w := waits(h); w["ok"]+w["timeout"]+w["error"] != 2 {
+			t.Fatalf("waits %v: a read waited on replicas 5 s behind", w)
+		}
 	})
 
 	t.Run("user", func(t *testing.T) {
