@@ -19,7 +19,9 @@ import (
 // --ps-protocol, chosen for what they exercise (change of user, KILL,
 // extended metadata, accounts created by the test and SET GLOBAL before a
 // new login, prepared statements, warnings, LOAD DATA, the mysql CLI,
-// dropping the current schema). The whole list runs with make mtr.
+// dropping the current schema, KILL USER and KILL QUERY ID, a statement
+// prepared again, procedures that return result sets). The whole list runs
+// with make mtr.
 // change_user_notembedded is not here: it expects access-denied messages
 // to name a loopback client 'localhost', as a server that resolves names
 // does, while switchyard names the address, as a server with
@@ -29,6 +31,7 @@ import (
 var mtrSubset = []string{
 	"alias", "mysql-metadata", "type_json", "events_1", "ps_grant",
 	"lock_kill", "sp-bugs", "errors", "warnings", "mysql_comments", "drop",
+	"kill", "type_datetime", "rownum", "sp-row",
 }
 
 // TestMTRSubset runs mtrSubset with bench/mtr/run through switchyard, each

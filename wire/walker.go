@@ -25,7 +25,8 @@ const (
 	// ShapeRows answers COM_STMT_FETCH: binary rows until EOF, or ERR.
 	ShapeRows
 	// ShapeExecute answers COM_STMT_EXECUTE without a cursor: like
-	// ShapeResult, with binary rows and no LOCAL INFILE.
+	// ShapeResult, with binary rows (a prepared LOAD DATA LOCAL INFILE asks
+	// for the file as a text one does).
 	ShapeExecute
 	// ShapeCursor answers COM_STMT_EXECUTE with a cursor asked for: like
 	// ShapeExecute, except that when the server opened the cursor, the
@@ -177,7 +178,6 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 	isErr := p[0] == ErrHeader && n < MaxPayload
 	switch w.state {
 	case stFirst:
-		execute := w.shape != ShapeResult
 		switch {
 		case p[0] == OKHeader:
 			ok, err := ParseOK(p)
@@ -192,8 +192,10 @@ func (w *Walker) Next(p []byte, n int) (Kind, error) {
 		case isErr:
 			w.state = stDone
 			return KindErr, nil
-		case p[0] == InfileHeader && n < MaxPayload && !execute:
-			return KindInfile, nil // the server's OK or ERR comes next
+		case p[0] == InfileHeader && n < MaxPayload:
+			// The server's OK or ERR comes next. An execution may ask too:
+			// MariaDB prepares LOAD DATA LOCAL INFILE.
+			return KindInfile, nil
 		}
 		cols, err := ParseColumnCount(p)
 		if err != nil {
