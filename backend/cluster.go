@@ -74,6 +74,9 @@ type Cluster struct {
 	noPrimary atomic.Bool
 
 	version atomic.Value // string: the version a server reported last
+	// resolvesNames: a server said @@skip_name_resolve is off, so it names
+	// loopback clients 'localhost' (ResolvesNames).
+	resolvesNames atomic.Bool
 
 	fopt FailoverOptions
 	// topo is what the monitor shares about topology changes (failover.go).
@@ -366,6 +369,12 @@ func (c *Cluster) ServerVersion() (string, bool) {
 	v, ok := c.version.Load().(string)
 	return v, ok
 }
+
+// ResolvesNames reports whether the servers resolve client host names
+// (@@skip_name_resolve off, as a monitor connection last read it): a
+// server then names a loopback client 'localhost' in its messages, as the
+// proxy does too. False until a server said so.
+func (c *Cluster) ResolvesNames() bool { return c.resolvesNames.Load() }
 
 // SetServerStatus applies an operator's setting: StatusOnline (back to what
 // the checks say), StatusOfflineSoft (drain) or StatusOfflineHard (its

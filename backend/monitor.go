@@ -308,6 +308,11 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 			return nil, ck, err
 		}
 		c.version.Store(cn.ServerVersion())
+		// Read once per monitor connection: it needs a server restart to
+		// change.
+		if res, err := cn.Query("SELECT @@skip_name_resolve"); err == nil && len(res.Rows) == 1 && len(res.Rows[0]) == 1 && res.Rows[0][0].Valid {
+			c.resolvesNames.Store(res.Rows[0][0].String == "0")
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -21,17 +21,14 @@ import (
 // new login, prepared statements, warnings, LOAD DATA, the mysql CLI,
 // dropping the current schema, KILL USER and KILL QUERY ID, a statement
 // prepared again, procedures that return result sets). The whole list runs
-// with make mtr.
-// change_user_notembedded is not here: it expects access-denied messages
-// to name a loopback client 'localhost', as a server that resolves names
-// does, while switchyard names the address, as a server with
-// skip_name_resolve does (see the README, Errors). loaddata is not here
-// either: a file its first mode leaves in the shared vardir makes its
+// with make mtr. change_user_notembedded also checks that an access denied
+// names a loopback client 'localhost' as mtr's server, which resolves
+// names, does. loaddata is not here: a file its first mode leaves in the shared vardir makes its
 // second fail (ER_FILE_EXISTS_ERROR), a harness matter, not the proxy's.
 var mtrSubset = []string{
 	"alias", "mysql-metadata", "type_json", "events_1", "ps_grant",
 	"lock_kill", "sp-bugs", "errors", "warnings", "mysql_comments", "drop",
-	"kill", "type_datetime", "rownum", "sp-row",
+	"kill", "type_datetime", "rownum", "sp-row", "change_user_notembedded",
 }
 
 // TestMTRSubset runs mtrSubset with bench/mtr/run through switchyard, each

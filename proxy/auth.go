@@ -202,12 +202,16 @@ func (c *ClientConn) accessDenied(user string, usedPassword bool) *mysql.MyError
 	if usedPassword {
 		yes = "YES"
 	}
-	// The client's address as it is, as MariaDB says it with
-	// skip-name-resolve (the usual setting for servers behind a proxy, and
-	// the harness's): the proxy does no reverse lookups.
+	// As the servers name the client: its address with skip_name_resolve
+	// (the usual setting for servers behind a proxy), else 'localhost'
+	// for a loopback client and the address for others (the proxy does no
+	// reverse lookups).
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
 		host = c.addr
+	}
+	if rn := c.ln.opt.ResolvesNames; rn != nil && rn() {
+		host = clientHost(c.addr)
 	}
 	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, host, yes)
 }

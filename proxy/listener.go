@@ -78,6 +78,10 @@ type ListenerOptions struct {
 	// Version is the server version clients are told; nil: a MariaDB 10.11
 	// version string.
 	Version func() string
+	// ResolvesNames says whether the servers name a loopback client
+	// 'localhost' in an access-denied message (skip_name_resolve off);
+	// nil or false: its address, as with skip_name_resolve.
+	ResolvesNames func() bool
 
 	HandshakeTimeout time.Duration // 0: 10s
 	IdleTimeout      time.Duration // 0: 8h

@@ -367,3 +367,18 @@ func TestLoginServerDown(t *testing.T) {
 		wantErr(t, rc2.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: "nosuch"}), mysql.ER_BAD_DB_ERROR, "")
 	})
 }
+
+// TestAccessDeniedNamesTheClientAsTheServers: a refused loopback client is
+// named by its address, as servers with skip_name_resolve name it, and
+// 'localhost' when the servers resolve names (MariaDB's default; mtr's
+// change_user_notembedded and grant expect it).
+func TestAccessDeniedNamesTheClientAsTheServers(t *testing.T) {
+	for _, tc := range []struct {
+		resolves bool
+		host     string
+	}{{false, "127.0.0.1"}, {true, "localhost"}} {
+		h := newHarness(t, harnessConfig{listener: ListenerOptions{ResolvesNames: func() bool { return tc.resolves }}})
+		err := h.db(t, "app", "nope", "").PingContext(testCtx(t))
+		wantErr(t, err, mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user 'app'@'"+tc.host+"' (using password: YES)")
+	}
+}

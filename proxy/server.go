@@ -41,6 +41,9 @@ type Servers interface {
 	Replicas(dst []*backend.Server) []*backend.Server
 	LoginServers(dst []*backend.Server) []*backend.Server
 	ServerVersion() (string, bool)
+	// ResolvesNames: the servers name loopback clients 'localhost'
+	// (@@skip_name_resolve off).
+	ResolvesNames() bool
 	// KillQuery interrupts the statement a connection runs, from another
 	// connection (KILL QUERY).
 	KillQuery(ctx context.Context, target *backend.Conn) error
@@ -199,6 +202,9 @@ func NewServer(opt Options) (*Server, error) {
 	s.rules.Store(opt.Rules)
 	s.stats.init()
 	lo := opt.ListenerOptions
+	if lo.ResolvesNames == nil {
+		lo.ResolvesNames = s.servers.ResolvesNames
+	}
 	if lo.Version == nil {
 		lo.Version = s.serverVersion
 	}
