@@ -165,53 +165,66 @@ type Listener struct {
 	// metrics are the counters metrics.go describes.
 	metrics metrics
 
-	// logins hands a new connection's login to an idle login goroutine
-	// (see loginWorker); loginWorkers counts those goroutines.
-	logins       chan func()
-	loginWorkers sync.WaitGroup
+	// logins runs connections' logins and loops their command loops, each
+	// on a goroutine that ran an earlier one when one is idle (see
+	// workerPool).
+	logins workerPool
+	loops  workerPool
 	// watchOnce starts watchAbandoned with the first Serve; watchers
 	// counts it until the listener's context ends.
 	watchOnce sync.Once
 	watchers  sync.WaitGroup
 }
 
-// loginWorkerIdle is how long a login goroutine waits for the next login
+// workerIdle is how long a pooled goroutine waits for its next task
 // before it exits.
-const loginWorkerIdle = 10 * time.Second
+const workerIdle = 10 * time.Second
 
-// runLogin runs login, a connection's run up to its command loop, on a
-// goroutine that ran an earlier login if one is idle, else on a new one
-// that then waits loginWorkerIdle for more. A login needs a deep stack
-// (handshake, password hashing, the session's first server connection);
-// a new goroutine grows to it by copying its stack three times, which was
-// about a quarter of the proxy's instructions for a PHP-style request
-// (connect, five reads, quit; callgrind). The command loop still starts
-// on a goroutine of its own (see conn.run).
-func (ln *Listener) runLogin(login func()) {
+// A workerPool runs tasks on goroutines that ran earlier ones, when one is
+// idle, else on a new one that then waits workerIdle for more. A new
+// goroutine starts on a small stack and grows to what a task needs by
+// copying it, each time walking its frames: for a PHP-style request
+// (connect, five reads, quit) the login's growth was about a quarter of
+// the proxy's instructions and, once logins were pooled, the command
+// loop's two growths on its new goroutine still about 14% (callgrind). A
+// goroutine that waits here keeps its grown stack; the garbage collector
+// shrinks stacks that use little of theirs, as it does any goroutine's.
+type workerPool struct {
+	tasks   chan func()
+	workers sync.WaitGroup
+}
+
+// run runs task on an idle worker or a new one; the workers end when ctx
+// does.
+func (p *workerPool) run(ctx context.Context, task func()) {
 	select {
-	case ln.logins <- login:
+	case p.tasks <- task:
 	default:
-		ln.loginWorkers.Add(1)
-		go ln.loginWorker(login)
+		p.workers.Add(1)
+		go p.work(ctx, task)
 	}
 }
 
-func (ln *Listener) loginWorker(login func()) {
-	defer ln.loginWorkers.Done()
-	idle := time.NewTimer(loginWorkerIdle)
+func (p *workerPool) work(ctx context.Context, task func()) {
+	defer p.workers.Done()
+	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		login()
-		idle.Reset(loginWorkerIdle)
+		task()
+		task = nil // what it holds is not kept while waiting
+		idle.Reset(workerIdle)
 		select {
-		case login = <-ln.logins:
+		case task = <-p.tasks:
 		case <-idle.C:
 			return
-		case <-ln.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
 }
+
+// wait waits for the workers to end, after the context given to run has.
+func (p *workerPool) wait() { p.workers.Wait() }
 
 // conn is a connection the listener runs: the client side and, once
 // logged in, its session.
@@ -242,7 +255,8 @@ func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint64]*conn), userConns: make(map[string]int)}
 	ln.ctx, ln.cancel = context.WithCancel(context.Background())
 	ln.live.Store(opt.limits())
-	ln.logins = make(chan func())
+	ln.logins.tasks = make(chan func())
+	ln.loops.tasks = make(chan func())
 	ln.key.key = opt.RSAKey
 	ln.accounts = newServerAccounts(opt.Accounts, opt.Logger)
 	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
@@ -350,7 +364,9 @@ func (ln *Listener) start(nc net.Conn) {
 	ln.mu.Unlock()
 	ln.clients.Add(1)
 	ln.metrics.connsTotal.Add(1)
-	ln.runLogin(func() {
+	// A login needs a deep stack (handshake, password hashing, the
+	// session's first server connection): it runs on a pooled goroutine.
+	ln.logins.run(ln.ctx, func() {
 		c.run(ctx, func() {
 			cancel()
 			ln.mu.Lock()
@@ -363,10 +379,10 @@ func (ln *Listener) start(nc net.Conn) {
 }
 
 // run logs the client in and then serves its commands. A panic ends this
-// connection only. The command loop runs on a goroutine of its own, started
-// after login: login needs a deep stack (crypto, TLS) that an idle
-// connection would otherwise keep for its whole life, and idle connections
-// are most of them.
+// connection only. The command loop runs on another goroutine (of the
+// listener's loop workers) than the login: login needs a deep stack
+// (crypto, TLS) that an idle connection would otherwise keep for its whole
+// life, and idle connections are most of them.
 func (c *conn) run(ctx context.Context, done func()) {
 	loop := false
 	defer func() {
@@ -383,7 +399,7 @@ func (c *conn) run(ctx context.Context, done func()) {
 		return
 	}
 	loop = true
-	go func() {
+	c.ln.loops.run(c.ln.ctx, func() {
 		defer func() {
 			if r := recover(); r != nil {
 				c.Logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
@@ -392,7 +408,7 @@ func (c *conn) run(ctx context.Context, done func()) {
 			done()
 		}()
 		c.loop(ctx, sess)
-	}()
+	})
 }
 
 // finish closes the session, if any, and the client connection.
@@ -607,7 +623,8 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 		select {
 		case <-done:
 			ln.cancel()
-			ln.loginWorkers.Wait()
+			ln.logins.wait()
+			ln.loops.wait()
 			ln.watchers.Wait()
 			return nil
 		case <-ctx.Done():
@@ -616,7 +633,8 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 				c.kill()
 			}
 			<-done
-			ln.loginWorkers.Wait()
+			ln.logins.wait()
+			ln.loops.wait()
 			ln.watchers.Wait()
 			return ctx.Err()
 		case <-tick.C:
