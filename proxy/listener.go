@@ -166,9 +166,10 @@ type Listener struct {
 	// metrics are the counters metrics.go describes.
 	metrics metrics
 
-	// logins runs connections' logins and loops their command loops, each
-	// on a goroutine that ran an earlier one when one is idle (see
-	// workerPool).
+	// logins runs connections' logins, loops their command loops: each on
+	// a goroutine that ran an earlier one, when one is idle (workerPool).
+	// Apart, so that an idle connection's loop does not keep the deeper
+	// stack a login grows (see conn.run).
 	logins workerPool
 	loops  workerPool
 	// watchOnce starts watchAbandoned with the first Serve; watchers
