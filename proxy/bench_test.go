@@ -95,3 +95,26 @@ func benchProxy(b *testing.B) string {
 	})
 	return ln.Addr().String()
 }
+
+// BenchmarkPHPRequest is a PHP-FPM request through an in-process proxy:
+// connect, log in, five point selects, COM_QUIT, and the proxy's side of
+// the connection ending. allocs/op counts the whole request, login
+// included (the client's allocations too).
+//
+//	go test -run '^$' -bench PHPRequest -benchmem ./proxy/
+func BenchmarkPHPRequest(b *testing.B) {
+	addr := benchProxy(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c := mysqltest.Dial(b, addr, rawCaps, nil)
+		if err := c.Login(mysqltest.Login{User: "app", Pass: "secret", Schema: "shop"}); err != nil {
+			b.Fatal(err)
+		}
+		for range 5 {
+			c.Query("SELECT 1")
+		}
+		c.Command([]byte{mysql.COM_QUIT})
+		c.ExpectClosed()
+		c.Conn.Close()
+	}
+}

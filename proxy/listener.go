@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -169,52 +170,123 @@ type Listener struct {
 	// metrics are the counters metrics.go describes.
 	metrics metrics
 
-	// logins hands a new connection's login to an idle login goroutine
-	// (see loginWorker); loginWorkers counts those goroutines.
-	logins       chan func()
-	loginWorkers sync.WaitGroup
+	// logins runs connections' logins, loops their command loops: each on
+	// a goroutine that ran an earlier one, when one is idle (workerPool).
+	// Apart, so that an idle connection's loop does not keep the deeper
+	// stack a login grows (see conn.run).
+	logins workerPool
+	loops  workerPool
 	// watchOnce starts watchAbandoned with the first Serve; watchers
 	// counts it until the listener's context ends.
 	watchOnce sync.Once
 	watchers  sync.WaitGroup
 }
 
-// loginWorkerIdle is how long a login goroutine waits for the next login
+// workerIdle is how long a pooled goroutine waits for its next task
 // before it exits.
-const loginWorkerIdle = 10 * time.Second
+const workerIdle = 10 * time.Second
 
-// runLogin runs login, a connection's run up to its command loop, on a
-// goroutine that ran an earlier login if one is idle, else on a new one
-// that then waits loginWorkerIdle for more. A login needs a deep stack
-// (handshake, password hashing, the session's first server connection);
-// a new goroutine grows to it by copying its stack three times, which was
-// about a quarter of the proxy's instructions for a PHP-style request
-// (connect, five reads, quit; callgrind). The command loop still starts
-// on a goroutine of its own (see conn.run).
-func (ln *Listener) runLogin(login func()) {
-	select {
-	case ln.logins <- login:
-	default:
-		ln.loginWorkers.Add(1)
-		go ln.loginWorker(login)
+// A workerPool runs tasks on goroutines that ran earlier ones, when one is
+// idle, else on a new one that then waits workerIdle for more. A new
+// goroutine starts on a small stack and grows to what a task needs by
+// copying it, each time walking its frames: for a PHP-style request
+// (connect, five reads, quit) the login's growth was about a quarter of
+// the proxy's instructions and, once logins were pooled, the command
+// loop's two growths on its new goroutine still about 14% (callgrind). A
+// goroutine that waits here keeps its grown stack; the garbage collector
+// shrinks stacks that use little of theirs, as it does any goroutine's.
+//
+// The most recently idle worker takes the next task (last in, first out):
+// its stack is the likeliest to still be in the CPU's caches, and the
+// workers a quieter load no longer needs are the ones left to time out.
+// Each worker waits on a channel of its own, so handing a task over
+// contends on nothing but the pool's mutex, held for a push or a pop.
+type workerPool struct {
+	mu      sync.Mutex
+	idle    []*worker // LIFO
+	stopped bool
+	workers sync.WaitGroup
+}
+
+// A worker is one pooled goroutine; its next task comes on tasks, nil to
+// end it.
+type worker struct{ tasks chan func() }
+
+// run runs task on the most recently idle worker, or a new one.
+func (p *workerPool) run(task func()) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.tasks <- task // buffered: a popped worker's channel is empty
+		return
+	}
+	p.mu.Unlock()
+	p.workers.Add(1)
+	go p.work(&worker{tasks: make(chan func(), 1)}, task)
+}
+
+func (p *workerPool) work(w *worker, task func()) {
+	defer p.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for task != nil {
+		task()
+		task = nil // what it holds is not kept while waiting
+		if !p.park(w) {
+			return
+		}
+		idle.Reset(workerIdle)
+		select {
+		case task = <-w.tasks:
+		case <-idle.C:
+			if p.unpark(w) {
+				return
+			}
+			task = <-w.tasks // run popped it just now: its task is on the way
+		}
 	}
 }
 
-func (ln *Listener) loginWorker(login func()) {
-	defer ln.loginWorkers.Done()
-	idle := time.NewTimer(loginWorkerIdle)
-	defer idle.Stop()
-	for {
-		login()
-		idle.Reset(loginWorkerIdle)
-		select {
-		case login = <-ln.logins:
-		case <-idle.C:
-			return
-		case <-ln.ctx.Done():
-			return
+// park makes w idle, unless the pool has stopped.
+func (p *workerPool) park(w *worker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
+}
+
+// unpark takes w out of the idle workers after its wait timed out; false
+// means run took it meanwhile.
+func (p *workerPool) unpark(w *worker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.idle {
+		if x == w {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			return true
 		}
 	}
+	return false
+}
+
+// stop ends the idle workers and those that finish their task from now on,
+// and waits for them all. Tasks run after stop run on a new goroutine each.
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, w := range idle {
+		w.tasks <- nil
+	}
+	p.workers.Wait()
 }
 
 // conn is a connection the listener runs: the client side and, once
@@ -246,7 +318,6 @@ func NewListener(opt ListenerOptions, h Handler) (*Listener, error) {
 	ln := &Listener{opt: opt, handler: h, log: opt.Logger, conns: make(map[uint64]*conn), userConns: make(map[string]int)}
 	ln.ctx, ln.cancel = context.WithCancel(context.Background())
 	ln.live.Store(opt.limits())
-	ln.logins = make(chan func())
 	ln.key.key = opt.RSAKey
 	ln.accounts = newServerAccounts(opt.Accounts, opt.Logger)
 	if ln.key.key == nil && opt.TLS != nil && len(opt.TLS.Certificates) > 0 {
@@ -354,7 +425,9 @@ func (ln *Listener) start(nc net.Conn) {
 	ln.mu.Unlock()
 	ln.clients.Add(1)
 	ln.metrics.connsTotal.Add(1)
-	ln.runLogin(func() {
+	// A login needs a deep stack (handshake, password hashing, the
+	// session's first server connection): it runs on a pooled goroutine.
+	ln.logins.run(func() {
 		c.run(ctx, func() {
 			cancel()
 			ln.mu.Lock()
@@ -367,10 +440,10 @@ func (ln *Listener) start(nc net.Conn) {
 }
 
 // run logs the client in and then serves its commands. A panic ends this
-// connection only. The command loop runs on a goroutine of its own, started
-// after login: login needs a deep stack (crypto, TLS) that an idle
-// connection would otherwise keep for its whole life, and idle connections
-// are most of them.
+// connection only. The command loop runs on another goroutine (of the
+// listener's loop workers) than the login: login needs a deep stack
+// (crypto, TLS) that an idle connection would otherwise keep for its whole
+// life, and idle connections are most of them.
 func (c *conn) run(ctx context.Context, done func()) {
 	loop := false
 	defer func() {
@@ -387,7 +460,7 @@ func (c *conn) run(ctx context.Context, done func()) {
 		return
 	}
 	loop = true
-	go func() {
+	c.ln.loops.run(func() {
 		defer func() {
 			if r := recover(); r != nil {
 				c.Logger().Error("session panic; closing this session", "panic", r, "stack", string(debug.Stack()))
@@ -396,7 +469,7 @@ func (c *conn) run(ctx context.Context, done func()) {
 			done()
 		}()
 		c.loop(ctx, sess)
-	}()
+	})
 }
 
 // finish closes the session, if any, and the client connection.
@@ -611,7 +684,8 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 		select {
 		case <-done:
 			ln.cancel()
-			ln.loginWorkers.Wait()
+			ln.logins.stop()
+			ln.loops.stop()
 			ln.watchers.Wait()
 			return nil
 		case <-ctx.Done():
@@ -620,7 +694,8 @@ func (ln *Listener) Shutdown(ctx context.Context) error {
 				c.kill()
 			}
 			<-done
-			ln.loginWorkers.Wait()
+			ln.logins.stop()
+			ln.loops.stop()
 			ln.watchers.Wait()
 			return ctx.Err()
 		case <-tick.C:

@@ -5,7 +5,8 @@
 // small workload. It starts a MariaDB primary and two
 // replicas, runs each binary under callgrind (Go's signal-based preemption
 // off, which callgrind cannot follow), warms it up, then for each workload
-// zeroes the counters, runs the statements from one client and reads the
+// zeroes the counters, runs the statements from one client (--clients for
+// more at once) and reads the
 // total back. Instructions spent in the kernel (socket reads and writes)
 // are not counted: this measures the proxy's own code.
 //
@@ -24,6 +25,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -39,6 +41,9 @@ type workload struct {
 
 // onlyWorkloads, when set by --only, filters workloads() by name.
 var onlyWorkloads string
+
+// clients is how many clients run each workload at once (--clients).
+var clients = 1
 
 // workloads are the statements counted, each from its own client.
 func workloads() []workload {
@@ -122,6 +127,7 @@ func main() {
 	dumps := flag.String("dumps", "", "keep callgrind's dumps in this directory, for callgrind_annotate")
 	collect := flag.String("collect", "", "count only inside functions matching this callgrind --toggle-collect pattern, e.g. '*session*query*'")
 	only := flag.String("only", "", "count only the workloads whose name contains this, e.g. range")
+	flag.IntVar(&clients, "clients", 1, "clients running each workload's statements at once (more than one counts the cost of concurrency: handoffs, lock contention)")
 	flag.Parse()
 	if *only != "" {
 		onlyWorkloads = *only
@@ -176,7 +182,7 @@ func run(baseline string, queries int, out, dumps, collect string) error {
 	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "## Instructions per statement, callgrind (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&md, "One client, %d statements per workload after a warm-up, counted by `valgrind --tool=callgrind` in the proxy process (user space only; `GODEBUG=asyncpreemptoff=1`). `go run ./bench/instructions --baseline BIN`.\n\n", queries)
+	fmt.Fprintf(&md, "%d client(s), %d statements per workload after a warm-up, counted by `valgrind --tool=callgrind` in the proxy process (user space only; `GODEBUG=asyncpreemptoff=1`). `go run ./bench/instructions --baseline BIN`.\n\n", clients, queries)
 	fmt.Fprintf(&md, "| workload | switchyard |")
 	if baseline != "" {
 		fmt.Fprintf(&md, " baseline (%s) | switchyard / baseline |", filepath.Base(baseline))
@@ -248,22 +254,18 @@ func count(ctx context.Context, c *harness.Cluster, binary, dir string, queries 
 		if err != nil {
 			return nil, err
 		}
-		db.SetMaxOpenConns(1)
-		for i := range 300 { // warm-up: connections, caches, prepared statements
-			if err := w.run(ctx, db, i); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("%s: %w", w.name, err)
-			}
+		db.SetMaxOpenConns(clients)
+		if err := runConcurrently(ctx, w, db, 300); err != nil { // warm-up: connections, caches, prepared statements
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", w.name, err)
 		}
 		if err := exec.CommandContext(ctx, "callgrind_control", "--zero", pid).Run(); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("callgrind_control --zero: %w", err)
 		}
-		for i := range queries {
-			if err := w.run(ctx, db, i); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("%s: %w", w.name, err)
-			}
+		if err := runConcurrently(ctx, w, db, queries); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", w.name, err)
 		}
 		db.Close()
 		ir, err := dumpTotal(ctx, dir, pid)
@@ -274,6 +276,36 @@ func count(ctx context.Context, c *harness.Cluster, binary, dir string, queries 
 		fmt.Fprintf(os.Stderr, "instructions: %s: %s: %.0f per statement\n", filepath.Base(binary), w.name, perStatement[len(perStatement)-1])
 	}
 	return perStatement, nil
+}
+
+// runConcurrently runs n of w's statements (requests) from clients
+// goroutines, each taking the next index, and returns the first error.
+func runConcurrently(ctx context.Context, w workload, db *sql.DB, n int) error {
+	var next atomic.Int64
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					errs <- nil
+					return
+				}
+				if err := w.run(ctx, db, i); err != nil {
+					next.Store(int64(n)) // the others stop too
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var first error
+	for range clients {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 var totalsRE = regexp.MustCompile(`(?m)^(?:totals|summary):\s+(\d+)`)
