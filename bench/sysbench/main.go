@@ -211,7 +211,11 @@ func run() int {
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, w := range cfg.workloads {
 			for _, threads := range cfg.threadsOf(w) {
-				for _, t := range targets {
+				// Each round starts at another target, so that none
+				// always runs right after the same one (a machine still
+				// busy from the previous run, caches warmed by it).
+				for i := range targets {
+					t := targets[(i+round-1)%len(targets)]
 					var profile string
 					if cfg.profile != "" && t.pprof != "" {
 						profile = filepath.Join(cfg.profile, fmt.Sprintf("%s-%s-%dthreads-round%d.pprof",

@@ -98,7 +98,7 @@ func (rep report) markdown() string {
 	p(".\n")
 	p("- Workloads: sysbench %d tables x %d rows, `--db-ps-mode=disable` (text) or `auto` (prepared); the PHP-style load opens a "+
 		"connection per request, runs 5 primary-key reads as text statements and disconnects (go-sql-driver, like mysqli's query()). "+
-		"%d interleaved round(s): in each, every workload and thread count runs on each target in turn (%s), %v per run",
+		"%d interleaved round(s): in each, every workload and thread count runs on each target in turn (%s; each round starts one target later), %v per run",
 		cfg.tables, cfg.tableSize, cfg.rounds, strings.Join(rep.targets, ", "), cfg.duration)
 	if cfg.warmup > 0 {
 		p(", after an unrecorded %v warm-up per target", cfg.warmup)
