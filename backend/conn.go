@@ -9,12 +9,11 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/internal/sockpeek"
 	"switchyard/wire"
 )
 
@@ -125,8 +124,9 @@ type Conn struct {
 	// creds are those the connection logged in with: a KILL QUERY for the
 	// statement it runs comes from another connection of the same user
 	// (Cluster.KillQuery).
-	creds Credentials
-	sock  *socketPeek
+	creds      Credentials
+	peeker     *sockpeek.Peeker // nil over TLS
+	peekerMade bool
 	// unlogged scopes prepared statements (stmtScope).
 	unlogged uint64
 	// accounts is the pool's count of Renew calls when the
@@ -369,49 +369,11 @@ func (c *Conn) Unread() bool {
 
 // peekSocket looks at the socket without blocking or consuming: data
 // waiting, or the connection closed or failed. TLS connections report
-// neither. The forwarder calls it after every response, so it allocates
-// only on its first call.
+// neither (records may arrive unasked; the connection is trusted). The
+// forwarder calls it after every response: the Peeker is made once.
 func (c *Conn) peekSocket() (data, closed bool) {
-	if c.sock == nil {
-		sc, ok := c.nc.(syscall.Conn)
-		if !ok {
-			return false, false // TLS: records may arrive unasked; trust the connection
-		}
-		raw, err := sc.SyscallConn()
-		if err != nil {
-			return false, true
-		}
-		c.sock = &socketPeek{raw: raw}
-		c.sock.fn = c.sock.peek
+	if !c.peekerMade {
+		c.peeker, c.peekerMade = sockpeek.New(c.nc), true
 	}
-	s := c.sock
-	s.data, s.closed = false, false
-	if err := s.raw.Read(s.fn); err != nil {
-		return false, true
-	}
-	return s.data, s.closed
-}
-
-// socketPeek is what peekSocket keeps between calls: the raw socket and
-// the callback that peeks at it, made once.
-type socketPeek struct {
-	raw          syscall.RawConn
-	fn           func(fd uintptr) bool
-	data, closed bool
-	b            [1]byte
-}
-
-func (s *socketPeek) peek(fd uintptr) bool {
-	// A raw system call: MSG_DONTWAIT never blocks, so the scheduler need
-	// not know (the forwarder calls this after every response).
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	switch {
-	case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK || errno == syscall.EINTR:
-	case errno != 0, n == 0:
-		s.closed = true
-	default:
-		s.data = true
-	}
-	return true
+	return c.peeker.Peek()
 }

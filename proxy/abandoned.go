@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"net"
-	"syscall"
 	"time"
-	"unsafe"
+
+	"switchyard/internal/sockpeek"
 )
 
 // A client that goes away while its statement runs (it closed its
@@ -67,25 +67,6 @@ func (ln *Listener) watchAbandoned() {
 // closed nc (or it failed). Unknown for sockets the proxy cannot peek at
 // (a PROXY protocol header's wrapper): false.
 func socketClosed(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	closed := false
-	var b [1]byte
-	_ = raw.Read(func(fd uintptr) bool {
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		switch {
-		case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK || errno == syscall.EINTR:
-		case errno != 0, n == 0:
-			closed = true
-		}
-		return true
-	})
+	_, closed := sockpeek.New(nc).Peek()
 	return closed
 }
