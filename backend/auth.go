@@ -125,7 +125,10 @@ func (c *Conn) finishAuth(plugin string, salt []byte, creds Credentials, seq uin
 			if err != nil {
 				return err
 			}
-			plugin, salt = sw.Plugin, sw.Data
+			plugin = sw.Plugin
+			if !sw.OldStyle { // which answers the scramble we have
+				salt = sw.Data
+			}
 			resp, err := scramble(plugin, salt, creds, c.encrypted())
 			if err != nil {
 				return err
@@ -221,6 +224,12 @@ func scramble(plugin string, salt []byte, creds Credentials, encrypted bool) ([]
 	}
 	switch plugin {
 	case mysql.AUTH_NATIVE_PASSWORD:
+		if creds.OldHash != nil {
+			// The old hash gives no native answer; the server asks for
+			// the old one (MariaDB switches old-password accounts
+			// whatever the first answer).
+			return nil, nil
+		}
 		stage1 := creds.Stage1
 		if stage1 == nil {
 			s := sha1.Sum([]byte(creds.Plain))
@@ -232,6 +241,15 @@ func scramble(plugin string, salt []byte, creds Credentials, encrypted bool) ([]
 			return nil, fmt.Errorf("server asks for caching_sha2_password for %q, but the proxy only knows a mysql_native_password hash", creds.User)
 		}
 		return mysql.CalcCachingSha2Password(salt, []byte(creds.Plain)), nil
+	case mysql.AUTH_MYSQL_OLD_PASSWORD:
+		// Only for accounts the servers keep an old hash for: the
+		// password itself is never turned into an old answer, so a
+		// server cannot talk the proxy down to the weak scheme.
+		if creds.OldHash == nil {
+			return nil, fmt.Errorf("server asks for %s for %q, whose account the proxy knows no old password hash for", plugin, creds.User)
+		}
+		// NUL-terminated, as libmariadb sends it.
+		return append(wire.ScrambleOldPassword(salt, *creds.OldHash), 0), nil
 	case mysql.AUTH_CLEAR_PASSWORD:
 		if !encrypted {
 			return nil, fmt.Errorf("server asks for %s, which would send %q's password unencrypted: refused (configure backend_tls)", plugin, creds.User)

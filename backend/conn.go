@@ -27,6 +27,9 @@ type Credentials struct {
 	Stage1 []byte
 	// HasPassword is false for an account with an empty password.
 	HasPassword bool
+	// OldHash is the stored hash of an account with a mysql_old_password
+	// (users_from_servers), which is all its login needs; nil for others.
+	OldHash *wire.OldPasswordHash
 }
 
 // DialOptions describe the session a new server connection should start with.

@@ -10,7 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"switchyard/backend"
+	"switchyard/wire"
 )
 
 // Accounts from the servers (users_from_servers). The proxy reads the
@@ -144,10 +147,12 @@ func (a *serverAccounts) match(name, host, ip string) []*User {
 }
 
 // indexAccounts keeps the accounts the proxy can check a login for:
-// mysql_native_password with an empty password or a hash, anonymous ones
-// (the empty user name) included. Others (unix_socket, ed25519, old passwords, roles)
-// are left out: their clients get access denied, as if the account did
-// not exist.
+// mysql_native_password with an empty password or a hash, and
+// mysql_old_password with an empty password or a 16-digit hash (legacy
+// accounts, let in only while the servers' @@secure_auth is OFF),
+// anonymous ones (the empty user name) included. Others (unix_socket,
+// ed25519, roles) are left out: their clients get access denied, as if
+// the account did not exist.
 func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 	byName := make(map[string][]serverAccount)
 	n := 0
@@ -156,8 +161,16 @@ func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 			continue
 		}
 		host := parseHostPattern(acct.Host)
+		if acct.Plugin == mysql.AUTH_MYSQL_OLD_PASSWORD {
+			u, ok := oldPasswordUser(acct)
+			if ok {
+				n++
+			}
+			byName[acct.User] = append(byName[acct.User], serverAccount{host: host, user: u})
+			continue
+		}
 		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true}
-		if acct.Plugin != "" && acct.Plugin != "mysql_native_password" ||
+		if acct.Plugin != "" && acct.Plugin != mysql.AUTH_NATIVE_PASSWORD ||
 			acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) || prepareUser(&u) != nil {
 			// Kept without a user: the name has an account for these
 			// hosts, so its clients are not anonymous ones.
@@ -174,6 +187,23 @@ func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 }
 
 var nativeHashRE = regexp.MustCompile(`^\*[0-9A-Fa-f]{40}$`)
+
+// oldPasswordUser is the user of a mysql_old_password account; nil and
+// false when its hash is not one (its clients are then refused, as a
+// server refuses them).
+func oldPasswordUser(acct backend.Account) (*User, bool) {
+	u := &User{Name: acct.User, AuthPlugin: mysql.AUTH_MYSQL_OLD_PASSWORD, fromServer: true, oldRefused: acct.SecureAuth}
+	if acct.AuthString == "" {
+		u.empty = true
+		return u, true
+	}
+	h, ok := wire.ParseOldPasswordHash(acct.AuthString)
+	if !ok {
+		return nil, false
+	}
+	u.oldHash = h
+	return u, true
+}
 
 // hostPattern is an account's host part as MariaDB matches it: a name or
 // address with the wildcards % and _, or an IPv4 address/netmask.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"switchyard/backend"
+	"switchyard/wire"
 )
 
 func TestWildMatch(t *testing.T) {
@@ -42,11 +43,12 @@ func TestServerAccountsMatch(t *testing.T) {
 		{User: "u", Host: "192.168.0.0/255.255.0.0", Plugin: "mysql_native_password", AuthString: hash},
 		{User: "sock", Host: "localhost", Plugin: "unix_socket"},
 		{User: "old", Host: "%", Plugin: "mysql_old_password", AuthString: "09301740536db389"},
+		{User: "oldbad", Host: "%", Plugin: "mysql_old_password", AuthString: "*0930174053"},
 		{User: "", Host: "localhost", Plugin: "mysql_native_password"},
 		{User: "role", Host: "", Plugin: ""},
 	})
-	if n != 5 || len(byName) != 4 {
-		t.Fatalf("kept %d accounts (%d names), want 5: 4 of u and the anonymous one", n, len(byName))
+	if n != 6 || len(byName) != 5 {
+		t.Fatalf("kept %d accounts (%d names), want 6: 4 of u, the old-password one and the anonymous one", n, len(byName))
 	}
 	a := &serverAccounts{byName: byName}
 	for _, tc := range []struct {
@@ -72,7 +74,11 @@ func TestServerAccountsMatch(t *testing.T) {
 			t.Errorf("client %s: account @%q, want @%q", tc.ip, got, tc.want)
 		}
 	}
-	if a.match("sock", "localhost", "127.0.0.1") != nil || a.match("nobody", "10.0.0.1", "10.0.0.1") != nil {
+	if m := a.match("old", "localhost", "127.0.0.1"); len(m) != 1 || !m[0].oldPassword() || m[0].oldHash != wire.HashOldPassword([]byte("oldpw")) {
+		t.Errorf("old-password account: %+v", m)
+	}
+	if a.match("sock", "localhost", "127.0.0.1") != nil || a.match("oldbad", "localhost", "127.0.0.1") != nil ||
+		a.match("nobody", "10.0.0.1", "10.0.0.1") != nil {
 		t.Error("matched an account the proxy cannot check")
 	}
 	// A name without an account falls back to the anonymous one, keeping

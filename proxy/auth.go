@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -202,18 +203,29 @@ func (c *ClientConn) accessDenied(user string, usedPassword bool) *mysql.MyError
 	if usedPassword {
 		yes = "YES"
 	}
-	// As the servers name the client: its address with skip_name_resolve
-	// (the usual setting for servers behind a proxy), else 'localhost'
-	// for a loopback client and the address for others (the proxy does no
-	// reverse lookups).
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, c.hostInErrors(), yes)
+}
+
+// secureAuthRefusal is what MariaDB answers a login to an account with an
+// old password while @@secure_auth is ON, before asking for the old
+// scramble.
+func (c *ClientConn) secureAuthRefusal(user string) *mysql.MyError {
+	return mysql.NewDefaultError(mysql.ER_SERVER_IS_IN_SECURE_AUTH_MODE, user, c.hostInErrors())
+}
+
+// hostInErrors names the client as the servers do in their login errors:
+// its address with skip_name_resolve (the usual setting for servers
+// behind a proxy), else 'localhost' for a loopback client and the address
+// for others (the proxy does no reverse lookups).
+func (c *ClientConn) hostInErrors() string {
+	if rn := c.ln.opt.ResolvesNames; rn != nil && rn() {
+		return clientHost(c.addr)
+	}
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
 		host = c.addr
 	}
-	if rn := c.ln.opt.ResolvesNames; rn != nil && rn() {
-		host = clientHost(c.addr)
-	}
-	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, host, yes)
+	return host
 }
 
 // clientHost is the host name MariaDB gives a client at addr in account
@@ -249,7 +261,11 @@ func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, b
 	var more []*User
 	if u == nil && c.ln.accounts != nil {
 		more = c.ln.accounts.find(ctx, name, c.addr, time.Time{})
-		if len(more) == 0 {
+		if len(more) == 0 || more[0].oldPassword() {
+			// An unknown name may have been created a moment ago. An
+			// old password: the servers decide at each login whether they
+			// take it (@@secure_auth), and so does the proxy, from a
+			// read made for it. Legacy accounts only pay for that.
 			more = c.ln.accounts.find(ctx, name, c.addr, asked)
 		}
 		if len(more) > 0 {
@@ -259,16 +275,19 @@ func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, b
 	if err := c.checkTLS(name, u); err != nil {
 		return nil, backend.Credentials{}, err
 	}
+	if u != nil && u.oldRefused {
+		return nil, backend.Credentials{}, c.secureAuthRefusal(name)
+	}
 	creds, last, err := c.authenticate(u, name, clientPlugin, authData)
 	var me *mysql.MyError
 	if err == nil || u == nil || !u.fromServer || !errors.As(err, &me) || me.Code != mysql.ER_ACCESS_DENIED_ERROR ||
-		last.plugin != mysql.AUTH_NATIVE_PASSWORD {
+		last.plugin != mysql.AUTH_NATIVE_PASSWORD && last.plugin != mysql.AUTH_MYSQL_OLD_PASSWORD {
 		return u, creds, err
 	}
 	tried := map[*User]bool{u: true}
 	try := func(cands []*User) (*User, backend.Credentials, bool) {
 		for _, cand := range cands {
-			if tried[cand] {
+			if tried[cand] || cand.oldRefused {
 				continue
 			}
 			tried[cand] = true
@@ -314,6 +333,17 @@ func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData [
 	if plugin == "" {
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
+	if want == mysql.AUTH_MYSQL_OLD_PASSWORD {
+		// As MariaDB: the client is always asked again, a client that
+		// answered for native password with the pre-4.1 request, which
+		// keeps the scramble it has; both carry our scramble.
+		data, err := c.switchAuth(wire.AuthSwitchRequest{Plugin: want, Data: c.salt, OldStyle: plugin == mysql.AUTH_NATIVE_PASSWORD})
+		if err != nil {
+			return backend.Credentials{}, authAnswer{}, err
+		}
+		creds, err := c.verify(u, want, data)
+		return creds, authAnswer{want, data}, err
+	}
 	switch {
 	case plugin == want:
 	case plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && u.Password != "":
@@ -336,6 +366,9 @@ func (c *ClientConn) authenticate(u *User, name, clientPlugin string, authData [
 // u.
 func (c *ClientConn) verify(u *User, plugin string, authData []byte) (backend.Credentials, error) {
 	creds := backend.Credentials{User: u.Name, HasPassword: u.hasPassword()}
+	if u.oldPassword() || plugin == mysql.AUTH_MYSQL_OLD_PASSWORD {
+		return c.verifyOld(u, plugin, authData)
+	}
 	empty := len(authData) == 0 || (len(authData) == 1 && authData[0] == 0)
 	if empty {
 		if u.hasPassword() {
@@ -361,6 +394,38 @@ func (c *ClientConn) verify(u *User, plugin string, authData []byte) (backend.Cr
 	return creds, c.accessDenied(u.Name, true)
 }
 
+// verifyOld checks a mysql_old_password answer as MariaDB does: 9 bytes
+// are taken up to their first NUL; then none is no password, 8 are the
+// old scramble, and any other length is a broken handshake. The account's
+// hash is all the proxy needs to log in to the servers as it.
+func (c *ClientConn) verifyOld(u *User, plugin string, authData []byte) (backend.Credentials, error) {
+	creds := backend.Credentials{User: u.Name, HasPassword: u.hasPassword()}
+	if !u.oldPassword() || plugin != mysql.AUTH_MYSQL_OLD_PASSWORD {
+		// An answer for another account of the name (logIn's retries),
+		// for the other scheme.
+		return creds, c.accessDenied(u.Name, len(authData) > 0)
+	}
+	answer := authData
+	if len(answer) == wire.OldPasswordScrambleLen+1 {
+		if i := bytes.IndexByte(answer, 0); i >= 0 {
+			answer = answer[:i]
+		}
+	}
+	switch {
+	case len(answer) == 0:
+		if u.hasPassword() {
+			return creds, c.accessDenied(u.Name, false)
+		}
+		return creds, nil
+	case len(answer) != wire.OldPasswordScrambleLen:
+		return creds, errBadHandshake
+	case !u.hasPassword() || !wire.CheckOldPassword(answer, c.salt, u.oldHash):
+		return creds, c.accessDenied(u.Name, true)
+	}
+	creds.OldHash = &u.oldHash
+	return creds, nil
+}
+
 // checkNative verifies a mysql_native_password answer against SHA1(SHA1(pw))
 // and returns SHA1(pw), which the answer reveals to whoever knows the hash.
 func checkNative(answer, salt, stage2 []byte) ([]byte, bool) {
@@ -380,7 +445,12 @@ func checkNative(answer, salt, stage2 []byte) ([]byte, bool) {
 
 // authSwitch asks the client to answer again for plugin with our scramble.
 func (c *ClientConn) authSwitch(plugin string) ([]byte, error) {
-	p := wire.AppendAuthSwitchRequest(make([]byte, wire.HeaderSize, 64), wire.AuthSwitchRequest{Plugin: plugin, Data: c.salt})
+	return c.switchAuth(wire.AuthSwitchRequest{Plugin: plugin, Data: c.salt})
+}
+
+// switchAuth sends an auth switch request and reads the client's answer.
+func (c *ClientConn) switchAuth(r wire.AuthSwitchRequest) ([]byte, error) {
+	p := wire.AppendAuthSwitchRequest(make([]byte, wire.HeaderSize, 64), r)
 	if err := c.WritePacket(p); err != nil {
 		return nil, err
 	}

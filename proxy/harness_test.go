@@ -69,6 +69,10 @@ var fakeUsers = map[string]string{
 	"limited": "limpw", "reporter": "reppw", "other": "otherpw", "monitor": "monitor",
 }
 
+// fakeOldPasswords are the servers' accounts with old passwords
+// (mysql_old_password), by name.
+var fakeOldPasswords = map[string]string{"legacy": "oldpw", "legacy_nopw": ""}
+
 type harnessConfig struct {
 	listener ListenerOptions // Users nil: testUsers; TLS nil: the test certificate unless noTLS
 	noTLS    bool
@@ -117,7 +121,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	h := &harness{t: t, cfg: cfg, logs: &logSink{}, serveDone: make(chan struct{})}
 	log := slog.New(h.logs)
 	for i, name := range fakeNames {
-		o := fakemysql.Options{Users: fakeUsers, Schemas: []string{"shop", "other"}, ServerID: uint32(i + 1), Handle: h.handler(name)}
+		o := fakemysql.Options{Users: fakeUsers, OldPasswords: fakeOldPasswords, Schemas: []string{"shop", "other"}, ServerID: uint32(i + 1), Handle: h.handler(name)}
 		if i > 0 {
 			o.ReadOnly = true
 			o.Replica = &fakemysql.ReplicaStatus{SourceHost: "127.0.0.1", SourcePort: 3306, IORunning: true, SQLRunning: true}

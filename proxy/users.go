@@ -10,6 +10,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"switchyard/wire"
 )
 
 // User is a client account the proxy accepts.
@@ -32,7 +36,15 @@ type User struct {
 	// fromServer: a server's account (users_from_servers), not listed in
 	// the config.
 	fromServer bool
+	// oldHash is the hash of a server's account with AuthPlugin
+	// mysql_old_password; oldRefused, that the servers' @@secure_auth
+	// was ON at the read, so they refuse its logins.
+	oldHash    wire.OldPasswordHash
+	oldRefused bool
 }
+
+// oldPassword tells a server's account with a mysql_old_password.
+func (u *User) oldPassword() bool { return u.AuthPlugin == mysql.AUTH_MYSQL_OLD_PASSWORD }
 
 // userTable is an immutable snapshot of the accounts; a reload swaps it whole.
 type userTable struct {

@@ -133,7 +133,7 @@ func checkServerPayload(t *testing.T, p []byte) {
 	}
 	if r, err := ParseAuthSwitchRequest(p); err == nil {
 		r2, err := ParseAuthSwitchRequest(AppendAuthSwitchRequest(nil, r))
-		if err != nil || r2.Plugin != r.Plugin || !bytes.Equal(r2.Data, r.Data) {
+		if err != nil || r2.Plugin != r.Plugin || !bytes.Equal(r2.Data, r.Data) || r2.OldStyle != r.OldStyle {
 			t.Fatalf("auth switch %+v re-read as %+v, %v", r, r2, err)
 		}
 	}

@@ -231,6 +231,13 @@ func AppendHandshakeResponse(b []byte, h *HandshakeResponse) []byte {
 type AuthSwitchRequest struct {
 	Plugin string
 	Data   []byte
+	// OldStyle is the request of servers before 4.1, the byte 0xfe alone,
+	// which MariaDB still sends a client that answered for
+	// mysql_native_password when the account has an old password: answer
+	// for mysql_old_password, with the scramble of the greeting (or of
+	// the last switch). Parsed, it has Plugin mysql_old_password and no
+	// Data; appended, Plugin and Data are not sent.
+	OldStyle bool
 }
 
 // IsAuthSwitchRequest tells an auth switch request among the packets a
@@ -243,6 +250,9 @@ func ParseAuthSwitchRequest(p []byte) (AuthSwitchRequest, error) {
 	if !IsAuthSwitchRequest(p) {
 		return AuthSwitchRequest{}, ErrMalformed
 	}
+	if len(p) == 1 {
+		return AuthSwitchRequest{Plugin: mysql.AUTH_MYSQL_OLD_PASSWORD, OldStyle: true}, nil
+	}
 	r := reader{b: p[1:]}
 	plugin := r.nulString(false)
 	if r.err != nil {
@@ -254,6 +264,9 @@ func ParseAuthSwitchRequest(p []byte) (AuthSwitchRequest, error) {
 // AppendAuthSwitchRequest appends the payload of an auth switch request.
 func AppendAuthSwitchRequest(b []byte, r AuthSwitchRequest) []byte {
 	b = append(b, EOFHeader)
+	if r.OldStyle {
+		return b
+	}
 	b = appendNulString(b, r.Plugin)
 	return appendNulString(b, r.Data)
 }

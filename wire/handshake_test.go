@@ -376,13 +376,20 @@ func TestAuthSwitchRequest(t *testing.T) {
 	if got, err := ParseAuthSwitchRequest(cat(byte(0xfe), "client_ed25519\x00", "0123")); err != nil || string(got.Data) != "0123" {
 		t.Fatalf("data without NUL: %+v, %v", got, err)
 	}
-	for _, bad := range [][]byte{nil, {0xfe}, {0x00, 'a', 0}, []byte("\xfemysql_native_password")} {
+	// The pre-4.1 request for an old password: 0xfe alone.
+	if got, err := ParseAuthSwitchRequest([]byte{0xfe}); err != nil || !got.OldStyle || got.Plugin != mysql.AUTH_MYSQL_OLD_PASSWORD || got.Data != nil {
+		t.Fatalf("0xfe alone: %+v, %v", got, err)
+	}
+	if got := AppendAuthSwitchRequest(nil, AuthSwitchRequest{Plugin: mysql.AUTH_MYSQL_OLD_PASSWORD, OldStyle: true}); !bytes.Equal(got, []byte{0xfe}) {
+		t.Fatalf("old-style request: % x", got)
+	}
+	for _, bad := range [][]byte{nil, {0x00, 'a', 0}, []byte("\xfemysql_native_password")} {
 		if _, err := ParseAuthSwitchRequest(bad); err == nil {
 			t.Errorf("ParseAuthSwitchRequest(%q) accepted", bad)
 		}
 	}
 	checkPrefixes(t, "auth switch request", []field{
-		must(byte(0xfe)), endOK("caching_sha2_password\x00"), tailOK(scramble), must(byte(0)),
+		endOK(byte(0xfe)), endOK("caching_sha2_password\x00"), tailOK(scramble), must(byte(0)),
 	}, func(p []byte) error {
 		_, err := ParseAuthSwitchRequest(p)
 		return err

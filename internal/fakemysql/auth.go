@@ -129,6 +129,9 @@ func (c *Conn) accessDenied(user string, usedPassword bool) *mysql.MyError {
 // the plugin's extra rounds. A nil *MyError means success (the OK packet is
 // the caller's); an error means the connection failed.
 func (c *Conn) authenticate(user string, resp []byte, plugin string) (*mysql.MyError, error) {
+	if password, old := c.s.opt.OldPasswords[user]; old {
+		return c.authenticateOld(user, password, plugin)
+	}
 	want := c.s.opt.AuthPlugin
 	if plugin != want {
 		c.writePacket(wire.AppendAuthSwitchRequest(nil, wire.AuthSwitchRequest{Plugin: want, Data: c.scramble}))
@@ -258,4 +261,35 @@ func (c *Conn) changeUser(p []byte) error {
 	c.resetSession(cu.Schema)
 	c.writeOK(0, 0, c.status(), "")
 	return nil
+}
+
+// authenticateOld checks a login of an account with an old password as
+// MariaDB does with @@secure_auth OFF: the client is always asked again,
+// and its answer taken up to a NUL: none is no password, 8 bytes the old
+// scramble, anything else a broken handshake.
+func (c *Conn) authenticateOld(user, password, plugin string) (*mysql.MyError, error) {
+	c.writePacket(wire.AppendAuthSwitchRequest(nil, wire.AuthSwitchRequest{Plugin: mysql.AUTH_MYSQL_OLD_PASSWORD,
+		Data: c.scramble, OldStyle: plugin == mysql.AUTH_NATIVE_PASSWORD}))
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	resp, err := c.readPacket()
+	if err != nil {
+		return nil, err
+	}
+	if len(resp) == wire.OldPasswordScrambleLen+1 && resp[wire.OldPasswordScrambleLen] == 0 {
+		resp = resp[:wire.OldPasswordScrambleLen]
+	}
+	switch {
+	case len(resp) == 0:
+		if password == "" {
+			return nil, nil
+		}
+		return c.accessDenied(user, false), nil
+	case len(resp) != wire.OldPasswordScrambleLen:
+		return mysql.NewError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake"), nil
+	case password == "" || !wire.CheckOldPassword(resp, c.scramble, wire.HashOldPassword([]byte(password))):
+		return c.accessDenied(user, true), nil
+	}
+	return nil, nil
 }

@@ -94,6 +94,11 @@ type Options struct {
 	// AuthPlugin is announced in the greeting and used for every user:
 	// mysql_native_password (default) or caching_sha2_password.
 	AuthPlugin string
+	// OldPasswords are accounts with a mysql_old_password, by name, with
+	// their passwords ("" = none): they log in as on MariaDB with
+	// @@secure_auth OFF (an old-style switch for a client that answered
+	// for native password, a full one for others).
+	OldPasswords map[string]string
 	// Version is the server version: default "10.11.99-MariaDB-fake".
 	Version string
 	// ServerID is @@server_id and the server id of the GTIDs the server

@@ -58,9 +58,10 @@ type Client struct {
 	// Scramble is the greeting's, for answers computed by the test.
 	Scramble []byte
 	// What the last login or change of user went through: Switched, an
-	// auth switch request came; Sha2Path, caching_sha2_password's "fast" or
-	// "full" authentication, or "".
+	// auth switch request came (the last one in Switch); Sha2Path,
+	// caching_sha2_password's "fast" or "full" authentication, or "".
 	Switched bool
+	Switch   wire.AuthSwitchRequest
 	Sha2Path string
 
 	out io.Writer // Conn, or compressed framing over it
@@ -155,10 +156,17 @@ func (c *Client) UpgradeTLS() error {
 }
 
 // AuthAnswer is a client's answer to scramble for plugin (native unless
-// caching_sha2_password); nil for an empty password.
+// caching_sha2_password or mysql_old_password); nil for an empty password.
+// A mysql_old_password answer ends with a NUL, as libmariadb sends it.
 func AuthAnswer(plugin string, scramble []byte, pass string) []byte {
-	if plugin == mysql.AUTH_CACHING_SHA2_PASSWORD {
+	switch plugin {
+	case mysql.AUTH_CACHING_SHA2_PASSWORD:
 		return mysql.CalcCachingSha2Password(scramble, []byte(pass))
+	case mysql.AUTH_MYSQL_OLD_PASSWORD:
+		if pass == "" {
+			return nil
+		}
+		return append(wire.ScrambleOldPassword(scramble, wire.HashOldPassword([]byte(pass))), 0)
 	}
 	return mysql.CalcNativePassword(scramble, []byte(pass))
 }
@@ -169,7 +177,7 @@ func AuthAnswer(plugin string, scramble []byte, pass string) []byte {
 // OK must say autocommit.
 func (c *Client) AuthResult(pass string, pubKey *rsa.PublicKey) error {
 	c.T.Helper()
-	c.Switched, c.Sha2Path = false, ""
+	c.Switched, c.Switch, c.Sha2Path = false, wire.AuthSwitchRequest{}, ""
 	scramble := c.Scramble
 	for {
 		p := c.Read()
@@ -190,7 +198,11 @@ func (c *Client) AuthResult(pass string, pubKey *rsa.PublicKey) error {
 			if err != nil {
 				c.T.Fatal(err)
 			}
-			c.Switched, scramble = true, sw.Data
+			// The old-style request keeps the scramble the client has.
+			c.Switched, c.Switch = true, sw
+			if !sw.OldStyle {
+				scramble = sw.Data
+			}
 			c.Write(AuthAnswer(sw.Plugin, scramble, pass))
 		case wire.IsAuthMoreData(p):
 			d, err := wire.ParseAuthMoreData(p)
