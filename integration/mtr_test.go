@@ -23,12 +23,12 @@ import (
 // prepared again, procedures that return result sets). The whole list runs
 // with make mtr. change_user_notembedded also checks that an access denied
 // names a loopback client 'localhost' as mtr's server, which resolves
-// names, does. loaddata is not here: a file its first mode leaves in the shared vardir makes its
+// names, does; set_password logs in as accounts with old passwords. loaddata is not here: a file its first mode leaves in the shared vardir makes its
 // second fail (ER_FILE_EXISTS_ERROR), a harness matter, not the proxy's.
 var mtrSubset = []string{
 	"alias", "mysql-metadata", "type_json", "events_1", "ps_grant",
 	"lock_kill", "sp-bugs", "errors", "warnings", "mysql_comments", "drop",
-	"kill", "type_datetime", "rownum", "sp-row", "change_user_notembedded",
+	"kill", "type_datetime", "rownum", "sp-row", "change_user_notembedded", "set_password",
 }
 
 // TestMTRSubset runs mtrSubset with bench/mtr/run through switchyard, each

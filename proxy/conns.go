@@ -104,6 +104,17 @@ func (cs *connSet) releaseIdle(keepLast bool) {
 	}
 }
 
+// resetAll runs COM_RESET_CONNECTION on every connection, which ends
+// their sessions' state on the servers before the call returns; one that
+// fails is left to the caller's close.
+func (cs *connSet) resetAll() {
+	for _, sc := range cs.list {
+		if !sc.Broken() {
+			_ = sc.Command(mysql.COM_RESET_CONNECTION, "")
+		}
+	}
+}
+
 // closeAll ends the use of every connection: clean ones go back to the
 // pool; with dirty set (a transaction or pinned state), or for one still in
 // a transaction, they are closed.

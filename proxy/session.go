@@ -448,6 +448,11 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 		s.c.abandonLogin(login)
 		return err
 	}
+	// The server's own change of user ends the previous session (its
+	// user locks, temporary tables, transaction) before its OK; a closed
+	// connection's session ends some time after. A reset ends it now, so
+	// the next statement finds those locks free (mtr's change_user).
+	savedConns.resetAll()
 	savedConns.closeAll(true)
 	releaseStmts(saved.stmts)
 	s.c.commitLogin(login)
