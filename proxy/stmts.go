@@ -239,6 +239,11 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
+	if class.ShowsSessionStatus && st.numParams == 0 {
+		if handled, err := s.executeSessionStatus(ctx, st.sql); handled {
+			return err
+		}
+	}
 	if cursor {
 		d = router.ForCursor(d)
 	}
