@@ -193,3 +193,46 @@ func TestGlobalVariableReachesNewLogins(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountsFollowThePrivilegeCache: a server checks logins against its
+// privilege cache, which account statements (GRANT, CREATE USER, ...) and
+// FLUSH PRIVILEGES change, not an edit of the mysql tables alone. So a
+// client that creates an account through the proxy and then edits its row
+// logs in with the password it gave, as directly (mtr sp_notembedded:
+// GRANT ... IDENTIFIED BY, then UPDATE mysql.user on the hash, then a
+// login). Before the fix the proxy read the accounts at that login, from
+// the edited table, and refused it.
+func TestAccountsFollowThePrivilegeCache(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() }) // after drop, which uses it
+	drop := func() { _, _ = direct.Exec("DROP USER IF EXISTS 'sy_cached'@'%'") }
+	drop()
+	t.Cleanup(drop)
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "users_from_servers: true\n"})
+	admin := openDB(t, p, "root", cluster.RootPassword(), "", "")
+	mustExec(t, admin, "CREATE USER 'sy_cached'@'%' IDENTIFIED BY 'cached-pw'")
+	mustExec(t, admin, "UPDATE mysql.global_priv SET priv = JSON_SET(priv, '$.authentication_string', '-not-a-hash') WHERE user = 'sy_cached'")
+	login := func() error {
+		db, err := sql.Open("mysql", p.DSN("sy_cached", "cached-pw", "", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var who string
+		return db.QueryRow("SELECT CURRENT_USER()").Scan(&who)
+	}
+	if err := login(); err != nil {
+		t.Fatalf("login with the password the server's privilege cache has: %v", err)
+	}
+	// After FLUSH PRIVILEGES the server has the edited row: no password
+	// matches, as directly.
+	mustExec(t, admin, "FLUSH PRIVILEGES")
+	var me *mysql.MySQLError
+	if err := login(); !errors.As(err, &me) || me.Number != 1045 {
+		t.Fatalf("login after FLUSH PRIVILEGES made the edited row count: %v, want 1045", err)
+	}
+}

@@ -130,6 +130,8 @@ func TestKill(t *testing.T) {
 			fmt.Sprintf("EXECUTE IMMEDIATE 'KILL QUERY %d'", thread),
 			fmt.Sprintf("PREPARE s FROM 'KILL QUERY %d'", thread),
 			fmt.Sprintf("/*M!100000 KILL QUERY %d */", thread), // the proxy's id space: no such session
+			fmt.Sprintf("BEGIN NOT ATOMIC KILL QUERY %d; END", thread),
+			fmt.Sprintf("BEGIN NOT ATOMIC IF 1 THEN KILL QUERY %d; END IF; END", thread),
 		} {
 			rows, err := attacker.QueryContext(ctx, q)
 			if err == nil {
@@ -144,6 +146,45 @@ func TestKill(t *testing.T) {
 		}
 		if err := <-done; err != nil {
 			t.Fatalf("another client's statement was interrupted: %v", err)
+		}
+	})
+
+	t.Run("stored bodies keep the server's CONNECTION_ID and KILL", func(t *testing.T) {
+		// A routine runs on the server, later, for any caller: its
+		// CONNECTION_ID() is the server's thread, and KILL QUERY of it
+		// interrupts the routine's own statement, as on MariaDB (mtr
+		// sp_notembedded). Rewritten when created, the body would keep the
+		// creating session's id for ever.
+		c := conn()
+		for _, q := range []string{
+			"DROP FUNCTION IF EXISTS sy_conn_id", "DROP PROCEDURE IF EXISTS sy_kill_self",
+			"CREATE FUNCTION sy_conn_id() RETURNS BIGINT NO SQL RETURN CONNECTION_ID()",
+			"CREATE PROCEDURE sy_kill_self() BEGIN DECLARE a INT; SET a = CONNECTION_ID(); KILL QUERY a; SELECT 'not reached'; END",
+		} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		t.Cleanup(func() {
+			_, _ = db.ExecContext(ctx, "DROP FUNCTION IF EXISTS sy_conn_id")
+			_, _ = db.ExecContext(ctx, "DROP PROCEDURE IF EXISTS sy_kill_self")
+		})
+		var name, mode, body string
+		var cs, cc, coll any
+		if err := c.QueryRowContext(ctx, "SHOW CREATE FUNCTION sy_conn_id").Scan(&name, &mode, &body, &cs, &cc, &coll); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(body, "CONNECTION_ID()") {
+			t.Fatalf("the stored function's body was rewritten: %s", body)
+		}
+		for i := 0; i < 2; i++ {
+			var me *mysql.MySQLError
+			if _, err := c.ExecContext(ctx, "CALL sy_kill_self()"); !errors.As(err, &me) || me.Number != 1317 {
+				t.Fatalf("CALL of a procedure that kills its own query: %v, want 1317 (query interrupted)", err)
+			}
+		}
+		if _, err := c.ExecContext(ctx, "SELECT 1"); err != nil {
+			t.Fatalf("the session after its routine interrupted itself: %v", err)
 		}
 	})
 

@@ -438,6 +438,41 @@ func TestCompressedClients(t *testing.T) {
 	if err != nil || !strings.Contains(out, "50000") {
 		t.Fatalf("mariadb --compress: %v\n%s", err, out)
 	}
+
+	// The Compression status is the client's connection's, as a server
+	// would show it, not that of the proxy's (uncompressed) server
+	// connection (mtr's compress), in SHOW STATUS and SESSION_STATUS, as
+	// text and prepared.
+	plain := appDB(t, p, "")
+	for _, q := range []string{
+		"SHOW STATUS LIKE 'Compression'",
+		"SELECT * FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'COMPRESSION'",
+	} {
+		for _, tc := range []struct {
+			db   *sql.DB
+			want string
+		}{{db, "ON"}, {plain, "OFF"}} {
+			var name, value string
+			if err := tc.db.QueryRow(q).Scan(&name, &value); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if value != tc.want {
+				t.Errorf("%s: %s, want %s", q, value, tc.want)
+			}
+			stmt, err := tc.db.Prepare(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = stmt.QueryRow().Scan(&name, &value)
+			stmt.Close()
+			if err != nil {
+				t.Fatalf("%s prepared: %v", q, err)
+			}
+			if value != tc.want {
+				t.Errorf("%s prepared: %s, want %s", q, value, tc.want)
+			}
+		}
+	}
 }
 
 // TestPinsEndWithTheirState: a temporary table pins the session to the

@@ -76,13 +76,28 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 	if notBefore.IsZero() {
 		notBefore = time.Now().Add(-accountsMaxAge)
 	}
+	if !a.readSince(ctx, notBefore) {
+		return nil
+	}
 	host, ip := clientHost(addr), clientIP(addr)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.match(name, host, ip)
+}
+
+// readSince makes sure the accounts were read by a read started no earlier
+// than notBefore: it waits for one in progress, or reads them itself. A
+// read that fails leaves the previous one serving. It is false when ctx
+// ended first.
+func (a *serverAccounts) readSince(ctx context.Context, notBefore time.Time) bool {
+	if a == nil {
+		return true
+	}
 	for {
 		a.mu.Lock()
 		if !a.readAt.Before(notBefore) {
-			u := a.match(name, host, ip)
 			a.mu.Unlock()
-			return u
+			return true
 		}
 		if ch := a.loading; ch != nil {
 			a.mu.Unlock()
@@ -90,7 +105,7 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return nil
+				return false
 			}
 		}
 		ch := make(chan struct{})
@@ -103,11 +118,10 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 		if err != nil {
 			// The previous read goes on serving; this login (and those
 			// waiting) take what it has.
-			u := a.match(name, host, ip)
 			a.mu.Unlock()
 			close(ch)
 			a.log.Warn("reading the servers' accounts failed", "err", err)
-			return u
+			return true
 		}
 		a.byName, a.count = indexAccounts(accts)
 		a.readAt = started
@@ -115,6 +129,7 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 		a.mu.Unlock()
 		close(ch)
 		a.log.Debug("read the servers' accounts", "accounts", n)
+		return true
 	}
 }
 
@@ -294,15 +309,20 @@ func clientIP(addr string) string {
 
 // renewLogins follows a statement of the session that changed what a new
 // login gets (router.Class.AffectsNewLogins): pooled server connections
-// logged in before it serve no new statement (Pool.Renew), and the next
-// login reads the servers' accounts again. A change made on a server
-// directly, not through the proxy, is seen by neither until the
+// logged in before it serve no new statement (Pool.Renew), and the
+// servers' accounts are read again at once, before the session reads its
+// client's next command: a server's privilege cache changes with such
+// statements (and FLUSH PRIVILEGES), not with edits of the mysql tables
+// alone, so the proxy's view is the one the server now has even when the
+// client edits the tables next (mtr sp_notembedded). A change made on a
+// server directly, not through the proxy, is seen by neither until the
 // connections are replaced (pool.max_lifetime) or the accounts are read
 // again.
-func (s *session) renewLogins() {
+func (s *session) renewLogins(ctx context.Context) {
 	s.srv.pool.Renew()
 	s.srv.pool.PruneStale(s.c.ln.hasSessions)
 	s.c.ln.accounts.invalidate()
+	s.c.ln.accounts.readSince(ctx, time.Now())
 }
 
 // pruneStaleAtEnd is called as a session ends: when it was the last of its

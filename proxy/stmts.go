@@ -239,6 +239,11 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
+	if class.ShowsSessionStatus && st.numParams == 0 {
+		if handled, err := s.executeSessionStatus(ctx, st.sql); handled {
+			return err
+		}
+	}
 	if cursor {
 		d = router.ForCursor(d)
 	}
@@ -255,7 +260,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
 	s.observeRun(d, sc, res.rows)
 	if class.AffectsNewLogins && sc != nil {
-		s.renewLogins()
+		s.renewLogins(ctx)
 	}
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in

@@ -127,7 +127,8 @@ type Class struct {
 	// the global privileges and session defaults of its login, so
 	// connections opened before must not serve sessions that log in after.
 	AffectsNewLogins bool
-	// ShowsSessionStatus: SHOW [SESSION|LOCAL] STATUS, whose Ssl_* rows
+	// ShowsSessionStatus: SHOW [SESSION|LOCAL] STATUS or a read of
+	// information_schema.SESSION_STATUS, whose Ssl_* and Compression rows
 	// describe the connection it runs on: a server connection of the
 	// proxy's, not the client's own (the proxy puts the client's in).
 	ShowsSessionStatus bool

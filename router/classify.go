@@ -380,6 +380,10 @@ func (w *walker) Enter(n ast.Node) (ast.Node, bool) {
 		if x.SQLVar != nil {
 			c.ReadsUserVar = true
 		}
+	case *ast.TableName:
+		if x.Schema.L == "information_schema" && x.Name.L == "session_status" {
+			c.ShowsSessionStatus = true
+		}
 	}
 	return n, false
 }

@@ -73,6 +73,20 @@ func TestClassify(t *testing.T) {
 		{"EXECUTE IMMEDIATE 'SELECT 1; KIL\\L 5'", Class{Kind: Execute, Route: Primary, Unparsed: true, Kills: true}},
 		{"PREPARE s FROM 'kill 5'", Class{Kind: Prepare, Route: Primary, Kills: true}},
 		{"/*M!100000 KILL 5 */", Class{Kind: Admin, Route: Primary, Unparsed: true, Kills: true}},
+		// A KILL in a stored body is the server's (bodies.go); one after
+		// the body, in the same text, is still the proxy's.
+		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; SET a = CONNECTION_ID(); KILL QUERY a; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, UsesConnectionID: true}},
+		{"CREATE PROCEDURE p() KILL 5", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true}},
+		{"CREATE PROCEDURE p() BEGIN SELECT 1; END; KILL 5", Class{Kind: DDL, Route: Primary, Statements: 2, EndsTx: true, NotOnlyReads: true, Kills: true}},
+		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; IF 1 THEN KILL QUERY a; END IF; END; KILL 5", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, Kills: true}},
+		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; IF 1 THEN KILL QUERY a; END IF; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true}},
+		{"CREATE PROCEDURE p() KILL 5; KILL 6", Class{Kind: DDL, Route: Primary, Unparsed: true, Statements: 2, EndsTx: true, NotOnlyReads: true, Kills: true}},
+		// An anonymous block runs now, with the ids the client sees: its
+		// KILL is the proxy's, which runs KILL only alone.
+		{"BEGIN NOT ATOMIC KILL 5; END", Class{Kind: Other, Route: Primary, Unparsed: true, Kills: true}},
+		{"BEGIN NOT ATOMIC IF 1 THEN KILL 5; END IF; END", Class{Kind: Other, Route: Primary, Unparsed: true, Kills: true}},
+		{"BEGIN NOT ATOMIC l: LOOP KILL 5; END LOOP; END", Class{Kind: Other, Route: Primary, Unparsed: true, Kills: true}},
+		{"SELECT CASE WHEN a THEN b ELSE c END FROM t", Class{Kind: Read, Route: Replica}},
 		{"SELECT 'KILL 5'", Class{Kind: Read, Route: Replica}},
 		{"", Class{Kind: Other, Route: Primary}},
 		{"/* nothing */", Class{Kind: Other, Route: Primary}},

@@ -247,10 +247,41 @@ func isKeywordBeforeParen(t token) bool {
 
 // RewriteConnectionID returns sql with every call CONNECTION_ID(), and every
 // read of @@pseudo_thread_id (the same id as a variable), replaced by id,
-// outside strings and comments. A call that is an item of the
-// outermost select list without an alias gets `CONNECTION_ID()` as one, so
-// the result's column is named as the server would name it.
+// outside strings, comments and stored definitions (bodies.go). A call that
+// is an item of the outermost select list without an alias gets
+// `CONNECTION_ID()` as one, so the result's column is named as the server
+// would name it.
 func RewriteConnectionID(sql string, id uint64) string {
+	if !hasBodies(sql) {
+		return rewriteConnectionID(sql, id)
+	}
+	var b strings.Builder
+	statementSpans(sql, func(stmt string) {
+		if definesBody(stmt) {
+			b.WriteString(stmt)
+		} else {
+			b.WriteString(rewriteConnectionID(stmt, id))
+		}
+	})
+	return b.String()
+}
+
+// hasBodies reports whether a statement of sql may be a stored definition:
+// one starts with CREATE or ALTER. Most texts have none and are rewritten
+// in one pass.
+func hasBodies(sql string) bool {
+	l := lexer{s: sql}
+	first := true
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		if first && (t.is("CREATE") || t.is("ALTER")) {
+			return true
+		}
+		first = t.punct(";") || first && t.punct("(")
+	}
+	return false
+}
+
+func rewriteConnectionID(sql string, id uint64) string {
 	var b strings.Builder
 	num := strconv.FormatUint(id, 10)
 	l := lexer{s: sql}

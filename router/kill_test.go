@@ -78,6 +78,16 @@ func TestRewriteConnectionID(t *testing.T) {
 		"SELECT 'CONNECTION_ID()', `CONNECTION_ID()` /* CONNECTION_ID() */": "SELECT 'CONNECTION_ID()', `CONNECTION_ID()` /* CONNECTION_ID() */",
 		"SELECT 1":           "SELECT 1",
 		"DO CONNECTION_ID()": "DO 42",
+		// Stored definitions keep the server's CONNECTION_ID() (bodies.go).
+		"CREATE FUNCTION f() RETURNS INT RETURN CONNECTION_ID()":                                                      "CREATE FUNCTION f() RETURNS INT RETURN CONNECTION_ID()",
+		"create definer=root@localhost procedure p() begin declare a int; set a = connection_id(); kill query a; end": "create definer=root@localhost procedure p() begin declare a int; set a = connection_id(); kill query a; end",
+		"CREATE VIEW v AS SELECT CONNECTION_ID()":                                                                     "CREATE VIEW v AS SELECT CONNECTION_ID()",
+		"CREATE TRIGGER t BEFORE INSERT ON t1 FOR EACH ROW SET NEW.c = CONNECTION_ID()":                               "CREATE TRIGGER t BEFORE INSERT ON t1 FOR EACH ROW SET NEW.c = CONNECTION_ID()",
+		// ... but only those.
+		"CREATE PROCEDURE p() BEGIN SELECT CONNECTION_ID(); END; SELECT CONNECTION_ID()": "CREATE PROCEDURE p() BEGIN SELECT CONNECTION_ID(); END; SELECT 42 AS `CONNECTION_ID()`",
+		"SELECT CONNECTION_ID(); CREATE PROCEDURE p() SELECT CONNECTION_ID()":            "SELECT 42 AS `CONNECTION_ID()`; CREATE PROCEDURE p() SELECT CONNECTION_ID()",
+		"CREATE TABLE t AS SELECT CONNECTION_ID() AS id":                                 "CREATE TABLE t AS SELECT 42 AS id",
+		"INSERT INTO t VALUES (CONNECTION_ID())":                                         "INSERT INTO t VALUES (42)",
 	} {
 		if got := RewriteConnectionID(sql, 42); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)

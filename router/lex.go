@@ -385,6 +385,12 @@ func lexStatement(l *lexer, inner func(string) Class, scanOnly bool) (c Class, m
 	c.Statements, c.Unparsed = 1, !scanOnly
 	lexKind(&c, w, readOnly)
 	c.Kills = textKills(l.s[stmtStart:l.i])
+	if c.Kills && c.Kind == DDL && definesBody(l.s[stmtStart:l.i]) {
+		// A KILL in a stored body is the server's (bodies.go). Without
+		// scanOnly a compound body runs to the end of the input, where
+		// more statements may follow it.
+		c.Kills = !scanOnly && killsOutsideBodies(l.s[stmtStart:l.i])
+	}
 	if scanOnly {
 		scanKind(&c, w, readOnly, readLock)
 		if dml && c.Kind == Read {
@@ -401,14 +407,17 @@ func lexStatement(l *lexer, inner func(string) Class, scanOnly bool) (c Class, m
 
 // textKills reports whether sql, run as it is, would run a KILL: a
 // statement of it starts with KILL (version comments count, as MariaDB
-// runs their content), or runs a literal text that does (EXECUTE IMMEDIATE,
-// PREPARE ... FROM).
+// runs their content), also one inside a compound statement (BEGIN NOT
+// ATOMIC ... END, IF ... THEN, loops, labels), or runs a literal text that
+// does (EXECUTE IMMEDIATE, PREPARE ... FROM).
 func textKills(sql string) bool {
 	l := lexer{s: sql}
 	first := true
 	for prev, t := (token{}), l.next(); t.kind != tEOF; prev, t = t, l.next() {
 		switch {
-		case t.punct(";"):
+		case t.punct(";"), t.punct(":"), t.is("BEGIN"), t.is("ATOMIC"), t.is("THEN"), t.is("ELSE"), t.is("DO"),
+			t.is("LOOP"), t.is("REPEAT"):
+			// What may follow is a statement of a compound one.
 			first = true
 			continue
 		case first && t.is("KILL"):
