@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"switchyard/backend"
+	"switchyard/router"
 )
 
 // Accounts from the servers (users_from_servers). The proxy reads the
@@ -26,9 +27,20 @@ import (
 // servers work at once. Reads are never concurrent: logins that need one
 // while it runs wait for it or for the next, so a flood of unknown names
 // costs the servers one query at a time.
+//
+// As MariaDB does with max_password_errors, the proxy counts each
+// account's wrong passwords in a row and refuses an account that has had
+// that many (ER_USER_IS_BLOCKED), whatever the password, since the
+// servers never see the logins it refuses and so never count them. A good
+// login resets the account's count; a FLUSH PRIVILEGES through the proxy
+// resets every count, an ALTER USER (or a GRANT or REVOKE of privileges)
+// the named accounts' (router.PasswordErrorResets). A read of the accounts
+// keeps the counts of the accounts it still has: it is no FLUSH
+// PRIVILEGES. The counts are this process's; the servers' own and other
+// proxies' are apart.
 
 // AccountSource reads the servers' accounts.
-type AccountSource func(ctx context.Context) ([]backend.Account, error)
+type AccountSource func(ctx context.Context) (backend.Accounts, error)
 
 // accountsMaxAge is how long a read of the accounts serves logins of
 // known users before it is refreshed.
@@ -48,12 +60,24 @@ type serverAccounts struct {
 	readAt  time.Time
 	loading chan struct{}
 	count   int
+
+	// maxPasswordErrors is the servers' max_password_errors at the last
+	// read; 0: no limit.
+	maxPasswordErrors uint64
+	// passwordErrors counts the wrong passwords in a row of accounts of
+	// the last read (no others: its size is bounded by theirs); an
+	// account without an entry has none.
+	passwordErrors map[accountID]uint64
 }
 
 type serverAccount struct {
 	host hostPattern
 	user *User // nil: an account the proxy cannot check a login for
 }
+
+// accountID names one of the servers' accounts: the user and the host
+// pattern, in lower case, as MariaDB compares host names.
+type accountID struct{ user, host string }
 
 func newServerAccounts(load AccountSource, log *slog.Logger) *serverAccounts {
 	if load == nil {
@@ -106,8 +130,14 @@ func (a *serverAccounts) find(ctx context.Context, name, addr string, notBefore 
 			a.log.Warn("reading the servers' accounts failed", "err", err)
 			return u
 		}
-		a.byName, a.count = indexAccounts(accts)
+		a.byName, a.count = indexAccounts(accts.List)
 		a.readAt = started
+		a.maxPasswordErrors = accts.MaxPasswordErrors
+		for id := range a.passwordErrors {
+			if !a.has(id) {
+				delete(a.passwordErrors, id)
+			}
+		}
 		n := a.count
 		a.mu.Unlock()
 		close(ch)
@@ -156,7 +186,9 @@ func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 			continue
 		}
 		host := parseHostPattern(acct.Host)
-		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true}
+		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true,
+			account:               accountID{user: acct.User, host: host.pattern},
+			ignoresPasswordErrors: acct.ConnectionAdmin && isLocalHost(host.pattern)}
 		if acct.Plugin != "" && acct.Plugin != "mysql_native_password" ||
 			acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) || prepareUser(&u) != nil {
 			// Kept without a user: the name has an account for these
@@ -174,6 +206,92 @@ func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 }
 
 var nativeHashRE = regexp.MustCompile(`^\*[0-9A-Fa-f]{40}$`)
+
+// isLocalHost reports whether an account's host (in lower case) is one of
+// those for which MariaDB lets SUPER or CONNECTION ADMIN ignore
+// max_password_errors: an administrator at the server's own machine is
+// never locked out.
+func isLocalHost(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// has reports whether id is an account of the last read; a.mu is held.
+func (a *serverAccounts) has(id accountID) bool {
+	for _, acct := range a.byName[id.user] {
+		if acct.host.pattern == id.host {
+			return true
+		}
+	}
+	return false
+}
+
+// blocked reports whether u, one of the servers' accounts, has had
+// max_password_errors wrong passwords in a row, so that MariaDB would
+// refuse it whatever the password.
+func (a *serverAccounts) blocked(u *User) bool {
+	if a == nil || u == nil || !u.fromServer || u.ignoresPasswordErrors {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.maxPasswordErrors > 0 && a.passwordErrors[u.account] >= a.maxPasswordErrors
+}
+
+// passwordRefused counts a wrong password for u, one of the servers'
+// accounts, as long as the account is still there.
+func (a *serverAccounts) passwordRefused(u *User) {
+	if a == nil || u == nil || !u.fromServer {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.has(u.account) {
+		return
+	}
+	if a.passwordErrors == nil {
+		a.passwordErrors = make(map[accountID]uint64)
+	}
+	a.passwordErrors[u.account]++
+}
+
+// passwordAccepted ends u's run of wrong passwords.
+func (a *serverAccounts) passwordAccepted(u *User) {
+	if a == nil || u == nil || !u.fromServer {
+		return
+	}
+	a.mu.Lock()
+	delete(a.passwordErrors, u.account)
+	a.mu.Unlock()
+}
+
+// resetPasswordErrors follows a statement that succeeded through the
+// proxy and reset MariaDB's counts of wrong passwords (FLUSH PRIVILEGES,
+// ALTER USER, ...). current is the account of the session that ran it,
+// for CURRENT_USER (nil: not one of the servers').
+func (a *serverAccounts) resetPasswordErrors(r router.PasswordErrorReset, current *User) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.All {
+		clear(a.passwordErrors)
+		return
+	}
+	for _, acct := range r.Accounts {
+		delete(a.passwordErrors, accountID{user: acct.User, host: strings.ToLower(acct.Host)})
+	}
+	if r.CurrentUser && current != nil && current.fromServer {
+		delete(a.passwordErrors, current.account)
+	}
+	for _, mv := range r.Renamed {
+		from := accountID{user: mv.From.User, host: strings.ToLower(mv.From.Host)}
+		if n, ok := a.passwordErrors[from]; ok {
+			delete(a.passwordErrors, from)
+			a.passwordErrors[accountID{user: mv.To.User, host: strings.ToLower(mv.To.Host)}] = n
+		}
+	}
+}
 
 // hostPattern is an account's host part as MariaDB matches it: a name or
 // address with the wildcards % and _, or an IPv4 address/netmask.
@@ -269,9 +387,17 @@ func clientIP(addr string) string {
 // directly, not through the proxy, is seen by neither until the
 // connections are replaced (pool.max_lifetime) or the accounts are read
 // again.
-func (s *session) renewLogins() {
+//
+// sql is the statement's text; ok says it succeeded, and then the counts
+// of wrong passwords it resets on the servers (FLUSH PRIVILEGES, ALTER
+// USER, ...) are reset here too. A failed one resets nothing: a client
+// refused FLUSH PRIVILEGES must not unblock an account.
+func (s *session) renewLogins(sql string, ok bool) {
 	s.srv.pool.Renew()
 	s.srv.pool.PruneStale(s.c.ln.hasSessions)
+	if ok && s.c.ln.accounts != nil {
+		s.c.ln.accounts.resetPasswordErrors(router.PasswordErrorResets(sql), s.c.login.User)
+	}
 	s.c.ln.accounts.invalidate()
 }
 

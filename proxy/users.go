@@ -30,8 +30,12 @@ type User struct {
 	stage2 []byte // SHA1(SHA1(password))
 	empty  bool
 	// fromServer: a server's account (users_from_servers), not listed in
-	// the config.
-	fromServer bool
+	// the config; account names it (for an anonymous account's client,
+	// the anonymous account), ignoresPasswordErrors says that
+	// max_password_errors does not apply to it.
+	fromServer            bool
+	account               accountID
+	ignoresPasswordErrors bool
 }
 
 // userTable is an immutable snapshot of the accounts; a reload swaps it whole.
