@@ -171,7 +171,6 @@ func hostPart(s string) string {
 	return s
 }
 
-
 // topLevelWord is the index of the first word w[i] == word, from, outside
 // parentheses; -1 when there is none.
 func topLevelWord(w []token, word string, from int) int {
