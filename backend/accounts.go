@@ -100,6 +100,12 @@ func (c *Cluster) loadAccountsFrom(ctx context.Context, s *Server, creds Credent
 		q, cols = mariadbAccountsQuery, 6
 	}
 	res, err := cn.Query(q)
+	var me *mysql.MyError
+	if mariadb && errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
+		// MariaDB before 10.4 has no max_password_errors.
+		mariadb, cols = false, 5
+		res, err = cn.Query(accountsQuery)
+	}
 	if err != nil {
 		return Accounts{}, err
 	}
@@ -119,7 +125,6 @@ func (c *Cluster) loadAccountsFrom(ctx context.Context, s *Server, creds Credent
 		return out, nil
 	}
 	res, err = cn.Query(connectionAdminQuery)
-	var me *mysql.MyError
 	switch {
 	case errors.As(err, &me):
 		// Not allowed to read mysql.global_priv (or a MariaDB without
