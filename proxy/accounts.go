@@ -13,6 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"switchyard/backend"
+	"switchyard/router"
 	"switchyard/wire"
 )
 
@@ -29,9 +30,20 @@ import (
 // servers work at once. Reads are never concurrent: logins that need one
 // while it runs wait for it or for the next, so a flood of unknown names
 // costs the servers one query at a time.
+//
+// As MariaDB does with max_password_errors, the proxy counts each
+// account's wrong passwords in a row and refuses an account that has had
+// that many (ER_USER_IS_BLOCKED), whatever the password, since the
+// servers never see the logins it refuses and so never count them. A good
+// login resets the account's count; a FLUSH PRIVILEGES through the proxy
+// resets every count, an ALTER USER (or a GRANT or REVOKE of privileges)
+// the named accounts' (router.PasswordErrorResets). A read of the accounts
+// keeps the counts of the accounts it still has: it is no FLUSH
+// PRIVILEGES. The counts are this process's; the servers' own and other
+// proxies' are apart.
 
 // AccountSource reads the servers' accounts.
-type AccountSource func(ctx context.Context) ([]backend.Account, error)
+type AccountSource func(ctx context.Context) (backend.Accounts, error)
 
 // accountsMaxAge is how long a read of the accounts serves logins of
 // known users before it is refreshed.
@@ -51,12 +63,24 @@ type serverAccounts struct {
 	readAt  time.Time
 	loading chan struct{}
 	count   int
+
+	// maxPasswordErrors is the servers' max_password_errors at the last
+	// read; 0: no limit.
+	maxPasswordErrors uint64
+	// passwordErrors counts the wrong passwords in a row of accounts of
+	// the last read (no others: its size is bounded by theirs); an
+	// account without an entry has none.
+	passwordErrors map[accountID]uint64
 }
 
 type serverAccount struct {
 	host hostPattern
 	user *User // nil: an account the proxy cannot check a login for
 }
+
+// accountID names one of the servers' accounts: the user and the host
+// pattern, in lower case, as MariaDB compares host names.
+type accountID struct{ user, host string }
 
 func newServerAccounts(load AccountSource, log *slog.Logger) *serverAccounts {
 	if load == nil {
@@ -123,8 +147,14 @@ func (a *serverAccounts) readSince(ctx context.Context, notBefore time.Time) boo
 			a.log.Warn("reading the servers' accounts failed", "err", err)
 			return true
 		}
-		a.byName, a.count = indexAccounts(accts)
+		a.byName, a.count = indexAccounts(accts.List)
 		a.readAt = started
+		a.maxPasswordErrors = accts.MaxPasswordErrors
+		for id := range a.passwordErrors {
+			if !a.has(id) {
+				delete(a.passwordErrors, id)
+			}
+		}
 		n := a.count
 		a.mu.Unlock()
 		close(ch)
@@ -176,15 +206,18 @@ func indexAccounts(accts []backend.Account) (map[string][]serverAccount, int) {
 			continue
 		}
 		host := parseHostPattern(acct.Host)
+		id := accountID{user: acct.User, host: host.pattern}
+		ignores := acct.ConnectionAdmin && isLocalHost(host.pattern)
 		if acct.Plugin == mysql.AUTH_MYSQL_OLD_PASSWORD {
 			u, ok := oldPasswordUser(acct)
 			if ok {
+				u.account, u.ignoresPasswordErrors = id, ignores
 				n++
 			}
 			byName[acct.User] = append(byName[acct.User], serverAccount{host: host, user: u})
 			continue
 		}
-		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true}
+		u := User{Name: acct.User, PasswordHash: acct.AuthString, fromServer: true, account: id, ignoresPasswordErrors: ignores}
 		if acct.Plugin != "" && acct.Plugin != mysql.AUTH_NATIVE_PASSWORD ||
 			acct.AuthString != "" && !nativeHashRE.MatchString(acct.AuthString) || prepareUser(&u) != nil {
 			// Kept without a user: the name has an account for these
@@ -218,6 +251,92 @@ func oldPasswordUser(acct backend.Account) (*User, bool) {
 	}
 	u.oldHash = h
 	return u, true
+}
+
+// isLocalHost reports whether an account's host (in lower case) is one of
+// those for which MariaDB lets SUPER or CONNECTION ADMIN ignore
+// max_password_errors: an administrator at the server's own machine is
+// never locked out.
+func isLocalHost(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// has reports whether id is an account of the last read; a.mu is held.
+func (a *serverAccounts) has(id accountID) bool {
+	for _, acct := range a.byName[id.user] {
+		if acct.host.pattern == id.host {
+			return true
+		}
+	}
+	return false
+}
+
+// blocked reports whether u, one of the servers' accounts, has had
+// max_password_errors wrong passwords in a row, so that MariaDB would
+// refuse it whatever the password.
+func (a *serverAccounts) blocked(u *User) bool {
+	if a == nil || u == nil || !u.fromServer || u.ignoresPasswordErrors {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.maxPasswordErrors > 0 && a.passwordErrors[u.account] >= a.maxPasswordErrors
+}
+
+// passwordRefused counts a wrong password for u, one of the servers'
+// accounts, as long as the account is still there.
+func (a *serverAccounts) passwordRefused(u *User) {
+	if a == nil || u == nil || !u.fromServer {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.has(u.account) {
+		return
+	}
+	if a.passwordErrors == nil {
+		a.passwordErrors = make(map[accountID]uint64)
+	}
+	a.passwordErrors[u.account]++
+}
+
+// passwordAccepted ends u's run of wrong passwords.
+func (a *serverAccounts) passwordAccepted(u *User) {
+	if a == nil || u == nil || !u.fromServer {
+		return
+	}
+	a.mu.Lock()
+	delete(a.passwordErrors, u.account)
+	a.mu.Unlock()
+}
+
+// resetPasswordErrors follows a statement that succeeded through the
+// proxy and reset MariaDB's counts of wrong passwords (FLUSH PRIVILEGES,
+// ALTER USER, ...). current is the account of the session that ran it,
+// for CURRENT_USER (nil: not one of the servers').
+func (a *serverAccounts) resetPasswordErrors(r router.PasswordErrorReset, current *User) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.All {
+		clear(a.passwordErrors)
+		return
+	}
+	for _, acct := range r.Accounts {
+		delete(a.passwordErrors, accountID{user: acct.User, host: strings.ToLower(acct.Host)})
+	}
+	if r.CurrentUser && current != nil && current.fromServer {
+		delete(a.passwordErrors, current.account)
+	}
+	for _, mv := range r.Renamed {
+		from := accountID{user: mv.From.User, host: strings.ToLower(mv.From.Host)}
+		if n, ok := a.passwordErrors[from]; ok {
+			delete(a.passwordErrors, from)
+			a.passwordErrors[accountID{user: mv.To.User, host: strings.ToLower(mv.To.Host)}] = n
+		}
+	}
 }
 
 // hostPattern is an account's host part as MariaDB matches it: a name or
@@ -318,9 +437,17 @@ func clientIP(addr string) string {
 // server directly, not through the proxy, is seen by neither until the
 // connections are replaced (pool.max_lifetime) or the accounts are read
 // again.
-func (s *session) renewLogins(ctx context.Context) {
+//
+// sql is the statement's text; ok says it succeeded, and then the counts
+// of wrong passwords it resets on the servers (FLUSH PRIVILEGES, ALTER
+// USER, ...) are reset here too. A failed one resets nothing: a client
+// refused FLUSH PRIVILEGES must not unblock an account.
+func (s *session) renewLogins(ctx context.Context, sql string, ok bool) {
 	s.srv.pool.Renew()
 	s.srv.pool.PruneStale(s.c.ln.hasSessions)
+	if ok && s.c.ln.accounts != nil {
+		s.c.ln.accounts.resetPasswordErrors(router.PasswordErrorResets(sql), s.c.login.User)
+	}
 	s.c.ln.accounts.invalidate()
 	s.c.ln.accounts.readSince(ctx, time.Now())
 }

@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"switchyard/backend"
+	"switchyard/router"
 	"switchyard/wire"
 )
 
@@ -95,5 +99,98 @@ func TestServerAccountsMatch(t *testing.T) {
 	a = &serverAccounts{byName: byName}
 	if m := a.match("root", "localhost", "127.0.0.1"); len(m) != 3 || m[2].stage2 == nil {
 		t.Errorf("a loopback client may use %d of root's 3 accounts", len(m))
+	}
+}
+
+// The counts of wrong passwords (max_password_errors): an account is
+// blocked at the servers' limit, a good login or a reset statement ends
+// its run, a read of the accounts keeps the counts of the accounts it
+// still has and drops the others', and local accounts with SUPER or
+// CONNECTION ADMIN are never blocked.
+func TestPasswordErrorCounts(t *testing.T) {
+	hash := "*" + strings.Repeat("AB", 20)
+	native := func(user, host string, admin bool) backend.Account {
+		return backend.Account{User: user, Host: host, Plugin: "mysql_native_password", AuthString: hash, ConnectionAdmin: admin}
+	}
+	read := backend.Accounts{MaxPasswordErrors: 2, List: []backend.Account{
+		native("u", "%", false), native("v", "%", false), native("admin", "localhost", true), native("far", "%", true)}}
+	a := newServerAccounts(func(context.Context) (backend.Accounts, error) { return read, nil }, slog.New(slog.DiscardHandler))
+	account := func(name string) *User {
+		t.Helper()
+		m := a.find(context.Background(), name, "127.0.0.1:5000", time.Time{})
+		if len(m) == 0 {
+			t.Fatalf("no account for %s", name)
+		}
+		return m[0]
+	}
+	fresh := func() { a.find(context.Background(), "u", "127.0.0.1:5000", time.Now()) }
+	fail := func(name string, n int) {
+		for range n {
+			a.passwordRefused(account(name))
+		}
+	}
+
+	fail("u", 1)
+	if a.blocked(account("u")) {
+		t.Fatal("blocked after one wrong password of two")
+	}
+	fail("u", 1)
+	if !a.blocked(account("u")) {
+		t.Fatal("not blocked after two wrong passwords")
+	}
+	fresh()
+	if !a.blocked(account("u")) {
+		t.Fatal("a read of the accounts unblocked")
+	}
+	if a.blocked(account("v")) {
+		t.Fatal("another account blocked")
+	}
+	a.resetPasswordErrors(router.PasswordErrorReset{Accounts: []router.AccountName{{User: "u", Host: "%"}}}, nil)
+	if a.blocked(account("u")) {
+		t.Fatal("still blocked after ALTER USER u")
+	}
+	fail("u", 1)
+	a.passwordAccepted(account("u"))
+	fail("u", 1)
+	if a.blocked(account("u")) {
+		t.Fatal("a good login did not end the run")
+	}
+	fail("u", 1)
+	fail("v", 2)
+	a.resetPasswordErrors(router.PasswordErrorReset{CurrentUser: true}, account("v"))
+	if !a.blocked(account("u")) || a.blocked(account("v")) {
+		t.Fatal("ALTER USER CURRENT_USER reset another account than the session's")
+	}
+	a.resetPasswordErrors(router.PasswordErrorReset{Renamed: []router.AccountRename{{From: router.AccountName{User: "u", Host: "%"}, To: router.AccountName{User: "v", Host: "%"}}}}, nil)
+	if !a.blocked(account("v")) {
+		t.Fatal("RENAME USER did not carry the count")
+	}
+	a.resetPasswordErrors(router.PasswordErrorReset{All: true}, nil)
+	if a.blocked(account("v")) || len(a.passwordErrors) != 0 {
+		t.Fatal("FLUSH PRIVILEGES left counts")
+	}
+
+	// SUPER or CONNECTION ADMIN exempts a local account only.
+	fail("admin", 3)
+	fail("far", 2)
+	if a.blocked(account("admin")) || !a.blocked(account("far")) {
+		t.Fatal("exemption: local admin blocked, or remote admin not")
+	}
+
+	// A dropped account's count goes with the read that no longer has it;
+	// a raised limit unblocks.
+	fail("u", 2)
+	read.List = read.List[1:]
+	read.MaxPasswordErrors = 3
+	fresh()
+	if _, ok := a.passwordErrors[accountID{"u", "%"}]; ok {
+		t.Fatal("the count of a dropped account stayed")
+	}
+	if a.blocked(account("far")) {
+		t.Fatal("blocked under the raised limit")
+	}
+	a.passwordRefused(&User{Name: "u", fromServer: true, account: accountID{"u", "%"}})
+	if _, ok := a.passwordErrors[accountID{"u", "%"}]; ok {
+		t.Fatalf("counted a wrong password of an account the servers no longer have: %v", a.passwordErrors)
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -254,6 +255,11 @@ func clientHost(addr string) string {
 // against a fresh read of the accounts: the password may have changed on
 // the servers since the last read. The server's own login check follows
 // in any case, so this never lets in a client the server would refuse.
+//
+// A server account that has had max_password_errors wrong passwords in a
+// row is refused before its password is looked at, as MariaDB does; a
+// wrong password counts against the account the server would take (the
+// first tried), a good one ends the run of the account it logged in as.
 func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, backend.Credentials, error) {
 	ctx := c.ln.ctx
 	asked := time.Now()
@@ -272,6 +278,9 @@ func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, b
 			u, more = more[0], more[1:]
 		}
 	}
+	if c.ln.accounts.blocked(u) {
+		return nil, backend.Credentials{}, errUserBlocked()
+	}
 	if err := c.checkTLS(name, u); err != nil {
 		return nil, backend.Credentials{}, err
 	}
@@ -279,6 +288,37 @@ func (c *ClientConn) logIn(name, clientPlugin string, authData []byte) (*User, b
 		return nil, backend.Credentials{}, c.secureAuthRefusal(name)
 	}
 	creds, last, err := c.authenticate(u, name, clientPlugin, authData)
+	logged, creds, err := c.retryServerAccounts(ctx, u, more, name, asked, creds, last, err)
+	var me *mysql.MyError
+	switch {
+	case err == nil:
+		c.ln.accounts.passwordAccepted(logged)
+	case errors.As(err, &me) && me.Code == mysql.ER_ACCESS_DENIED_ERROR && !emptyAnswer(last.data):
+		// As MariaDB, only a password counts: a login without one is
+		// refused without counting.
+		c.ln.accounts.passwordRefused(u)
+	}
+	return logged, creds, err
+}
+
+// errUserBlocked is MariaDB's ER_USER_IS_BLOCKED, word for word.
+func errUserBlocked() *mysql.MyError {
+	return wire.Errorf(erUserIsBlocked, "User is blocked because of too many credential errors; unblock with 'ALTER USER / FLUSH PRIVILEGES'")
+}
+
+// erUserIsBlocked is MariaDB's error number (10.4 and later), SQLSTATE HY000.
+const erUserIsBlocked = 4150
+
+// emptyAnswer reports whether a client's auth answer carries no password.
+func emptyAnswer(data []byte) bool { return len(data) == 0 || len(data) == 1 && data[0] == 0 }
+
+// retryServerAccounts follows a refused login of u, one of the servers'
+// accounts: the client's answer is checked against the user's other
+// accounts its address may use (more), then against a fresh read of the
+// accounts. It returns the account that took the login, or u and the
+// first refusal.
+func (c *ClientConn) retryServerAccounts(ctx context.Context, u *User, more []*User, name string, asked time.Time,
+	creds backend.Credentials, last authAnswer, err error) (*User, backend.Credentials, error) {
 	var me *mysql.MyError
 	if err == nil || u == nil || !u.fromServer || !errors.As(err, &me) || me.Code != mysql.ER_ACCESS_DENIED_ERROR ||
 		last.plugin != mysql.AUTH_NATIVE_PASSWORD && last.plugin != mysql.AUTH_MYSQL_OLD_PASSWORD {
@@ -369,8 +409,7 @@ func (c *ClientConn) verify(u *User, plugin string, authData []byte) (backend.Cr
 	if u.oldPassword() || plugin == mysql.AUTH_MYSQL_OLD_PASSWORD {
 		return c.verifyOld(u, plugin, authData)
 	}
-	empty := len(authData) == 0 || (len(authData) == 1 && authData[0] == 0)
-	if empty {
+	if emptyAnswer(authData) {
 		if u.hasPassword() {
 			return creds, c.accessDenied(u.Name, false)
 		}

@@ -27,14 +27,14 @@ func TestOldPasswordLogin(t *testing.T) {
 		h := wire.HashOldPassword([]byte(pw))
 		return fmt.Sprintf("%08x%08x", h[0], h[1])
 	}
-	accounts := func(context.Context) ([]backend.Account, error) {
+	accounts := func(context.Context) (backend.Accounts, error) {
 		reads.Add(1)
 		old := mysql.AUTH_MYSQL_OLD_PASSWORD
-		return []backend.Account{
+		return backend.Accounts{List: []backend.Account{
 			{User: "legacy", Host: "%", Plugin: old, AuthString: hash("oldpw"), SecureAuth: secureAuth.Load()},
 			{User: "legacy_nopw", Host: "%", Plugin: old, SecureAuth: secureAuth.Load()},
 			{User: "legacy_bad", Host: "%", Plugin: old, AuthString: "*" + hash("x")[1:], SecureAuth: secureAuth.Load()},
-		}, nil
+		}}, nil
 	}
 	h := newHarness(t, harnessConfig{listener: ListenerOptions{Accounts: accounts}})
 	login := func(user, pass, plugin string) (*mysqltest.Client, error) {

@@ -214,7 +214,7 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	}
 	s.observeRun(d, sc, res.rows)
 	if class.AffectsNewLogins && sc != nil {
-		s.renewLogins(ctx)
+		s.renewLogins(ctx, sql, res.ok)
 	}
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in

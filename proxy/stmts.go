@@ -260,7 +260,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
 	s.observeRun(d, sc, res.rows)
 	if class.AffectsNewLogins && sc != nil {
-		s.renewLogins(ctx)
+		s.renewLogins(ctx, st.sql, res.ok)
 	}
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in

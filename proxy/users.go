@@ -34,8 +34,12 @@ type User struct {
 	stage2 []byte // SHA1(SHA1(password))
 	empty  bool
 	// fromServer: a server's account (users_from_servers), not listed in
-	// the config.
-	fromServer bool
+	// the config; account names it (for an anonymous account's client,
+	// the anonymous account), ignoresPasswordErrors says that
+	// max_password_errors does not apply to it.
+	fromServer            bool
+	account               accountID
+	ignoresPasswordErrors bool
 	// oldHash is the hash of a server's account with AuthPlugin
 	// mysql_old_password; oldRefused, that the servers' @@secure_auth
 	// was ON at the read, so they refuse its logins.

@@ -12,7 +12,8 @@ func FuzzClassify(f *testing.F) {
 		f.Add(r.sql)
 	}
 	for _, s := range []string{"/*!", "/*M!1 SELECT", "SET STATEMENT a=1 FOR", "@@", "@'x", "`", "'\\", "-- ", "#",
-		"SET STATEMENT a=(1 FOR SELECT 1) FOR SELECT 2", "CREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2"} {
+		"SET STATEMENT a=(1 FOR SELECT 1) FOR SELECT 2", "CREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2",
+		"ALTER USER 'u'@'%' IDENTIFIED BY 'x', v@", "RENAME USER a TO b,", "GRANT x ON y TO z@`h", "REVOKE ALL FROM"} {
 		f.Add(s)
 	}
 	plain := NewClassifier(nil)
@@ -50,6 +51,10 @@ func FuzzClassify(f *testing.F) {
 		}
 		if err := conservative(scan, c); err != nil && !c.Unparsed {
 			t.Fatalf("scan: %v", err)
+		}
+		// Each account a reset names takes at least one byte of the text.
+		if r := PasswordErrorResets(sql); len(r.Accounts)+len(r.Renamed) > len(sql) {
+			t.Fatalf("%d accounts from %d bytes", len(r.Accounts)+len(r.Renamed), len(sql))
 		}
 		for _, s := range []Session{{}, {InTx: true}, {Pinned: true, OnReplica: true}, {AutocommitOff: true}} {
 			d := Decide(&c, s, conf.ReadsPrimary, nil)

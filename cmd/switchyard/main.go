@@ -296,7 +296,7 @@ func serve(path string, cfg *conf.Config, rt *runtimeParts, file []byte, log *sl
 	var accounts proxy.AccountSource
 	if cfg.UsersFromServers {
 		creds := backend.Credentials{User: cfg.Monitor.User, Plain: cfg.Monitor.Password, HasPassword: cfg.Monitor.Password != ""}
-		accounts = func(ctx context.Context) ([]backend.Account, error) {
+		accounts = func(ctx context.Context) (backend.Accounts, error) {
 			return cluster.LoadAccounts(ctx, creds, cfg.Monitor.Timeout)
 		}
 	}
