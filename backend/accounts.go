@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Account is one row of a server's account table: what the proxy needs to
@@ -24,6 +26,22 @@ type Account struct {
 // mysql.global_priv since 10.4) and MySQL's table both have these columns;
 // roles have an empty Host and are left out by the caller.
 const accountsQuery = "SELECT User, Host, plugin, authentication_string FROM mysql.user"
+
+// globalPrivQuery reads the same columns from the table MariaDB's
+// mysql.user view is made of, as the view computes them, for when the
+// view cannot be read: its definer, mariadb.sys@localhost, is an account
+// like any other, and deleting it (mtr's grant2 deletes every account at
+// 'localhost') breaks the view for everyone, though logins go on working.
+const globalPrivQuery = "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.plugin'), ''), " +
+	"IFNULL(JSON_VALUE(Priv, '$.authentication_string'), '') FROM mysql.global_priv"
+
+// viewBroken says that a query of a view failed because of the view
+// itself: its definer does not exist (ER_NO_SUCH_USER, 1449) or what it
+// refers to is gone or out of its definer's reach (ER_VIEW_INVALID, 1356).
+func viewBroken(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me) && (me.Code == mysql.ER_NO_SUCH_USER || me.Code == mysql.ER_VIEW_INVALID)
+}
 
 // LoadAccounts reads the servers' accounts with the given credentials
 // (the monitor's): from the primary, or when there is none, from the first
@@ -67,6 +85,13 @@ func (c *Cluster) loadAccountsFrom(ctx context.Context, s *Server, creds Credent
 	stop := context.AfterFunc(ctx, cn.Abort)
 	defer stop()
 	res, err := cn.Query(accountsQuery)
+	if viewBroken(err) {
+		var perr error
+		if res, perr = cn.Query(globalPrivQuery); perr != nil {
+			return nil, fmt.Errorf("%w; and reading mysql.global_priv instead: %w", err, perr)
+		}
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}

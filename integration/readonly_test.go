@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,11 +95,20 @@ func TestOnlyServerReadOnlyRefusesWritesItself(t *testing.T) {
 	if n := countRows(t, app, "sy_ro"); n != 1 {
 		t.Fatalf("read %d rows, want the 1 written directly", n)
 	}
+	// No writable primary for /health (SPEC): a load balancer sends
+	// writers elsewhere.
+	if code, body, err := tryHTTPGet(p.HTTPAddr(), "/health"); err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "read-only") {
+		t.Fatalf("GET /health with the only server read-only: %d %q %v, want 503 saying read-only", code, body, err)
+	}
 	mustExec(t, root, "INSERT INTO sy_ro VALUES (2)") // READ_ONLY ADMIN
 	mustExec(t, root, "SET GLOBAL read_only = OFF")
 	mustExec(t, app, "INSERT INTO sy_ro VALUES (3)")
 	if n := countRows(t, app, "sy_ro"); n != 3 {
 		t.Fatalf("%d rows, want 3", n)
+	}
+	monitorSaw(t, p, srv, "sy_ro")
+	if code, _, err := tryHTTPGet(p.HTTPAddr(), "/health"); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /health with the only server writable again: %d %v, want 200", code, err)
 	}
 }
 
