@@ -63,6 +63,28 @@ const connectionAdminQuery = "SELECT User, Host FROM mysql.global_priv WHERE CAS
 // and the variable) never see it.
 const secureAuthQuery = "SELECT @@global.secure_auth"
 
+// globalPrivQuery reads the same columns from the table MariaDB's
+// mysql.user view is made of, as the view computes them, for when the
+// view cannot be read: its definer, mariadb.sys@localhost, is an account
+// like any other, and deleting it (mtr's grant2 deletes every account at
+// 'localhost') breaks the view for everyone, though logins go on working.
+const (
+	globalPrivQuery = "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.plugin'), ''), " +
+		"IFNULL(JSON_VALUE(Priv, '$.authentication_string'), ''), " +
+		"IF(JSON_VALUE(Priv, '$.access') & 32768, 'Y', 'N') FROM mysql.global_priv"
+	mariadbGlobalPrivQuery = "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.plugin'), ''), " +
+		"IFNULL(JSON_VALUE(Priv, '$.authentication_string'), ''), " +
+		"IF(JSON_VALUE(Priv, '$.access') & 32768, 'Y', 'N'), @@global.max_password_errors FROM mysql.global_priv"
+)
+
+// viewBroken says that a query of a view failed because of the view
+// itself: its definer does not exist (ER_NO_SUCH_USER, 1449) or what it
+// refers to is gone or out of its definer's reach (ER_VIEW_INVALID, 1356).
+func viewBroken(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me) && (me.Code == mysql.ER_NO_SUCH_USER || me.Code == mysql.ER_VIEW_INVALID)
+}
+
 // LoadAccounts reads the servers' accounts with the given credentials
 // (the monitor's): from the primary, or when there is none, from the first
 // server that answers. Replication copies accounts, so any server has them.
@@ -105,16 +127,24 @@ func (c *Cluster) loadAccountsFrom(ctx context.Context, s *Server, creds Credent
 	stop := context.AfterFunc(ctx, cn.Abort)
 	defer stop()
 	mariadb := strings.Contains(cn.ServerVersion(), "MariaDB")
-	q, cols := accountsQuery, 5
+	q, fallback, cols := accountsQuery, globalPrivQuery, 5
 	if mariadb {
-		q, cols = mariadbAccountsQuery, 6
+		q, fallback, cols = mariadbAccountsQuery, mariadbGlobalPrivQuery, 6
 	}
 	res, err := cn.Query(q)
 	var me *mysql.MyError
 	if mariadb && errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
-		// MariaDB before 10.4 has no max_password_errors.
+		// MariaDB before 10.4 has no max_password_errors (nor
+		// mysql.global_priv).
 		mariadb, cols = false, 5
 		res, err = cn.Query(accountsQuery)
+	}
+	if mariadb && viewBroken(err) {
+		var perr error
+		if res, perr = cn.Query(fallback); perr != nil {
+			return Accounts{}, fmt.Errorf("%w; and reading mysql.global_priv instead: %w", err, perr)
+		}
+		err = nil
 	}
 	if err != nil {
 		return Accounts{}, err

@@ -218,7 +218,8 @@ func (c *Cluster) SetProbing(on bool) {
 }
 
 // Primary returns the server that takes writes: the first healthy server,
-// in config order, that is writable and not fenced (a stale primary).
+// in config order, that is writable and not fenced (a stale primary); or
+// the only server, read-only but replicating from nothing (roleOf).
 // During a switchover there is none until the new primary takes writes.
 func (c *Cluster) Primary() (*Server, error) {
 	if sw := c.topo.switching.Load(); sw != nil {
@@ -240,7 +241,10 @@ func (c *Cluster) Primary() (*Server, error) {
 	}
 	var last *Server
 	for _, s := range c.servers {
-		if s.Role() != RolePrimary {
+		if s.Role() != RolePrimary || s.readOnlyPrimary.Load() && len(c.servers) > 1 {
+			// A read-only primary is the only server's privilege
+			// (roleOf); a reload that added servers since its last check
+			// ends it now.
 			continue
 		}
 		if s.Status() == StatusOnline && !s.fenced.Load() {
@@ -436,6 +440,18 @@ func (c *Cluster) setHealthy(s *Server, ok bool, err error, at time.Time) {
 func (c *Cluster) setRole(s *Server, role Role) {
 	if old := Role(s.role.Swap(int32(role))); old != role && old != RoleUnknown {
 		c.changed(slog.LevelWarn, "role", s, fmt.Sprintf("%s -> %s", old, role), "server changed role")
+	}
+}
+
+// setReadOnlyPrimary records whether s is the primary with read_only ON
+// (roleOf).
+func (c *Cluster) setReadOnlyPrimary(s *Server, on bool) {
+	switch was := s.readOnlyPrimary.Swap(on); {
+	case !was && on:
+		c.changed(slog.LevelWarn, "read_only", s, "read_only=ON",
+			"the only server is read-only: writes still go to it, and it refuses those of accounts without READ_ONLY ADMIN itself")
+	case was && !on && s.Role() == RolePrimary:
+		c.changed(slog.LevelInfo, "writable", s, "read_only=OFF", "the only server is writable again")
 	}
 }
 

@@ -943,7 +943,7 @@ func (c *Cluster) tendFenced(ctx context.Context, opt ProbeOptions, fm *failover
 		if !ok || !s.fenced.Load() {
 			continue
 		}
-		if ck.role == RolePrimary {
+		if !ck.readOnly {
 			// Writable: whoever writes to it directly makes errant
 			// transactions. Not one more.
 			if cn, err := c.control(ctx, opt, s); err == nil {

@@ -142,7 +142,9 @@ func (c *Cluster) probeAll(ctx context.Context, opt ProbeOptions, conns map[*Ser
 type check struct {
 	at   time.Time
 	role Role
-	repl replication
+	// readOnly is @@read_only: the primary too may be read-only (roleOf).
+	readOnly bool
+	repl     replication
 }
 
 // updateReadPool decides, from this round's checks, which replicas serve
@@ -339,16 +341,14 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	pos := res.Rows[0][1].String
 	s.gtid.Store(&pos)
 	s.forgetReached(asked)
-	role := RolePrimary
-	if res.Rows[0][0].String != "0" {
-		role = RoleReplica
-	}
+	readOnly := res.Rows[0][0].String != "0"
 	repl, err := replicationStatus(cn)
 	if err != nil {
 		return cn, ck, err
 	}
 	repl.gtid = pos
-	if role == RolePrimary && s.checked.Load() && !s.Healthy() && !s.fenced.Load() {
+	role := c.roleOf(s, readOnly, repl)
+	if !readOnly && s.checked.Load() && !s.Healthy() && !s.fenced.Load() {
 		// It comes back writable while another server is the primary:
 		// the primary a failover replaced, restarted writable. It gets
 		// nothing from switchyard from now on (tendFenced sets it
@@ -376,13 +376,49 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	// its events read in that order (up, then role, then the read pool).
 	c.setHealthy(s, true, nil, round)
 	c.setRole(s, role)
+	c.setReadOnlyPrimary(s, role == RolePrimary && readOnly)
 	s.replicating.Store(repl.running)
 	src := repl.source
 	s.source.Store(&src)
 	if role != RoleReplica {
 		s.lagMs.Store(repl.lagMs)
 	}
-	return cn, check{at: round, role: role, repl: repl}, nil
+	return cn, check{at: round, role: role, readOnly: readOnly, repl: repl}, nil
+}
+
+// roleOf decides the role of s from what a check read: a writable server
+// is the primary, a read-only one a replica; except the only server of the
+// cluster when it replicates from nothing, which stays the primary while
+// read-only. Its clients' writes then go to it, and it refuses those of
+// accounts without READ_ONLY ADMIN itself (1290), as it does for clients
+// that reach it directly (SET GLOBAL read_only for maintenance, mtr's
+// read_only test); with no primary they would get the proxy's 1105
+// instead, or not, depending on whether a check fell between the change
+// and the write. Nothing else could take those writes: no server
+// replicates from it or could be promoted in its place.
+//
+// A read-only server among others is never the primary: during a
+// switchover made by another tool, the old primary is read-only and
+// replicates from nothing until it is re-pointed, and writes landing on it
+// then would be lost to the new primary. A server that replicates, even
+// with its replication stopped, is a replica whatever else is configured.
+// switchyard's own failover and switchover need two servers, and a server
+// they demote is fenced (Primary skips it) until it replicates.
+func (c *Cluster) roleOf(s *Server, readOnly bool, repl replication) Role {
+	switch {
+	case !readOnly:
+		return RolePrimary
+	case !repl.configured && c.onlyServer(s):
+		return RolePrimary
+	}
+	return RoleReplica
+}
+
+// onlyServer reports whether s is the cluster's only server.
+func (c *Cluster) onlyServer(s *Server) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.servers) == 1 && c.servers[0] == s
 }
 
 // writeHeartbeat stores the proxy's clock, in microseconds, in the

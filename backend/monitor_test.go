@@ -759,7 +759,8 @@ func TestNoPrimaryErrorSaysWhy(t *testing.T) {
 	if _, err := c.Primary(); !errors.Is(err, ErrNoPrimary) || !containsAll(err.Error(), "db1 is OFFLINE_SOFT", "set ONLINE") {
 		t.Fatalf("OFFLINE_SOFT primary: %v", err)
 	}
-	replica := fakemysql.Start(t, fakemysql.Options{ReadOnly: true})
+	// A replica of a source outside the cluster: never a primary.
+	replica := fakemysql.Start(t, fakemysql.Options{ReadOnly: true, Replica: &fakemysql.ReplicaStatus{SourceHost: "192.0.2.1", SourcePort: 3306}})
 	c2 := probingCluster(t, replica)
 	c2.ProbeOnce(context.Background(), probeOpt)
 	var npe *NoPrimaryError
@@ -786,4 +787,108 @@ func TestPositionCovers(t *testing.T) {
 			t.Errorf("positionCovers(%q, %q) = %v, want %v", tc.pos, tc.of, got, tc.want)
 		}
 	}
+}
+
+// TestSoleReadOnlyServerKeepsWrites: the only server of the cluster turns
+// read-only (SET GLOBAL read_only=1, as mtr's read_only test does through
+// the proxy) while it replicates from nothing. Directly, its clients' writes
+// get the server's own refusal (1290) unless they have READ_ONLY ADMIN; so
+// through the proxy it stays the place writes go, however soon after the
+// change the monitor checks it. Before, the check that saw read_only=1 made
+// it a replica and left no primary: writes got the proxy's 1105.
+func TestSoleReadOnlyServerKeepsWrites(t *testing.T) {
+	f := fakemysql.Start(t, fakemysql.Options{})
+	c := probingCluster(t, f)
+	conns := map[*Server]*Conn{}
+	t.Cleanup(func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	})
+	probe := func() { c.probeAll(context.Background(), probeOpt, conns) }
+	probe()
+	srv := c.Servers()[0]
+	f.SetReadOnly(true)
+	probe() // the check lands between SET GLOBAL read_only=1 and the write
+	if p, err := c.Primary(); err != nil || p != srv {
+		t.Fatalf("after the monitor saw read_only=1: primary %v, %v; want %s, which refuses writes itself", p, err, srv.Name)
+	}
+	if srv.Role() != RolePrimary || srv.Readable() || !srv.ReadOnly() {
+		t.Fatalf("role %v, readable %v, read-only %v", srv.Role(), srv.Readable(), srv.ReadOnly())
+	}
+	f.SetReadOnly(false)
+	probe()
+	if p, err := c.Primary(); err != nil || p != srv || srv.ReadOnly() {
+		t.Fatalf("writable again: primary %v, %v, read-only %v", p, err, srv.ReadOnly())
+	}
+	if got := strings.Join(eventKinds(c, "db1"), ","); got != "server_up,read_only,writable" {
+		t.Fatalf("db1 events %s", got)
+	}
+	if got := eventKinds(c, ""); len(got) != 0 {
+		t.Fatalf("cluster events %v: writes never lacked a primary", got)
+	}
+
+	// A fenced server (a primary a failover or switchover replaced) gets
+	// nothing, read-only or not.
+	f.SetReadOnly(true)
+	probe()
+	srv.fenced.Store(true)
+	if p, err := c.Primary(); err == nil {
+		t.Fatalf("fenced read-only server %s takes writes", p.Name)
+	}
+	srv.fenced.Store(false)
+
+	// A reload that adds a server ends the exception at once, before the
+	// next check.
+	other := fakemysql.Start(t, fakemysql.Options{ReadOnly: true, Replica: replicaOf(f, 0)})
+	c.Reconfigure([]ServerSpec{{Name: "db1", Address: f.Addr()}, {Name: "db2", Address: other.Addr()}})
+	if p, err := c.Primary(); !errors.Is(err, ErrNoPrimary) {
+		t.Fatalf("read-only db1 among two servers: primary %v, %v; want none", p, err)
+	}
+	probe()
+	if p, err := c.Primary(); !errors.Is(err, ErrNoPrimary) || srv.Role() != RoleReplica {
+		t.Fatalf("checked among two servers: primary %v, %v, db1 %v; want none", p, err, srv.Role())
+	}
+}
+
+// TestReadOnlyServerThatIsNoPrimary: the rule above never makes a write
+// target of a server that replicates, running or stopped (a replica of a
+// source outside the cluster), nor of a read-only server that is not the
+// only one (the primary of its replicas set read-only: a switchover made
+// by an outside tool would look the same, and writes landing on the old
+// primary then would be lost to the new one).
+func TestReadOnlyServerThatIsNoPrimary(t *testing.T) {
+	outside := fakemysql.Start(t, fakemysql.Options{})
+	stopped := replicaOf(outside, 0)
+	stopped.IORunning, stopped.SQLRunning = false, false
+	for _, tc := range []struct {
+		name    string
+		replica *fakemysql.ReplicaStatus
+	}{
+		{"replicating", replicaOf(outside, 0)},
+		{"replication stopped", stopped},
+	} {
+		t.Run("only server, "+tc.name, func(t *testing.T) {
+			f := fakemysql.Start(t, fakemysql.Options{ReadOnly: true, Replica: tc.replica})
+			c := probingCluster(t, f)
+			c.ProbeOnce(context.Background(), probeOpt)
+			if p, err := c.Primary(); !errors.Is(err, ErrNoPrimary) {
+				t.Fatalf("primary %v, %v; want none", p, err)
+			}
+			if c.Servers()[0].Role() != RoleReplica {
+				t.Fatalf("role %v", c.Servers()[0].Role())
+			}
+		})
+	}
+	t.Run("primary of a replica, set read-only", func(t *testing.T) {
+		primary := fakemysql.Start(t, fakemysql.Options{})
+		replica := fakemysql.Start(t, fakemysql.Options{ReadOnly: true, Replica: replicaOf(primary, 0)})
+		c := probingCluster(t, primary, replica)
+		c.ProbeOnce(context.Background(), probeOpt)
+		primary.SetReadOnly(true)
+		c.ProbeOnce(context.Background(), probeOpt)
+		if p, err := c.Primary(); !errors.Is(err, ErrNoPrimary) {
+			t.Fatalf("primary %v, %v; want none", p, err)
+		}
+	})
 }

@@ -37,10 +37,13 @@ type Server struct {
 	// Latency times the commands clients ran there, response included.
 	Latency LatencyHistogram
 
-	role    atomic.Int32
-	healthy atomic.Bool
-	checked atomic.Bool // healthy has been set once: a first failure is news
-	lastErr atomic.Pointer[probeErr]
+	role atomic.Int32
+	// readOnlyPrimary: the server is the primary while read_only is ON,
+	// which only the only server of a cluster can be (Cluster.roleOf).
+	readOnlyPrimary atomic.Bool
+	healthy         atomic.Bool
+	checked         atomic.Bool // healthy has been set once: a first failure is news
+	lastErr         atomic.Pointer[probeErr]
 	// downSince is when the server was first found down, nil while up;
 	// upAt is when a check last passed.
 	downSince atomic.Pointer[time.Time]
@@ -222,6 +225,11 @@ func (s *Server) Status() Status {
 // Role is the server's role as last probed.
 func (s *Server) Role() Role { return Role(s.role.Load()) }
 
+// ReadOnly reports whether the server is the primary with read_only ON:
+// writes go to it and it refuses those of accounts without READ_ONLY
+// ADMIN itself, as it would directly.
+func (s *Server) ReadOnly() bool { return s.readOnlyPrimary.Load() }
+
 // Readable reports whether the server may serve reads now: an ONLINE
 // replica whose replication runs with known lag within its limit, or whose
 // lag froze within it when the primary became unreachable.
@@ -330,12 +338,15 @@ type ServerView struct {
 	// Fenced: a former primary, or a replica that missed a failover, kept
 	// out of service until it replicates from the primary.
 	Fenced bool
+	// ReadOnly: the primary has read_only ON (Server.ReadOnly).
+	ReadOnly bool
 }
 
 func (s *Server) view() ServerView {
 	v := ServerView{Name: s.Name, Address: s.Address, Role: s.Role(), Status: s.Status(),
 		Readable: s.Readable(), Replicating: s.replicating.Load(), Outstanding: s.Outstanding.Load(),
-		GTID: s.GTID(), OpenConns: s.OpenConns(), LagFrozen: s.frozen.Load(), Fenced: s.fenced.Load()}
+		GTID: s.GTID(), OpenConns: s.OpenConns(), LagFrozen: s.frozen.Load(), Fenced: s.fenced.Load(),
+		ReadOnly: s.readOnlyPrimary.Load()}
 	v.Lag, v.LagKnown = s.Lag()
 	if w := s.why.Load(); w != nil {
 		v.Why = *w

@@ -236,3 +236,63 @@ func TestAccountsFollowThePrivilegeCache(t *testing.T) {
 		t.Fatalf("login after FLUSH PRIVILEGES made the edited row count: %v, want 1045", err)
 	}
 }
+
+// TestAccountsWithoutTheUserView: mtr's grant2 deletes every account at
+// host 'localhost', mariadb.sys@localhost among them, the definer of the
+// mysql.user view, and creates its own account by INSERT INTO
+// mysql.global_priv and FLUSH PRIVILEGES. The view then fails for everyone
+// (1449), and the proxy read the accounts through it only: the new account
+// got 1045 through the proxy, and works directly. Now the accounts are read
+// from mysql.global_priv when the view cannot be read, with the monitor
+// account's SELECT on that table (root's in mtr).
+func TestAccountsWithoutTheUserView(t *testing.T) {
+	ctx := context.Background()
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() }) // after the cleanups below, which use it
+	monitor := "'" + harness.MonitorUser + "'@'%'"
+	mustExec(t, direct, "GRANT SELECT ON mysql.global_priv TO "+monitor)
+	t.Cleanup(func() { _, _ = direct.Exec("REVOKE SELECT ON mysql.global_priv FROM " + monitor) })
+	// As grant2 does: the row goes, and comes back, with FLUSH PRIVILEGES.
+	// (RENAME USER away and back left the server's view check failing now
+	// and then until a restart, which would fail later tests.)
+	var priv string
+	if err := direct.QueryRow("SELECT Priv FROM mysql.global_priv WHERE User = 'mariadb.sys' AND Host = 'localhost'").Scan(&priv); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, direct, "DELETE FROM mysql.global_priv WHERE User = 'mariadb.sys' AND Host = 'localhost'")
+	t.Cleanup(func() {
+		if _, err := direct.Exec("INSERT INTO mysql.global_priv (Host, User, Priv) VALUES ('localhost', 'mariadb.sys', ?)", priv); err != nil {
+			t.Errorf("restoring mariadb.sys@localhost: %v", err)
+		}
+		if _, err := direct.Exec("FLUSH PRIVILEGES"); err != nil {
+			t.Errorf("restoring mariadb.sys@localhost: %v", err)
+		}
+		var n int
+		if err := direct.QueryRow("SELECT COUNT(*) FROM mysql.user").Scan(&n); err != nil {
+			t.Errorf("the mysql.user view after restoring mariadb.sys@localhost: %v", err)
+		}
+		_ = cluster.WaitReplicasCaughtUp(ctx)
+	})
+	mustExec(t, direct, "FLUSH PRIVILEGES")
+	var n int
+	err = direct.QueryRow("SELECT COUNT(*) FROM mysql.user").Scan(&n)
+	assertMySQLError(t, err, 1449, "HY000") // the view's definer is gone
+	drop := func() { _, _ = direct.Exec("DROP USER IF EXISTS 'sy_noview'@'%'") }
+	drop()
+	t.Cleanup(drop)
+	mustExec(t, direct, "INSERT INTO mysql.global_priv (host, user, priv) VALUES ('%', 'sy_noview', json_object('authentication_string', password('noview-pw')))")
+	mustExec(t, direct, "FLUSH PRIVILEGES")
+
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "users_from_servers: true\n"})
+	db := openDB(t, p, "sy_noview", "noview-pw", "", "")
+	var who string
+	if err := db.QueryRow("SELECT CURRENT_USER()").Scan(&who); err != nil || who != "sy_noview@%" {
+		t.Fatalf("login of an account made by INSERT INTO mysql.global_priv, the mysql.user view broken: %q, %v", who, err)
+	}
+	bad := openDB(t, p, "sy_noview", "wrong", "", "")
+	err = bad.Ping()
+	assertMySQLError(t, err, 1045, "28000")
+}

@@ -107,6 +107,10 @@ func (o *Observer) Health() (ok bool, why string) {
 	if err != nil {
 		return false, err.Error()
 	}
+	if p.ReadOnly() {
+		// Writes go to it, and it refuses most of them itself.
+		return false, "primary " + p.Name + " is read-only (read_only=ON)"
+	}
 	return true, "primary " + p.Name + " is writable"
 }
 

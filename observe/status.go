@@ -38,9 +38,12 @@ type ClientStatus struct {
 
 // ServerStatus is one server in Status.
 type ServerStatus struct {
-	Name     string `json:"name"`
-	Address  string `json:"address"`
-	Role     string `json:"role"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Role    string `json:"role"`
+	// ReadOnly: the primary has read_only ON, which only the only server
+	// of a cluster can have; writes go to it and it refuses them itself.
+	ReadOnly bool   `json:"read_only,omitempty"`
 	Status   string `json:"status"`
 	Healthy  bool   `json:"healthy"`
 	ReadPool bool   `json:"read_pool"`
@@ -91,7 +94,7 @@ func (o *Observer) Status() Status {
 	for _, s := range cl.Servers() {
 		v := s.View()
 		ps := o.src.Pool.Stats(s)
-		ss := ServerStatus{Name: v.Name, Address: v.Address, Role: v.Role.String(), Status: v.Status.String(),
+		ss := ServerStatus{Name: v.Name, Address: v.Address, Role: v.Role.String(), ReadOnly: v.ReadOnly, Status: v.Status.String(),
 			Healthy: s.Healthy() || !cl.IsProbing(), ReadPool: pool[s], Why: v.Why,
 			Replicating: v.Replicating, LagFrozen: v.LagFrozen, GTID: v.GTID, LastError: v.LastError,
 			Outstanding: v.Outstanding, Pool: PoolStatus{Open: ps.Open, Idle: ps.Idle, Borrowed: ps.Borrowed, Waiters: ps.Waiters}}
