@@ -268,7 +268,9 @@ func RewriteConnectionID(sql string, id uint64) string {
 	}
 	var item selectItem
 	endItem := func() {
-		if item.open && item.replaced && !item.named && !implicitAlias(item.prev, item.last) && item.end-item.start <= maxAliasLen {
+		// item.end >= last: nothing after the item was written yet.
+		if item.open && item.replaced && !item.named && !implicitAlias(item.prev, item.last) && item.end-item.start <= maxAliasLen &&
+			item.end >= last {
 			b.WriteString(sql[last:item.end])
 			b.WriteString(" AS ")
 			b.WriteString(quoteIdent(sql[item.start:item.end]))
@@ -301,6 +303,9 @@ func RewriteConnectionID(sql string, id uint64) string {
 			depth--
 		}
 		inItem := selectList && depth >= 0
+		if !inItem && item.open {
+			endItem() // a parenthesis closed around the select list
+		}
 		if inItem && !item.open {
 			item = selectItem{open: true, start: start}
 		}

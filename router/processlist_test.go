@@ -83,3 +83,31 @@ func TestProcesslistRoutesToPrimary(t *testing.T) {
 		t.Error("SELECT 1 reads the process list")
 	}
 }
+
+// FuzzRewriteProcesslist: any client text is rewritten without a panic,
+// stays as it is when it names no process list, and grows by no more than
+// the derived tables put in.
+func FuzzRewriteProcesslist(f *testing.F) {
+	for _, s := range []string{"SELECT * FROM information_schema.PROCESSLIST", "SHOW FULL PROCESSLIST;",
+		"SELECT information_schema.processlist.id FROM information_schema.processlist p, processlist",
+		"select @a - connection_id(), @@pseudo_thread_id x from information_schema.processlist", "(SELECT", ")SELECT",
+		"SELECT CONNECTION_ID(", "SELECT information_schema.", "/*!SELECT*/ 1 FROM information_schema.`processlist`"} {
+		f.Add(s)
+	}
+	v := ProcesslistView{Columns: []string{"ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "INFO", "PROGRESS"},
+		Held: []ThreadSession{{Thread: 4, Session: 1}}, Idle: []uint64{5}}
+	derived := len(processlistTable(v)) + len(" AS ") + len("processlist")
+	f.Fuzz(func(t *testing.T, sql string) {
+		got, ok := RewriteProcesslist(sql, "information_schema", v)
+		if !ok && got != sql || ok && !MentionsProcesslist(sql) {
+			t.Fatalf("%q: %q, %v", sql, got, ok)
+		}
+		if len(got) > len(sql)*(1+derived) {
+			t.Fatalf("%q grew to %d bytes", sql, len(got))
+		}
+		if got, ok := RewriteShowProcesslist(sql, v); ok && !MentionsProcesslist(sql) || !ok && got != sql {
+			t.Fatalf("SHOW %q: %q, %v", sql, got, ok)
+		}
+		_ = RewriteConnectionID(sql, 7)
+	})
+}
