@@ -208,7 +208,11 @@ func processlistTable(v ProcesslistView) string {
 	if len(idle) > 0 {
 		b.WriteString(")")
 	}
-	b.WriteString(")")
+	// A LIMIT keeps MariaDB from merging the derived table into the
+	// query: merged, the query's columns would be named as the derived
+	// table names them (USER), not as the client wrote them (user), as
+	// the server names a column of the table itself.
+	b.WriteString(" LIMIT 18446744073709551615)")
 	return b.String()
 }
 

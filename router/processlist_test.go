@@ -7,7 +7,7 @@ import (
 
 func TestRewriteProcesslist(t *testing.T) {
 	v := ProcesslistView{Columns: []string{"ID", "USER", "INFO"}, Held: []ThreadSession{{Thread: 46, Session: 3}, {Thread: 12, Session: 7}}, Idle: []uint64{20, 9}}
-	const d = "(SELECT CASE `ID` WHEN 12 THEN 7 WHEN 46 THEN 3 ELSE `ID` + 4294967296 END AS `ID`, `USER`, `INFO` FROM information_schema.PROCESSLIST WHERE `ID` NOT IN (9, 20))"
+	const d = "(SELECT CASE `ID` WHEN 12 THEN 7 WHEN 46 THEN 3 ELSE `ID` + 4294967296 END AS `ID`, `USER`, `INFO` FROM information_schema.PROCESSLIST WHERE `ID` NOT IN (9, 20) LIMIT 18446744073709551615)"
 	for _, tc := range []struct {
 		sql, schema, want string
 	}{
@@ -45,7 +45,7 @@ func TestRewriteProcesslist(t *testing.T) {
 		t.Error("rewritten for a table without an ID column")
 	}
 	got, _ := RewriteProcesslist("SELECT ID FROM information_schema.PROCESSLIST", "", ProcesslistView{Columns: []string{"ID"}})
-	if want := "SELECT ID FROM (SELECT `ID` + 4294967296 AS `ID` FROM information_schema.PROCESSLIST) AS PROCESSLIST"; got != want {
+	if want := "SELECT ID FROM (SELECT `ID` + 4294967296 AS `ID` FROM information_schema.PROCESSLIST LIMIT 18446744073709551615) AS PROCESSLIST"; got != want {
 		t.Errorf("no session: %q, want %q", got, want)
 	}
 }
