@@ -80,6 +80,8 @@ type Server struct {
 	// (Conn.MaxPreparedStmts).
 	maxPrepared   atomic.Int64
 	maxPreparedAt atomic.Int64
+	// processlistColumns: Conn.ProcesslistColumns, nil until read.
+	processlistColumns atomic.Pointer[processlistColumns]
 
 	// conns are the client connections open to the server, so that an
 	// operator's OFFLINE_HARD can close them at once.
@@ -355,4 +357,15 @@ func (s *Server) view() ServerView {
 		v.LastError = err.Error()
 	}
 	return v
+}
+
+// ThreadIDs appends the server's thread ids of the client connections open
+// to it (pooled, idle or in use).
+func (s *Server) ThreadIDs(dst []uint64) []uint64 {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.conns {
+		dst = append(dst, uint64(c.ThreadID()))
+	}
+	return dst
 }

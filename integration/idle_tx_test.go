@@ -42,8 +42,14 @@ func TestIdleTransactionTimeout(t *testing.T) {
 		c.MustOK(c.Query("SET idle_transaction_timeout=1"))
 		c.MustOK(c.Query("BEGIN"))
 		// The server thread that holds the transaction: the one running
-		// this very statement.
-		thread := c.Value("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%idle-tx-marker%'")
+		// this statement, found from the server's side (through the proxy
+		// the process list shows the session's id, not the thread's).
+		c.Command(wire.AppendCommand(nil, mysql.COM_QUERY, "SELECT SLEEP(1) AS `idle-tx-marker`"))
+		var thread uint64
+		eventually(t, 10*time.Second, "the marked statement on the server", func() bool {
+			return direct.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%idle-tx-marker%' AND ID <> CONNECTION_ID()").Scan(&thread) == nil
+		})
+		c.Response(wire.ShapeResult)
 		eventually(t, 30*time.Second, "the server to end the idle transaction's connection", func() bool {
 			var n int
 			if err := direct.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", thread).Scan(&n); err != nil {

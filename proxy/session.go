@@ -208,7 +208,19 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if class.ShowsSessionStatus {
 		return s.showSessionStatus(ctx, sql)
 	}
-	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, nil)
+	var prepare func(*backend.Conn) ([]byte, error)
+	if class.ReadsProcesslist {
+		// The process list shows the sessions holding that server's
+		// connections at that moment: taken on the connection chosen.
+		prepare = func(sc *backend.Conn) ([]byte, error) {
+			text, err := s.processlistSQL(sc, sql)
+			if err != nil || text == sql {
+				return buf, err
+			}
+			return append(append(make([]byte, 0, wire.HeaderSize+1+len(text)), buf[:wire.HeaderSize+1]...), text...), nil
+		}
+	}
+	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, prepare)
 	if sc != nil {
 		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows
 	}

@@ -47,6 +47,9 @@ type clientStmt struct {
 	// cursorOpen and longData mark server-side state of this statement
 	// that pins the session until it ends.
 	cursorOpen, longData bool
+	// serverSQL is the text a statement that reads the process list last
+	// ran as on a server (serverText), "" before; key is its key then.
+	serverSQL string
 	// kill is set for a prepared KILL: the proxy carries it out at each
 	// execution (kill.go) and no server ever prepares it.
 	kill *router.Kill
@@ -125,6 +128,13 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 		}
 		if len(s.st.stmts) >= limit {
 			return nil, mysql.NewDefaultError(mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED, limit)
+		}
+		if class.ReadsProcesslist {
+			_, text, err := s.serverText(sc, st, true)
+			if err != nil || text == sql {
+				return buf, err
+			}
+			return append(append(make([]byte, 0, wire.HeaderSize+1+len(text)), buf[:wire.HeaderSize+1]...), text...), nil
 		}
 		return buf, nil
 	}
@@ -249,7 +259,12 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	}
 	var out []byte
 	prepare := func(sc *backend.Conn) ([]byte, error) {
-		ps, err := sc.Prepared(st.key, st.sql)
+		// Long data sent waits on the server statement it was sent to.
+		key, text, err := s.serverText(sc, st, !st.longData)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := sc.Prepared(key, text)
 		if err != nil {
 			return nil, err
 		}
@@ -287,6 +302,27 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 		s.pin(sc, router.PinCursor)
 	}
 	return nil
+}
+
+// serverText is the text a client statement is prepared as on sc, with
+// its key: the client's text, but for a statement that reads the process
+// list, which shows the sessions holding the server's connections at that
+// moment, the text with the mapping of now (processlistSQL) when fresh,
+// recorded in st; else the one st last ran as, on which its cursor or
+// long data waits.
+func (s *session) serverText(sc *backend.Conn, st *clientStmt, fresh bool) (backend.StmtKey, string, error) {
+	if !st.class.ReadsProcesslist {
+		return st.key, st.sql, nil
+	}
+	if !fresh && st.serverSQL != "" {
+		return st.key, st.serverSQL, nil
+	}
+	text, err := s.processlistSQL(sc, st.sql)
+	if err != nil {
+		return st.key, st.sql, err
+	}
+	st.key, st.serverSQL = backend.KeyOf([]byte(text)), text
+	return st.key, text, nil
 }
 
 // stmtCommandName is the name servers give a statement command in their
@@ -336,7 +372,14 @@ func (s *session) stmtOnHeldConn(ctx context.Context, buf []byte, shape wire.Sha
 		}
 		return err
 	}
-	ps, err := sc.Prepared(st.key, st.sql)
+	key, text, err := s.serverText(sc, st, false)
+	if err != nil {
+		if noResponse {
+			return nil
+		}
+		return s.prepareFailed(sc, err)
+	}
+	ps, err := sc.Prepared(key, text)
 	if err != nil {
 		if noResponse {
 			return nil

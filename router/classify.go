@@ -84,12 +84,24 @@ func (cl *Classifier) Classify(sql string) Class {
 		c = scanClassify(sql)
 	}
 	c.Hint = findHint(sql)
+	markProcesslist(&c, sql)
 	// Only statements of these kinds can change accounts: the common ones
 	// are not scanned again.
 	if c.Kind == Admin || c.Kind == Set || c.Kind == DDL || c.Statements > 1 || c.Unparsed {
 		c.AffectsNewLogins = textAffectsNewLogins(sql)
 	}
 	return c
+}
+
+// markProcesslist flags a statement that may read the process list, which
+// shows the primary's sessions (ReadsProcesslist).
+func markProcesslist(c *Class, sql string) {
+	if MentionsProcesslist(sql) {
+		c.ReadsProcesslist = true
+		if c.Route == Replica {
+			c.Route = Primary
+		}
+	}
 }
 
 func (cl *Classifier) classifyParsed(sql string) Class {

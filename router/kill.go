@@ -247,10 +247,10 @@ func isKeywordBeforeParen(t token) bool {
 
 // RewriteConnectionID returns sql with every call CONNECTION_ID(), and every
 // read of @@pseudo_thread_id (the same id as a variable), replaced by id,
-// outside strings, comments and stored definitions (bodies.go). A call that
-// is an item of the outermost select list without an alias gets
-// `CONNECTION_ID()` as one, so the result's column is named as the server
-// would name it.
+// outside strings, comments and stored definitions (bodies.go). An item of
+// the outermost select list in which one was replaced, and which has no
+// alias, gets its text as written as one, so the result's column is named
+// as the server would name it (`@a - connection_id()`, not `@a - 42`).
 func RewriteConnectionID(sql string, id uint64) string {
 	if !hasBodies(sql) {
 		return rewriteConnectionID(sql, id)
@@ -288,59 +288,125 @@ func rewriteConnectionID(sql string, id uint64) string {
 	last := 0 // sql[:last] is written
 	depth := 0
 	selectList := false
-	var prev token
-	for t := l.next(); t.kind != tEOF; prev, t = t, l.next() {
+	// The outermost select list's item being read: where it starts and
+	// ends in sql, whether an id was put in it, whether it has an alias
+	// (AS), and its last two tokens (an alias without AS).
+	type selectItem struct {
+		open, replaced, named bool
+		start, end            int
+		prev, last            token
+	}
+	var item selectItem
+	endItem := func() {
+		// item.end >= last: nothing after the item was written yet.
+		if item.open && item.replaced && !item.named && !implicitAlias(item.prev, item.last) && item.end-item.start <= maxAliasLen &&
+			item.end >= last {
+			b.WriteString(sql[last:item.end])
+			b.WriteString(" AS ")
+			b.WriteString(quoteIdent(sql[item.start:item.end]))
+			last = item.end
+		}
+		item = selectItem{}
+	}
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		start := l.i - len(t.text)
+		if depth == 0 {
+			switch {
+			case t.is("SELECT") || t.is("DISTINCT") || t.is("ALL") && selectList && !item.open:
+				endItem()
+				selectList = true
+				continue
+			case selectList && t.punct(","):
+				endItem()
+				continue
+			case t.is("FROM") || t.is("INTO") || t.is("WHERE") || t.is("GROUP") || t.is("ORDER") ||
+				t.is("HAVING") || t.is("LIMIT") || t.is("UNION") || t.is("EXCEPT") || t.is("INTERSECT") ||
+				t.is("WINDOW") || t.is("FOR") || t.punct(";"):
+				endItem()
+				selectList = false
+			}
+		}
 		switch {
 		case t.punct("("):
 			depth++
 		case t.punct(")"):
 			depth--
-		case depth == 0 && (t.is("SELECT") || t.is("DISTINCT")):
-			selectList = true
-		case depth == 0 && (t.is("FROM") || t.is("INTO") || t.is("WHERE") || t.is("GROUP") || t.is("ORDER") ||
-			t.is("HAVING") || t.is("LIMIT") || t.is("UNION") || t.punct(";")):
-			selectList = false
 		}
-		start := l.i - len(t.text)
-		alias := t.text
+		inItem := selectList && depth >= 0
+		if !inItem && item.open {
+			endItem() // a parenthesis closed around the select list
+		}
+		if inItem && !item.open {
+			item = selectItem{open: true, start: start}
+		}
+		end := l.i
+		replaced := false
 		switch {
 		case t.kind == tSysVar && isPseudoThreadID(t.text):
 			// @@pseudo_thread_id is CONNECTION_ID() as a variable; an
 			// assignment to it stays as it is.
 			save := l
-			if nt := l.next(); nt.punct("=") || nt.punct(":=") {
-				l = save
-				continue
+			if nt := l.next(); !nt.punct("=") && !nt.punct(":=") {
+				replaced = true
 			}
 			l = save
 		case t.is("CONNECTION_ID"):
 			save := l
-			if !l.next().punct("(") || !l.next().punct(")") {
+			if l.next().punct("(") && l.next().punct(")") {
+				replaced, end = true, l.i
+			} else {
 				l = save
-				continue
 			}
-			alias += "()"
-		default:
-			continue
 		}
-		end := l.i
-		b.WriteString(sql[last:start])
-		b.WriteString(num)
-		last = end
-		if depth == 0 && selectList && (prev.is("SELECT") || prev.is("DISTINCT") || prev.punct(",")) {
-			save := l
-			after := l.next()
-			l = save
-			if after.kind == tEOF || after.punct(",") || after.punct(";") || after.is("FROM") || after.is("INTO") {
-				b.WriteString(" AS `" + alias + "`")
+		if replaced {
+			b.WriteString(sql[last:start])
+			b.WriteString(num)
+			last = end
+		}
+		if inItem {
+			item.replaced = item.replaced || replaced
+			item.named = item.named || depth == 0 && t.is("AS")
+			item.end = end
+			if replaced {
+				// The call's tokens count as one operand.
+				t = token{kind: tPunct, text: ")"}
 			}
+			item.prev, item.last = item.last, t
 		}
 	}
+	endItem()
 	if last == 0 {
 		return sql
 	}
 	b.WriteString(sql[last:])
 	return b.String()
+}
+
+// maxAliasLen is the longest alias MariaDB accepts for a column; a longer
+// item keeps the name the server gives the replaced text.
+const maxAliasLen = 256
+
+// implicitAlias reports whether a select item ending in tokens prev, last
+// ends in an alias without AS (`CONNECTION_ID() id`): a name after an
+// operand, not after an operator.
+func implicitAlias(prev, last token) bool {
+	switch last.kind {
+	case tWord:
+		if isAnyOf(last, []string{"END", "NULL", "TRUE", "FALSE", "UNKNOWN"}) {
+			return false
+		}
+	case tIdent, tString:
+	default:
+		return false
+	}
+	switch prev.kind {
+	case tPunct:
+		return prev.text == ")"
+	case tWord:
+		return !isAnyOf(prev, []string{"AND", "OR", "XOR", "NOT", "DIV", "MOD", "IS", "LIKE", "IN", "BETWEEN", "REGEXP",
+			"RLIKE", "BINARY", "INTERVAL", "CASE", "WHEN", "THEN", "ELSE", "COLLATE", "ESCAPE", "SOUNDS", "SELECT", "DISTINCT"})
+	}
+	return prev.kind != tEOF
 }
 
 // isPseudoThreadID reports whether a system variable token reads the

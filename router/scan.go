@@ -35,6 +35,7 @@ const truncatedMark = " /* truncated */"
 func scanClassify(sql string) Class {
 	c := tokenClassify(sql, scanInner, true)
 	c.DigestText, c.Digest = prefixDigest(sql)
+	markProcesslist(&c, sql)
 	return c
 }
 

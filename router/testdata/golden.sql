@@ -383,9 +383,9 @@ SHOW SLAVE STATUS
 SHOW ALL SLAVES STATUS
 -- route: primary | kind: show
 SHOW REPLICA STATUS
--- route: primary | kind: show
+-- route: primary | kind: show | flags: reads_processlist
 SHOW PROCESSLIST
--- route: primary | kind: show
+-- route: primary | kind: show | flags: reads_processlist
 SHOW FULL PROCESSLIST
 -- route: primary | kind: show
 SHOW GLOBAL STATUS
@@ -467,7 +467,7 @@ SHOW OPEN TABLES
 SHOW ENGINE INNODB STATUS
 -- route: replica | kind: read
 SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY DATA_LENGTH DESC
--- route: replica | kind: read
+-- route: primary | kind: read | flags: reads_processlist
 SELECT * FROM information_schema.PROCESSLIST WHERE COMMAND != 'Sleep'
 -- route: replica | kind: read
 SELECT * FROM performance_schema.events_statements_summary_by_digest ORDER BY SUM_TIMER_WAIT DESC LIMIT 10

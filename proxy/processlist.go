@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"switchyard/backend"
+	"switchyard/router"
+)
+
+// The process list as clients see it. A client reading
+// information_schema.PROCESSLIST (or SHOW PROCESSLIST) through switchyard
+// must find its sessions under the ids it knows, its own row by
+// CONNECTION_ID() and another session's statement under the id KILL takes;
+// the server numbers its connections by thread ids, which name whichever
+// session borrowed a pooled connection last. So just before such a
+// statement runs on a server connection, the proxy takes which sessions
+// hold which of that server's threads at that moment and has the statement
+// read a view of the table with their ids (router.RewriteProcesslist).
+// The proxy's idle pooled connections are left out; other threads no
+// session holds get ids no session can have, which KILL answers as
+// unknown (1094): the proxy never kills by a server's id.
+
+// threadHolder is a Session that can say which server threads it holds.
+type threadHolder interface {
+	// threadsOn appends the thread ids of the connections to srv the
+	// session holds now.
+	threadsOn(srv *backend.Server, dst []uint64) []uint64
+}
+
+func (s *session) threadsOn(srv *backend.Server, dst []uint64) []uint64 {
+	return s.inUse.threadsOn(srv, dst)
+}
+
+// threadsOn appends the thread ids of the registered connections to srv.
+func (a *aborter) threadsOn(srv *backend.Server, dst []uint64) []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, sc := range a.conns {
+		if sc.Server() == srv {
+			dst = append(dst, uint64(sc.ThreadID()))
+		}
+	}
+	return dst
+}
+
+// processlistView is what sc's server's process list must show now: the
+// threads sessions hold, with their ids, and the proxy's other connections
+// there, left out. Held threads are taken first: a connection a session
+// takes from the pool in between is then left out for this read, never
+// shown under another id. At most one entry per connection the proxy has
+// open to the server.
+func (s *session) processlistView(sc *backend.Conn) (router.ProcesslistView, error) {
+	cols, err := sc.ProcesslistColumns()
+	if err != nil {
+		return router.ProcesslistView{}, err
+	}
+	v := router.ProcesslistView{Columns: cols}
+	srv := sc.Server()
+	var buf []uint64
+	held := map[uint64]bool{}
+	for _, c := range s.c.ln.loggedIn() {
+		b := c.sess.Load()
+		if b == nil {
+			continue
+		}
+		h, ok := b.Session.(threadHolder)
+		if !ok {
+			continue
+		}
+		buf = h.threadsOn(srv, buf[:0])
+		for _, t := range buf {
+			v.Held = append(v.Held, router.ThreadSession{Thread: t, Session: uint64(c.ID())})
+			held[t] = true
+		}
+	}
+	for _, t := range srv.ThreadIDs(buf[:0]) {
+		if !held[t] {
+			v.Idle = append(v.Idle, t)
+		}
+	}
+	return v, nil
+}
+
+// processlistSQL is sql, which mentions the process list, as it must run
+// on sc: its references to information_schema.PROCESSLIST read the
+// client's view (router.RewriteProcesslist), and SHOW [FULL] PROCESSLIST
+// becomes the same read. sql itself when nothing refers to the table.
+func (s *session) processlistSQL(sc *backend.Conn, sql string) (string, error) {
+	v, err := s.processlistView(sc)
+	if err != nil {
+		return "", err
+	}
+	if text, ok := router.RewriteShowProcesslist(sql, v); ok {
+		return text, nil
+	}
+	text, _ := router.RewriteProcesslist(sql, s.st.schema, v)
+	return text, nil
+}

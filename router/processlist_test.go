@@ -1,0 +1,113 @@
+package router
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRewriteProcesslist(t *testing.T) {
+	v := ProcesslistView{Columns: []string{"ID", "USER", "INFO"}, Held: []ThreadSession{{Thread: 46, Session: 3}, {Thread: 12, Session: 7}}, Idle: []uint64{20, 9}}
+	const d = "(SELECT CASE `ID` WHEN 12 THEN 7 WHEN 46 THEN 3 ELSE `ID` + 4294967296 END AS `ID`, `USER`, `INFO` FROM information_schema.PROCESSLIST WHERE `ID` NOT IN (9, 20) LIMIT 18446744073709551615)"
+	for _, tc := range []struct {
+		sql, schema, want string
+	}{
+		{"SELECT ID FROM information_schema.PROCESSLIST WHERE ID = 3", "", "SELECT ID FROM " + d + " AS PROCESSLIST WHERE ID = 3"},
+		{"select * from INFORMATION_SCHEMA.processlist", "", "select * from " + d + " AS processlist"},
+		{"SELECT p.id FROM `information_schema`.`PROCESSLIST` p JOIN t ON 1", "", "SELECT p.id FROM " + d + " p JOIN t ON 1"},
+		{"SELECT id FROM information_schema.processlist AS x", "", "SELECT id FROM " + d + " AS x"},
+		{"select information_schema.processlist.id from information_schema.processlist;", "", "select processlist.id from " + d + " AS processlist;"},
+		{"SELECT (SELECT COUNT(*) FROM information_schema.PROCESSLIST)", "", "SELECT (SELECT COUNT(*) FROM " + d + " AS PROCESSLIST)"},
+		{"SELECT id FROM processlist", "information_schema", "SELECT id FROM " + d + " AS processlist"},
+		{"INSERT INTO t SELECT id FROM information_schema.processlist", "", "INSERT INTO t SELECT id FROM " + d + " AS processlist"},
+		{"(SELECT id FROM information_schema.processlist) UNION (SELECT 1)", "", "(SELECT id FROM " + d + " AS processlist) UNION (SELECT 1)"},
+		// Left as they are:
+		{"SELECT id FROM processlist", "test", ""},
+		{"SELECT 'information_schema.processlist' /* information_schema.processlist */", "", ""},
+		{"CREATE VIEW v AS SELECT * FROM information_schema.processlist", "", ""},
+		{"CREATE TABLE t1 LIKE information_schema.processlist", "", ""},
+		{"SHOW COLUMNS FROM information_schema.processlist", "", ""},
+		{"DESCRIBE information_schema.processlist", "", ""},
+		{"EXPLAIN SELECT * FROM information_schema.processlist", "", ""},
+		{"SELECT processlist FROM t", "information_schema", ""},
+	} {
+		got, ok := RewriteProcesslist(tc.sql, tc.schema, v)
+		if tc.want == "" {
+			if ok || got != tc.sql {
+				t.Errorf("%q: rewritten to %q, want it unchanged", tc.sql, got)
+			}
+			continue
+		}
+		if !ok || got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.sql, got, tc.want)
+		}
+	}
+	if _, ok := RewriteProcesslist("SELECT * FROM information_schema.processlist", "", ProcesslistView{Columns: []string{"USER"}}); ok {
+		t.Error("rewritten for a table without an ID column")
+	}
+	got, _ := RewriteProcesslist("SELECT ID FROM information_schema.PROCESSLIST", "", ProcesslistView{Columns: []string{"ID"}})
+	if want := "SELECT ID FROM (SELECT `ID` + 4294967296 AS `ID` FROM information_schema.PROCESSLIST LIMIT 18446744073709551615) AS PROCESSLIST"; got != want {
+		t.Errorf("no session: %q, want %q", got, want)
+	}
+}
+
+func TestRewriteShowProcesslist(t *testing.T) {
+	cols := []string{"ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "INFO", "TIME_MS", "PROGRESS"}
+	v := ProcesslistView{Columns: cols, Held: []ThreadSession{{Thread: 5, Session: 1}}}
+	got, ok := RewriteShowProcesslist("show processlist;", v)
+	if !ok || !strings.HasPrefix(got, "SELECT `ID` AS `Id`, `USER` AS `User`, `HOST` AS `Host`, `DB` AS `db`, `COMMAND` AS `Command`, `TIME` AS `Time`, `STATE` AS `State`, LEFT(`INFO`, 100) AS `Info`, `PROGRESS` AS `Progress` FROM (SELECT CASE `ID` WHEN 5 THEN 1 ") {
+		t.Errorf("SHOW PROCESSLIST: %q", got)
+	}
+	got, ok = RewriteShowProcesslist("SHOW FULL PROCESSLIST", v)
+	if !ok || !strings.Contains(got, "`INFO` AS `Info`") {
+		t.Errorf("SHOW FULL PROCESSLIST: %q", got)
+	}
+	for _, sql := range []string{"show processlist where (1) in (select * from t1)", "SHOW PROCESSLIST; SELECT 1", "SHOW TABLES"} {
+		if got, ok := RewriteShowProcesslist(sql, v); ok {
+			t.Errorf("%q rewritten to %q", sql, got)
+		}
+	}
+	if _, ok := RewriteShowProcesslist("SHOW PROCESSLIST", ProcesslistView{Columns: cols[:5]}); ok {
+		t.Error("rewritten for a table without SHOW's columns")
+	}
+}
+
+func TestProcesslistRoutesToPrimary(t *testing.T) {
+	cl := NewClassifier(nil)
+	for _, sql := range []string{"SELECT ID FROM information_schema.PROCESSLIST", "SHOW PROCESSLIST"} {
+		c := cl.Classify(sql)
+		if !c.ReadsProcesslist || c.Route != Primary {
+			t.Errorf("%q: ReadsProcesslist %v, route %v; want true, primary", sql, c.ReadsProcesslist, c.Route)
+		}
+	}
+	if c := cl.Classify("SELECT 1"); c.ReadsProcesslist {
+		t.Error("SELECT 1 reads the process list")
+	}
+}
+
+// FuzzRewriteProcesslist: any client text is rewritten without a panic,
+// stays as it is when it names no process list, and grows by no more than
+// the derived tables put in.
+func FuzzRewriteProcesslist(f *testing.F) {
+	for _, s := range []string{"SELECT * FROM information_schema.PROCESSLIST", "SHOW FULL PROCESSLIST;",
+		"SELECT information_schema.processlist.id FROM information_schema.processlist p, processlist",
+		"select @a - connection_id(), @@pseudo_thread_id x from information_schema.processlist", "(SELECT", ")SELECT",
+		"SELECT CONNECTION_ID(", "SELECT information_schema.", "/*!SELECT*/ 1 FROM information_schema.`processlist`"} {
+		f.Add(s)
+	}
+	v := ProcesslistView{Columns: []string{"ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "INFO", "PROGRESS"},
+		Held: []ThreadSession{{Thread: 4, Session: 1}}, Idle: []uint64{5}}
+	derived := len(processlistTable(v)) + len(" AS ") + len("processlist")
+	f.Fuzz(func(t *testing.T, sql string) {
+		got, ok := RewriteProcesslist(sql, "information_schema", v)
+		if !ok && got != sql || ok && !MentionsProcesslist(sql) {
+			t.Fatalf("%q: %q, %v", sql, got, ok)
+		}
+		if len(got) > len(sql)*(1+derived) {
+			t.Fatalf("%q grew to %d bytes", sql, len(got))
+		}
+		if got, ok := RewriteShowProcesslist(sql, v); ok && !MentionsProcesslist(sql) || !ok && got != sql {
+			t.Fatalf("SHOW %q: %q, %v", sql, got, ok)
+		}
+		_ = RewriteConnectionID(sql, 7)
+	})
+}
