@@ -138,6 +138,51 @@ func TestProcesslistShowsSessionIDs(t *testing.T) {
 		}
 	})
 
+	t.Run("IS_USED_LOCK names the session holding the lock", func(t *testing.T) {
+		// mtr's change_user: SELECT IS_USED_LOCK(l) = CONNECTION_ID()
+		// after GET_LOCK(l) is 1, and the column is named as written.
+		holder, other := conn(), conn()
+		var got sql.NullInt64
+		if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK('plist_used', 0)").Scan(&got); err != nil || got.Int64 != 1 {
+			t.Fatalf("GET_LOCK: %v %v", got, err)
+		}
+		defer holder.ExecContext(ctx, "DO RELEASE_LOCK('plist_used')")
+		rows, err := holder.QueryContext(ctx, "SELECT IS_USED_LOCK('plist_used') = CONNECTION_ID()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			if err := rows.Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows.Close()
+		if got.Int64 != 1 || len(cols) != 1 || cols[0] != "IS_USED_LOCK('plist_used') = CONNECTION_ID()" {
+			t.Fatalf("IS_USED_LOCK = CONNECTION_ID() in the holder: %v, column %q; want 1 named as written", got, cols)
+		}
+		var holderSeen sql.NullInt64
+		if err := other.QueryRowContext(ctx, "SELECT IS_USED_LOCK('plist_used')").Scan(&holderSeen); err != nil {
+			t.Fatal(err)
+		}
+		if uint64(holderSeen.Int64) != sessionID(t, holder) {
+			t.Fatalf("IS_USED_LOCK seen by another session: %v, want the holder's id %d", holderSeen, sessionID(t, holder))
+		}
+		// Each call becomes a text the size of the proxy's connections: a
+		// statement with too many is refused, not multiplied.
+		many := "SELECT 1"
+		for i := 0; i < 65; i++ {
+			many += ", IS_USED_LOCK('plist_used')"
+		}
+		var me *mysql.MySQLError
+		if _, err := other.ExecContext(ctx, many); !errors.As(err, &me) || me.Number != 1105 {
+			t.Fatalf("65 calls of IS_USED_LOCK: %v, want switchyard's 1105", err)
+		}
+		if err := other.QueryRowContext(ctx, "SELECT 1").Scan(&got); err != nil {
+			t.Fatalf("the session after a refused statement: %v", err)
+		}
+	})
+
 	t.Run("rows no session holds have ids no session can have", func(t *testing.T) {
 		c := conn()
 		own := sessionID(t, c)

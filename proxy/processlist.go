@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"switchyard/backend"
 	"switchyard/router"
+	"switchyard/wire"
 )
 
 // The process list as clients see it. A client reading
@@ -79,11 +82,16 @@ func (s *session) processlistView(sc *backend.Conn) (router.ProcesslistView, err
 	return v, nil
 }
 
-// processlistSQL is sql, which mentions the process list, as it must run
-// on sc: its references to information_schema.PROCESSLIST read the
-// client's view (router.RewriteProcesslist), and SHOW [FULL] PROCESSLIST
-// becomes the same read. sql itself when nothing refers to the table.
+// processlistSQL is sql, which mentions the process list or
+// IS_USED_LOCK(), as it must run on sc: its references to
+// information_schema.PROCESSLIST read the client's view
+// (router.RewriteProcesslist), SHOW [FULL] PROCESSLIST becomes the same
+// read, and IS_USED_LOCK() names the session holding the lock
+// (router.RewriteUsedLock). sql itself when nothing refers to either.
 func (s *session) processlistSQL(sc *backend.Conn, sql string) (string, error) {
+	if router.TooManyThreadIDReads(sql) {
+		return "", wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: a statement may read the process list or IS_USED_LOCK() at most %d times", router.MaxThreadIDReads)
+	}
 	v, err := s.processlistView(sc)
 	if err != nil {
 		return "", err
@@ -92,5 +100,6 @@ func (s *session) processlistSQL(sc *backend.Conn, sql string) (string, error) {
 		return text, nil
 	}
 	text, _ := router.RewriteProcesslist(sql, s.st.schema, v)
+	text, _ = router.RewriteUsedLock(text, v)
 	return text, nil
 }

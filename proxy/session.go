@@ -209,7 +209,7 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 		return s.showSessionStatus(ctx, sql)
 	}
 	var prepare func(*backend.Conn) ([]byte, error)
-	if class.ReadsProcesslist {
+	if class.ReadsThreadIDs {
 		// The process list shows the sessions holding that server's
 		// connections at that moment: taken on the connection chosen.
 		prepare = func(sc *backend.Conn) ([]byte, error) {

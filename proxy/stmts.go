@@ -129,7 +129,7 @@ func (s *session) prepareStmt(ctx context.Context, buf []byte) error {
 		if len(s.st.stmts) >= limit {
 			return nil, mysql.NewDefaultError(mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED, limit)
 		}
-		if class.ReadsProcesslist {
+		if class.ReadsThreadIDs {
 			_, text, err := s.serverText(sc, st, true)
 			if err != nil || text == sql {
 				return buf, err
@@ -311,7 +311,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 // recorded in st; else the one st last ran as, on which its cursor or
 // long data waits.
 func (s *session) serverText(sc *backend.Conn, st *clientStmt, fresh bool) (backend.StmtKey, string, error) {
-	if !st.class.ReadsProcesslist {
+	if !st.class.ReadsThreadIDs {
 		return st.key, st.sql, nil
 	}
 	if !fresh && st.serverSQL != "" {

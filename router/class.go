@@ -120,12 +120,13 @@ type Class struct {
 	// UsesConnectionID: CONNECTION_ID() is called, which the proxy
 	// replaces by the id the client knows (RewriteConnectionID).
 	UsesConnectionID bool
-	// ReadsProcesslist: the word PROCESSLIST occurs (MentionsProcesslist):
-	// the proxy puts its session ids in the process list it reads
-	// (RewriteProcesslist), and the statement reads the primary's, where
-	// sessions take their locks and run their writes, unless the session
-	// is held elsewhere.
-	ReadsProcesslist bool
+	// ReadsThreadIDs: the word PROCESSLIST or IS_USED_LOCK occurs
+	// (MentionsProcesslist, MentionsUsedLock): the proxy puts its session
+	// ids in the process list or the lock holder the statement reads
+	// (RewriteProcesslist, RewriteUsedLock), and the statement reads the
+	// primary's, where sessions take their locks and run their writes,
+	// unless the session is held elsewhere.
+	ReadsThreadIDs bool
 	// AffectsNewLogins: a statement of the string changes what a new login
 	// gets: accounts or privileges (GRANT, REVOKE, CREATE/ALTER/DROP/RENAME
 	// USER, roles, SET PASSWORD, FLUSH PRIVILEGES), or global variables,
@@ -290,7 +291,7 @@ func (c *Class) Flags() string {
 	add(c.NotOnlyReads, "not_only_reads")
 	add(c.Kills, "kills")
 	add(c.UsesConnectionID, "uses_connection_id")
-	add(c.ReadsProcesslist, "reads_processlist")
+	add(c.ReadsThreadIDs, "reads_thread_ids")
 	add(c.AffectsNewLogins, "affects_new_logins")
 	add(c.ShowsSessionStatus, "session_status")
 	if c.Schema != "" {

@@ -93,11 +93,11 @@ func (cl *Classifier) Classify(sql string) Class {
 	return c
 }
 
-// markProcesslist flags a statement that may read the process list, which
-// shows the primary's sessions (ReadsProcesslist).
+// markProcesslist flags a statement that may read the process list or
+// IS_USED_LOCK(), which show the primary's sessions (ReadsThreadIDs).
 func markProcesslist(c *Class, sql string) {
-	if MentionsProcesslist(sql) {
-		c.ReadsProcesslist = true
+	if MentionsProcesslist(sql) || MentionsUsedLock(sql) {
+		c.ReadsThreadIDs = true
 		if c.Route == Replica {
 			c.Route = Primary
 		}

@@ -282,15 +282,42 @@ func hasBodies(sql string) bool {
 }
 
 func rewriteConnectionID(sql string, id uint64) string {
-	var b strings.Builder
 	num := strconv.FormatUint(id, 10)
+	return rewriteCalls(sql, func(l *lexer, t token) (string, bool) {
+		switch {
+		case t.kind == tSysVar && isPseudoThreadID(t.text):
+			// @@pseudo_thread_id is CONNECTION_ID() as a variable; an
+			// assignment to it stays as it is.
+			save := *l
+			nt := l.next()
+			*l = save
+			return num, !nt.punct("=") && !nt.punct(":=")
+		case t.is("CONNECTION_ID"):
+			save := *l
+			if l.next().punct("(") && l.next().punct(")") {
+				return num, true
+			}
+			*l = save
+		}
+		return "", false
+	})
+}
+
+// rewriteCalls returns sql with the expressions replace finds replaced.
+// replace is given each token t, with l just after it; when it returns ok,
+// the expression from t to where it left l becomes the text it returned.
+// An item of the outermost select list in which something was replaced,
+// and which has no alias, gets its text as written as one, so that the
+// result's column is named as the server would name it.
+func rewriteCalls(sql string, replace func(l *lexer, t token) (string, bool)) string {
+	var b strings.Builder
 	l := lexer{s: sql}
 	last := 0 // sql[:last] is written
 	depth := 0
 	selectList := false
 	// The outermost select list's item being read: where it starts and
-	// ends in sql, whether an id was put in it, whether it has an alias
-	// (AS), and its last two tokens (an alias without AS).
+	// ends in sql, whether something was put in it, whether it has an
+	// alias (AS), and its last two tokens (an alias without AS).
 	type selectItem struct {
 		open, replaced, named bool
 		start, end            int
@@ -339,28 +366,11 @@ func rewriteConnectionID(sql string, id uint64) string {
 		if inItem && !item.open {
 			item = selectItem{open: true, start: start}
 		}
+		text, replaced := replace(&l, t)
 		end := l.i
-		replaced := false
-		switch {
-		case t.kind == tSysVar && isPseudoThreadID(t.text):
-			// @@pseudo_thread_id is CONNECTION_ID() as a variable; an
-			// assignment to it stays as it is.
-			save := l
-			if nt := l.next(); !nt.punct("=") && !nt.punct(":=") {
-				replaced = true
-			}
-			l = save
-		case t.is("CONNECTION_ID"):
-			save := l
-			if l.next().punct("(") && l.next().punct(")") {
-				replaced, end = true, l.i
-			} else {
-				l = save
-			}
-		}
 		if replaced {
 			b.WriteString(sql[last:start])
-			b.WriteString(num)
+			b.WriteString(text)
 			last = end
 		}
 		if inItem {

@@ -46,14 +46,39 @@ type ProcesslistView struct {
 // MentionsProcesslist reports whether the word PROCESSLIST occurs in sql,
 // in any case: a cheap superset of the statements RewriteProcesslist or
 // RewriteShowProcesslist change.
-func MentionsProcesslist(sql string) bool {
-	const word = "processlist"
-	for i := 0; i+len(word) <= len(sql); i++ {
-		if sql[i]|0x20 == 'p' && strings.EqualFold(sql[i:i+len(word)], word) {
-			return true
+func MentionsProcesslist(sql string) bool { return mentions(sql, "processlist") }
+
+// MentionsUsedLock reports whether the word IS_USED_LOCK occurs in sql,
+// in any case: a cheap superset of the statements RewriteUsedLock changes.
+func MentionsUsedLock(sql string) bool { return mentions(sql, "is_used_lock") }
+
+// mentions reports whether word, in lower case, occurs in sql in any case.
+func mentions(sql, word string) bool { return countWord(sql, word, 1) > 0 }
+
+// countWord counts the occurrences of word, in lower case, in sql in any
+// case, up to max.
+func countWord(sql, word string, max int) int {
+	n := 0
+	for i := 0; i+len(word) <= len(sql) && n < max; i++ {
+		if sql[i]|0x20 == word[0] && strings.EqualFold(sql[i:i+len(word)], word) {
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// MaxThreadIDReads is how many references to the process list and calls
+// of IS_USED_LOCK() a statement may have: each becomes a text of the size
+// of the proxy's connections to the server (RewriteProcesslist,
+// RewriteUsedLock), so without a bound the text sent on would grow with
+// their product, not with the client's statement.
+const MaxThreadIDReads = 64
+
+// TooManyThreadIDReads reports whether sql may have more than
+// MaxThreadIDReads of them (it counts the words, a superset).
+func TooManyThreadIDReads(sql string) bool {
+	n := countWord(sql, "processlist", MaxThreadIDReads+1)
+	return n+countWord(sql, "is_used_lock", MaxThreadIDReads+1-n) > MaxThreadIDReads
 }
 
 // rewritesIn: statements whose references to the process list are
@@ -284,4 +309,76 @@ func RewriteShowProcesslist(sql string, v ProcesslistView) (string, bool) {
 	b.WriteString(processlistTable(v))
 	b.WriteString(" AS PROCESSLIST")
 	return b.String(), true
+}
+
+// RewriteUsedLock returns sql with every call IS_USED_LOCK(name), outside
+// strings, comments and stored definitions (bodies.go), made to answer as
+// the process list does (RewriteProcesslist): with the id of the session
+// holding the thread that holds the lock, else ServerOnlyIDBase plus the
+// thread id, NULL for a free lock. So `IS_USED_LOCK(name) = CONNECTION_ID()`
+// is true for the session holding the lock, as directly. ok is false when
+// nothing was replaced. The call is evaluated a second time for a thread
+// no session holds: if the lock changed hands in between, that answer is
+// the new holder's.
+func RewriteUsedLock(sql string, v ProcesslistView) (string, bool) {
+	if !MentionsUsedLock(sql) {
+		return sql, false
+	}
+	held := slices.Clone(v.Held)
+	slices.SortFunc(held, func(a, b ThreadSession) int { return cmpUint(a.Thread, b.Thread) })
+	base := strconv.FormatUint(ServerOnlyIDBase, 10)
+	rewrite := func(stmt string) string {
+		return rewriteCalls(stmt, func(l *lexer, t token) (string, bool) {
+			if !t.is("IS_USED_LOCK") {
+				return "", false
+			}
+			save := *l
+			if !l.next().punct("(") {
+				*l = save
+				return "", false
+			}
+			argsAt, depth := l.i, 1
+			for depth > 0 {
+				nt := l.next()
+				switch {
+				case nt.kind == tEOF:
+					*l = save
+					return "", false
+				case nt.punct("("):
+					depth++
+				case nt.punct(")"):
+					depth--
+				}
+			}
+			call := "IS_USED_LOCK(" + l.s[argsAt:l.i]
+			var b strings.Builder
+			b.WriteString("(CASE ")
+			b.WriteString(call)
+			for _, h := range held {
+				b.WriteString(" WHEN ")
+				b.WriteString(strconv.FormatUint(h.Thread, 10))
+				b.WriteString(" THEN ")
+				b.WriteString(strconv.FormatUint(h.Session, 10))
+			}
+			b.WriteString(" ELSE ")
+			b.WriteString(call)
+			b.WriteString(" + " + base + " END)")
+			return b.String(), true
+		})
+	}
+	var out string
+	if !hasBodies(sql) {
+		out = rewrite(sql)
+	} else {
+		var b strings.Builder
+		statementSpans(sql, func(stmt string) {
+			if definesBody(stmt) {
+				b.WriteString(stmt)
+			} else {
+				b.WriteString(rewrite(stmt))
+			}
+		})
+		out = b.String()
+	}
+	return out, out != sql
 }

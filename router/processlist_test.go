@@ -75,11 +75,11 @@ func TestProcesslistRoutesToPrimary(t *testing.T) {
 	cl := NewClassifier(nil)
 	for _, sql := range []string{"SELECT ID FROM information_schema.PROCESSLIST", "SHOW PROCESSLIST"} {
 		c := cl.Classify(sql)
-		if !c.ReadsProcesslist || c.Route != Primary {
-			t.Errorf("%q: ReadsProcesslist %v, route %v; want true, primary", sql, c.ReadsProcesslist, c.Route)
+		if !c.ReadsThreadIDs || c.Route != Primary {
+			t.Errorf("%q: ReadsThreadIDs %v, route %v; want true, primary", sql, c.ReadsThreadIDs, c.Route)
 		}
 	}
-	if c := cl.Classify("SELECT 1"); c.ReadsProcesslist {
+	if c := cl.Classify("SELECT 1"); c.ReadsThreadIDs {
 		t.Error("SELECT 1 reads the process list")
 	}
 }
@@ -109,5 +109,77 @@ func FuzzRewriteProcesslist(f *testing.F) {
 			t.Fatalf("SHOW %q: %q, %v", sql, got, ok)
 		}
 		_ = RewriteConnectionID(sql, 7)
+	})
+}
+
+func TestRewriteUsedLock(t *testing.T) {
+	v := ProcesslistView{Columns: []string{"ID"}, Held: []ThreadSession{{Thread: 46, Session: 3}, {Thread: 12, Session: 7}}}
+	mapped := func(call string) string {
+		return "(CASE " + call + " WHEN 12 THEN 7 WHEN 46 THEN 3 ELSE " + call + " + 4294967296 END)"
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{"SELECT IS_USED_LOCK('l')", "SELECT " + mapped("IS_USED_LOCK('l')") + " AS `IS_USED_LOCK('l')`"},
+		{"SELECT is_used_lock('l') = 7", "SELECT " + mapped("IS_USED_LOCK('l')") + " = 7 AS `is_used_lock('l') = 7`"},
+		{"SELECT IS_USED_LOCK(CONCAT('a', (1))) AS holder FROM t", "SELECT " + mapped("IS_USED_LOCK(CONCAT('a', (1)))") + " AS holder FROM t"},
+		{"SELECT 1 FROM t WHERE IS_USED_LOCK(name) IS NOT NULL", "SELECT 1 FROM t WHERE " + mapped("IS_USED_LOCK(name)") + " IS NOT NULL"},
+		// Left as they are:
+		{"SELECT 'IS_USED_LOCK(1)', `is_used_lock` /* IS_USED_LOCK(1) */", ""},
+		{"SELECT IS_USED_LOCK", ""},
+		{"SELECT IS_USED_LOCK('unclosed'", ""},
+		{"CREATE FUNCTION f() RETURNS INT RETURN IS_USED_LOCK('l')", ""},
+	} {
+		got, ok := RewriteUsedLock(tc.sql, v)
+		if tc.want == "" {
+			if ok || got != tc.sql {
+				t.Errorf("%q: rewritten to %q, want it unchanged", tc.sql, got)
+			}
+			continue
+		}
+		if !ok || got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.sql, got, tc.want)
+		}
+	}
+}
+
+// TestTooManyThreadIDReads: each reference grows the text by the size of
+// the proxy's connections; past MaxThreadIDReads the statement is refused,
+// so the text sent on stays bounded by the input times a constant.
+func TestTooManyThreadIDReads(t *testing.T) {
+	refs := func(n int, word string) string {
+		return "SELECT " + strings.Repeat(word+", ", n) + "1"
+	}
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{refs(MaxThreadIDReads, "IS_USED_LOCK('l')"), false},
+		{refs(MaxThreadIDReads+1, "IS_USED_LOCK('l')"), true},
+		{refs(MaxThreadIDReads/2, "IS_USED_LOCK('l')") + " FROM " + strings.Repeat("information_schema.PROCESSLIST, ", MaxThreadIDReads/2) + "t", false},
+		{refs(MaxThreadIDReads/2+1, "IS_USED_LOCK('l')") + " FROM " + strings.Repeat("information_schema.PROCESSLIST, ", MaxThreadIDReads/2) + "t", true},
+		{"SELECT 1", false},
+	} {
+		if got := TooManyThreadIDReads(tc.sql); got != tc.want {
+			t.Errorf("%.60q...: %v, want %v", tc.sql, got, tc.want)
+		}
+	}
+}
+
+// FuzzRewriteUsedLock: any client text is rewritten without a panic, stays
+// as it is without IS_USED_LOCK, and, within MaxThreadIDReads calls, grows
+// by at most twice itself plus the mapping per call.
+func FuzzRewriteUsedLock(f *testing.F) {
+	for _, s := range []string{"SELECT IS_USED_LOCK('a') = CONNECTION_ID()", "SELECT IS_USED_LOCK(IS_USED_LOCK(1))",
+		"is_used_lock(", "SELECT IS_USED_LOCK('x'))(", "CREATE PROCEDURE p() SELECT IS_USED_LOCK('a'); SELECT IS_USED_LOCK('b')"} {
+		f.Add(s)
+	}
+	v := ProcesslistView{Columns: []string{"ID"}, Held: []ThreadSession{{Thread: 4, Session: 1}, {Thread: 9, Session: 2}}}
+	f.Fuzz(func(t *testing.T, sql string) {
+		got, ok := RewriteUsedLock(sql, v)
+		if !ok && got != sql || ok && !MentionsUsedLock(sql) {
+			t.Fatalf("%q: %q, %v", sql, got, ok)
+		}
+		if !TooManyThreadIDReads(sql) && len(got) > 3*len(sql)+MaxThreadIDReads*(len(" AS ``")+100) {
+			t.Fatalf("%q grew to %d bytes", sql, len(got))
+		}
 	})
 }

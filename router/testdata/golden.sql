@@ -297,7 +297,7 @@ SELECT `main_table`.* FROM `cron_schedule` AS `main_table` WHERE (`status` = 'pe
 UPDATE `cron_schedule` SET `status` = 'running', `executed_at` = '2024-01-02 10:00:01' WHERE (schedule_id = 42) AND (status = 'pending')
 -- route: primary | kind: read | flags: side_effects uses_lock
 SELECT GET_LOCK('cron_group_default', 5)
--- route: primary | kind: read | flags: uses_lock
+-- route: primary | kind: read | flags: uses_lock reads_thread_ids
 SELECT IS_USED_LOCK('cron_group_default')
 -- route: primary | kind: read | flags: side_effects uses_lock
 SELECT RELEASE_LOCK('cron_group_default')
@@ -383,9 +383,9 @@ SHOW SLAVE STATUS
 SHOW ALL SLAVES STATUS
 -- route: primary | kind: show
 SHOW REPLICA STATUS
--- route: primary | kind: show | flags: reads_processlist
+-- route: primary | kind: show | flags: reads_thread_ids
 SHOW PROCESSLIST
--- route: primary | kind: show | flags: reads_processlist
+-- route: primary | kind: show | flags: reads_thread_ids
 SHOW FULL PROCESSLIST
 -- route: primary | kind: show
 SHOW GLOBAL STATUS
@@ -467,7 +467,7 @@ SHOW OPEN TABLES
 SHOW ENGINE INNODB STATUS
 -- route: replica | kind: read
 SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY DATA_LENGTH DESC
--- route: primary | kind: read | flags: reads_processlist
+-- route: primary | kind: read | flags: reads_thread_ids
 SELECT * FROM information_schema.PROCESSLIST WHERE COMMAND != 'Sleep'
 -- route: replica | kind: read
 SELECT * FROM performance_schema.events_statements_summary_by_digest ORDER BY SUM_TIMER_WAIT DESC LIMIT 10
