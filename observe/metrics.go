@@ -21,6 +21,7 @@ var (
 	descClients         = desc("client_connections", "Client connections open now.")
 	descClientsMax      = desc("client_connections_max", "limits.max_client_connections.")
 	descClientsTotal    = desc("client_connections_total", "Client connections accepted since start.")
+	descClientsAborted  = desc("client_connections_aborted_total", "Client sessions that ended without COM_QUIT (the client went away, timed out or was killed), as a server's Aborted_clients.")
 	descClientsRefused  = desc("client_connections_refused_total", "Client connections refused before their session began, by reason: max_client_connections, user_max_connections, access_denied, tls_required, proxy_protocol, handshake, server.", "reason")
 	descAccepting       = desc("accepting_clients", "1 while switchyard accepts new clients (listening, not shutting down, below limits.max_client_connections).")
 	descHealthy         = desc("healthy", "1 when /health answers 200: switchyard accepts clients and a writable primary is known.")
@@ -65,7 +66,7 @@ var (
 	descReloads       = desc("reloads_total", "Config reloads, by result (ok, rejected).", "result")
 	descBuildInfo     = desc("build_info", "1, labelled with switchyard's version.", "version")
 
-	allDescs = []*prometheus.Desc{descClients, descClientsMax, descClientsTotal, descClientsRefused, descAccepting,
+	allDescs = []*prometheus.Desc{descClients, descClientsMax, descClientsTotal, descClientsAborted, descClientsRefused, descAccepting,
 		descHealthy, descCommands, descStatements, descErrors, descDuration, descPinned, descPinnedBy, descPins,
 		descUnparsed, descHintsIgnored, descReplicaRetries, descStallChecks, descDesyncs, descSlowQueries, descGTIDWaits,
 		descFirewallMode, descFirewallEntries, descFirewallBlocked, descFirewallLearned, descFirewallDropped,
@@ -120,6 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descClients, float64(m.Clients))
 	gauge(ch, descClientsMax, float64(m.MaxClients))
 	counter(ch, descClientsTotal, float64(m.ClientsTotal))
+	counter(ch, descClientsAborted, float64(m.ClientsAborted))
 	for reason, n := range m.Refused {
 		counter(ch, descClientsRefused, float64(n), reason)
 	}

@@ -468,7 +468,9 @@ func (c *conn) run(ctx context.Context, done func()) {
 			c.finish()
 			done()
 		}()
-		c.loop(ctx, sess)
+		if !c.loop(ctx, sess) {
+			c.ln.metrics.aborted.Add(1)
+		}
 	})
 }
 
@@ -583,15 +585,17 @@ func (c *conn) tellTimeout() {
 }
 
 // loop reads and runs commands until the client leaves or the connection
-// ends.
-func (c *conn) loop(ctx context.Context, sess Session) {
+// ends. It reports whether the session ended as a server does not count in
+// Aborted_clients: by the client's COM_QUIT, or at a shutdown between
+// statements.
+func (c *conn) loop(ctx context.Context, sess Session) (quit bool) {
 	ln := c.ln
 	for {
 		c.idle.Store(true)
 		idle := ln.lim().IdleTimeout
 		c.waitCommand(idle)
 		if ln.isClosing() && !sess.Busy() {
-			return
+			return true
 		}
 		buf, err := c.readCommand()
 		for err != nil && !(ln.isClosing() && !sess.Busy()) && c.rearmIdle(err, idle) {
@@ -601,7 +605,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 		if err != nil {
 			c.ClientConn.commandDone()
 			c.readFailed(err)
-			return
+			return ln.isClosing() && !sess.Busy()
 		}
 		if len(buf) == wire.HeaderSize {
 			// An empty command is a protocol error, as on a real server.
@@ -614,7 +618,7 @@ func (c *conn) loop(ctx context.Context, sess Session) {
 		}
 		c.ClientConn.commandDone()
 		if err != nil && !c.failed(err) {
-			return
+			return errors.Is(err, ErrQuit)
 		}
 	}
 }

@@ -96,6 +96,19 @@ type metrics struct {
 	stallChecks atomic.Int64
 	desyncs     atomic.Int64
 	slow        atomic.Int64
+	// aborted counts the sessions that ended without COM_QUIT: the client
+	// went away, timed out or was killed, or the proxy ended it (a server
+	// would count them in Aborted_clients); abortedAtFlush is what aborted
+	// was at the last FLUSH STATUS through the proxy (status.go).
+	aborted        atomic.Int64
+	abortedAtFlush atomic.Int64
+}
+
+// abortedSinceFlush is what the proxy adds to the Aborted_clients a client
+// reads through it: its own clients' aborts since the last FLUSH STATUS
+// through it, as a server counts its clients' since its last.
+func (m *metrics) abortedSinceFlush() uint64 {
+	return uint64(max(m.aborted.Load()-m.abortedAtFlush.Load(), 0))
 }
 
 func (m *metrics) refuse(r refusal) { m.refused[r].Add(1) }
@@ -241,7 +254,10 @@ func (s *Server) SetSlowLog(threshold time.Duration) { s.slowThreshold.Store(int
 type Metrics struct {
 	Clients      int64 // client connections open now
 	ClientsTotal int64 // accepted since start
-	MaxClients   int   // limits.max_client_connections
+	// ClientsAborted counts the sessions that ended without COM_QUIT
+	// (gone, timed out, killed), as a server's Aborted_clients.
+	ClientsAborted int64
+	MaxClients     int // limits.max_client_connections
 	// Refused counts connections refused before their session began, by
 	// reason (max_client_connections, access_denied, proxy_protocol, ...).
 	Refused map[string]int64
@@ -294,7 +310,7 @@ type ErrorCount struct {
 // Metrics returns the data path's counters now.
 func (s *Server) Metrics() Metrics {
 	m := &s.metrics
-	out := Metrics{Clients: s.clients.Load(), ClientsTotal: m.connsTotal.Load(), MaxClients: s.Listener.lim().MaxClientConnections,
+	out := Metrics{Clients: s.clients.Load(), ClientsTotal: m.connsTotal.Load(), ClientsAborted: m.aborted.Load(), MaxClients: s.Listener.lim().MaxClientConnections,
 		Refused: map[string]int64{}, Commands: map[string]int64{}, PinnedBy: map[string]int64{}, Pins: map[string]int64{},
 		PinnedSessions: s.pinnedSessions.Load(), Unparsed: s.unparsed.Load(), HintsIgnored: s.hintsIgnored.Load(),
 		ReplicaWriteRetries: s.replicaWriteRetries.Load(), StallChecks: m.stallChecks.Load(), Desyncs: m.desyncs.Load(),

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"switchyard/router"
 	"switchyard/wire"
 )
 
@@ -26,8 +28,8 @@ import (
 // showSessionStatus runs SHOW [SESSION] STATUS, or a read of
 // information_schema.SESSION_STATUS, sql on the session's connection and
 // answers with the client connection's own values.
-func (s *session) showSessionStatus(ctx context.Context, sql string) error {
-	res, err := s.sessionStatus(ctx, sql)
+func (s *session) showSessionStatus(ctx context.Context, sql string, global bool) error {
+	res, err := s.sessionStatus(ctx, sql, global)
 	if err != nil {
 		return err
 	}
@@ -39,8 +41,8 @@ func (s *session) showSessionStatus(ctx context.Context, sql string) error {
 // when the result has a column the text protocol's strings cannot stand
 // for as they are (numbers, dates): the execution then takes its usual
 // way, and the server connection's values show.
-func (s *session) executeSessionStatus(ctx context.Context, sql string) (handled bool, err error) {
-	res, err := s.sessionStatus(ctx, sql)
+func (s *session) executeSessionStatus(ctx context.Context, sql string, global bool) (handled bool, err error) {
+	res, err := s.sessionStatus(ctx, sql, global)
 	if err != nil {
 		return true, err
 	}
@@ -60,8 +62,9 @@ func (s *session) executeSessionStatus(ctx context.Context, sql string) (handled
 }
 
 // sessionStatus runs sql on the session's connection and puts the client
-// connection's own values in its result.
-func (s *session) sessionStatus(ctx context.Context, sql string) (*wire.TextResult, error) {
+// connection's own values in its result; with global (SHOW GLOBAL STATUS)
+// only Aborted_clients, the proxy's own clients' aborts added.
+func (s *session) sessionStatus(ctx context.Context, sql string, global bool) (*wire.TextResult, error) {
 	sc, err := s.sessionConn(ctx)
 	if err != nil {
 		return nil, err
@@ -74,7 +77,7 @@ func (s *session) sessionStatus(ctx context.Context, sql string) (*wire.TextResu
 		}
 		return nil, s.serverLost(sc, err, false)
 	}
-	s.c.ownStatus(res)
+	s.c.ownStatus(res, global)
 	return res, nil
 }
 
@@ -90,10 +93,12 @@ func stringType(t byte) bool {
 }
 
 // ownStatus replaces the values of a status result's rows that describe a
-// connection's TLS session or compression by the client connection's. The
-// result is SHOW STATUS's (Variable_name, Value) or SESSION_STATUS's
-// (VARIABLE_NAME, VARIABLE_VALUE).
-func (c *ClientConn) ownStatus(res *wire.TextResult) {
+// connection's TLS session or compression by the client connection's, and
+// adds the proxy's own clients' aborts to Aborted_clients (router's
+// status.go); with global only the latter. The result is SHOW STATUS's
+// (Variable_name, Value) or SESSION_STATUS's (VARIABLE_NAME,
+// VARIABLE_VALUE).
+func (c *ClientConn) ownStatus(res *wire.TextResult, global bool) {
 	name, value := res.ColumnIndex("Variable_name"), res.ColumnIndex("Value")
 	if name < 0 || value < 0 {
 		name, value = res.ColumnIndex("VARIABLE_NAME"), res.ColumnIndex("VARIABLE_VALUE")
@@ -101,7 +106,17 @@ func (c *ClientConn) ownStatus(res *wire.TextResult) {
 	if name < 0 || value < 0 {
 		return
 	}
+	aborted := c.ln.metrics.abortedSinceFlush()
 	for _, row := range res.Rows {
+		if strings.EqualFold(row[name].String, "aborted_clients") {
+			if n, err := strconv.ParseUint(row[value].String, 10, 64); err == nil && aborted > 0 {
+				row[value].String = strconv.FormatUint(n+aborted, 10)
+			}
+			continue
+		}
+		if global {
+			continue
+		}
 		if v, ok := c.ownStatusValue(row[name].String); ok {
 			row[value].String, row[value].Valid = v, true
 		}
@@ -196,4 +211,14 @@ func opensslCipherName(id uint16) string {
 		return "AES256-SHA"
 	}
 	return tls.CipherSuiteName(id)
+}
+
+// flushedStatus follows a statement: a FLUSH STATUS that succeeded resets
+// the count of aborted clients the proxy adds to Aborted_clients, as it
+// reset the server's.
+func (s *session) flushedStatus(class *router.Class, sql string, ok bool) {
+	if ok && (class.Kind == router.Admin || class.Statements > 1) && router.FlushesStatus(sql) {
+		m := &s.c.ln.metrics
+		m.abortedAtFlush.Store(m.aborted.Load())
+	}
 }

@@ -82,24 +82,30 @@ func (s *session) processlistView(sc *backend.Conn) (router.ProcesslistView, err
 	return v, nil
 }
 
-// processlistSQL is sql, which mentions the process list or
-// IS_USED_LOCK(), as it must run on sc: its references to
+// clientViewSQL is sql, which mentions the process list, IS_USED_LOCK() or
+// the status tables, as it must run on sc: its references to
 // information_schema.PROCESSLIST read the client's view
 // (router.RewriteProcesslist), SHOW [FULL] PROCESSLIST becomes the same
-// read, and IS_USED_LOCK() names the session holding the lock
-// (router.RewriteUsedLock). sql itself when nothing refers to either.
-func (s *session) processlistSQL(sc *backend.Conn, sql string) (string, error) {
+// read, IS_USED_LOCK() names the session holding the lock
+// (router.RewriteUsedLock), and the status tables count the proxy's
+// clients' aborts in Aborted_clients (router.RewriteStatusTables). sql
+// itself when nothing refers to any of them.
+func (s *session) clientViewSQL(sc *backend.Conn, sql string) (string, error) {
 	if router.TooManyThreadIDReads(sql) {
-		return "", wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: a statement may read the process list or IS_USED_LOCK() at most %d times", router.MaxThreadIDReads)
+		return "", wire.Errorf(mysql.ER_UNKNOWN_ERROR, "switchyard: a statement may read the process list, the status tables or IS_USED_LOCK() at most %d times", router.MaxThreadIDReads)
 	}
-	v, err := s.processlistView(sc)
-	if err != nil {
-		return "", err
+	text := sql
+	if router.MentionsProcesslist(sql) || router.MentionsUsedLock(sql) {
+		v, err := s.processlistView(sc)
+		if err != nil {
+			return "", err
+		}
+		if show, ok := router.RewriteShowProcesslist(sql, v); ok {
+			return show, nil
+		}
+		text, _ = router.RewriteProcesslist(text, s.st.schema, v)
+		text, _ = router.RewriteUsedLock(text, v)
 	}
-	if text, ok := router.RewriteShowProcesslist(sql, v); ok {
-		return text, nil
-	}
-	text, _ := router.RewriteProcesslist(sql, s.st.schema, v)
-	text, _ = router.RewriteUsedLock(text, v)
+	text, _ = router.RewriteStatusTables(text, s.st.schema, s.c.ln.metrics.abortedSinceFlush())
 	return text, nil
 }

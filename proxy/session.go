@@ -205,15 +205,15 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
-	if class.ShowsSessionStatus {
-		return s.showSessionStatus(ctx, sql)
+	if class.ShowsSessionStatus || class.ShowsGlobalStatus {
+		return s.showSessionStatus(ctx, sql, class.ShowsGlobalStatus)
 	}
 	var prepare func(*backend.Conn) ([]byte, error)
 	if class.ReadsThreadIDs {
 		// The process list shows the sessions holding that server's
 		// connections at that moment: taken on the connection chosen.
 		prepare = func(sc *backend.Conn) ([]byte, error) {
-			text, err := s.processlistSQL(sc, sql)
+			text, err := s.clientViewSQL(sc, sql)
 			if err != nil || text == sql {
 				return buf, err
 			}
@@ -228,6 +228,7 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 	if class.AffectsNewLogins && sc != nil {
 		s.renewLogins(ctx, sql, res.ok)
 	}
+	s.flushedStatus(&class, sql, res.ok)
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in
 		// none, which its replay log does not show; statements prepared

@@ -249,8 +249,8 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if err != nil {
 		return err
 	}
-	if class.ShowsSessionStatus && st.numParams == 0 {
-		if handled, err := s.executeSessionStatus(ctx, st.sql); handled {
+	if (class.ShowsSessionStatus || class.ShowsGlobalStatus) && st.numParams == 0 {
+		if handled, err := s.executeSessionStatus(ctx, st.sql, class.ShowsGlobalStatus); handled {
 			return err
 		}
 	}
@@ -277,6 +277,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	if class.AffectsNewLogins && sc != nil {
 		s.renewLogins(ctx, st.sql, res.ok)
 	}
+	s.flushedStatus(&class, st.sql, res.ok)
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in
 		// none, which its replay log does not show; statements prepared
@@ -307,7 +308,7 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 // serverText is the text a client statement is prepared as on sc, with
 // its key: the client's text, but for a statement that reads the process
 // list, which shows the sessions holding the server's connections at that
-// moment, the text with the mapping of now (processlistSQL) when fresh,
+// moment, the text with the mapping of now (clientViewSQL) when fresh,
 // recorded in st; else the one st last ran as, on which its cursor or
 // long data waits.
 func (s *session) serverText(sc *backend.Conn, st *clientStmt, fresh bool) (backend.StmtKey, string, error) {
@@ -317,7 +318,7 @@ func (s *session) serverText(sc *backend.Conn, st *clientStmt, fresh bool) (back
 	if !fresh && st.serverSQL != "" {
 		return st.key, st.serverSQL, nil
 	}
-	text, err := s.processlistSQL(sc, st.sql)
+	text, err := s.clientViewSQL(sc, st.sql)
 	if err != nil {
 		return st.key, st.sql, err
 	}

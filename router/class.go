@@ -125,7 +125,9 @@ type Class struct {
 	// ids in the process list or the lock holder the statement reads
 	// (RewriteProcesslist, RewriteUsedLock), and the statement reads the
 	// primary's, where sessions take their locks and run their writes,
-	// unless the session is held elsewhere.
+	// unless the session is held elsewhere. Also set for the status tables
+	// (MentionsStatusTables), in which the proxy adds its clients' aborts
+	// to Aborted_clients (RewriteStatusTables).
 	ReadsThreadIDs bool
 	// AffectsNewLogins: a statement of the string changes what a new login
 	// gets: accounts or privileges (GRANT, REVOKE, CREATE/ALTER/DROP/RENAME
@@ -139,6 +141,9 @@ type Class struct {
 	// describe the connection it runs on: a server connection of the
 	// proxy's, not the client's own (the proxy puts the client's in).
 	ShowsSessionStatus bool
+	// ShowsGlobalStatus: SHOW GLOBAL STATUS, whose Aborted_clients the
+	// proxy adds its own clients' aborts to (status.go).
+	ShowsGlobalStatus bool
 
 	// litDep: the class depends on something NormalizeDigest hides (a literal,
 	// an identifier's case), so it must not be shared by digest.
@@ -214,6 +219,7 @@ func combine(a, b Class, n int) Class {
 	a.UsesConnectionID = a.UsesConnectionID || b.UsesConnectionID
 	a.AffectsNewLogins = a.AffectsNewLogins || b.AffectsNewLogins
 	a.ShowsSessionStatus = false // the proxy answers it only when alone
+	a.ShowsGlobalStatus = false
 	if a.Kind != b.Kind {
 		switch {
 		case a.Kind == DDL || b.Kind == DDL:
@@ -294,6 +300,7 @@ func (c *Class) Flags() string {
 	add(c.ReadsThreadIDs, "reads_thread_ids")
 	add(c.AffectsNewLogins, "affects_new_logins")
 	add(c.ShowsSessionStatus, "session_status")
+	add(c.ShowsGlobalStatus, "global_status")
 	if c.Schema != "" {
 		add(true, "schema="+c.Schema)
 	}

@@ -94,9 +94,10 @@ func (cl *Classifier) Classify(sql string) Class {
 }
 
 // markProcesslist flags a statement that may read the process list or
-// IS_USED_LOCK(), which show the primary's sessions (ReadsThreadIDs).
+// IS_USED_LOCK(), which show the primary's sessions, or the status tables
+// (ReadsThreadIDs).
 func markProcesslist(c *Class, sql string) {
-	if MentionsProcesslist(sql) || MentionsUsedLock(sql) {
+	if MentionsProcesslist(sql) || MentionsUsedLock(sql) || MentionsStatusTables(sql) {
 		c.ReadsThreadIDs = true
 		if c.Route == Replica {
 			c.Route = Primary
@@ -297,7 +298,7 @@ func showClass(c *Class, x *ast.ShowStmt) {
 	case ast.ShowWarnings, ast.ShowErrors:
 		c.UsesFoundRows = true
 	case ast.ShowStatus:
-		c.ShowsSessionStatus = !x.GlobalScope
+		c.ShowsSessionStatus, c.ShowsGlobalStatus = !x.GlobalScope, x.GlobalScope
 	}
 }
 

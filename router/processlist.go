@@ -67,18 +67,22 @@ func countWord(sql, word string, max int) int {
 	return n
 }
 
-// MaxThreadIDReads is how many references to the process list and calls
-// of IS_USED_LOCK() a statement may have: each becomes a text of the size
-// of the proxy's connections to the server (RewriteProcesslist,
-// RewriteUsedLock), so without a bound the text sent on would grow with
-// their product, not with the client's statement.
+// MaxThreadIDReads is how many references to the process list or the
+// status tables and calls of IS_USED_LOCK() a statement may have: each
+// becomes a text of the size of the proxy's connections to the server
+// (RewriteProcesslist, RewriteUsedLock), or of a few hundred bytes
+// (RewriteStatusTables), so without a bound the text sent on would grow
+// with their product, not with the client's statement.
 const MaxThreadIDReads = 64
 
 // TooManyThreadIDReads reports whether sql may have more than
 // MaxThreadIDReads of them (it counts the words, a superset).
 func TooManyThreadIDReads(sql string) bool {
-	n := countWord(sql, "processlist", MaxThreadIDReads+1)
-	return n+countWord(sql, "is_used_lock", MaxThreadIDReads+1-n) > MaxThreadIDReads
+	n := 0
+	for _, w := range []string{"processlist", "is_used_lock", "global_status", "session_status"} {
+		n += countWord(sql, w, MaxThreadIDReads+1-n)
+	}
+	return n > MaxThreadIDReads
 }
 
 // rewritesIn: statements whose references to the process list are
@@ -124,6 +128,17 @@ func RewriteProcesslist(sql, schema string, v ProcesslistView) (string, bool) {
 	if !slices.ContainsFunc(v.Columns, func(c string) bool { return strings.EqualFold(c, "ID") }) {
 		return sql, false
 	}
+	return rewriteTableRefs(sql, schema, "PROCESSLIST", func() string { return processlistTable(v) })
+}
+
+// rewriteTableRefs returns sql with every reference to
+// information_schema.<table> (also an unqualified <table> after FROM or
+// JOIN when schema, the session's current schema, is information_schema)
+// replaced by the derived table derived returns, in statements that start
+// with one of rewritesIn. The client's alias stays; without one the
+// derived table takes the table's name as written. ok is false when
+// nothing was replaced.
+func rewriteTableRefs(sql, schema, table string, derived func() string) (string, bool) {
 	inSchema := strings.EqualFold(schema, "information_schema")
 	var toks []token
 	var starts []int
@@ -134,7 +149,7 @@ func RewriteProcesslist(sql, schema string, v ProcesslistView) (string, bool) {
 	}
 	var b strings.Builder
 	last := 0 // sql[:last] is written
-	var derived string
+	var text string
 	rewrites := false // the statement's first word allows it
 	first := true
 	for i := 0; i < len(toks); i++ {
@@ -156,10 +171,10 @@ func RewriteProcesslist(sql, schema string, v ProcesslistView) (string, bool) {
 		var name token
 		end := i // the last token of the reference
 		switch {
-		case nameIs(t, "information_schema") && i+2 < len(toks) && toks[i+1].punct(".") && nameIs(toks[i+2], "PROCESSLIST") &&
+		case nameIs(t, "information_schema") && i+2 < len(toks) && toks[i+1].punct(".") && nameIs(toks[i+2], table) &&
 			(i == 0 || !toks[i-1].punct(".")):
 			name, end = toks[i+2], i+2
-		case inSchema && nameIs(t, "PROCESSLIST") && i > 0 && (toks[i-1].is("FROM") || toks[i-1].is("JOIN")):
+		case inSchema && nameIs(t, table) && i > 0 && (toks[i-1].is("FROM") || toks[i-1].is("JOIN")):
 			name = t
 		default:
 			continue
@@ -173,17 +188,17 @@ func RewriteProcesslist(sql, schema string, v ProcesslistView) (string, bool) {
 			i = end
 			continue
 		}
-		if derived == "" {
-			derived = processlistTable(v)
+		if text == "" {
+			text = derived()
 		}
-		b.WriteString(derived)
+		b.WriteString(text)
 		if end+1 == len(toks) || toks[end+1].kind == tPunct || isAnyOf(toks[end+1], followsTable) {
 			b.WriteString(" AS ")
 			b.WriteString(name.text)
 		}
 		i = end
 	}
-	if derived == "" {
+	if text == "" {
 		return sql, false
 	}
 	b.WriteString(sql[last:])

@@ -183,3 +183,50 @@ func FuzzRewriteUsedLock(f *testing.F) {
 		}
 	})
 }
+
+func TestRewriteStatusTables(t *testing.T) {
+	d := func(table string) string { return statusTable(table, "3") }
+	for _, tc := range []struct {
+		sql, schema, want string
+	}{
+		{"SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE VARIABLE_NAME='aborted_clients'", "",
+			"SELECT VARIABLE_VALUE FROM " + d("GLOBAL_STATUS") + " AS GLOBAL_STATUS WHERE VARIABLE_NAME='aborted_clients'"},
+		{"select * from information_schema.session_status s", "", "select * from " + d("SESSION_STATUS") + " s"},
+		{"SELECT * FROM global_status", "information_schema", "SELECT * FROM " + d("GLOBAL_STATUS") + " AS global_status"},
+		// Left as they are:
+		{"SELECT * FROM global_status", "test", ""},
+		{"CREATE VIEW v AS SELECT * FROM information_schema.GLOBAL_STATUS", "", ""},
+		{"SELECT 'information_schema.GLOBAL_STATUS'", "", ""},
+	} {
+		got, ok := RewriteStatusTables(tc.sql, tc.schema, 3)
+		if tc.want == "" {
+			if ok || got != tc.sql {
+				t.Errorf("%q: rewritten to %q, want it unchanged", tc.sql, got)
+			}
+			continue
+		}
+		if !ok || got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.sql, got, tc.want)
+		}
+	}
+	if got, ok := RewriteStatusTables("SELECT * FROM information_schema.GLOBAL_STATUS", "", 0); ok {
+		t.Errorf("nothing to add, yet rewritten: %q", got)
+	}
+}
+
+func TestFlushesStatus(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"FLUSH STATUS":                           true,
+		"flush local status":                     true,
+		"FLUSH NO_WRITE_TO_BINLOG HOSTS, STATUS": true,
+		"SELECT 1; FLUSH STATUS":                 true,
+		"FLUSH TABLES":                           false,
+		"SELECT 'FLUSH STATUS'":                  false,
+		"SELECT status FROM flush":               false,
+		"SHOW STATUS":                            false,
+	} {
+		if got := FlushesStatus(sql); got != want {
+			t.Errorf("FlushesStatus(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}

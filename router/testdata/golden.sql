@@ -387,7 +387,7 @@ SHOW REPLICA STATUS
 SHOW PROCESSLIST
 -- route: primary | kind: show | flags: reads_thread_ids
 SHOW FULL PROCESSLIST
--- route: primary | kind: show
+-- route: primary | kind: show | flags: global_status
 SHOW GLOBAL STATUS
 -- route: primary | kind: show | flags: session_status
 SHOW STATUS LIKE 'Ssl_cipher'
