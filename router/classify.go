@@ -97,7 +97,7 @@ func (cl *Classifier) Classify(sql string) Class {
 // IS_USED_LOCK(), which show the primary's sessions, or the status tables
 // (ReadsThreadIDs).
 func markProcesslist(c *Class, sql string) {
-	if MentionsProcesslist(sql) || MentionsUsedLock(sql) || MentionsStatusTables(sql) {
+	if mentionsClientView(sql) {
 		c.ReadsThreadIDs = true
 		if c.Route == Replica {
 			c.Route = Primary

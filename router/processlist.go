@@ -52,6 +52,31 @@ func MentionsProcesslist(sql string) bool { return mentions(sql, "processlist") 
 // in any case: a cheap superset of the statements RewriteUsedLock changes.
 func MentionsUsedLock(sql string) bool { return mentions(sql, "is_used_lock") }
 
+// mentionsClientView reports whether sql mentions the process list,
+// IS_USED_LOCK or the status tables (MentionsProcesslist, MentionsUsedLock,
+// MentionsStatusTables), in one pass: every statement is checked.
+func mentionsClientView(sql string) bool {
+	for i := 0; i < len(sql); i++ {
+		var word string
+		switch sql[i] | 0x20 {
+		case 'p':
+			word = "processlist"
+		case 'i':
+			word = "is_used_lock"
+		case 'g':
+			word = "global_status"
+		case 's':
+			word = "session_status"
+		default:
+			continue
+		}
+		if i+len(word) <= len(sql) && strings.EqualFold(sql[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
+}
+
 // mentions reports whether word, in lower case, occurs in sql in any case.
 func mentions(sql, word string) bool { return countWord(sql, word, 1) > 0 }
 

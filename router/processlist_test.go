@@ -230,3 +230,17 @@ func TestFlushesStatus(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMentionsClientView: the one-pass check agrees with the word checks.
+func FuzzMentionsClientView(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "select * from information_schema.PROCESSLIST", "SELECT IS_USED_LOCK('a')",
+		"SHOW GLOBAL_STATUS", "x session_statu", "Session_Status"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		want := MentionsProcesslist(sql) || MentionsUsedLock(sql) || MentionsStatusTables(sql)
+		if got := mentionsClientView(sql); got != want {
+			t.Fatalf("%q: %v, want %v", sql, got, want)
+		}
+	})
+}
