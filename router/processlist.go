@@ -352,7 +352,8 @@ func RewriteShowProcesslist(sql string, v ProcesslistView) (string, bool) {
 }
 
 // RewriteUsedLock returns sql with every call IS_USED_LOCK(name), outside
-// strings, comments and stored definitions (bodies.go), made to answer as
+// strings and comments, in the statements that start with one of
+// rewritesIn (not in stored definitions, bodies.go), made to answer as
 // the process list does (RewriteProcesslist): with the id of the session
 // holding the thread that holds the lock, else ServerOnlyIDBase plus the
 // thread id, NULL for a free lock. So `IS_USED_LOCK(name) = CONNECTION_ID()`
@@ -406,19 +407,27 @@ func RewriteUsedLock(sql string, v ProcesslistView) (string, bool) {
 			return b.String(), true
 		})
 	}
-	var out string
-	if !hasBodies(sql) {
-		out = rewrite(sql)
-	} else {
-		var b strings.Builder
-		statementSpans(sql, func(stmt string) {
-			if definesBody(stmt) {
-				b.WriteString(stmt)
-			} else {
-				b.WriteString(rewrite(stmt))
-			}
-		})
-		out = b.String()
-	}
+	var b strings.Builder
+	statementSpans(sql, func(stmt string) {
+		if rewritesStatement(stmt) {
+			b.WriteString(rewrite(stmt))
+		} else {
+			b.WriteString(stmt)
+		}
+	})
+	out := b.String()
 	return out, out != sql
+}
+
+// rewritesStatement reports whether stmt, one statement, starts with one of
+// rewritesIn (after opening parentheses), as the statements whose reads of
+// server thread ids the proxy maps do. CREATE TABLE ... SELECT keeps the
+// server's: the mapped value would change the column type it creates.
+func rewritesStatement(stmt string) bool {
+	l := lexer{s: stmt}
+	t := l.next()
+	for t.punct("(") {
+		t = l.next()
+	}
+	return isAnyOf(t, rewritesIn)
 }
