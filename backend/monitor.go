@@ -358,15 +358,17 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 		}
 	}
 	if opt.HeartbeatTable != "" && !s.fenced.Load() {
-		switch role {
-		case RolePrimary:
+		switch {
+		case role == RolePrimary && !readOnly:
+			// Never on a read-only one (the only server kept the primary
+			// while read-only): the monitor's account may write past
+			// read_only, and its writes there would be errant
+			// transactions for the server it is about to replicate from.
 			if err := writeHeartbeat(cn, opt.HeartbeatTable); err != nil {
 				c.log.Warn("heartbeat write failed", "server", s.Name, "table", opt.HeartbeatTable, "err", err)
 			}
-		case RoleReplica:
-			if repl.running {
-				repl.lagMs = readHeartbeat(cn, opt.HeartbeatTable)
-			}
+		case role == RoleReplica && repl.running:
+			repl.lagMs = readHeartbeat(cn, opt.HeartbeatTable)
 		}
 	}
 	if role == RoleReplica {
@@ -375,8 +377,10 @@ func (c *Cluster) probeServer(ctx context.Context, s *Server, cn *Conn, opt Prob
 	// The check passed: the server is up before it is anything else, so
 	// its events read in that order (up, then role, then the read pool).
 	c.setHealthy(s, true, nil, round)
-	c.setRole(s, role)
+	// The flag before the role: a reload that adds servers in between
+	// must find a read-only primary marked as one (Primary skips it then).
 	c.setReadOnlyPrimary(s, role == RolePrimary && readOnly)
+	c.setRole(s, role)
 	s.replicating.Store(repl.running)
 	src := repl.source
 	s.source.Store(&src)

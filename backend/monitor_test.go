@@ -892,3 +892,24 @@ func TestReadOnlyServerThatIsNoPrimary(t *testing.T) {
 		}
 	})
 }
+
+// TestSoleReadOnlyServerGetsNoHeartbeat: the only server, kept the primary
+// while read-only, is not written to by the monitor (whose account may
+// write past read_only): its heartbeat writes would be errant transactions
+// once it replicates from a new primary. Before, it got REPLACE INTO the
+// heartbeat table every check.
+func TestSoleReadOnlyServerGetsNoHeartbeat(t *testing.T) {
+	f := fakemysql.Start(t, fakemysql.Options{ReadOnly: true})
+	c := probingCluster(t, f)
+	opt := probeOpt
+	opt.HeartbeatTable = "hb.heartbeat"
+	c.ProbeOnce(context.Background(), opt)
+	if !c.Servers()[0].ReadOnly() {
+		t.Fatalf("the only server, read-only, is not flagged a read-only primary")
+	}
+	for _, q := range f.Queries() {
+		if u := strings.ToUpper(q); strings.HasPrefix(u, "REPLACE") || strings.HasPrefix(u, "CREATE") || strings.HasPrefix(u, "INSERT") {
+			t.Errorf("the monitor wrote to a read-only server: %s", q)
+		}
+	}
+}

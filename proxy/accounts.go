@@ -488,3 +488,13 @@ func (a *serverAccounts) invalidate() {
 	a.readAt = time.Time{}
 	a.mu.Unlock()
 }
+
+// resetsAlone reports whether a statement that succeeded may reset the
+// counts of wrong passwords or of aborted clients (FLUSH PRIVILEGES, ALTER
+// USER, FLUSH STATUS, ...): only one statement the parser read whole. In a
+// compound statement a handler may have swallowed the refusal of a FLUSH
+// PRIVILEGES the client may not run, and the text still succeeds; of
+// several statements, which ran is not known.
+func resetsAlone(class *router.Class) bool {
+	return class.Statements == 1 && !class.Unparsed
+}

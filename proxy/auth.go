@@ -327,7 +327,9 @@ func (c *ClientConn) retryServerAccounts(ctx context.Context, u *User, more []*U
 	tried := map[*User]bool{u: true}
 	try := func(cands []*User) (*User, backend.Credentials, bool) {
 		for _, cand := range cands {
-			if tried[cand] || cand.oldRefused {
+			if tried[cand] || cand.oldRefused || c.ln.accounts.blocked(cand) {
+				// A blocked account takes no login, whatever the password:
+				// taking it here would also end its block.
 				continue
 			}
 			tried[cand] = true

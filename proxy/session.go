@@ -99,7 +99,15 @@ type sessionState struct {
 	// stmtBytes is what stmts count against
 	// limits.max_prepared_bytes_per_session.
 	stmtBytes int64
+	// multiStatements is the client's last COM_SET_OPTION: 0 none (its
+	// CLIENT_MULTI_STATEMENTS capability says), setOptionOn, setOptionOff.
+	multiStatements uint8
 }
+
+const (
+	setOptionOn uint8 = iota + 1
+	setOptionOff
+)
 
 // Busy reports whether the session is inside a transaction.
 func (s *session) Busy() bool { return s.txOpen.Load() }
@@ -152,6 +160,10 @@ func (s *session) command(ctx context.Context, buf []byte) error {
 		sc, ok, err := s.onSessionConn(ctx, buf, wire.ShapeOne)
 		if err == nil && ok {
 			s.logState(sc, cmd, string(p[1:]))
+			if len(p) >= 3 {
+				// MYSQL_OPTION_MULTI_STATEMENTS_ON is 0, _OFF 1.
+				s.st.multiStatements = setOptionOn + min(p[1], 1)
+			}
 		}
 		return err
 	case mysql.COM_FIELD_LIST:
@@ -220,15 +232,38 @@ func (s *session) query(ctx context.Context, buf []byte) error {
 			return append(append(make([]byte, 0, wire.HeaderSize+1+len(text)), buf[:wire.HeaderSize+1]...), text...), nil
 		}
 	}
+	alone := class.RunAlone && s.multiStatements()
+	if alone {
+		// The server alone can tell where a stored body ends: with
+		// multi-statements off for this text, what follows the body is a
+		// syntax error, not a statement it runs (router.Class.RunAlone).
+		inner := prepare
+		prepare = func(sc *backend.Conn) ([]byte, error) {
+			if err := sc.Command(mysql.COM_SET_OPTION, "\x01\x00"); err != nil {
+				return nil, err
+			}
+			if inner != nil {
+				return inner(sc)
+			}
+			return buf, nil
+		}
+	}
 	sc, res, err := s.runRouted(ctx, &class, d, buf, wire.ShapeResult, prepare)
+	if alone && sc != nil && !sc.Broken() {
+		if rerr := sc.Command(mysql.COM_SET_OPTION, "\x00\x00"); rerr != nil {
+			// The connection would run the session's next texts one
+			// statement only.
+			sc.MarkBroken()
+		}
+	}
 	if sc != nil {
 		s.note.route, s.note.rows = int32(sc.Server().Role())+1, res.rows
 	}
 	s.observeRun(d, sc, res.rows)
 	if class.AffectsNewLogins && sc != nil {
-		s.renewLogins(ctx, sql, res.ok)
+		s.renewLogins(ctx, sql, res.ok && resetsAlone(&class))
 	}
-	s.flushedStatus(&class, sql, res.ok)
+	s.flushedStatus(&class, sql, res.ok && resetsAlone(&class))
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in
 		// none, which its replay log does not show; statements prepared
@@ -471,4 +506,16 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 	s.c.commitLogin(login)
 	s.c.SetStatus(sc.Status())
 	return s.c.WriteOK()
+}
+
+// multiStatements reports whether the client's texts may hold several
+// statements now: its capability, or its last COM_SET_OPTION.
+func (s *session) multiStatements() bool {
+	switch s.st.multiStatements {
+	case setOptionOn:
+		return true
+	case setOptionOff:
+		return false
+	}
+	return s.c.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 }

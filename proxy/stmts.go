@@ -275,9 +275,9 @@ func (s *session) executeStmt(ctx context.Context, buf []byte) error {
 	sc, res, err := s.runRouted(ctx, &class, d, nil, wire.ExecuteShape(flags), prepare)
 	s.observeRun(d, sc, res.rows)
 	if class.AffectsNewLogins && sc != nil {
-		s.renewLogins(ctx, st.sql, res.ok)
+		s.renewLogins(ctx, st.sql, res.ok && resetsAlone(&class))
 	}
-	s.flushedStatus(&class, st.sql, res.ok)
+	s.flushedStatus(&class, st.sql, res.ok && resetsAlone(&class))
 	if class.Kind == router.DDL && sc != nil {
 		// DROP DATABASE of the current schema leaves the connection in
 		// none, which its replay log does not show; statements prepared

@@ -1,5 +1,7 @@
 package router
 
+import "strings"
+
 // Stored definitions. The body of a procedure, function, trigger, event,
 // view or package is kept by the server and run later by the server, on
 // whichever connection calls it: CONNECTION_ID() there is the server's
@@ -63,4 +65,21 @@ func killsOutsideBodies(sql string) bool {
 		kills = kills || !definesBody(stmt) && textKills(stmt)
 	})
 	return kills
+}
+
+// SoleBody reports whether sql is one statement, by the token scan's
+// count, that defines a stored body. The count can be wrong (BEGIN and END
+// may be aliases), so what relies on it runs the text alone
+// (Class.RunAlone), where the server refuses anything after the first
+// statement.
+func SoleBody(sql string) bool {
+	n, body := 0, false
+	statementSpans(sql, func(stmt string) {
+		if strings.TrimSpace(stmt) == "" || strings.TrimSpace(stmt) == ";" {
+			return
+		}
+		n++
+		body = definesBody(stmt)
+	})
+	return n == 1 && body
 }

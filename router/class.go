@@ -117,6 +117,13 @@ type Class struct {
 	// comment or a literal EXECUTE IMMEDIATE / PREPARE text. Server thread
 	// ids are not the ids clients see, so the proxy must not pass it on.
 	Kills bool
+	// RunAlone: the text defines a stored body and the proxy leaves part
+	// of it to the server (bodies.go): a KILL, CONNECTION_ID(). Where the
+	// body ends is the server's to tell (BEGIN and END may be aliases), so
+	// the proxy has the server take the text as one statement alone: what
+	// follows the body, a KILL by a server's thread id or a CONNECTION_ID()
+	// the proxy did not rewrite among it, is then a syntax error, not run.
+	RunAlone bool
 	// UsesConnectionID: CONNECTION_ID() is called, which the proxy
 	// replaces by the id the client knows (RewriteConnectionID).
 	UsesConnectionID bool
@@ -216,6 +223,7 @@ func combine(a, b Class, n int) Class {
 	readish := func(k Kind) bool { return k == Read || k == Show }
 	a.NotOnlyReads = a.NotOnlyReads || b.NotOnlyReads || !readish(a.Kind) || !readish(b.Kind)
 	a.Kills = a.Kills || b.Kills
+	a.RunAlone = a.RunAlone || b.RunAlone
 	a.UsesConnectionID = a.UsesConnectionID || b.UsesConnectionID
 	a.AffectsNewLogins = a.AffectsNewLogins || b.AffectsNewLogins
 	a.ShowsSessionStatus = false // the proxy answers it only when alone
@@ -296,6 +304,7 @@ func (c *Class) Flags() string {
 	add(c.CalcFoundRows, "calc_found_rows")
 	add(c.NotOnlyReads, "not_only_reads")
 	add(c.Kills, "kills")
+	add(c.RunAlone, "run_alone")
 	add(c.UsesConnectionID, "uses_connection_id")
 	add(c.ReadsThreadIDs, "reads_thread_ids")
 	add(c.AffectsNewLogins, "affects_new_logins")

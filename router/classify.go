@@ -84,6 +84,9 @@ func (cl *Classifier) Classify(sql string) Class {
 		c = scanClassify(sql)
 	}
 	c.Hint = findHint(sql)
+	if c.UsesConnectionID && SoleBody(sql) {
+		c.RunAlone = true // RewriteConnectionID leaves it as it is
+	}
 	markProcesslist(&c, sql)
 	// Only statements of these kinds can change accounts: the common ones
 	// are not scanned again.

@@ -75,11 +75,11 @@ func TestClassify(t *testing.T) {
 		{"/*M!100000 KILL 5 */", Class{Kind: Admin, Route: Primary, Unparsed: true, Kills: true}},
 		// A KILL in a stored body is the server's (bodies.go); one after
 		// the body, in the same text, is still the proxy's.
-		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; SET a = CONNECTION_ID(); KILL QUERY a; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, UsesConnectionID: true}},
+		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; SET a = CONNECTION_ID(); KILL QUERY a; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, UsesConnectionID: true, RunAlone: true}},
 		{"CREATE PROCEDURE p() KILL 5", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true}},
 		{"CREATE PROCEDURE p() BEGIN SELECT 1; END; KILL 5", Class{Kind: DDL, Route: Primary, Statements: 2, EndsTx: true, NotOnlyReads: true, Kills: true}},
 		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; IF 1 THEN KILL QUERY a; END IF; END; KILL 5", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, Kills: true}},
-		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; IF 1 THEN KILL QUERY a; END IF; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true}},
+		{"CREATE PROCEDURE p() BEGIN DECLARE a INT; IF 1 THEN KILL QUERY a; END IF; END", Class{Kind: DDL, Route: Primary, Unparsed: true, EndsTx: true, RunAlone: true}},
 		{"CREATE PROCEDURE p() KILL 5; KILL 6", Class{Kind: DDL, Route: Primary, Unparsed: true, Statements: 2, EndsTx: true, NotOnlyReads: true, Kills: true}},
 		// An anonymous block runs now, with the ids the client sees: its
 		// KILL is the proxy's, which runs KILL only alone.

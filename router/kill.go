@@ -247,38 +247,17 @@ func isKeywordBeforeParen(t token) bool {
 
 // RewriteConnectionID returns sql with every call CONNECTION_ID(), and every
 // read of @@pseudo_thread_id (the same id as a variable), replaced by id,
-// outside strings, comments and stored definitions (bodies.go). An item of
-// the outermost select list in which one was replaced, and which has no
-// alias, gets its text as written as one, so the result's column is named
-// as the server would name it (`@a - connection_id()`, not `@a - 42`).
+// outside strings and comments; a text that is one stored definition
+// (SoleBody) is left as it is: its body is the server's (bodies.go), and
+// it must run alone (Class.RunAlone). An item of the outermost select list
+// in which one was replaced, and which has no alias, gets its text as
+// written as one, so the result's column is named as the server would
+// name it (`@a - connection_id()`, not `@a - 42`).
 func RewriteConnectionID(sql string, id uint64) string {
-	if !hasBodies(sql) {
-		return rewriteConnectionID(sql, id)
+	if SoleBody(sql) {
+		return sql
 	}
-	var b strings.Builder
-	statementSpans(sql, func(stmt string) {
-		if definesBody(stmt) {
-			b.WriteString(stmt)
-		} else {
-			b.WriteString(rewriteConnectionID(stmt, id))
-		}
-	})
-	return b.String()
-}
-
-// hasBodies reports whether a statement of sql may be a stored definition:
-// one starts with CREATE or ALTER. Most texts have none and are rewritten
-// in one pass.
-func hasBodies(sql string) bool {
-	l := lexer{s: sql}
-	first := true
-	for t := l.next(); t.kind != tEOF; t = l.next() {
-		if first && (t.is("CREATE") || t.is("ALTER")) {
-			return true
-		}
-		first = t.punct(";") || first && t.punct("(")
-	}
-	return false
+	return rewriteConnectionID(sql, id)
 }
 
 func rewriteConnectionID(sql string, id uint64) string {

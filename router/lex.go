@@ -26,7 +26,31 @@ type token struct {
 	text string // a slice of the input: no allocation
 }
 
-func (t token) is(word string) bool { return t.kind == tWord && strings.EqualFold(t.text, word) }
+func (t token) is(word string) bool { return t.kind == tWord && equalFoldASCII(t.text, word) }
+
+// equalFoldASCII reports whether a and b are equal ignoring the case of
+// ASCII letters only, as MariaDB matches keywords. strings.EqualFold also
+// folds other letters ('ſ' is 's', 'K' (Kelvin) is 'k'): a word that
+// matched a keyword that way would be one the server does not see, and one
+// the byte-wise counts (processlist.go) would miss.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
 func (t token) punct(p string) bool { return t.kind == tPunct && t.text == p }
 
 type lexer struct {
@@ -390,6 +414,7 @@ func lexStatement(l *lexer, inner func(string) Class, scanOnly bool) (c Class, m
 		// scanOnly a compound body runs to the end of the input, where
 		// more statements may follow it.
 		c.Kills = !scanOnly && killsOutsideBodies(l.s[stmtStart:l.i])
+		c.RunAlone = !c.Kills
 	}
 	if scanOnly {
 		scanKind(&c, w, readOnly, readLock)

@@ -70,7 +70,7 @@ func mentionsClientView(sql string) bool {
 		default:
 			continue
 		}
-		if i+len(word) <= len(sql) && strings.EqualFold(sql[i:i+len(word)], word) {
+		if i+len(word) <= len(sql) && equalFoldASCII(sql[i:i+len(word)], word) {
 			return true
 		}
 	}
@@ -85,7 +85,7 @@ func mentions(sql, word string) bool { return countWord(sql, word, 1) > 0 }
 func countWord(sql, word string, max int) int {
 	n := 0
 	for i := 0; i+len(word) <= len(sql) && n < max; i++ {
-		if sql[i]|0x20 == word[0] && strings.EqualFold(sql[i:i+len(word)], word) {
+		if sql[i]|0x20 == word[0] && equalFoldASCII(sql[i:i+len(word)], word) {
 			n++
 		}
 	}
@@ -124,16 +124,16 @@ var followsTable = []string{"WHERE", "JOIN", "INNER", "CROSS", "LEFT", "RIGHT", 
 	"OFFSET", "FETCH", "VALUES", "SELECT", "AND", "OR"}
 
 func isAnyOf(t token, words []string) bool {
-	return t.kind == tWord && slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(t.text, w) })
+	return t.kind == tWord && slices.ContainsFunc(words, func(w string) bool { return equalFoldASCII(t.text, w) })
 }
 
 // nameIs reports whether t is the identifier name, quoted or not.
 func nameIs(t token, name string) bool {
 	switch t.kind {
 	case tWord:
-		return strings.EqualFold(t.text, name)
+		return equalFoldASCII(t.text, name)
 	case tIdent:
-		return strings.EqualFold(unquoteIdent(t), name)
+		return equalFoldASCII(unquoteIdent(t), name)
 	}
 	return false
 }

@@ -25,9 +25,15 @@ type PasswordErrorReset struct {
 
 // PasswordErrorResets reads the resets of sql, a statement string that has
 // succeeded (router.Class.AffectsNewLogins said it changes accounts). It is
-// a token scan: version comments count, as MariaDB runs their content.
+// a token scan; a text with version comments resets nothing.
 func PasswordErrorResets(sql string) PasswordErrorReset {
 	var r PasswordErrorReset
+	if hasVersionComment(sql) {
+		// Its content runs or not by the server's version, which the
+		// token scan does not know: a text that succeeded may not have
+		// run the FLUSH PRIVILEGES it shows.
+		return r
+	}
 	l := lexer{s: sql}
 	var stmt []token
 	for {

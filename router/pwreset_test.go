@@ -17,7 +17,9 @@ func TestPasswordErrorResets(t *testing.T) {
 		{"FLUSH PRIVILEGES", PasswordErrorReset{All: true}},
 		{"flush no_write_to_binlog privileges", PasswordErrorReset{All: true}},
 		{"FLUSH TABLES, PRIVILEGES", PasswordErrorReset{All: true}},
-		{"/*!40101 FLUSH PRIVILEGES */", PasswordErrorReset{All: true}},
+		// Version comments run or not by the server's version: nothing reset.
+		{"/*!40101 FLUSH PRIVILEGES */", PasswordErrorReset{}},
+		{"SELECT 1 /*M!999999 ; FLUSH PRIVILEGES */", PasswordErrorReset{}},
 		{"FLUSH HOSTS", PasswordErrorReset{}},
 		{"ALTER USER u ACCOUNT UNLOCK", PasswordErrorReset{Accounts: []AccountName{acct("u", "%")}}},
 		{"ALTER USER IF EXISTS 'u'@'%' IDENTIFIED BY 'p, q', `v`@`10.0.%` IDENTIFIED VIA mysql_native_password USING PASSWORD('x') REQUIRE SSL",

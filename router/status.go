@@ -1,6 +1,9 @@
 package router
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Aborted clients through a proxy. A server counts in Aborted_clients the
 // clients that went away without COM_QUIT, timed out or were killed. Its
@@ -45,7 +48,7 @@ func statusTable(table, aborted string) string {
 // NO_WRITE_TO_BINLOG] ... STATUS ..., which resets the server's status
 // counters (and the count the proxy adds to Aborted_clients).
 func FlushesStatus(sql string) bool {
-	if !mentions(sql, "flush") || !mentions(sql, "status") {
+	if !mentions(sql, "flush") || !mentions(sql, "status") || hasVersionComment(sql) {
 		return false
 	}
 	l := lexer{s: sql}
@@ -63,4 +66,10 @@ func FlushesStatus(sql string) bool {
 		first = false
 	}
 	return false
+}
+
+// hasVersionComment reports whether sql has a version comment (/*!...*/,
+// /*M!...*/), whose content a server runs or not by its version.
+func hasVersionComment(sql string) bool {
+	return strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!")
 }
