@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +223,37 @@ func TestProcesslistShowsSessionIDs(t *testing.T) {
 			t.Fatalf("KILL %d: %v, want 1094", foreign[0], err)
 		}
 	})
+}
+
+// TestProcesslistPreparedCountsItsText: a prepared statement that reads
+// the process list keeps the text it last ran as on the server, which
+// holds the mapping of the proxy's connections: that text counts against
+// limits.max_prepared_bytes_per_session like the client's, so preparing
+// and running such statements cannot keep memory past it. Before, only the
+// client's short text counted (found in review).
+func TestProcesslistPreparedCountsItsText(t *testing.T) {
+	p := startProxy(t, harness.ProxyOptions{LogLevel: "info", ExtraYAML: "limits:\n  max_prepared_bytes_per_session: 1KiB\n"})
+	ctx := context.Background()
+	c, err := appDB(t, p, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var refused error
+	for i := 0; i < 4 && refused == nil; i++ {
+		stmt, err := c.PrepareContext(ctx, fmt.Sprintf("SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ? + %d", i))
+		if err != nil {
+			refused = err
+			break
+		}
+		defer stmt.Close()
+		var id uint64
+		if err := stmt.QueryRowContext(ctx, 0).Scan(&id); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			refused = err
+		}
+	}
+	var me *mysql.MySQLError
+	if !errors.As(refused, &me) || me.Number != 1105 || !strings.Contains(me.Message, "max_prepared_bytes_per_session") {
+		t.Fatalf("4 prepared process list reads in a 1 KiB budget: %v; want the budget's refusal", refused)
+	}
 }

@@ -322,6 +322,14 @@ func (s *session) serverText(sc *backend.Conn, st *clientStmt, fresh bool) (back
 	if err != nil {
 		return st.key, st.sql, err
 	}
+	// The text kept counts against limits.max_prepared_bytes_per_session
+	// as the client's does, from now until the statement is closed.
+	grow := int64(len(text) - len(st.serverSQL))
+	if budget := s.srv.preparedBudget.Load(); grow > 0 && s.st.stmtBytes+grow > budget {
+		return st.key, st.sql, errStmtBudget(s.st.stmtBytes, grow, budget)
+	}
+	st.size += grow
+	s.st.stmtBytes += grow
 	st.key, st.serverSQL = backend.KeyOf([]byte(text)), text
 	return st.key, text, nil
 }
