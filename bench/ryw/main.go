@@ -22,10 +22,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +30,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
+	"switchyard/bench/internal/sysbenchrun"
 	"switchyard/integration/harness"
 )
 
@@ -75,7 +73,7 @@ func run(rounds int, d time.Duration, threads int) error {
 		return err
 	}
 	defer cluster.Stop()
-	sb := sysbench{user: cluster.AppUser, password: cluster.AppPassword, db: cluster.Database}
+	sb := sysbench{sysbenchrun.Runner{User: cluster.AppUser, Password: cluster.AppPassword, DB: cluster.Database, Tables: 4, TableSize: 10000}}
 	if _, err := sb.run(ctx, cluster.Primary.Addr(), 4, 0, false, "prepare"); err != nil {
 		return err
 	}
@@ -230,46 +228,23 @@ func writeThenRead(p *harness.Proxy, c *harness.Cluster, d time.Duration, same b
 	return s, nil
 }
 
-type sysbench struct{ user, password, db string }
+// sysbench runs oltp_read_write on 4 tables of 10,000 rows, as text.
+type sysbench struct{ sysbenchrun.Runner }
 
 func (s sysbench) run(ctx context.Context, addr string, threads int, d time.Duration, skipTrx bool, command string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	args := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
-		"--mysql-user=" + s.user, "--mysql-password=" + s.password, "--mysql-db=" + s.db,
-		"--tables=4", "--table-size=10000", "--threads=" + strconv.Itoa(threads), "--db-ps-mode=disable"}
+	var extra []string
 	if skipTrx {
 		// Without transactions its DELETE and INSERT of a row race between
 		// threads: duplicate keys are counted, not fatal.
-		args = append(args, "--skip-trx=on", "--mysql-ignore-errors=1062,1213")
+		extra = []string{"--skip-trx=on", "--mysql-ignore-errors=1062,1213"}
 	}
-	if d > 0 {
-		args = append(args, "--time="+strconv.Itoa(int(d/time.Second)))
-	}
-	out, err := exec.CommandContext(ctx, "sysbench", append(args, command)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("sysbench %s: %v: %s", command, err, out)
-	}
-	return string(out), nil
+	return s.Run(ctx, "oltp_read_write", command, addr, threads, d, false, extra...)
 }
 
-var (
-	reQueries    = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec\.\)`)
-	reIgnored    = regexp.MustCompile(`ignored errors:\s+(\d+)`)
-	reReconnects = regexp.MustCompile(`reconnects:\s+(\d+)`)
-)
-
 func parseSysbench(out string) (sample, error) {
-	m, ig, rc := reQueries.FindStringSubmatch(out), reIgnored.FindStringSubmatch(out), reReconnects.FindStringSubmatch(out)
-	if m == nil || ig == nil || rc == nil {
-		return sample{}, fmt.Errorf("cannot parse sysbench output: %s", out)
+	sum, err := sysbenchrun.Parse(out)
+	if err != nil {
+		return sample{}, err
 	}
-	var s sample
-	s.rate, _ = strconv.ParseFloat(m[2], 64)
-	a, _ := strconv.Atoi(ig[1])
-	b, _ := strconv.Atoi(rc[1])
-	s.errs = a + b
-	return s, nil
+	return sample{rate: sum.QPS, errs: int(sum.Errors)}, nil
 }

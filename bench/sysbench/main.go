@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"switchyard/bench/internal/idlerss"
+	"switchyard/bench/internal/sysbenchrun"
 	"switchyard/integration/harness"
 )
 
@@ -648,7 +649,7 @@ backend primary
 			}
 			select {
 			case <-h.done:
-				return nil, fmt.Errorf("haproxy exited at startup (%v): %s", h.cmd.ProcessState, lastLines(readFile(h.log), 10))
+				return nil, fmt.Errorf("haproxy exited at startup (%v): %s", h.cmd.ProcessState, sysbenchrun.LastLines(readFile(h.log), 10))
 			case <-ctx.Done():
 				h.stop()
 				return nil, ctx.Err()
@@ -656,7 +657,7 @@ backend primary
 			}
 			if time.Now().After(deadline) {
 				h.stop()
-				return nil, fmt.Errorf("haproxy on %s not relaying a MySQL greeting: %v; log: %s", addr, err, lastLines(readFile(h.log), 10))
+				return nil, fmt.Errorf("haproxy on %s not relaying a MySQL greeting: %v; log: %s", addr, err, sysbenchrun.LastLines(readFile(h.log), 10))
 			}
 		}
 	}
@@ -823,9 +824,4 @@ func readFile(path string) string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"switchyard/bench/internal/sysbenchrun"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,53 +165,18 @@ type sysbench struct {
 // run runs `sysbench TEST COMMAND` against addr; d 0 means no --time
 // (prepare).
 func (s sysbench) run(ctx context.Context, w workload, addr string, threads int, d time.Duration, command string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	ps := "disable"
-	if w.prepared {
-		ps = "auto"
-	}
-	args := []string{w.test, "--db-driver=mysql",
-		"--mysql-host=" + host, "--mysql-port=" + port,
-		"--mysql-user=" + s.user, "--mysql-password=" + s.password, "--mysql-db=" + s.db,
-		"--tables=" + strconv.Itoa(s.tables), "--table-size=" + strconv.Itoa(s.tableSize),
-		"--threads=" + strconv.Itoa(threads), "--db-ps-mode=" + ps, "--percentile=95"}
-	if d > 0 {
-		args = append(args, "--time="+strconv.Itoa(int(d/time.Second)))
-	}
-	out, err := exec.CommandContext(ctx, s.bin, append(args, command)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("sysbench %s %s against %s: %v: %s", w.test, command, addr, err, lastLines(string(out), 5))
-	}
-	return string(out), nil
+	r := sysbenchrun.Runner{Bin: s.bin, User: s.user, Password: s.password, DB: s.db, Tables: s.tables, TableSize: s.tableSize}
+	return r.Run(ctx, w.test, command, addr, threads, d, w.prepared, "--percentile=95")
 }
-
-var (
-	reQueries    = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec\.\)`)
-	reIgnored    = regexp.MustCompile(`ignored errors:\s+(\d+)`)
-	reReconnects = regexp.MustCompile(`reconnects:\s+(\d+)`)
-	reLatAvg     = regexp.MustCompile(`avg:\s+([\d.]+)`)
-	reLatP95     = regexp.MustCompile(`95th percentile:\s+([\d.]+)`)
-)
 
 // parseRun reads sysbench's summary; ignored errors (deadlocks sysbench
 // retries, in read_write) and reconnects both count as errors.
 func parseRun(out string, r *result) error {
-	m := reQueries.FindStringSubmatch(out)
-	ig, rc := reIgnored.FindStringSubmatch(out), reReconnects.FindStringSubmatch(out)
-	avg, p95 := reLatAvg.FindStringSubmatch(out), reLatP95.FindStringSubmatch(out)
-	if m == nil || ig == nil || rc == nil || avg == nil || p95 == nil {
-		return fmt.Errorf("cannot parse sysbench output: %s", lastLines(out, 10))
+	sum, err := sysbenchrun.Parse(out)
+	if err != nil {
+		return err
 	}
-	r.queries, _ = strconv.ParseInt(m[1], 10, 64)
-	r.qps, _ = strconv.ParseFloat(m[2], 64)
-	nIg, _ := strconv.ParseInt(ig[1], 10, 64)
-	nRc, _ := strconv.ParseInt(rc[1], 10, 64)
-	r.errs = nIg + nRc
-	r.latAvg, _ = strconv.ParseFloat(avg[1], 64)
-	r.latP95, _ = strconv.ParseFloat(p95[1], 64)
+	r.queries, r.qps, r.errs, r.latAvg, r.latP95 = sum.Queries, sum.QPS, sum.Errors, sum.LatAvg, sum.LatP95
 	return nil
 }
 
