@@ -1,9 +1,6 @@
 package router
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestBodyKillsRunAloneOrAreRefused: where a stored body ends is the
 // server's to tell; BEGIN and END may be aliases and version comments may
@@ -39,33 +36,6 @@ func TestBodyKillsRunAloneOrAreRefused(t *testing.T) {
 		c := cl.Classify(q)
 		if RewriteConnectionID(q, 42) == q && !c.RunAlone {
 			t.Errorf("CONNECTION_ID() left as it is in a text that does not run alone: %q (%s)", q, c.Flags())
-		}
-	}
-}
-
-// TestUnprivilegedTextsResetNothing: a text that succeeds without running
-// the FLUSH PRIVILEGES it shows (a handler swallowed its refusal; a
-// version comment the server skips) must not reset the counts of wrong
-// passwords: the proxy resets only for one statement the parser read
-// whole (proxy's resetsAlone) and never for version comments. Before, any
-// client could unblock every account so (found in review).
-func TestUnprivilegedTextsResetNothing(t *testing.T) {
-	cl := NewClassifier(nil)
-	for _, q := range []string{
-		"IF 0 THEN FLUSH PRIVILEGES; END IF",
-		"BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; FLUSH PRIVILEGES; END",
-		"/*M!999999 FLUSH PRIVILEGES */",
-		"SELECT 1 /*M!999999 ; FLUSH PRIVILEGES */",
-		"SELECT 1 /*!999999 ; FLUSH PRIVILEGES */",
-		"SELECT 1; FLUSH PRIVILEGES",
-	} {
-		c := cl.Classify(q)
-		alone := c.Statements == 1 && !c.Unparsed
-		if r := PasswordErrorResets(q); alone && r.All {
-			t.Errorf("resets every count: %q (%s)", q, c.Flags())
-		}
-		if alone && FlushesStatus(strings.Replace(q, "PRIVILEGES", "STATUS", 1)) {
-			t.Errorf("resets the aborted clients: %q", q)
 		}
 	}
 }
