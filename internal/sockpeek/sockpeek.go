@@ -15,7 +15,7 @@ import (
 // nothing (the forwarder peeks after every response).
 type Peeker struct {
 	raw          syscall.RawConn
-	fn           func(fd uintptr) bool
+	fn           func(fd uintptr)
 	data, closed bool
 	b            [1]byte
 }
@@ -47,13 +47,17 @@ func (p *Peeker) Peek() (data, closed bool) {
 	if p.raw == nil {
 		return false, true
 	}
-	if err := p.raw.Read(p.fn); err != nil {
+	// Control, not Read: Read first checks the read deadline (a client's
+	// idle deadline may have passed while its statement runs, and the peer
+	// is alive) and takes the socket's read lock, which a goroutine reading
+	// from the peer holds. Control only needs the descriptor open.
+	if err := p.raw.Control(p.fn); err != nil {
 		return false, true
 	}
 	return p.data, p.closed
 }
 
-func (p *Peeker) peek(fd uintptr) bool {
+func (p *Peeker) peek(fd uintptr) {
 	// A raw system call: MSG_DONTWAIT never blocks, so the scheduler need
 	// not know.
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.b[0])), 1,
@@ -65,5 +69,4 @@ func (p *Peeker) peek(fd uintptr) bool {
 	default:
 		p.data = true
 	}
-	return true
 }

@@ -56,3 +56,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestExpiredDeadlineIsNotClosed: a live peer whose socket has an expired
+// read deadline (a client's idle deadline, kept from an earlier wait, while
+// its long statement runs) is not reported closed. Before, Peek read
+// through the deadline check and took its error for a closed socket, and
+// the gone-client watcher killed live clients mid-statement (found in
+// review).
+func TestExpiredDeadlineIsNotClosed(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, closed := New(c).Peek(); closed {
+		t.Fatal("the peer is alive, but Peek says closed (an expired read deadline)")
+	}
+}
