@@ -120,6 +120,33 @@ func TestKillUserAndQueryID(t *testing.T) {
 	}
 	_, err = plain1.ExecContext(ctx, "KILL QUERY ID @qid")
 	wantErr(err, 1979, "You are not owner of query")
+	// Searching for it costs the servers no login as the other users:
+	// before, every KILL QUERY ID logged in as each user that had a
+	// statement running (a login storm any account could cause, each
+	// taking one of that user's max_user_connections; found in review).
+	direct, err := cluster.Primary.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	direct.SetMaxOpenConns(1)
+	logins := func() int {
+		t.Helper()
+		var name string
+		var n int
+		if err := direct.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Connections'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := logins()
+	for range 10 {
+		_, err = plain2.ExecContext(ctx, fmt.Sprintf("KILL QUERY ID %d", qid))
+		wantErr(err, 1979, "You are not owner of query")
+	}
+	if n := logins() - before; n >= 10 {
+		t.Fatalf("10 refused KILL QUERY ID made %d server logins", n)
+	}
 	if _, err := app2.ExecContext(ctx, fmt.Sprintf("KILL QUERY ID %d", qid)); err != nil {
 		t.Fatalf("KILL QUERY ID with CONNECTION ADMIN: %v", err)
 	}

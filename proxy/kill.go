@@ -271,6 +271,14 @@ func (s *session) killUser(ctx context.Context, u router.KillUser, query bool) e
 // then goes to that server as the owner, who may interrupt its own
 // statement. Errors are MariaDB's: 1957 for a query no session runs, 1979
 // for another user's without CONNECTION ADMIN.
+//
+// The caller's own user's sessions are searched first. Other users' are
+// searched only for a caller who may kill their statements: each search
+// logs in as that user, and any account could otherwise have the proxy
+// log in as every user with a statement running, at every KILL QUERY ID.
+// Without the privilege the caller's server answers the KILL QUERY ID
+// itself, with its own check: 1979 for another user's statement, 1957 for
+// none.
 func (s *session) killQueryID(ctx context.Context, qid uint64) error {
 	type group struct {
 		server *backend.Server
@@ -280,7 +288,9 @@ func (s *session) killQueryID(ctx context.Context, qid uint64) error {
 		c  *conn
 		sc *backend.Conn
 	}
+	own := s.c.login.User.Name
 	byGroup := map[group][]running{}
+	var ownGroups, otherGroups []group
 	for _, c := range s.c.ln.loggedIn() {
 		b := c.sess.Load()
 		if b == nil || c.ClientConn == s.c {
@@ -289,41 +299,79 @@ func (s *session) killQueryID(ctx context.Context, qid uint64) error {
 		if k, ok := b.Session.(queryKiller); ok {
 			if sc := k.runningOn(); sc != nil {
 				g := group{sc.Server(), c.login.User.Name}
+				if byGroup[g] == nil {
+					if g.user == own {
+						ownGroups = append(ownGroups, g)
+					} else {
+						otherGroups = append(otherGroups, g)
+					}
+				}
 				byGroup[g] = append(byGroup[g], running{c, sc})
 			}
 		}
 	}
-	for _, list := range byGroup {
-		thread, err := s.srv.servers.ThreadOfQuery(ctx, list[0].sc, qid)
-		if err != nil {
-			s.c.Logger().Warn("KILL QUERY ID: could not read a server's process list", "server", list[0].sc.Server().Name, "err", err)
-			continue
-		}
-		for _, r := range list {
-			if thread == 0 || r.sc.ThreadID() != thread {
+	// search looks for qid among the sessions of groups; found reports
+	// that it was found, and err how its KILL went.
+	search := func(groups []group) (found bool, err error) {
+		for _, g := range groups {
+			list := byGroup[g]
+			thread, err := s.srv.servers.ThreadOfQuery(ctx, list[0].sc, qid)
+			if err != nil {
+				s.c.Logger().Warn("KILL QUERY ID: could not read a server's process list", "server", list[0].sc.Server().Name, "err", err)
 				continue
 			}
-			if owner := r.c.login.User.Name; owner != s.c.login.User.Name {
-				may, err := s.mayKillOthers(ctx)
-				if err != nil {
-					return err
+			for _, r := range list {
+				if thread == 0 || r.sc.ThreadID() != thread {
+					continue
 				}
-				if !may {
-					return &mysql.MyError{Code: errKillQueryDenied, State: "HY000", Message: fmt.Sprintf("You are not owner of query %d", qid)}
+				s.c.Logger().Info("interrupting another session's statement (KILL QUERY ID)", "session", r.c.ID(), "server", r.sc.Server().Name)
+				if err := s.srv.servers.KillQueryID(ctx, r.sc, qid); err != nil {
+					var me *mysql.MyError
+					if errors.As(err, &me) {
+						return true, me // the statement is over: the server's 1957
+					}
+					return true, err
 				}
+				return true, s.c.WriteOK()
 			}
-			s.c.Logger().Info("interrupting another session's statement (KILL QUERY ID)", "session", r.c.ID(), "server", r.sc.Server().Name)
-			if err := s.srv.servers.KillQueryID(ctx, r.sc, qid); err != nil {
-				var me *mysql.MyError
-				if errors.As(err, &me) {
-					return me // the statement is over: the server's 1957
-				}
+		}
+		return false, nil
+	}
+	if found, err := search(ownGroups); found {
+		return err
+	}
+	if len(otherGroups) > 0 {
+		may, err := s.mayKillOthers(ctx)
+		if err != nil {
+			return err
+		}
+		if may {
+			if found, err := search(otherGroups); found {
 				return err
 			}
-			return s.c.WriteOK()
+			return &mysql.MyError{Code: errNoSuchQuery, State: "HY000", Message: fmt.Sprintf("Unknown query id: %d", qid)}
 		}
 	}
-	return &mysql.MyError{Code: errNoSuchQuery, State: "HY000", Message: fmt.Sprintf("Unknown query id: %d", qid)}
+	return s.killQueryIDOnServer(ctx, qid)
+}
+
+// killQueryIDOnServer sends KILL QUERY ID qid on the session's own
+// connection, as the session's user: query ids are the servers' own, and
+// the server applies its own rules (a statement of the same user, not
+// through this proxy, is interrupted, as directly).
+func (s *session) killQueryIDOnServer(ctx context.Context, qid uint64) error {
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		return err
+	}
+	if err := sc.Exec(fmt.Sprintf("KILL QUERY ID %d", qid)); err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) {
+			return me
+		}
+		return s.serverLost(sc, err, false)
+	}
+	return s.c.WriteOK()
 }
 
 // MariaDB's errors for KILL QUERY ID (not MySQL's: no constants in the
