@@ -152,10 +152,11 @@ func (c *ClientConn) authenticateLogin() error {
 	c.counted = u
 	c.caps = resp.Capabilities & ln.offeredCaps()
 	c.extCaps = resp.ExtCapabilities & ext
-	c.login = Login{User: u, Creds: creds, Schema: resp.Schema, Collation: resp.Collation}
-	if c.login.Schema == "" {
-		c.login.Schema = u.DefaultSchema
+	l := Login{User: u, Creds: creds, Schema: resp.Schema, Collation: resp.Collation}
+	if l.Schema == "" {
+		l.Schema = u.DefaultSchema
 	}
+	c.setLogin(l)
 	return nil
 }
 
@@ -614,7 +615,7 @@ func (c *ClientConn) commitLogin(l Login) {
 		}
 		c.counted = l.User
 	}
-	c.login = l
+	c.setLogin(l)
 	c.setUserName(l.User.Name)
 }
 

@@ -55,6 +55,10 @@ type ClientConn struct {
 	// status is the server status the client was last told of.
 	status uint16
 	login  Login
+	// account is the name of the user the session is logged in as, for
+	// other goroutines (KILL, its checks): login is the session's own,
+	// replaced by a change of user on its goroutine.
+	account atomic.Pointer[string]
 	// userName is the name the client gave, for log lines, also when it
 	// is no account.
 	userName string
@@ -415,4 +419,22 @@ func (b *bufPool) put(p *[]byte) {
 	if cap(*p) <= 64<<10 {
 		b.p.Put(p)
 	}
+}
+
+// setLogin records the session's login, on its own goroutine.
+func (c *ClientConn) setLogin(l Login) {
+	c.login = l
+	if l.User != nil {
+		name := l.User.Name
+		c.account.Store(&name)
+	}
+}
+
+// accountName is the name of the user the session is logged in as, for
+// any goroutine; false before its login.
+func (c *ClientConn) accountName() (string, bool) {
+	if p := c.account.Load(); p != nil {
+		return *p, true
+	}
+	return "", false
 }

@@ -51,7 +51,7 @@ func (ln *Listener) Kill(ctx context.Context, id uint64, query bool, asUser stri
 	if b == nil {
 		return wire.Errorf(mysql.ER_NO_SUCH_THREAD, "Unknown thread id: %d", id)
 	}
-	if asUser != "" && c.login.User.Name != asUser {
+	if owner, _ := c.accountName(); asUser != "" && owner != asUser {
 		return wire.Errorf(mysql.ER_KILL_DENIED_ERROR, "You are not owner of thread %d", id)
 	}
 	if !query {
@@ -298,7 +298,8 @@ func (s *session) killQueryID(ctx context.Context, qid uint64) error {
 		}
 		if k, ok := b.Session.(queryKiller); ok {
 			if sc := k.runningOn(); sc != nil {
-				g := group{sc.Server(), c.login.User.Name}
+				user, _ := c.accountName()
+				g := group{sc.Server(), user}
 				if byGroup[g] == nil {
 					if g.user == own {
 						ownGroups = append(ownGroups, g)
@@ -484,7 +485,7 @@ func (ln *Listener) sessionsOfAccount(name, host string) []*conn {
 	defer ln.mu.Unlock()
 	var found []*conn
 	for _, c := range ln.conns {
-		if c.sess.Load() == nil || c.login.User == nil || c.login.User.Name != name {
+		if user, ok := c.accountName(); c.sess.Load() == nil || !ok || user != name {
 			continue
 		}
 		if host == "" || clientHost(c.addr) == host {
@@ -510,8 +511,8 @@ func (ln *Listener) loggedIn() []*conn {
 // ownerOf returns the user of the logged-in session a client knows as id.
 func (ln *Listener) ownerOf(id uint64) (string, bool) {
 	c := ln.find(id)
-	if c == nil || c.sess.Load() == nil || c.login.User == nil {
+	if c == nil || c.sess.Load() == nil {
 		return "", false
 	}
-	return c.login.User.Name, true
+	return c.accountName()
 }

@@ -483,14 +483,15 @@ func (s *session) changeUser(ctx context.Context, p []byte) error {
 	// The old connections close only once the new login worked.
 	saved, savedConns, savedLogin, savedEpoch := s.st, s.conns, s.c.login, s.loginEpoch
 	s.conns = s.conns.fresh()
-	s.c.login = login
+	s.c.setLogin(login)
 	s.loginEpoch = s.srv.pool.Epoch()
 	s.st.schema = login.Schema
 	s.resetState()
 	sc, err := s.loginConn(ctx)
 	if err != nil {
 		s.closeConns()
-		s.st, s.conns, s.c.login, s.loginEpoch = saved, savedConns, savedLogin, savedEpoch
+		s.st, s.conns, s.loginEpoch = saved, savedConns, savedEpoch
+		s.c.setLogin(savedLogin)
 		s.setInTx(s.st.inTx)
 		s.countPinned()
 		s.c.abandonLogin(login)
