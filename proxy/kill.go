@@ -361,16 +361,8 @@ func (s *session) killQueryID(ctx context.Context, qid uint64) error {
 // the server applies its own rules (a statement of the same user, not
 // through this proxy, is interrupted, as directly).
 func (s *session) killQueryIDOnServer(ctx context.Context, qid uint64) error {
-	sc, err := s.sessionConn(ctx)
-	if err != nil {
+	if _, err := s.queryOnSessionConn(ctx, fmt.Sprintf("KILL QUERY ID %d", qid)); err != nil {
 		return err
-	}
-	if err := sc.Exec(fmt.Sprintf("KILL QUERY ID %d", qid)); err != nil {
-		var me *mysql.MyError
-		if errors.As(err, &me) {
-			return me
-		}
-		return s.serverLost(sc, err, false)
 	}
 	return s.c.WriteOK()
 }
@@ -386,22 +378,14 @@ const (
 // other users' sessions: MariaDB's CONNECTION ADMIN, or SUPER, granted to
 // the account (privileges of roles are not seen).
 func (s *session) mayKillOthers(ctx context.Context) (bool, error) {
-	sc, err := s.sessionConn(ctx)
-	if err != nil {
-		return false, err
-	}
 	// GRANTEE is 'user'@'host'; CURRENT_USER() is user@host, and only the
 	// host cannot hold an @.
 	const host = "SUBSTRING_INDEX(CURRENT_USER(), '@', -1)"
-	res, err := sc.Query("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES" +
-		" WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN') AND GRANTEE = CONCAT('''', " +
-		"LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - CHAR_LENGTH(" + host + ") - 1), '''@''', " + host + ", '''')")
+	res, err := s.queryOnSessionConn(ctx, "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES"+
+		" WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN') AND GRANTEE = CONCAT('''', "+
+		"LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - CHAR_LENGTH("+host+") - 1), '''@''', "+host+", '''')")
 	if err != nil {
-		var me *mysql.MyError
-		if errors.As(err, &me) {
-			return false, me
-		}
-		return false, s.serverLost(sc, err, false)
+		return false, err
 	}
 	return len(res.Rows) == 1 && len(res.Rows[0]) == 1 && res.Rows[0][0].String != "0", nil
 }
@@ -412,22 +396,17 @@ func (s *session) mayKillOthers(ctx context.Context) (bool, error) {
 // server's own (a syntax error, an unknown column); a value that is not a
 // whole number names no thread, as on the server.
 func (s *session) evalKillID(ctx context.Context, expr string) (uint64, error) {
-	sc, err := s.sessionConn(ctx)
+	res, err := s.queryOnSessionConn(ctx, "SELECT "+router.RewriteConnectionID(expr, uint64(s.c.ID())))
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		if i := strings.LastIndex(me.Message, " in '"); me.Code == mysql.ER_BAD_FIELD_ERROR && i > 0 {
+			// The server evaluated a SELECT; evaluating the KILL itself,
+			// it names the KILL as where the column is missing.
+			return 0, &mysql.MyError{Code: me.Code, State: me.State, Message: me.Message[:i] + " in 'KILL'"}
+		}
+	}
 	if err != nil {
 		return 0, err
-	}
-	res, err := sc.Query("SELECT " + router.RewriteConnectionID(expr, uint64(s.c.ID())))
-	if err != nil {
-		var me *mysql.MyError
-		if errors.As(err, &me) {
-			if i := strings.LastIndex(me.Message, " in '"); me.Code == mysql.ER_BAD_FIELD_ERROR && i > 0 {
-				// The server evaluated a SELECT; evaluating the KILL
-				// itself, it names the KILL as where the column is missing.
-				me = &mysql.MyError{Code: me.Code, State: me.State, Message: me.Message[:i] + " in 'KILL'"}
-			}
-			return 0, me
-		}
-		return 0, s.serverLost(sc, err, false)
 	}
 	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 || !res.Rows[0][0].Valid {
 		return 0, nil

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -65,17 +64,9 @@ func (s *session) executeSessionStatus(ctx context.Context, sql string, global b
 // connection's own values in its result; with global (SHOW GLOBAL STATUS)
 // only Aborted_clients, the proxy's own clients' aborts added.
 func (s *session) sessionStatus(ctx context.Context, sql string, global bool) (*wire.TextResult, error) {
-	sc, err := s.sessionConn(ctx)
+	res, err := s.queryOnSessionConn(ctx, sql)
 	if err != nil {
 		return nil, err
-	}
-	res, err := sc.Query(sql)
-	if err != nil {
-		var me *mysql.MyError
-		if errors.As(err, &me) {
-			return nil, me
-		}
-		return nil, s.serverLost(sc, err, false)
 	}
 	s.c.ownStatus(res, global)
 	return res, nil

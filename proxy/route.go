@@ -436,6 +436,25 @@ func (s *session) onSessionConn(ctx context.Context, buf []byte, shape wire.Shap
 	return sc, res.ok, nil
 }
 
+// queryOnSessionConn runs sql on sessionConn for the proxy itself, reading
+// the whole result: a server's error is returned as it is (the client's
+// to see), a broken connection as serverLost says.
+func (s *session) queryOnSessionConn(ctx context.Context, sql string) (*wire.TextResult, error) {
+	sc, err := s.sessionConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := sc.Query(sql)
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) {
+			return nil, me
+		}
+		return nil, s.serverLost(sc, err, false)
+	}
+	return res, nil
+}
+
 // exchange sends a command on sc and relays the server's response.
 func (s *session) exchange(sc *backend.Conn, buf []byte, shape wire.Shape) (exchangeResult, error) {
 	srv := sc.Server()
